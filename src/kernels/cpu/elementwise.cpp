@@ -1,0 +1,76 @@
+// CPU reference: embedding gather, RMSNorm, SiLU-gated multiply, residual add, interleaved rotary.
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "core/check.h"
+#include "core/parallel.h"
+#include "kernels/ops.h"
+
+namespace autoglm::cpu {
+
+void embedding(const TensorView& table, std::span<const int32_t> ids, float* out) {
+    CHECK(table.shape.size() == 2) << "embedding table must be 2-D";
+    const int64_t vocab = table.dim(0);
+    const int64_t dim = table.dim(1);
+    for (size_t i = 0; i < ids.size(); ++i) {
+        CHECK(ids[i] >= 0 && ids[i] < vocab) << "token id " << ids[i] << " outside vocab " << vocab;
+        to_f32(table.dtype, table.row(ids[i]), out + static_cast<int64_t>(i) * dim,
+               static_cast<size_t>(dim));
+    }
+}
+
+void rms_norm(const float* x, const TensorView& weight, int64_t rows, int64_t dim, float eps,
+              float* out) {
+    CHECK(weight.numel() == dim) << "rms_norm weight " << shape_to_string(weight.shape)
+                                 << " vs dim " << dim;
+    std::vector<float> w(static_cast<size_t>(dim));
+    to_f32(weight.dtype, weight.data, w.data(), w.size());
+    parallel_for(
+        rows,
+        [&](int64_t begin, int64_t end) {
+            for (int64_t r = begin; r < end; ++r) {
+                const float* xr = x + r * dim;
+                float* yr = out + r * dim;
+                double sum = 0.0;
+                for (int64_t j = 0; j < dim; ++j) sum += static_cast<double>(xr[j]) * xr[j];
+                const float inv = 1.0f / std::sqrt(static_cast<float>(sum / dim) + eps);
+                for (int64_t j = 0; j < dim; ++j) yr[j] = w[j] * (xr[j] * inv);
+            }
+        },
+        8);
+}
+
+void silu_mul(const float* gate_up, int64_t rows, int64_t width, float* out) {
+    for (int64_t r = 0; r < rows; ++r) {
+        const float* g = gate_up + r * 2 * width;
+        const float* u = g + width;
+        float* o = out + r * width;
+        for (int64_t j = 0; j < width; ++j) o[j] = u[j] * (g[j] / (1.0f + std::exp(-g[j])));
+    }
+}
+
+void add_inplace(float* x, const float* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+void rope_interleaved(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t rotary_dim,
+                      const float* cos, const float* sin) {
+    CHECK(rotary_dim % 2 == 0 && rotary_dim <= head_dim) << "bad rotary_dim " << rotary_dim;
+    const int64_t pairs = rotary_dim / 2;
+    for (int64_t r = 0; r < rows; ++r) {
+        const float* c = cos + r * pairs;
+        const float* s = sin + r * pairs;
+        for (int64_t h = 0; h < heads; ++h) {
+            float* v = x + (r * heads + h) * head_dim;
+            for (int64_t i = 0; i < pairs; ++i) {
+                const float a = v[2 * i];
+                const float b = v[2 * i + 1];
+                v[2 * i] = a * c[i] - b * s[i];
+                v[2 * i + 1] = b * c[i] + a * s[i];
+            }
+        }
+    }
+}
+
+}  // namespace autoglm::cpu

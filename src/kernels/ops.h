@@ -1,0 +1,51 @@
+// Backend-neutral op signatures. The CPU reference lives in cpu/ (namespace autoglm::cpu); CUDA
+// twins in cuda/ take device pointers and a stream last and are tested against these.
+// Activations are f32 row-major; weights are TensorViews in F32, F16 or BF16.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "core/tensor.h"
+
+namespace autoglm::cpu {
+
+// out[i, :] = table[ids[i], :]                          table [vocab, dim] -> out [n, dim]
+void embedding(const TensorView& table, std::span<const int32_t> ids, float* out);
+
+// out = weight * (x * rsqrt(mean(x^2) + eps)), per row. x, out: [rows, dim]; may alias.
+void rms_norm(const float* x, const TensorView& weight, int64_t rows, int64_t dim, float eps,
+              float* out);
+
+// y[m, n] = sum_k x[m, k] * w[n, k] (+ bias[n]).       x [m, K], w [N, K], y [m, N]
+void linear(const float* x, int64_t m, const TensorView& w, const TensorView* bias, float* y);
+
+// out[r, j] = silu(gate_up[r, j]) * gate_up[r, width + j]. gate_up [rows, 2*width], out [rows,
+// width]
+void silu_mul(const float* gate_up, int64_t rows, int64_t width, float* out);
+
+// x += y over n elements.
+void add_inplace(float* x, const float* y, int64_t n);
+
+// Rotates the first `rotary_dim` dims of each head in adjacent pairs (2i, 2i+1) (GPT-J style):
+// x [rows, heads, head_dim]; cos, sin [rows, rotary_dim / 2].
+void rope_interleaved(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t rotary_dim,
+                      const float* cos, const float* sin);
+
+struct AttentionArgs {
+    const float* q = nullptr;        // [num_queries, num_heads, head_dim]
+    const float* k_cache = nullptr;  // [>= q_start + num_queries, num_kv_heads, head_dim]
+    const float* v_cache = nullptr;  // same layout as k_cache
+    float* out = nullptr;            // [num_queries, num_heads * head_dim]
+    int64_t num_queries = 0;
+    int64_t q_start = 0;  // cache index of query 0; query i sees keys [0, q_start + i] (causal)
+    int64_t num_heads = 0;
+    int64_t num_kv_heads = 0;  // GQA: head h reads KV head h / (num_heads / num_kv_heads)
+    int64_t head_dim = 0;
+    float scale = 1.0f;
+};
+
+// Causal GQA attention with an f32 softmax.
+void attention(const AttentionArgs& args);
+
+}  // namespace autoglm::cpu
