@@ -1,0 +1,109 @@
+// Glm4vModel::load: resolve model/format, read the config, check memory, bind weights.
+#include "model/glm4v/model.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <sstream>
+
+#include "core/logging.h"
+#include "loader/checkpoint.h"
+#include "loader/dummy.h"
+
+namespace autoglm {
+namespace {
+
+constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+
+std::string gib(uint64_t bytes) {
+    std::ostringstream ss;
+    ss.precision(3);
+    ss << static_cast<double>(bytes) / kGiB << " GiB";
+    return ss.str();
+}
+
+Status check_dummy_memory(const Glm4vConfig& config, const LoadOptions& options,
+                          const std::string& name) {
+    const WeightReport plan = plan_weights(config, /*bytes_per_param=*/2.0);
+    const uint64_t need = plan.text_bytes + plan.vision_bytes;
+    const uint64_t limit =
+        options.host_memory_limit ? options.host_memory_limit : host_memory_available();
+    if (limit != 0 && need > limit)
+        return Error{"dummy weights for '" + name + "' need " + gib(need) +
+                     " of host memory (bf16) but only " + gib(limit) +
+                     " is available; run the full-size model on a GPU host or pick a smaller "
+                     "config (e.g. --model demo)"};
+    return {};
+}
+
+}  // namespace
+
+Result<LoadFormat> parse_load_format(const std::string& text) {
+    if (text == "auto") return LoadFormat::kAuto;
+    if (text == "safetensors") return LoadFormat::kSafetensors;
+    if (text == "dummy") return LoadFormat::kDummy;
+    return Error{"unknown --load-format '" + text + "' (auto, safetensors, dummy)"};
+}
+
+Result<std::unique_ptr<Glm4vModel>> Glm4vModel::load(const LoadOptions& options) {
+    std::unique_ptr<Glm4vModel> model(new Glm4vModel());
+    const auto presets = glm4v_preset_names();
+    const bool is_preset =
+        std::find(presets.begin(), presets.end(), options.model) != presets.end() &&
+        !std::filesystem::is_directory(options.model);
+    if (is_preset && options.format == LoadFormat::kSafetensors)
+        return Error{"'" + options.model +
+                     "' is a built-in preset without weights; pass a "
+                     "checkpoint folder or --load-format dummy"};
+    auto config = is_preset ? glm4v_preset(options.model) : load_glm4v_config(options.model);
+    if (!config) return config.error();
+    model->config_ = std::move(config).value();
+
+    const bool dummy = is_preset || options.format == LoadFormat::kDummy;
+    if (dummy) {
+        if (Status s = check_dummy_memory(model->config_, options, options.model); !s)
+            return Error{s.error_message()};
+        model->source_ = std::make_unique<DummyWeights>(options.seed);
+    } else {
+        auto ckpt = Checkpoint::open(options.model);
+        if (!ckpt) return ckpt.error();
+        model->source_ = std::move(ckpt).value();
+    }
+    auto weights = bind_weights(model->config_, *model->source_, &model->report_);
+    if (!weights) return weights.error();
+    model->weights_ = std::move(weights).value();
+    model->source_description_ = model->source_->describe();
+    if (!model->report_.unused.empty())
+        LOG_WARNING << model->report_.unused.size() << " checkpoint tensors are not used, e.g. "
+                    << model->report_.unused.front();
+    LOG_INFO << "loaded " << options.model << ": " << describe(model->config_) << "; weights "
+             << gib(model->report_.text_bytes) << " text + " << gib(model->report_.vision_bytes)
+             << " vision from " << model->source_description_;
+    model->text_ = std::make_unique<Glm4vTextModel>(model->config_.text, model->weights_);
+    return model;
+}
+
+int64_t argmax(std::span<const float> values) {
+    CHECK(!values.empty()) << "argmax of nothing";
+    return std::max_element(values.begin(), values.end()) - values.begin();
+}
+
+std::vector<int32_t> generate_greedy(const Glm4vTextModel& model, std::span<const int32_t> prompt,
+                                     int64_t max_new_tokens, std::span<const int64_t> stop_ids) {
+    std::vector<int32_t> out;
+    if (max_new_tokens <= 0 || prompt.empty()) return out;
+    DenseKvCache cache(model.config(), static_cast<int64_t>(prompt.size()) + max_new_tokens);
+    auto positions = text_positions(0, static_cast<int64_t>(prompt.size()));
+    std::vector<float> logits = model.forward({prompt, positions}, cache);
+    for (;;) {
+        const auto next = static_cast<int32_t>(argmax(logits));
+        out.push_back(next);
+        if (static_cast<int64_t>(out.size()) >= max_new_tokens) break;
+        if (std::find(stop_ids.begin(), stop_ids.end(), next) != stop_ids.end()) break;
+        const int32_t token[1] = {next};
+        positions = text_positions(cache.length(), 1);
+        logits = model.forward({token, positions}, cache);
+    }
+    return out;
+}
+
+}  // namespace autoglm

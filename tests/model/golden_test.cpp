@@ -1,0 +1,113 @@
+// The CPU text decoder against transformers on tiny random GLM-4.1V checkpoints (tests/data,
+// written by tools/golden/make_text_goldens.py): every layer's hidden states and the logits within
+// 1e-4 relative (max|a-b| / max|b|), and 32 greedy tokens through the KV cache identical.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "loader/safetensors.h"
+#include "model/glm4v/model.h"
+
+namespace autoglm {
+namespace {
+
+constexpr double kRelTolerance = 1e-4;
+
+struct Golden {
+    SafetensorsFile file;
+    std::vector<int32_t> input_ids;
+    std::vector<int32_t> generated_ids;
+};
+
+std::vector<int32_t> int_tensor(const SafetensorsFile& f, const std::string& name) {
+    const TensorView v = f.view(name);
+    EXPECT_EQ(v.dtype, DType::kI32);
+    const auto* p = static_cast<const int32_t*>(v.data);
+    return std::vector<int32_t>(p, p + v.numel());
+}
+
+Golden load_golden(const std::string& fixture) {
+    auto f = SafetensorsFile::open(std::string(AUTOGLM_TEST_DATA_DIR) + "/" + fixture +
+                                   "/golden.safetensors");
+    EXPECT_TRUE(f.ok()) << f.error_message();
+    Golden g{std::move(f).value(), {}, {}};
+    g.input_ids = int_tensor(g.file, "input_ids");
+    g.generated_ids = int_tensor(g.file, "generated_ids");
+    return g;
+}
+
+std::unique_ptr<Glm4vModel> load_fixture_model(const std::string& fixture) {
+    LoadOptions options;
+    options.model = std::string(AUTOGLM_TEST_DATA_DIR) + "/" + fixture + "/model";
+    auto model = Glm4vModel::load(options);
+    EXPECT_TRUE(model.ok()) << model.error_message();
+    return model.ok() ? std::move(model).value() : nullptr;
+}
+
+// Records every tapped tensor.
+class Recorder : public LayerObserver {
+  public:
+    void on_tensor(const char* name, const float* data, int64_t rows, int64_t cols) override {
+        order.push_back(name);
+        tensors[name].assign(data, data + rows * cols);
+    }
+    std::vector<std::string> order;
+    std::map<std::string, std::vector<float>> tensors;
+};
+
+double relative_error(const std::vector<float>& got, const TensorView& want_view) {
+    std::vector<float> want(static_cast<size_t>(want_view.numel()));
+    to_f32(want_view.dtype, want_view.data, want.data(), want.size());
+    if (got.size() != want.size()) return INFINITY;
+    double max_diff = 0, max_ref = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+        max_diff = std::max(max_diff, std::fabs(static_cast<double>(got[i]) - want[i]));
+        max_ref = std::max(max_ref, std::fabs(static_cast<double>(want[i])));
+    }
+    return max_ref > 0 ? max_diff / max_ref : max_diff;
+}
+
+class GoldenTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GoldenTest, LayerwiseHiddenStatesAndLogitsMatchTransformers) {
+    const Golden g = load_golden(GetParam());
+    auto model = load_fixture_model(GetParam());
+    ASSERT_TRUE(model);
+    const auto& text = model->text();
+    DenseKvCache cache(text.config(), static_cast<int64_t>(g.input_ids.size()));
+    const auto positions = text_positions(0, static_cast<int64_t>(g.input_ids.size()));
+    Recorder rec;
+    TextForwardArgs args{g.input_ids, positions, /*all_logits=*/true, &rec};
+    text.forward(args, cache);
+    // Taps in forward order; the first one off the reference names the bad layer.
+    double worst = 0;
+    std::string worst_name;
+    ASSERT_EQ(rec.order.size(), static_cast<size_t>(text.config().num_hidden_layers + 3));
+    for (const std::string& name : rec.order) {
+        ASSERT_TRUE(g.file.contains(name)) << "golden lacks " << name;
+        const double err = relative_error(rec.tensors[name], g.file.view(name));
+        ASSERT_LE(err, kRelTolerance) << "first mismatch at '" << name << "': relative error "
+                                      << err << " (fixture " << GetParam() << ")";
+        if (err >= worst) worst = err, worst_name = name;
+    }
+    std::printf("%s: %zu taps within %.0e; worst relative error %.3g at '%s'\n", GetParam().c_str(),
+                rec.order.size(), kRelTolerance, worst, worst_name.c_str());
+}
+
+TEST_P(GoldenTest, GreedyThroughKvCacheMatchesTransformers) {
+    const Golden g = load_golden(GetParam());
+    auto model = load_fixture_model(GetParam());
+    ASSERT_TRUE(model);
+    ASSERT_EQ(g.generated_ids.size(), 32u);
+    const auto ids = generate_greedy(model->text(), g.input_ids, 32);
+    EXPECT_EQ(ids, g.generated_ids);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, GoldenTest, ::testing::Values("tiny_f32", "tiny_bf16_sharded"));
+
+}  // namespace
+}  // namespace autoglm
