@@ -1,0 +1,13 @@
+// Subcommands of the autoglm binary; each returns the process exit code.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace autoglm {
+
+int run_generate(const std::vector<std::string>& args);
+int run_info(const std::vector<std::string>& args);
+int run_version();
+
+}  // namespace autoglm

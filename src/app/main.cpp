@@ -1,0 +1,36 @@
+// autoglm: the command-line entry point. Subcommands parse flags and wire components; no logic.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "app/commands.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "autoglm - inference server for AutoGLM-Phone-9B (GLM-4.1V-9B architecture)\n\n"
+    "usage: autoglm <command> [flags]\n\n"
+    "commands:\n"
+    "  generate   greedy-decode token ids from a prompt of token ids (CPU reference backend)\n"
+    "  info       load a model and print its config, weights and memory\n"
+    "  version    print the version\n\n"
+    "Run 'autoglm <command> --help' for the flags of a command.\n"
+    "Models: a Hugging Face checkpoint folder (config.json + *.safetensors), or a built-in\n"
+    "preset with random weights: 'demo' (tiny) or 'autoglm-phone-9b' (full size).\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+        std::fputs(kUsage, args.empty() ? stderr : stdout);
+        return args.empty() ? 2 : 0;
+    }
+    const std::string command = args[0];
+    args.erase(args.begin());
+    if (command == "generate") return autoglm::run_generate(args);
+    if (command == "info") return autoglm::run_info(args);
+    if (command == "version" || command == "--version") return autoglm::run_version();
+    std::fprintf(stderr, "autoglm: unknown command '%s'\n\n%s", command.c_str(), kUsage);
+    return 2;
+}
