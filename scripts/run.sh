@@ -7,6 +7,5 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 model=${1:-demo}
 shift || true
-# "[gMASK]<sop><|user|>\nWhat is<|assistant|>\n" as GLM-4.1V token ids (text in/out comes later).
 exec build/release/bin/autoglm generate --model "$model" \
-  --prompt-ids 151331,151333,151336,198,3838,374,151337,198 --max-tokens 16 "$@"
+  --prompt $'[gMASK]<sop><|user|>\nWhat is on the screen?<|assistant|>\n' --max-tokens 32 "$@"

@@ -1,6 +1,7 @@
 // generate / info / version: flag parsing and wiring of loader + model.
 #include "app/commands.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -10,6 +11,9 @@
 #include "core/device_buffer.h"
 #include "core/parallel.h"
 #include "model/glm4v/model.h"
+#include "tokenizer/builtin.h"
+#include "tokenizer/incremental_decoder.h"
+#include "tokenizer/special_tokens.h"
 
 namespace autoglm {
 namespace {
@@ -74,6 +78,31 @@ Result<std::vector<int32_t>> parse_ids(const std::string& text, int64_t vocab) {
     return ids;
 }
 
+// The tokenizer that goes with --model: the demo's built-in one for presets, else the folder's
+// tokenizer.json / tokenizer.model.
+Result<std::unique_ptr<Tokenizer>> load_tokenizer_for(const std::string& model) {
+    const auto presets = glm4v_preset_names();
+    if (std::find(presets.begin(), presets.end(), model) != presets.end())
+        return make_demo_tokenizer();
+    return Tokenizer::load(model);
+}
+
+// Generates from `prompt`, printing text as it streams (special tokens skipped).
+std::vector<int32_t> stream_text(const Glm4vModel& m, const Tokenizer& tok,
+                                 const std::vector<int32_t>& prompt, int64_t max_tokens,
+                                 const std::vector<int64_t>& stops) {
+    IncrementalDecoder decoder(tok, /*skip_special=*/true);
+    auto ids = generate_greedy(m.text(), prompt, max_tokens, stops, [&](int32_t id) {
+        std::fputs(decoder.push(id).c_str(), stdout);
+        std::fflush(stdout);
+        return true;
+    });
+    std::fputs(decoder.finish().c_str(), stdout);
+    std::fputs("\n", stdout);
+    std::fflush(stdout);  // before the stderr summary, so the two never interleave
+    return ids;
+}
+
 }  // namespace
 
 int run_generate(const std::vector<std::string>& args) {
@@ -83,12 +112,13 @@ int run_generate(const std::vector<std::string>& args) {
         "space-separated on stdout (timings on stderr). Stops at an eos id of the\n"
         "model's config unless --ignore-eos.");
     add_model_flags(flags);
-    flags.add("prompt-ids", "", "prompt token ids, comma- or space-separated (required)");
+    flags.add("prompt", "", "prompt text (tokenized as is, no chat template); prints text");
+    flags.add("prompt-ids", "", "prompt token ids, comma- or space-separated; prints ids");
     flags.add("max-tokens", "16", "number of tokens to generate");
     flags.add("ignore-eos", "", "do not stop at eos ids", /*is_switch=*/true);
     if (int rc = parse_or_exit(flags, args); rc >= 0) return rc;
-    if (!flags.has("prompt-ids")) {
-        std::fprintf(stderr, "error: --prompt-ids is required\n");
+    if (flags.has("prompt-ids") == flags.has("prompt")) {
+        std::fprintf(stderr, "error: give exactly one of --prompt or --prompt-ids\n");
         return kExitUsage;
     }
     auto max_tokens = flags.get_int("max-tokens", 1, 1 << 20);
@@ -102,19 +132,43 @@ int run_generate(const std::vector<std::string>& args) {
         return kExitFailure;
     }
     const Glm4vModel& m = *model.value();
-    auto prompt = parse_ids(flags.get("prompt-ids"), m.config().text.vocab_size);
-    if (!prompt) {
-        std::fprintf(stderr, "error: %s\n", prompt.error_message().c_str());
+    std::unique_ptr<Tokenizer> tok;
+    if (flags.has("prompt")) {
+        auto loaded = load_tokenizer_for(flags.get("model"));
+        if (!loaded) {
+            std::fprintf(stderr, "error: %s\n", loaded.error_message().c_str());
+            return kExitFailure;
+        }
+        tok = std::move(loaded).value();
+    }
+    auto prompt = tok ? Result<std::vector<int32_t>>(tok->encode(flags.get("prompt")))
+                      : parse_ids(flags.get("prompt-ids"), m.config().text.vocab_size);
+    if (!prompt || prompt.value().empty()) {
+        std::fprintf(stderr, "error: %s\n",
+                     prompt ? "the prompt is empty" : prompt.error_message().c_str());
         return kExitUsage;
     }
+    for (int32_t id : prompt.value()) {
+        if (id >= m.config().text.vocab_size) {
+            std::fprintf(stderr, "error: token id %d is outside the model's vocabulary\n", id);
+            return kExitUsage;
+        }
+    }
     std::vector<int64_t> stops;
-    if (!flags.enabled("ignore-eos")) stops = m.config().eos_token_ids;
+    if (!flags.enabled("ignore-eos"))
+        stops = tok ? find_special_tokens(*tok).stop_ids(m.config().eos_token_ids)
+                    : m.config().eos_token_ids;
     const auto t0 = std::chrono::steady_clock::now();
-    const auto ids = generate_greedy(m.text(), prompt.value(), max_tokens.value(), stops);
+    std::vector<int32_t> ids;
+    if (tok) {
+        ids = stream_text(m, *tok, prompt.value(), max_tokens.value(), stops);
+    } else {
+        ids = generate_greedy(m.text(), prompt.value(), max_tokens.value(), stops);
+        for (size_t i = 0; i < ids.size(); ++i) std::printf(i ? " %d" : "%d", ids[i]);
+        std::printf("\n");
+    }
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    for (size_t i = 0; i < ids.size(); ++i) std::printf(i ? " %d" : "%d", ids[i]);
-    std::printf("\n");
     std::fprintf(stderr, "generated %zu tokens in %.3f s (%zu prompt tokens, %d threads)\n",
                  ids.size(), secs, prompt.value().size(), num_worker_threads());
     return 0;

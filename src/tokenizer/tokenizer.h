@@ -33,6 +33,10 @@ class Tokenizer {
     // tiktoken ranks file text; `added` are the special tokens (e.g. from tokenizer_config.json).
     static Result<std::unique_ptr<Tokenizer>> from_tiktoken(const std::string& ranks_text,
                                                             std::vector<AddedToken> added);
+    // tiktoken-style vocabulary given in memory: tokens[i] holds the bytes of id (= rank) i and
+    // must include every single byte. Used for the demo model's tokenizer (no files needed).
+    static Result<std::unique_ptr<Tokenizer>> from_ranked_tokens(std::vector<std::string> tokens,
+                                                                 std::vector<AddedToken> added);
     // Reads added_tokens_decoder of a tokenizer_config.json.
     static Result<std::vector<AddedToken>> added_tokens_from_config(const std::string& json_text);
 

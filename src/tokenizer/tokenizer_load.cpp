@@ -169,6 +169,24 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_tiktoken(const std::string& r
     return tok;
 }
 
+Result<std::unique_ptr<Tokenizer>> Tokenizer::from_ranked_tokens(std::vector<std::string> tokens,
+                                                                 std::vector<AddedToken> added) {
+    std::unique_ptr<Tokenizer> tok(new Tokenizer());
+    tok->format_ = "in-memory";
+    tok->bpe_ = BpeModel(BpeModel::MergeRule::kTiktokenRanks);
+    for (size_t id = 0; id < tokens.size(); ++id)
+        if (!tok->bpe_.add_token(static_cast<int32_t>(id), std::move(tokens[id])))
+            return Error{"token " + std::to_string(id) + " is empty or a duplicate"};
+    if (const int b = tok->bpe_.missing_byte(); b >= 0)
+        return Error{"byte " + std::to_string(b) + " has no token"};
+    auto re = RegexSplitter::compile(kGlm4SplitPattern);
+    if (!re) return re.error();
+    tok->splitters_.push_back(std::move(re).value());
+    for (AddedToken& t : added)
+        if (!tok->add_token(t)) return Error{"added token '" + t.content + "' clashes"};
+    return tok;
+}
+
 Result<std::vector<AddedToken>> Tokenizer::added_tokens_from_config(const std::string& text) {
     const json root = json::parse(text, nullptr, false);
     if (root.is_discarded() || !root.is_object()) return Error{"tokenizer_config.json: not JSON"};

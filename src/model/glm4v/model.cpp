@@ -88,7 +88,8 @@ int64_t argmax(std::span<const float> values) {
 }
 
 std::vector<int32_t> generate_greedy(const Glm4vTextModel& model, std::span<const int32_t> prompt,
-                                     int64_t max_new_tokens, std::span<const int64_t> stop_ids) {
+                                     int64_t max_new_tokens, std::span<const int64_t> stop_ids,
+                                     const TokenCallback& on_token) {
     std::vector<int32_t> out;
     if (max_new_tokens <= 0 || prompt.empty()) return out;
     DenseKvCache cache(model.config(), static_cast<int64_t>(prompt.size()) + max_new_tokens);
@@ -97,6 +98,7 @@ std::vector<int32_t> generate_greedy(const Glm4vTextModel& model, std::span<cons
     for (;;) {
         const auto next = static_cast<int32_t>(argmax(logits));
         out.push_back(next);
+        if (on_token && !on_token(next)) break;
         if (static_cast<int64_t>(out.size()) >= max_new_tokens) break;
         if (std::find(stop_ids.begin(), stop_ids.end(), next) != stop_ids.end()) break;
         const int32_t token[1] = {next};

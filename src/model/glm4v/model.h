@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -50,11 +51,14 @@ class Glm4vModel {
     std::string source_description_;
 };
 
+// Called with each generated id as soon as it is known; returning false stops generation.
+using TokenCallback = std::function<bool(int32_t)>;
+
 // Greedy decoding of a text prompt through the KV cache: prefill once, then one token per step.
 // Stops after max_new_tokens or at any id in stop_ids (which is included in the result).
 std::vector<int32_t> generate_greedy(const Glm4vTextModel& model, std::span<const int32_t> prompt,
-                                     int64_t max_new_tokens,
-                                     std::span<const int64_t> stop_ids = {});
+                                     int64_t max_new_tokens, std::span<const int64_t> stop_ids = {},
+                                     const TokenCallback& on_token = {});
 
 // Index of the largest value (the first on ties).
 int64_t argmax(std::span<const float> values);
