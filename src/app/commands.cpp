@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "app/common.h"
 #include "app/flags.h"
 #include "core/device_buffer.h"
 #include "core/parallel.h"
@@ -16,94 +17,6 @@
 #include "tokenizer/special_tokens.h"
 
 namespace autoglm {
-namespace {
-
-constexpr int kExitUsage = 2;
-constexpr int kExitFailure = 1;
-
-void add_model_flags(Flags& flags) {
-    flags.add("model", "demo",
-              "checkpoint folder (config.json + safetensors) or preset: demo, autoglm-phone-9b");
-    flags.add("load-format", "auto",
-              "auto | safetensors | dummy (random weights with the folder's config.json)");
-    flags.add("seed", "0", "seed of dummy weights");
-    flags.add("threads", "0", "CPU worker threads (0 = all cores)");
-    flags.add("help", "", "show this help", /*is_switch=*/true);
-}
-
-// Parses flags; prints help or the error. Returns an exit code, or -1 to continue.
-int parse_or_exit(Flags& flags, const std::vector<std::string>& args) {
-    if (Status s = flags.parse(args); !s) {
-        std::fprintf(stderr, "error: %s\n", s.error_message().c_str());
-        return kExitUsage;
-    }
-    if (flags.enabled("help")) {
-        std::fputs(flags.help().c_str(), stdout);
-        return 0;
-    }
-    return -1;
-}
-
-Result<std::unique_ptr<Glm4vModel>> load_from_flags(const Flags& flags) {
-    auto threads = flags.get_int("threads", 0, 1024);
-    if (!threads) return threads.error();
-    set_num_worker_threads(static_cast<int>(threads.value()));
-    auto format = parse_load_format(flags.get("load-format"));
-    if (!format) return format.error();
-    auto seed = flags.get_int("seed", 0, INT64_MAX);
-    if (!seed) return seed.error();
-    LoadOptions options;
-    options.model = flags.get("model");
-    options.format = format.value();
-    options.seed = static_cast<uint64_t>(seed.value());
-    return Glm4vModel::load(options);
-}
-
-Result<std::vector<int32_t>> parse_ids(const std::string& text, int64_t vocab) {
-    std::vector<int32_t> ids;
-    size_t pos = 0;
-    while (pos < text.size()) {
-        const size_t end = text.find_first_of(", ", pos);
-        const std::string item = text.substr(pos, end == std::string::npos ? end : end - pos);
-        pos = end == std::string::npos ? text.size() : end + 1;
-        if (item.empty()) continue;
-        int64_t id = -1;
-        const auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), id);
-        if (ec != std::errc() || ptr != item.data() + item.size() || id < 0 || id >= vocab)
-            return Error{"--prompt-ids: '" + item + "' is not a token id in [0, " +
-                         std::to_string(vocab) + ")"};
-        ids.push_back(static_cast<int32_t>(id));
-    }
-    if (ids.empty()) return Error{"--prompt-ids is empty"};
-    return ids;
-}
-
-// The tokenizer that goes with --model: the demo's built-in one for presets, else the folder's
-// tokenizer.json / tokenizer.model.
-Result<std::unique_ptr<Tokenizer>> load_tokenizer_for(const std::string& model) {
-    const auto presets = glm4v_preset_names();
-    if (std::find(presets.begin(), presets.end(), model) != presets.end())
-        return make_demo_tokenizer();
-    return Tokenizer::load(model);
-}
-
-// Generates from `prompt`, printing text as it streams (special tokens skipped).
-std::vector<int32_t> stream_text(const Glm4vModel& m, const Tokenizer& tok,
-                                 const std::vector<int32_t>& prompt, int64_t max_tokens,
-                                 const std::vector<int64_t>& stops) {
-    IncrementalDecoder decoder(tok, /*skip_special=*/true);
-    auto ids = generate_greedy(m.text(), prompt, max_tokens, stops, [&](int32_t id) {
-        std::fputs(decoder.push(id).c_str(), stdout);
-        std::fflush(stdout);
-        return true;
-    });
-    std::fputs(decoder.finish().c_str(), stdout);
-    std::fputs("\n", stdout);
-    std::fflush(stdout);  // before the stderr summary, so the two never interleave
-    return ids;
-}
-
-}  // namespace
 
 int run_generate(const std::vector<std::string>& args) {
     Flags flags(

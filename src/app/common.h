@@ -1,0 +1,43 @@
+// Pieces the subcommands share: model flags, loading a model and its tokenizer, streaming text
+// to stdout, and error exits.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "app/flags.h"
+#include "core/result.h"
+#include "model/glm4v/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace autoglm {
+
+constexpr int kExitUsage = 2;
+constexpr int kExitFailure = 1;
+
+// Prints "error: <message>" to stderr and returns `exit_code`.
+int fail(const std::string& message, int exit_code);
+
+void add_model_flags(Flags& flags);
+// Parses flags; prints help or the error. Returns an exit code, or -1 to continue.
+int parse_or_exit(Flags& flags, const std::vector<std::string>& args);
+Result<std::unique_ptr<Glm4vModel>> load_from_flags(const Flags& flags);
+
+bool is_preset_name(const std::string& model);
+// The tokenizer that goes with --model: the demo's built-in one for presets, else the folder's
+// tokenizer.json / tokenizer.model.
+Result<std::unique_ptr<Tokenizer>> load_tokenizer_for(const std::string& model);
+Result<std::string> read_whole_file(const std::string& path);
+
+// "1,2 3" -> ids, each checked against the vocabulary.
+Result<std::vector<int32_t>> parse_ids(const std::string& text, int64_t vocab);
+
+// Generates from `prompt` greedily, printing text as it streams (special tokens skipped) and a
+// final newline; returns the generated ids.
+std::vector<int32_t> stream_text(const Glm4vModel& m, const Tokenizer& tok,
+                                 const std::vector<int32_t>& prompt, int64_t max_tokens,
+                                 const std::vector<int64_t>& stops);
+
+}  // namespace autoglm

@@ -1,0 +1,48 @@
+// load_chat_template_source: chat_template.jinja first, then tokenizer_config.json.
+#include "tokenizer/template_source.h"
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace autoglm {
+namespace {
+
+bool read_file(const std::filesystem::path& path, std::string& out) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return false;
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    out = ss.str();
+    return true;
+}
+
+}  // namespace
+
+Result<std::string> load_chat_template_source(const std::string& dir, const std::string& name) {
+    namespace fs = std::filesystem;
+    std::string text;
+    if (read_file(fs::path(dir) / "chat_template.jinja", text)) return text;
+    const fs::path config_path = fs::path(dir) / "tokenizer_config.json";
+    if (!read_file(config_path, text))
+        return Error{dir +
+                     ": no chat_template.jinja or tokenizer_config.json with a chat_template"};
+    const auto config = nlohmann::json::parse(text, nullptr, false);
+    if (config.is_discarded() || !config.is_object())
+        return Error{config_path.string() + ": not valid JSON"};
+    const auto it = config.find("chat_template");
+    if (it == config.end() || it->is_null())
+        return Error{config_path.string() + ": has no chat_template"};
+    if (it->is_string()) return it->get<std::string>();
+    if (it->is_array()) {
+        for (const auto& entry : *it)
+            if (entry.is_object() && entry.value("name", "") == name &&
+                entry.contains("template") && entry["template"].is_string())
+                return entry["template"].get<std::string>();
+        return Error{config_path.string() + ": no chat template named '" + name + "'"};
+    }
+    return Error{config_path.string() + ": chat_template must be a string or a list"};
+}
+
+}  // namespace autoglm
