@@ -43,9 +43,25 @@ struct AttentionArgs {
     int64_t num_kv_heads = 0;  // GQA: head h reads KV head h / (num_heads / num_kv_heads)
     int64_t head_dim = 0;
     float scale = 1.0f;
+    bool causal = true;  // false: every query sees keys [0, q_start + num_queries)
 };
 
-// Causal GQA attention with an f32 softmax.
+// GQA attention with an f32 softmax (causal, or full within the given keys).
 void attention(const AttentionArgs& args);
+
+// Rotates all head dims in half-split pairs (i, i + head_dim/2) (NeoX style), angle i taken from
+// angles[row, i] for i < head_dim/2. x [rows, heads, head_dim]; cos, sin [rows, head_dim/2].
+void rope_half_split(float* x, int64_t rows, int64_t heads, int64_t head_dim, const float* cos,
+                     const float* sin);
+
+// out = (x - mean) / sqrt(var + eps) * gamma + beta per row (biased variance). May alias.
+void layer_norm(const float* x, const TensorView& gamma, const TensorView& beta, int64_t rows,
+                int64_t dim, float eps, float* out);
+
+// x = gelu(x) with the exact erf form, in place.
+void gelu_erf_inplace(float* x, int64_t n);
+
+// out[r, j] = silu(gate[r, j]) * up[r, j]. gate, up, out: [rows, width]; out may alias gate.
+void silu_mul_separate(const float* gate, const float* up, int64_t n, float* out);
 
 }  // namespace autoglm::cpu

@@ -21,6 +21,10 @@ struct TextForwardArgs {
     std::span<const Position3> positions;  // one per token
     bool all_logits = false;               // false: logits of the last token only
     LayerObserver* observer = nullptr;     // optional per-layer taps (tests, debugging)
+    // Rows that replace, in order, the embeddings of tokens equal to image_token_id
+    // ([count, hidden]; the count must match).
+    std::span<const float> image_embeds;
+    int32_t image_token_id = -1;
 };
 
 // Receives named intermediate activations: "embeddings", "layer.<i>", "final_norm", "logits".

@@ -21,7 +21,7 @@ void attention(const AttentionArgs& a) {
             const int64_t qi = job / a.num_heads;
             const int64_t h = job % a.num_heads;
             const int64_t kvh = h / group;
-            const int64_t num_keys = a.q_start + qi + 1;
+            const int64_t num_keys = a.causal ? a.q_start + qi + 1 : a.q_start + a.num_queries;
             const float* q = a.q + (qi * a.num_heads + h) * d;
             scores.resize(static_cast<size_t>(num_keys));
             float max_score = -INFINITY;

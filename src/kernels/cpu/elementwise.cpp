@@ -73,4 +73,52 @@ void rope_interleaved(float* x, int64_t rows, int64_t heads, int64_t head_dim, i
     }
 }
 
+void rope_half_split(float* x, int64_t rows, int64_t heads, int64_t head_dim, const float* cos,
+                     const float* sin) {
+    const int64_t half = head_dim / 2;
+    for (int64_t r = 0; r < rows; ++r) {
+        const float* c = cos + r * half;
+        const float* s = sin + r * half;
+        for (int64_t h = 0; h < heads; ++h) {
+            float* v = x + (r * heads + h) * head_dim;
+            for (int64_t i = 0; i < half; ++i) {
+                const float a = v[i];
+                const float b = v[i + half];
+                v[i] = a * c[i] - b * s[i];
+                v[i + half] = b * c[i] + a * s[i];
+            }
+        }
+    }
+}
+
+void layer_norm(const float* x, const TensorView& gamma, const TensorView& beta, int64_t rows,
+                int64_t dim, float eps, float* out) {
+    std::vector<float> g(static_cast<size_t>(dim)), b(static_cast<size_t>(dim));
+    to_f32(gamma.dtype, gamma.data, g.data(), g.size());
+    to_f32(beta.dtype, beta.data, b.data(), b.size());
+    parallel_for(rows, [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+            const float* xr = x + r * dim;
+            float* yr = out + r * dim;
+            double mean = 0.0, var = 0.0;
+            for (int64_t j = 0; j < dim; ++j) mean += xr[j];
+            mean /= static_cast<double>(dim);
+            for (int64_t j = 0; j < dim; ++j) var += (xr[j] - mean) * (xr[j] - mean);
+            const auto inv =
+                static_cast<float>(1.0 / std::sqrt(var / static_cast<double>(dim) + eps));
+            const auto m = static_cast<float>(mean);
+            for (int64_t j = 0; j < dim; ++j) yr[j] = (xr[j] - m) * inv * g[j] + b[j];
+        }
+    });
+}
+
+void gelu_erf_inplace(float* x, int64_t n) {
+    for (int64_t i = 0; i < n; ++i)
+        x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.70710678118654752f));
+}
+
+void silu_mul_separate(const float* gate, const float* up, int64_t n, float* out) {
+    for (int64_t i = 0; i < n; ++i) out[i] = up[i] * (gate[i] / (1.0f + std::exp(-gate[i])));
+}
+
 }  // namespace autoglm::cpu

@@ -79,6 +79,8 @@ Result<std::unique_ptr<Glm4vModel>> Glm4vModel::load(const LoadOptions& options)
              << gib(model->report_.text_bytes) << " text + " << gib(model->report_.vision_bytes)
              << " vision from " << model->source_description_;
     model->text_ = std::make_unique<Glm4vTextModel>(model->config_.text, model->weights_);
+    model->vision_ =
+        std::make_unique<Glm4vVisionModel>(model->config_.vision, model->weights_.vision);
     return model;
 }
 
@@ -87,14 +89,15 @@ int64_t argmax(std::span<const float> values) {
     return std::max_element(values.begin(), values.end()) - values.begin();
 }
 
-std::vector<int32_t> generate_greedy(const Glm4vTextModel& model, std::span<const int32_t> prompt,
-                                     int64_t max_new_tokens, std::span<const int64_t> stop_ids,
+std::vector<int32_t> generate_greedy(const Glm4vTextModel& model, const TextForwardArgs& prefill,
+                                     int64_t rope_delta, int64_t max_new_tokens,
+                                     std::span<const int64_t> stop_ids,
                                      const TokenCallback& on_token) {
     std::vector<int32_t> out;
-    if (max_new_tokens <= 0 || prompt.empty()) return out;
-    DenseKvCache cache(model.config(), static_cast<int64_t>(prompt.size()) + max_new_tokens);
-    auto positions = text_positions(0, static_cast<int64_t>(prompt.size()));
-    std::vector<float> logits = model.forward({prompt, positions}, cache);
+    if (max_new_tokens <= 0 || prefill.token_ids.empty()) return out;
+    DenseKvCache cache(model.config(),
+                       static_cast<int64_t>(prefill.token_ids.size()) + max_new_tokens);
+    std::vector<float> logits = model.forward(prefill, cache);
     for (;;) {
         const auto next = static_cast<int32_t>(argmax(logits));
         out.push_back(next);
@@ -102,10 +105,18 @@ std::vector<int32_t> generate_greedy(const Glm4vTextModel& model, std::span<cons
         if (static_cast<int64_t>(out.size()) >= max_new_tokens) break;
         if (std::find(stop_ids.begin(), stop_ids.end(), next) != stop_ids.end()) break;
         const int32_t token[1] = {next};
-        positions = text_positions(cache.length(), 1);
+        const auto positions = text_positions(cache.length() + rope_delta, 1);
         logits = model.forward({token, positions}, cache);
     }
     return out;
+}
+
+std::vector<int32_t> generate_greedy(const Glm4vTextModel& model, std::span<const int32_t> prompt,
+                                     int64_t max_new_tokens, std::span<const int64_t> stop_ids,
+                                     const TokenCallback& on_token) {
+    const auto positions = text_positions(0, static_cast<int64_t>(prompt.size()));
+    return generate_greedy(model, TextForwardArgs{prompt, positions}, 0, max_new_tokens, stop_ids,
+                           on_token);
 }
 
 }  // namespace autoglm

@@ -13,6 +13,7 @@
 #include "loader/weight_source.h"
 #include "model/glm4v/config.h"
 #include "model/glm4v/text_model.h"
+#include "model/glm4v/vision_model.h"
 #include "model/glm4v/weights.h"
 
 namespace autoglm {
@@ -39,6 +40,7 @@ class Glm4vModel {
     const Glm4vWeights& weights() const { return weights_; }
     const WeightReport& report() const { return report_; }
     const Glm4vTextModel& text() const { return *text_; }
+    const Glm4vVisionModel& vision() const { return *vision_; }
     const std::string& source_description() const { return source_description_; }
 
   private:
@@ -48,6 +50,7 @@ class Glm4vModel {
     Glm4vWeights weights_;
     WeightReport report_;
     std::unique_ptr<Glm4vTextModel> text_;
+    std::unique_ptr<Glm4vVisionModel> vision_;
     std::string source_description_;
 };
 
@@ -58,6 +61,13 @@ using TokenCallback = std::function<bool(int32_t)>;
 // Stops after max_new_tokens or at any id in stop_ids (which is included in the result).
 std::vector<int32_t> generate_greedy(const Glm4vTextModel& model, std::span<const int32_t> prompt,
                                      int64_t max_new_tokens, std::span<const int64_t> stop_ids = {},
+                                     const TokenCallback& on_token = {});
+
+// Greedy decoding from a prepared prefill (positions, image embeddings): later tokens take the
+// rotary position cache index + rope_delta.
+std::vector<int32_t> generate_greedy(const Glm4vTextModel& model, const TextForwardArgs& prefill,
+                                     int64_t rope_delta, int64_t max_new_tokens,
+                                     std::span<const int64_t> stop_ids = {},
                                      const TokenCallback& on_token = {});
 
 // Index of the largest value (the first on ties).

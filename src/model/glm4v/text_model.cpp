@@ -1,6 +1,7 @@
 // Glm4vTextModel::forward on the CPU ops, one layer at a time over all tokens of the step.
 #include "model/glm4v/text_model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -60,6 +61,21 @@ void Glm4vTextModel::mlp_block(int64_t layer, const float* x, int64_t n, float* 
     cpu::linear(act.data(), n, w.down_proj_weight, nullptr, out);
 }
 
+void Glm4vTextModel::scatter_image_embeds(const TextForwardArgs& args, float* x) const {
+    const int64_t hidden = config_.hidden_size;
+    size_t next = 0;
+    for (size_t i = 0; i < args.token_ids.size(); ++i) {
+        if (args.token_ids[i] != args.image_token_id || args.image_embeds.empty()) continue;
+        CHECK((next + 1) * static_cast<size_t>(hidden) <= args.image_embeds.size())
+            << "more image tokens than image embeddings";
+        std::copy_n(args.image_embeds.data() + next * hidden, hidden, x + i * hidden);
+        ++next;
+    }
+    CHECK(next * static_cast<size_t>(hidden) == args.image_embeds.size())
+        << "image embeddings for " << args.image_embeds.size() / hidden << " tokens, prompt has "
+        << next;
+}
+
 std::vector<float> Glm4vTextModel::forward(const TextForwardArgs& args, DenseKvCache& cache) const {
     const auto n = static_cast<int64_t>(args.token_ids.size());
     CHECK(n > 0) << "empty forward";
@@ -72,6 +88,7 @@ std::vector<float> Glm4vTextModel::forward(const TextForwardArgs& args, DenseKvC
 
     std::vector<float> x(static_cast<size_t>(n * hidden));  // residual stream [n, hidden]
     cpu::embedding(weights_.embed_tokens, args.token_ids, x.data());
+    scatter_image_embeds(args, x.data());
     if (obs) obs->on_tensor("embeddings", x.data(), n, hidden);
 
     const int64_t pairs = rope_.num_pairs();

@@ -45,6 +45,7 @@ class Glm4vTextModel {
     void attention_block(int64_t layer, const float* x, int64_t n, const float* cos,
                          const float* sin, DenseKvCache& cache, float* out) const;
     void mlp_block(int64_t layer, const float* x, int64_t n, float* out) const;
+    void scatter_image_embeds(const TextForwardArgs& args, float* x) const;
 
     Glm4vTextConfig config_;
     const Glm4vWeights& weights_;

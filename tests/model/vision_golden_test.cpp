@@ -1,0 +1,145 @@
+// The CPU vision tower and multimodal decoding against transformers (vision_golden.safetensors,
+// tools/golden/make_vision_goldens.py): every vision tap and every decoder layer within 1e-4
+// relative, M-RoPE positions identical, and 32 greedy ids through the KV cache identical.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <map>
+
+#include "loader/safetensors.h"
+#include "model/glm4v/model.h"
+#include "model/glm4v/rope_index.h"
+
+namespace autoglm {
+namespace {
+
+constexpr double kRelTolerance = 1e-4;
+
+class Recorder : public LayerObserver {
+  public:
+    void on_tensor(const char* name, const float* data, int64_t rows, int64_t cols) override {
+        order.push_back(name);
+        tensors[name].assign(data, data + rows * cols);
+    }
+    std::vector<std::string> order;
+    std::map<std::string, std::vector<float>> tensors;
+};
+
+template <typename T>
+std::vector<T> read(const SafetensorsFile& f, const std::string& name) {
+    const TensorView v = f.view(name);
+    const auto* p = static_cast<const T*>(v.data);
+    return std::vector<T>(p, p + v.numel());
+}
+
+double relative_error(const std::vector<float>& got, const std::vector<float>& want) {
+    if (got.size() != want.size()) return INFINITY;
+    double max_diff = 0, max_ref = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+        max_diff = std::max(max_diff, std::fabs(static_cast<double>(got[i]) - want[i]));
+        max_ref = std::max(max_ref, std::fabs(static_cast<double>(want[i])));
+    }
+    return max_ref > 0 ? max_diff / max_ref : max_diff;
+}
+
+// Compares every recorded tap (in forward order) with the golden named prefix + tap.
+void expect_taps(const Recorder& rec, const SafetensorsFile& g, const std::string& prefix,
+                 const std::string& label) {
+    double worst = 0;
+    std::string worst_name;
+    for (const std::string& name : rec.order) {
+        ASSERT_TRUE(g.contains(prefix + name)) << "golden lacks " << prefix + name;
+        const double err = relative_error(rec.tensors.at(name), read<float>(g, prefix + name));
+        ASSERT_LE(err, kRelTolerance)
+            << label << ": first mismatch at '" << name << "' (" << err << ")";
+        if (err >= worst) worst = err, worst_name = name;
+    }
+    std::printf("%s: %zu taps within %.0e; worst %.3g at '%s'\n", label.c_str(), rec.order.size(),
+                kRelTolerance, worst, worst_name.c_str());
+}
+
+struct Fixture {
+    std::unique_ptr<Glm4vModel> model;
+    SafetensorsFile golden;
+    std::vector<ImageGrid> grids;
+};
+
+Fixture load(const std::string& name) {
+    const std::string dir = std::string(AUTOGLM_TEST_DATA_DIR) + "/" + name;
+    LoadOptions options;
+    options.model = dir + "/model";
+    auto model = Glm4vModel::load(options);
+    auto golden = SafetensorsFile::open(dir + "/vision_golden.safetensors");
+    EXPECT_TRUE(model.ok() && golden.ok()) << model.error_message() << golden.error_message();
+    Fixture f{std::move(model).value(), std::move(golden).value(), {}};
+    const auto thw = read<int32_t>(f.golden, "image_grid_thw");
+    for (size_t i = 0; i + 2 < thw.size(); i += 3)
+        f.grids.push_back({thw[i], thw[i + 1], thw[i + 2]});
+    return f;
+}
+
+class VisionGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(VisionGolden, VisionTowerMatchesTransformers) {
+    const Fixture f = load(GetParam());
+    ASSERT_EQ(f.grids.size(), 3u);
+    Recorder rec;
+    const auto pixels = read<float>(f.golden, "pixel_values");
+    f.model->vision().forward(pixels, f.grids, &rec);
+    expect_taps(rec, f.golden, "", GetParam() + " vision");
+}
+
+TEST_P(VisionGolden, MultimodalPositionsLayersLogitsAndGreedy) {
+    const Fixture f = load(GetParam());
+    const Glm4vConfig& cfg = f.model->config();
+    const auto ids = read<int32_t>(f.golden, "mm.input_ids");
+    const std::vector<ImageGrid> grids(f.grids.begin(), f.grids.begin() + 2);
+    auto rope = compute_rope_positions(ids, grids, cfg);
+    ASSERT_TRUE(rope.ok()) << rope.error_message();
+    const auto want_pos = read<int32_t>(f.golden, "mm.position_ids");  // [3, L]
+    for (size_t i = 0; i < ids.size(); ++i) {
+        const Position3& p = rope.value().positions[i];
+        ASSERT_EQ(p.t, want_pos[i]) << "t at " << i;
+        ASSERT_EQ(p.h, want_pos[ids.size() + i]) << "h at " << i;
+        ASSERT_EQ(p.w, want_pos[2 * ids.size() + i]) << "w at " << i;
+    }
+    int64_t num_pixels = 0;
+    for (const ImageGrid& g : grids) num_pixels += g.num_patches();
+    const auto all_pixels = read<float>(f.golden, "pixel_values");
+    const std::span<const float> pixels(
+        all_pixels.data(), static_cast<size_t>(num_pixels * cfg.vision.patch_input_dim()));
+    const auto embeds = f.model->vision().forward(pixels, grids);
+    TextForwardArgs args{ids, rope.value().positions, /*all_logits=*/true};
+    args.image_embeds = embeds;
+    args.image_token_id = static_cast<int32_t>(cfg.image_token_id);
+    Recorder rec;
+    args.observer = &rec;
+    DenseKvCache cache(cfg.text, static_cast<int64_t>(ids.size()));
+    f.model->text().forward(args, cache);
+    expect_taps(rec, f.golden, "mm.", GetParam() + " multimodal");
+    args.observer = nullptr;
+    args.all_logits = false;
+    const auto generated = generate_greedy(f.model->text(), args, rope.value().rope_delta, 32);
+    EXPECT_EQ(generated, read<int32_t>(f.golden, "mm.generated_ids"));
+}
+
+TEST(RopeIndex, RejectsMismatchedImages) {
+    auto cfg = glm4v_preset("demo").value();
+    const int32_t img = static_cast<int32_t>(cfg.image_token_id);
+    const std::vector<int32_t> ids = {1, img, img, img, 2};
+    const ImageGrid one{1, 4, 4};  // needs 4 tokens
+    EXPECT_FALSE(compute_rope_positions(ids, std::vector<ImageGrid>{one}, cfg).ok());
+    EXPECT_FALSE(compute_rope_positions(ids, {}, cfg).ok());
+    const ImageGrid three{1, 2, 6};  // 1 x 3 merged tokens
+    auto ok = compute_rope_positions(ids, std::vector<ImageGrid>{three}, cfg);
+    ASSERT_TRUE(ok.ok()) << ok.error_message();
+    EXPECT_EQ(ok.value().positions[4].t, 4);  // 1 text + max(1, 3) after the image
+    EXPECT_EQ(ok.value().rope_delta, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, VisionGolden,
+                         ::testing::Values("tiny_f32", "tiny_bf16_sharded"));
+
+}  // namespace
+}  // namespace autoglm
