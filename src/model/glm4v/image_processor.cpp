@@ -1,0 +1,151 @@
+// GLM-4.1V image preprocessing: smart_resize, torchvision-exact antialiased bicubic resize, fused
+// rescale+normalize through a per-channel lookup table, and the merge-window patch layout.
+#include "model/glm4v/image_processor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "image/resize.h"
+
+namespace autoglm {
+namespace {
+
+Error size_error(const char* what, int64_t height, int64_t width) {
+    std::string msg = what;
+    msg.append(" (height ").append(std::to_string(height));
+    return Error{msg.append(", width ").append(std::to_string(width)).append(")")};
+}
+
+// Python's round(): half to even (nearbyint in the default rounding mode).
+int64_t round_half_even(double v) {
+    return static_cast<int64_t>(std::nearbyint(v));
+}
+
+}  // namespace
+
+Result<ResizedSize> glm4v_smart_resize(int64_t height, int64_t width, const SmartResizeParams& p) {
+    CHECK(p.factor > 0 && p.temporal_factor > 0 && p.max_pixels > 0);
+    if (height <= 0 || width <= 0) return size_error("image has an empty side", height, width);
+    if (p.num_frames < p.temporal_factor)
+        return size_error("fewer frames than the temporal factor", height, width);
+    const auto f = static_cast<double>(p.factor);
+    if (height < p.factor || width < p.factor) {  // v5: scale tiny images up, truncating
+        const double scale =
+            std::max(f / static_cast<double>(height), f / static_cast<double>(width));
+        height = static_cast<int64_t>(static_cast<double>(height) * scale);
+        width = static_cast<int64_t>(static_cast<double>(width) * scale);
+    }
+    const auto hd = static_cast<double>(height), wd = static_cast<double>(width);
+    if (std::max(hd, wd) / std::min(hd, wd) > 200)
+        return size_error("absolute aspect ratio must be at most 200", height, width);
+    int64_t h_bar = round_half_even(hd / f) * p.factor;
+    int64_t w_bar = round_half_even(wd / f) * p.factor;
+    const int64_t t_bar = round_half_even(static_cast<double>(p.num_frames) /
+                                          static_cast<double>(p.temporal_factor)) *
+                          p.temporal_factor;
+    const auto frames_pixels = static_cast<double>(p.num_frames * height * width);
+    if (t_bar * h_bar * w_bar > p.max_pixels) {
+        const double beta = std::sqrt(frames_pixels / static_cast<double>(p.max_pixels));
+        h_bar = std::max(p.factor, static_cast<int64_t>(std::floor(hd / beta / f)) * p.factor);
+        w_bar = std::max(p.factor, static_cast<int64_t>(std::floor(wd / beta / f)) * p.factor);
+    } else if (t_bar * h_bar * w_bar < p.min_pixels) {
+        const double beta = std::sqrt(static_cast<double>(p.min_pixels) / frames_pixels);
+        h_bar = static_cast<int64_t>(std::ceil(hd * beta / f)) * p.factor;
+        w_bar = static_cast<int64_t>(std::ceil(wd * beta / f)) * p.factor;
+    }
+    return ResizedSize{h_bar, w_bar};
+}
+
+Glm4vImageProcessor::Glm4vImageProcessor(const Glm4vVisionConfig& vision,
+                                         const Glm4vImageProcessorOptions& options)
+    : patch_(vision.patch_size),
+      merge_(vision.spatial_merge_size),
+      temporal_(vision.temporal_patch_size),
+      options_(options) {
+    CHECK(patch_ > 0 && merge_ > 0 && temporal_ > 0) << "bad vision config";
+    CHECK(vision.in_channels == 3) << "the image processor produces RGB";
+    CHECK(options.min_pixels > 0 && options.max_pixels >= options.min_pixels);
+    for (int c = 0; c < 3; ++c) {
+        // NOTE: fp32 like torch: mean and std are float32 tensors multiplied by 1 / (1/255) = 255
+        // in float, then (x - mean) / std, each step rounded to float.
+        const float mean = options.image_mean[c] * 255.0f;
+        const float std = options.image_std[c] * 255.0f;
+        for (int v = 0; v < 256; ++v) lut_[c][v] = (static_cast<float>(v) - mean) / std;
+    }
+}
+
+Result<ResizedSize> Glm4vImageProcessor::target_size(int64_t height, int64_t width) const {
+    SmartResizeParams p;
+    p.factor = patch_ * merge_;
+    p.temporal_factor = temporal_;
+    p.num_frames = temporal_;
+    p.min_pixels = options_.min_pixels;
+    p.max_pixels = options_.max_pixels;
+    return glm4v_smart_resize(height, width, p);
+}
+
+Result<int64_t> Glm4vImageProcessor::num_image_tokens(int64_t height, int64_t width) const {
+    auto size = target_size(height, width);
+    if (!size.ok()) return size.error();
+    return (size.value().height / patch_) * (size.value().width / patch_) / (merge_ * merge_);
+}
+
+Result<Glm4vProcessedImage> Glm4vImageProcessor::process(const RgbImage& image) const {
+    Glm4vImageWorkspace ws;
+    if (Status st = process_into(image, ws); !st.ok()) return Error{st.error_message()};
+    return std::move(ws.out);
+}
+
+Status Glm4vImageProcessor::process_into(const RgbImage& image, Glm4vImageWorkspace& ws) const {
+    auto size = target_size(image.height, image.width);
+    if (!size.ok()) return size.error();
+    const ResizedSize s = size.value();
+    if (s.height == image.height && s.width == image.width) {
+        patchify_into(image, ws.out);
+        return {};
+    }
+    resize_bicubic_aa_into(image, s.width, s.height, ws.horizontal, ws.resized);
+    patchify_into(ws.resized, ws.out);
+    return {};
+}
+
+Glm4vProcessedImage Glm4vImageProcessor::patchify(const RgbImage& resized) const {
+    Glm4vProcessedImage out;
+    patchify_into(resized, out);
+    return out;
+}
+
+void Glm4vImageProcessor::patchify_into(const RgbImage& resized, Glm4vProcessedImage& out) const {
+    const int64_t p = patch_, m = merge_, t = temporal_;
+    CHECK(resized.height % (p * m) == 0 && resized.width % (p * m) == 0)
+        << "resized size " << resized.height << "x" << resized.width << " is not a multiple of "
+        << p * m;
+    out.grid_h = resized.height / p;
+    out.grid_w = resized.width / p;
+    out.patch_dim = 3 * t * p * p;
+    out.num_tokens = out.grid_h * out.grid_w / (m * m);
+    out.resized = {resized.height, resized.width};
+    out.pixel_values.resize(static_cast<size_t>(out.num_patches() * out.patch_dim));
+    float* dst = out.pixel_values.data();
+    for (int64_t a = 0; a < out.grid_h / m; ++a) {
+        for (int64_t b = 0; b < out.grid_w / m; ++b) {
+            for (int64_t d = 0; d < m * m; ++d, dst += out.patch_dim) {
+                const int64_t ph = a * m + d / m, pw = b * m + d % m;
+                for (int64_t c = 0; c < 3; ++c) {
+                    float* block = dst + c * t * p * p;  // frame 0 of channel c: [p, p]
+                    const auto& lut = lut_[static_cast<size_t>(c)];
+                    for (int64_t y = 0; y < p; ++y) {
+                        const uint8_t* src = resized.row(ph * p + y) + pw * p * 3 + c;
+                        for (int64_t x = 0; x < p; ++x) block[y * p + x] = lut[src[x * 3]];
+                    }
+                    for (int64_t f = 1; f < t; ++f)
+                        std::memcpy(block + f * p * p, block, sizeof(float) * p * p);
+                }
+            }
+        }
+    }
+}
+
+}  // namespace autoglm

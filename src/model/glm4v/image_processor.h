@@ -1,0 +1,95 @@
+// GLM-4.1V image preprocessing on the CPU, as transformers 5's Glm4vImageProcessor (torchvision
+// backend) does it: smart_resize -> antialiased bicubic -> rescale+normalize -> patchify.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "core/result.h"
+#include "image/image.h"
+#include "model/glm4v/config.h"
+
+namespace autoglm {
+
+// NOTE on the pixel budget: these are *pixel counts* (HF names them size.shortest_edge /
+// size.longest_edge). The transformers 5.17 Glm4vImageProcessor class default is
+// {12544, 11760000 (28*28*15000)}; the smart_resize function default and the GLM-4.1V
+// preprocessor_config.json (as quoted by third-party ports) use {12544, 9633792
+// (14*14*2*2*2*6144)}. We default to the checkpoint's pair; the two caps give the same sizes for
+// every phone screen up to 1440x3200. The budget counts the 2 temporal frames: the per-image limit
+// is max_pixels / 2.
+struct Glm4vImageProcessorOptions {
+    int64_t min_pixels = 12544;
+    int64_t max_pixels = 9633792;
+    // OpenAI CLIP; the processor fuses rescale (1/255) into these: (x - 255 mean) / (255 std) in
+    // fp32.
+    std::array<float, 3> image_mean = {0.48145466f, 0.4578275f, 0.40821073f};
+    std::array<float, 3> image_std = {0.26862954f, 0.26130258f, 0.27577711f};
+};
+
+struct SmartResizeParams {
+    int64_t factor = 28;  // patch_size * merge_size
+    int64_t temporal_factor = 2;
+    int64_t num_frames = 2;  // a still image counts as temporal_patch_size frames
+    int64_t min_pixels = 12544;
+    int64_t max_pixels = 9633792;
+};
+
+struct ResizedSize {
+    int64_t height = 0;
+    int64_t width = 0;
+};
+
+// transformers 5.x smart_resize, bit-exact: tiny sides are first scaled up to `factor` (int()
+// truncation), aspect ratio > 200 is an error, rounding is Python's round-half-to-even.
+Result<ResizedSize> glm4v_smart_resize(int64_t height, int64_t width, const SmartResizeParams& p);
+
+struct Glm4vProcessedImage {
+    // [grid_t * grid_h * grid_w, 3 * temporal * patch * patch]; rows in 2x2 merge-window order
+    // (window raster, then (0,0), (0,1), (1,0), (1,1)); columns (channel, frame, y, x); both
+    // frames hold the same pixels.
+    std::vector<float> pixel_values;
+    int64_t grid_t = 1;
+    int64_t grid_h = 0;
+    int64_t grid_w = 0;
+    int64_t patch_dim = 0;
+    int64_t num_tokens =
+        0;  // grid_t * grid_h * grid_w / merge^2: copies of <|image|> in the prompt
+    ResizedSize resized;
+    int64_t num_patches() const { return grid_t * grid_h * grid_w; }
+};
+
+// Buffers reused across process_into calls (one per worker): a 1080x2400 screenshot needs ~80 MB
+// of them, and fresh allocations pay a page fault per 4 KiB on every call.
+struct Glm4vImageWorkspace {
+    RgbImage horizontal;  // after the horizontal resize pass
+    RgbImage resized;
+    Glm4vProcessedImage out;
+};
+
+class Glm4vImageProcessor {
+  public:
+    explicit Glm4vImageProcessor(const Glm4vVisionConfig& vision,
+                                 const Glm4vImageProcessorOptions& options = {});
+
+    Result<ResizedSize> target_size(int64_t height, int64_t width) const;
+    // The number of LLM tokens an image of this size becomes (without decoding it).
+    Result<int64_t> num_image_tokens(int64_t height, int64_t width) const;
+    Result<Glm4vProcessedImage> process(const RgbImage& image) const;
+    // The same into ws.out, reusing the workspace's allocations.
+    Status process_into(const RgbImage& image, Glm4vImageWorkspace& ws) const;
+
+    // Layout step alone (for tests): normalises an already resized image and cuts it into rows.
+    Glm4vProcessedImage patchify(const RgbImage& resized) const;
+    void patchify_into(const RgbImage& resized, Glm4vProcessedImage& out) const;
+
+  private:
+    int64_t patch_ = 14;
+    int64_t merge_ = 2;
+    int64_t temporal_ = 2;
+    Glm4vImageProcessorOptions options_;
+    std::array<std::array<float, 256>, 3> lut_;  // uint8 value -> normalised fp32, per channel
+};
+
+}  // namespace autoglm
