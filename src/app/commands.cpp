@@ -28,12 +28,15 @@ int run_generate(const std::vector<std::string>& args) {
     flags.add("prompt", "", "prompt text (tokenized as is, no chat template); prints text");
     flags.add("prompt-ids", "", "prompt token ids, comma- or space-separated; prints ids");
     flags.add("max-tokens", "16", "number of tokens to generate");
+    flags.add("image", "",
+              "an image file (PNG/JPEG) for the prompt, which must contain "
+              "<|begin_of_image|><|image|><|end_of_image|> where it goes (with --prompt)");
     flags.add("ignore-eos", "", "do not stop at eos ids", /*is_switch=*/true);
     if (int rc = parse_or_exit(flags, args); rc >= 0) return rc;
-    if (flags.has("prompt-ids") == flags.has("prompt")) {
-        std::fprintf(stderr, "error: give exactly one of --prompt or --prompt-ids\n");
-        return kExitUsage;
-    }
+    if (flags.has("prompt-ids") == flags.has("prompt"))
+        return fail("give exactly one of --prompt or --prompt-ids", kExitUsage);
+    if (flags.has("image") && !flags.has("prompt"))
+        return fail("--image needs --prompt", kExitUsage);
     auto max_tokens = flags.get_int("max-tokens", 1, 1 << 20);
     if (!max_tokens) {
         std::fprintf(stderr, "error: %s\n", max_tokens.error_message().c_str());
@@ -73,8 +76,19 @@ int run_generate(const std::vector<std::string>& args) {
                     : m.config().eos_token_ids;
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<int32_t> ids;
+    size_t num_prompt_tokens = prompt.value().size();
     if (tok) {
-        ids = stream_text(m, *tok, prompt.value(), max_tokens.value(), stops);
+        std::vector<Glm4vProcessedImage> images;
+        if (flags.has("image")) {
+            auto image =
+                load_image_file(flags.get("image"), Glm4vImageProcessor(m.config().vision));
+            if (!image) return fail(image.error_message(), kExitFailure);
+            images.push_back(std::move(image).value());
+        }
+        auto mm = build_multimodal_prompt(m, prompt.value(), images);
+        if (!mm) return fail(mm.error_message(), kExitUsage);
+        num_prompt_tokens = mm.value().ids.size();  // images expanded
+        ids = stream_text(m, *tok, mm.value(), max_tokens.value(), stops);
     } else {
         ids = generate_greedy(m.text(), prompt.value(), max_tokens.value(), stops);
         for (size_t i = 0; i < ids.size(); ++i) std::printf(i ? " %d" : "%d", ids[i]);
@@ -83,7 +97,7 @@ int run_generate(const std::vector<std::string>& args) {
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::fprintf(stderr, "generated %zu tokens in %.3f s (%zu prompt tokens, %d threads)\n",
-                 ids.size(), secs, prompt.value().size(), num_worker_threads());
+                 ids.size(), secs, num_prompt_tokens, num_worker_threads());
     return 0;
 }
 

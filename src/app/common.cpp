@@ -95,14 +95,16 @@ Result<std::string> read_whole_file(const std::string& path) {
 }
 
 std::vector<int32_t> stream_text(const Glm4vModel& m, const Tokenizer& tok,
-                                 const std::vector<int32_t>& prompt, int64_t max_tokens,
+                                 const MultimodalPrompt& prompt, int64_t max_tokens,
                                  const std::vector<int64_t>& stops) {
     IncrementalDecoder decoder(tok, /*skip_special=*/true);
-    auto ids = generate_greedy(m.text(), prompt, max_tokens, stops, [&](int32_t id) {
-        std::fputs(decoder.push(id).c_str(), stdout);
-        std::fflush(stdout);
-        return true;
-    });
+    const auto args = prompt.prefill_args(static_cast<int32_t>(m.config().image_token_id));
+    auto ids =
+        generate_greedy(m.text(), args, prompt.rope_delta, max_tokens, stops, [&](int32_t id) {
+            std::fputs(decoder.push(id).c_str(), stdout);
+            std::fflush(stdout);
+            return true;
+        });
     std::fputs(decoder.finish().c_str(), stdout);
     std::fputs("\n", stdout);
     std::fflush(stdout);  // before the stderr summary, so the two never interleave

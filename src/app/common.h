@@ -10,6 +10,7 @@
 #include "app/flags.h"
 #include "core/result.h"
 #include "model/glm4v/model.h"
+#include "model/glm4v/multimodal.h"
 #include "tokenizer/tokenizer.h"
 
 namespace autoglm {
@@ -34,10 +35,10 @@ Result<std::string> read_whole_file(const std::string& path);
 // "1,2 3" -> ids, each checked against the vocabulary.
 Result<std::vector<int32_t>> parse_ids(const std::string& text, int64_t vocab);
 
-// Generates from `prompt` greedily, printing text as it streams (special tokens skipped) and a
-// final newline; returns the generated ids.
+// Generates from a prepared prompt greedily, printing text as it streams (special tokens
+// skipped) and a final newline; returns the generated ids.
 std::vector<int32_t> stream_text(const Glm4vModel& m, const Tokenizer& tok,
-                                 const std::vector<int32_t>& prompt, int64_t max_tokens,
+                                 const MultimodalPrompt& prompt, int64_t max_tokens,
                                  const std::vector<int64_t>& stops);
 
 }  // namespace autoglm

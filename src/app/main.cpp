@@ -11,7 +11,9 @@ constexpr const char* kUsage =
     "autoglm - inference server for AutoGLM-Phone-9B (GLM-4.1V-9B architecture)\n\n"
     "usage: autoglm <command> [flags]\n\n"
     "commands:\n"
-    "  generate   greedy-decode token ids from a prompt of token ids (CPU reference backend)\n"
+    "  generate   greedy decoding from a text (+ image) or token-id prompt (CPU reference "
+    "backend)\n"
+    "  chat       interactive chat in the terminal (streams replies; /image PATH adds an image)\n"
     "  info       load a model and print its config, weights and memory\n"
     "  version    print the version\n\n"
     "Run 'autoglm <command> --help' for the flags of a command.\n"
@@ -30,6 +32,7 @@ int main(int argc, char** argv) {
     args.erase(args.begin());
     if (command == "generate") return autoglm::run_generate(args);
     if (command == "info") return autoglm::run_info(args);
+    if (command == "chat") return autoglm::run_chat(args);
     if (command == "version" || command == "--version") return autoglm::run_version();
     std::fprintf(stderr, "autoglm: unknown command '%s'\n\n%s", command.c_str(), kUsage);
     return 2;

@@ -1,0 +1,155 @@
+// autoglm chat: an interactive terminal chat. Each turn renders the checkpoint's chat template over
+// the whole conversation, tokenizes it and streams the reply as it is generated.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "app/commands.h"
+#include "app/common.h"
+#include "app/flags.h"
+#include "tokenizer/builtin.h"
+#include "tokenizer/content_format.h"
+#include "tokenizer/jinja/chat_template.h"
+#include "tokenizer/special_tokens.h"
+#include "tokenizer/template_source.h"
+
+namespace autoglm {
+namespace {
+
+using nlohmann::json;
+
+Result<std::string> template_source_for(const Flags& flags) {
+    if (flags.has("chat-template")) {
+        auto text = read_whole_file(flags.get("chat-template"));
+        if (!text) return text.error();
+        return text;
+    }
+    if (is_preset_name(flags.get("model"))) return demo_chat_template();
+    return load_chat_template_source(flags.get("model"));
+}
+
+struct ChatSession {
+    const Glm4vModel& model;
+    const Tokenizer& tokenizer;
+    const jinja::ChatTemplate& chat_template;
+    std::vector<int64_t> stops;
+    int64_t max_tokens;
+    Glm4vImageProcessor processor;
+    json messages = json::array();
+    std::vector<Glm4vProcessedImage> images;  // every image of the conversation, in order
+    size_t num_pending_images = 0;            // attached to the next user message
+};
+
+// The user message: plain text, or [image..., text] parts when images were attached.
+json user_message(ChatSession& s, const std::string& text) {
+    if (s.num_pending_images == 0) return {{"role", "user"}, {"content", text}};
+    json parts = json::array();
+    for (size_t i = 0; i < s.num_pending_images; ++i) parts.push_back({{"type", "image"}});
+    parts.push_back({{"type", "text"}, {"text", text}});
+    s.num_pending_images = 0;
+    return {{"role", "user"}, {"content", parts}};
+}
+
+void attach_image(ChatSession& s, const std::string& path) {
+    auto image = load_image_file(path, s.processor);
+    if (!image) {
+        std::fprintf(stderr, "error: %s\n", image.error_message().c_str());
+        return;
+    }
+    std::fprintf(stderr,
+                 "[image %s: %lldx%lld patches, %lld tokens; attached to your next message]\n",
+                 path.c_str(), static_cast<long long>(image.value().grid_h),
+                 static_cast<long long>(image.value().grid_w),
+                 static_cast<long long>(image.value().num_tokens));
+    s.images.push_back(std::move(image).value());
+    ++s.num_pending_images;
+}
+
+// One user turn: render, tokenize, stream the reply, remember it. False on a render error.
+bool chat_turn(ChatSession& s, const std::string& user_text) {
+    s.messages.push_back(user_message(s, user_text));
+    const json context = {{"messages", s.messages}, {"add_generation_prompt", true}};
+    auto prompt = s.chat_template.render(context);
+    if (!prompt) {
+        std::fprintf(stderr, "error: chat template: %s\n", prompt.error_message().c_str());
+        s.messages.erase(s.messages.end() - 1);
+        return false;
+    }
+    const std::vector<int32_t> ids = s.tokenizer.encode(prompt.value());
+    const auto t0 = std::chrono::steady_clock::now();
+    auto mm = build_multimodal_prompt(s.model, ids, s.images);
+    const int64_t budget = s.model.config().text.max_position_embeddings;
+    if (!mm || static_cast<int64_t>(mm.value().ids.size()) + s.max_tokens > budget) {
+        std::fprintf(stderr, "error: %s\n",
+                     mm ? "the conversation no longer fits the context; /reset"
+                        : mm.error_message().c_str());
+        s.messages.erase(s.messages.end() - 1);
+        return false;
+    }
+    const auto out = stream_text(s.model, s.tokenizer, mm.value(), s.max_tokens, s.stops);
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::fprintf(stderr, "[%zu prompt + %zu generated tokens, %.2f s]\n", mm.value().ids.size(),
+                 out.size(), secs);
+    s.messages.push_back({{"role", "assistant"}, {"content", s.tokenizer.decode(out, true)}});
+    return true;
+}
+
+}  // namespace
+
+int run_chat(const std::vector<std::string>& args) {
+    Flags flags("chat",
+                "Interactive chat in the terminal: type a message, the reply streams back.\n"
+                "Commands: /image PATH attaches a PNG/JPEG to your next message, /reset clears\n"
+                "the conversation, /exit (or end of input) quits.");
+    add_model_flags(flags);
+    flags.add("system", "", "system prompt for the conversation");
+    flags.add("max-tokens", "512", "most tokens per reply");
+    flags.add("chat-template", "", "a Jinja template file instead of the checkpoint's");
+    if (int rc = parse_or_exit(flags, args); rc >= 0) return rc;
+    auto max_tokens = flags.get_int("max-tokens", 1, 1 << 20);
+    if (!max_tokens) return fail(max_tokens.error_message(), kExitUsage);
+    auto source = template_source_for(flags);
+    if (!source) return fail(source.error_message(), kExitFailure);
+    auto chat_template = jinja::ChatTemplate::compile(source.value());
+    if (!chat_template)
+        return fail("chat template: " + chat_template.error_message(), kExitFailure);
+    auto tokenizer = load_tokenizer_for(flags.get("model"));
+    if (!tokenizer) return fail(tokenizer.error_message(), kExitFailure);
+    auto model = load_from_flags(flags);
+    if (!model) return fail(model.error_message(), kExitFailure);
+
+    ChatSession session{*model.value(),        *tokenizer.value(),
+                        chat_template.value(), {},
+                        max_tokens.value(),    Glm4vImageProcessor(model.value()->config().vision)};
+    session.stops =
+        find_special_tokens(*tokenizer.value()).stop_ids(model.value()->config().eos_token_ids);
+    const json system = flags.has("system")
+                            ? json::array({{{"role", "system"}, {"content", flags.get("system")}}})
+                            : json::array();
+    session.messages = system;
+    const bool interactive = isatty(STDIN_FILENO);
+    std::string line;
+    for (;;) {
+        if (interactive) std::fputs("> ", stderr);
+        if (!std::getline(std::cin, line) || line == "/exit") break;
+        if (line == "/reset") {
+            session.messages = system;
+            session.images.clear();
+            session.num_pending_images = 0;
+            continue;
+        }
+        if (line.rfind("/image ", 0) == 0) {
+            attach_image(session, line.substr(7));
+            continue;
+        }
+        if (line.empty()) continue;
+        chat_turn(session, line);
+    }
+    return 0;
+}
+
+}  // namespace autoglm
