@@ -49,6 +49,33 @@ struct AttentionArgs {
 // GQA attention with an f32 softmax (causal, or full within the given keys).
 void attention(const AttentionArgs& args);
 
+// Paged KV: slot s of a cache holds one token's [kv_heads, head_dim] K (or V) row. The slot of a
+// sequence's context index j is block_table[j / block_size] * block_size + j % block_size.
+struct PagedAttentionArgs {
+    const float* q = nullptr;        // [num_tokens, num_heads, head_dim]
+    const float* k_cache = nullptr;  // [num_slots, num_kv_heads, head_dim]
+    const float* v_cache = nullptr;
+    float* out = nullptr;                  // [num_tokens, num_heads * head_dim]
+    const int32_t* query_start = nullptr;  // [num_seqs + 1]: tokens of seq s are [qs[s], qs[s+1])
+    const int32_t* seq_lens = nullptr;  // [num_seqs]: context length including this step's tokens
+    const int32_t* block_tables = nullptr;  // [num_seqs, max_blocks_per_seq]
+    int64_t num_seqs = 0;
+    int64_t max_blocks_per_seq = 0;
+    int64_t block_size = 0;
+    int64_t num_heads = 0;
+    int64_t num_kv_heads = 0;
+    int64_t head_dim = 0;
+    float scale = 1.0f;
+};
+
+// Causal GQA attention over paged K/V: the i-th new token of a sequence (context index
+// seq_len - num_new + i) sees context indices [0, that index]. f32 softmax.
+void paged_attention(const PagedAttentionArgs& args);
+
+// cache[slots[i], :] = rows[i, :] for i < num_rows; rows [num_rows, row_floats].
+void write_slots(float* cache, const int64_t* slots, const float* rows, int64_t num_rows,
+                 int64_t row_floats);
+
 // Rotates all head dims in half-split pairs (i, i + head_dim/2) (NeoX style), angle i taken from
 // angles[row, i] for i < head_dim/2. x [rows, heads, head_dim]; cos, sin [rows, head_dim/2].
 void rope_half_split(float* x, int64_t rows, int64_t heads, int64_t head_dim, const float* cos,

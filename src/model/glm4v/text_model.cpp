@@ -10,44 +10,37 @@
 
 namespace autoglm {
 
-DenseKvCache::DenseKvCache(const Glm4vTextConfig& config, int64_t capacity)
-    : capacity_(capacity), row_floats_(config.num_key_value_heads * config.head_dim()) {
-    const size_t layers = static_cast<size_t>(config.num_hidden_layers);
-    k_.assign(layers, std::vector<float>(static_cast<size_t>(capacity * row_floats_)));
-    v_.assign(layers, std::vector<float>(static_cast<size_t>(capacity * row_floats_)));
-}
-
 Glm4vTextModel::Glm4vTextModel(const Glm4vTextConfig& config, const Glm4vWeights& weights)
     : config_(config), weights_(weights), rope_(config) {}
 
-void Glm4vTextModel::attention_block(int64_t layer, const float* x, int64_t n, const float* cos,
-                                     const float* sin, DenseKvCache& cache, float* out) const {
+void Glm4vTextModel::attention_block(int64_t layer, const float* x, const ForwardBatch& batch,
+                                     const float* cos, const float* sin, PagedKvCache& cache,
+                                     float* out) const {
     const TextLayerWeights& w = weights_.layers[static_cast<size_t>(layer)];
+    const auto n = static_cast<int64_t>(batch.token_ids.size());
     const int64_t d = config_.head_dim();
     const int64_t heads = config_.num_attention_heads;
     const int64_t kv_heads = config_.num_key_value_heads;
-    const int64_t start = cache.length();
     std::vector<float> q(static_cast<size_t>(n * heads * d));
-    float* k = cache.k(layer) + start * cache.row_floats();  // written in place
-    float* v = cache.v(layer) + start * cache.row_floats();
+    std::vector<float> k(static_cast<size_t>(n * kv_heads * d)), v(k.size());
     cpu::linear(x, n, w.q_proj_weight, &w.q_proj_bias, q.data());
-    cpu::linear(x, n, w.k_proj_weight, &w.k_proj_bias, k);
-    cpu::linear(x, n, w.v_proj_weight, &w.v_proj_bias, v);
+    cpu::linear(x, n, w.k_proj_weight, &w.k_proj_bias, k.data());
+    cpu::linear(x, n, w.v_proj_weight, &w.v_proj_bias, v.data());
     cpu::rope_interleaved(q.data(), n, heads, d, config_.rotary_dim(), cos, sin);
-    cpu::rope_interleaved(k, n, kv_heads, d, config_.rotary_dim(), cos, sin);
-    std::vector<float> attn(static_cast<size_t>(n * heads * d));
-    cpu::AttentionArgs args;
-    args.q = q.data();
-    args.k_cache = cache.k(layer);
-    args.v_cache = cache.v(layer);
+    cpu::rope_interleaved(k.data(), n, kv_heads, d, config_.rotary_dim(), cos, sin);
+    cpu::write_slots(cache.k(layer), batch.slot_mapping.data(), k.data(), n, kv_heads * d);
+    cpu::write_slots(cache.v(layer), batch.slot_mapping.data(), v.data(), n, kv_heads * d);
+    std::vector<float> attn(q.size());
+    cpu::PagedAttentionArgs args;
+    args.q = q.data(), args.k_cache = cache.k(layer), args.v_cache = cache.v(layer);
     args.out = attn.data();
-    args.num_queries = n;
-    args.q_start = start;
-    args.num_heads = heads;
-    args.num_kv_heads = kv_heads;
-    args.head_dim = d;
+    args.query_start = batch.query_start.data(), args.seq_lens = batch.seq_lens.data();
+    args.block_tables = batch.block_tables.data();
+    args.num_seqs = static_cast<int64_t>(batch.seq_lens.size());
+    args.max_blocks_per_seq = batch.max_blocks_per_seq, args.block_size = cache.block_size();
+    args.num_heads = heads, args.num_kv_heads = kv_heads, args.head_dim = d;
     args.scale = 1.0f / std::sqrt(static_cast<float>(d));
-    cpu::attention(args);
+    cpu::paged_attention(args);
     cpu::linear(attn.data(), n, w.o_proj_weight, nullptr, out);
 }
 
@@ -61,7 +54,7 @@ void Glm4vTextModel::mlp_block(int64_t layer, const float* x, int64_t n, float* 
     cpu::linear(act.data(), n, w.down_proj_weight, nullptr, out);
 }
 
-void Glm4vTextModel::scatter_image_embeds(const TextForwardArgs& args, float* x) const {
+void Glm4vTextModel::scatter_image_embeds(const ForwardBatch& args, float* x) const {
     const int64_t hidden = config_.hidden_size;
     size_t next = 0;
     for (size_t i = 0; i < args.token_ids.size(); ++i) {
@@ -79,27 +72,59 @@ void Glm4vTextModel::scatter_image_embeds(const TextForwardArgs& args, float* x)
 std::vector<float> Glm4vTextModel::forward(const TextForwardArgs& args, DenseKvCache& cache) const {
     const auto n = static_cast<int64_t>(args.token_ids.size());
     CHECK(n > 0) << "empty forward";
-    CHECK(args.positions.size() == args.token_ids.size()) << "one position per token";
     CHECK(cache.length() + n <= cache.capacity())
         << "KV cache full: " << cache.length() << " + " << n << " > " << cache.capacity();
+    std::vector<int64_t> slots(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) slots[static_cast<size_t>(i)] = cache.length() + i;
+    std::vector<int32_t> logits_rows;
+    for (int64_t i = args.all_logits ? 0 : n - 1; i < n; ++i)
+        logits_rows.push_back(static_cast<int32_t>(i));
+    const int32_t query_start[2] = {0, static_cast<int32_t>(n)};
+    const int32_t seq_len[1] = {static_cast<int32_t>(cache.length() + n)};
+    const int32_t block_table[1] = {0};
+    ForwardBatch batch{args.token_ids,
+                       args.positions,
+                       slots,
+                       query_start,
+                       seq_len,
+                       block_table,
+                       1,
+                       logits_rows,
+                       args.image_embeds,
+                       args.image_token_id,
+                       args.observer};
+    auto logits = forward_batch(batch, cache.paged());
+    cache.advance(n);
+    return logits;
+}
+
+std::vector<float> Glm4vTextModel::forward_batch(const ForwardBatch& batch,
+                                                 PagedKvCache& cache) const {
+    const auto n = static_cast<int64_t>(batch.token_ids.size());
+    CHECK(n > 0) << "empty forward";
+    CHECK(batch.positions.size() == batch.token_ids.size() &&
+          batch.slot_mapping.size() == batch.token_ids.size())
+        << "one position and one slot per token";
+    CHECK(batch.query_start.size() == batch.seq_lens.size() + 1 && batch.query_start.back() == n)
+        << "query_start must cover every token";
     const int64_t hidden = config_.hidden_size;
     const auto eps = static_cast<float>(config_.rms_norm_eps);
-    LayerObserver* obs = args.observer;
+    LayerObserver* obs = batch.observer;
 
     std::vector<float> x(static_cast<size_t>(n * hidden));  // residual stream [n, hidden]
-    cpu::embedding(weights_.embed_tokens, args.token_ids, x.data());
-    scatter_image_embeds(args, x.data());
+    cpu::embedding(weights_.embed_tokens, batch.token_ids, x.data());
+    scatter_image_embeds(batch, x.data());
     if (obs) obs->on_tensor("embeddings", x.data(), n, hidden);
 
     const int64_t pairs = rope_.num_pairs();
     std::vector<float> cos(static_cast<size_t>(n * pairs)), sin(cos.size());
-    rope_.compute(args.positions, cos.data(), sin.data());
+    rope_.compute(batch.positions, cos.data(), sin.data());
 
     std::vector<float> normed(x.size()), branch(x.size());
     for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
         const TextLayerWeights& w = weights_.layers[static_cast<size_t>(l)];
         cpu::rms_norm(x.data(), w.input_layernorm, n, hidden, eps, normed.data());
-        attention_block(l, normed.data(), n, cos.data(), sin.data(), cache, branch.data());
+        attention_block(l, normed.data(), batch, cos.data(), sin.data(), cache, branch.data());
         cpu::rms_norm(branch.data(), w.post_self_attn_layernorm, n, hidden, eps, branch.data());
         cpu::add_inplace(x.data(), branch.data(), n * hidden);
         cpu::rms_norm(x.data(), w.post_attention_layernorm, n, hidden, eps, normed.data());
@@ -108,15 +133,19 @@ std::vector<float> Glm4vTextModel::forward(const TextForwardArgs& args, DenseKvC
         cpu::add_inplace(x.data(), branch.data(), n * hidden);
         if (obs) obs->on_tensor(("layer." + std::to_string(l)).c_str(), x.data(), n, hidden);
     }
-    cache.advance(n);
 
     // Only the rows whose logits are wanted go through the final norm and lm_head.
-    const int64_t first = args.all_logits ? 0 : n - 1;
-    const int64_t rows = n - first;
-    cpu::rms_norm(x.data() + first * hidden, weights_.norm, rows, hidden, eps, normed.data());
-    if (obs) obs->on_tensor("final_norm", normed.data(), rows, hidden);
+    const auto rows = static_cast<int64_t>(batch.logits_indices.size());
+    std::vector<float> picked(static_cast<size_t>(rows * hidden));
+    for (int64_t r = 0; r < rows; ++r) {
+        const int64_t t = batch.logits_indices[static_cast<size_t>(r)];
+        CHECK(t >= 0 && t < n) << "logits index " << t << " outside the batch";
+        std::copy_n(x.data() + t * hidden, hidden, picked.data() + r * hidden);
+    }
+    cpu::rms_norm(picked.data(), weights_.norm, rows, hidden, eps, picked.data());
+    if (obs) obs->on_tensor("final_norm", picked.data(), rows, hidden);
     std::vector<float> logits(static_cast<size_t>(rows * config_.vocab_size));
-    cpu::linear(normed.data(), rows, weights_.lm_head, nullptr, logits.data());
+    cpu::linear(picked.data(), rows, weights_.lm_head, nullptr, logits.data());
     if (obs) obs->on_tensor("logits", logits.data(), rows, config_.vocab_size);
     return logits;
 }

@@ -8,27 +8,25 @@
 #include "model/glm4v/config.h"
 #include "model/glm4v/mrope.h"
 #include "model/glm4v/weights.h"
+#include "model/kv_cache.h"
 
 namespace autoglm {
 
-// A contiguous per-layer KV cache for one sequence (f32). Rows are cache indices; post-rope K.
+// The KV cache of one sequence: a paged cache of a single block holding `capacity` tokens, so the
+// single-sequence path runs exactly the batched code.
 class DenseKvCache {
   public:
-    DenseKvCache(const Glm4vTextConfig& config, int64_t capacity);
+    DenseKvCache(const Glm4vTextConfig& config, int64_t capacity) : paged_(config, 1, capacity) {}
 
     int64_t length() const { return length_; }
-    int64_t capacity() const { return capacity_; }
-    float* k(int64_t layer) { return k_[static_cast<size_t>(layer)].data(); }
-    float* v(int64_t layer) { return v_[static_cast<size_t>(layer)].data(); }
-    int64_t row_floats() const { return row_floats_; }  // kv_heads * head_dim
+    int64_t capacity() const { return paged_.block_size(); }
+    PagedKvCache& paged() { return paged_; }
     void advance(int64_t count) { length_ += count; }
     void clear() { length_ = 0; }
 
   private:
-    int64_t capacity_;
-    int64_t row_floats_;
+    PagedKvCache paged_;
     int64_t length_ = 0;
-    std::vector<std::vector<float>> k_, v_;  // [layers][capacity * row_floats]
 };
 
 class Glm4vTextModel {
@@ -39,13 +37,17 @@ class Glm4vTextModel {
     // [num_tokens, vocab] with all_logits, else [1, vocab] for the last token.
     std::vector<float> forward(const TextForwardArgs& args, DenseKvCache& cache) const;
 
+    // One batched step: writes every new token's K/V to its slot and returns the logits of
+    // batch.logits_indices ([num_logits, vocab]).
+    std::vector<float> forward_batch(const ForwardBatch& batch, PagedKvCache& cache) const;
+
     const Glm4vTextConfig& config() const { return config_; }
 
   private:
-    void attention_block(int64_t layer, const float* x, int64_t n, const float* cos,
-                         const float* sin, DenseKvCache& cache, float* out) const;
+    void attention_block(int64_t layer, const float* x, const ForwardBatch& batch, const float* cos,
+                         const float* sin, PagedKvCache& cache, float* out) const;
     void mlp_block(int64_t layer, const float* x, int64_t n, float* out) const;
-    void scatter_image_embeds(const TextForwardArgs& args, float* x) const;
+    void scatter_image_embeds(const ForwardBatch& batch, float* x) const;
 
     Glm4vTextConfig config_;
     const Glm4vWeights& weights_;
