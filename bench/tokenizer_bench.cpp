@@ -4,10 +4,9 @@
 #include <benchmark/benchmark.h>
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
+#include "core/file.h"
 #include "tokenizer/tokenizer.h"
 
 namespace {
@@ -15,10 +14,8 @@ namespace {
 using autoglm::Tokenizer;
 
 std::string slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    auto text = autoglm::read_file(path);
+    return text.ok() ? text.value() : std::string();
 }
 
 std::unique_ptr<Tokenizer> load_tokenizer(std::string& label) {

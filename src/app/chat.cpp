@@ -10,6 +10,7 @@
 #include "app/commands.h"
 #include "app/common.h"
 #include "app/flags.h"
+#include "core/file.h"
 #include "tokenizer/builtin.h"
 #include "tokenizer/content_format.h"
 #include "tokenizer/jinja/chat_template.h"
@@ -23,7 +24,7 @@ using nlohmann::json;
 
 Result<std::string> template_source_for(const Flags& flags) {
     if (flags.has("chat-template")) {
-        auto text = read_whole_file(flags.get("chat-template"));
+        auto text = read_file(flags.get("chat-template"));
         if (!text) return text.error();
         return text;
     }

@@ -5,8 +5,6 @@
 #include <charconv>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "core/parallel.h"
 #include "tokenizer/builtin.h"
@@ -84,14 +82,6 @@ bool is_preset_name(const std::string& model) {
 Result<std::unique_ptr<Tokenizer>> load_tokenizer_for(const std::string& model) {
     if (is_preset_name(model)) return make_demo_tokenizer();
     return Tokenizer::load(model);
-}
-
-Result<std::string> read_whole_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return Error{path + ": cannot open"};
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
 }
 
 std::vector<int32_t> stream_text(const Glm4vModel& m, const Tokenizer& tok,

@@ -30,7 +30,6 @@ bool is_preset_name(const std::string& model);
 // The tokenizer that goes with --model: the demo's built-in one for presets, else the folder's
 // tokenizer.json / tokenizer.model.
 Result<std::unique_ptr<Tokenizer>> load_tokenizer_for(const std::string& model);
-Result<std::string> read_whole_file(const std::string& path);
 
 // "1,2 3" -> ids, each checked against the vocabulary.
 Result<std::vector<int32_t>> parse_ids(const std::string& text, int64_t vocab);

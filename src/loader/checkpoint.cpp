@@ -5,8 +5,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "core/file.h"
 #include "core/logging.h"
-#include "loader/mapped_file.h"
 
 namespace autoglm {
 namespace {
@@ -30,7 +30,7 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& dir) {
     if (!fs::is_directory(dir, ec)) return Error{dir + ": not a directory"};
     const std::string index_path = (fs::path(dir) / kIndexFile).string();
     if (fs::exists(index_path, ec)) {
-        auto text = read_text_file(index_path);
+        auto text = read_file(index_path);
         if (!text) return text.error();
         const auto index = nlohmann::json::parse(text.value(), nullptr, false);
         if (index.is_discarded() || !index.is_object())

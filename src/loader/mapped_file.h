@@ -30,7 +30,4 @@ class MappedFile {
     std::string path_;
 };
 
-// Reads a whole (small) text file such as config.json.
-Result<std::string> read_text_file(const std::string& path);
-
 }  // namespace autoglm

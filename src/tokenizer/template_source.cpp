@@ -1,34 +1,22 @@
 // load_chat_template_source: chat_template.jinja first, then tokenizer_config.json.
 #include "tokenizer/template_source.h"
 
+#include "core/file.h"
+
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 namespace autoglm {
-namespace {
-
-bool read_file(const std::filesystem::path& path, std::string& out) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return false;
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    out = ss.str();
-    return true;
-}
-
-}  // namespace
 
 Result<std::string> load_chat_template_source(const std::string& dir, const std::string& name) {
     namespace fs = std::filesystem;
-    std::string text;
-    if (read_file(fs::path(dir) / "chat_template.jinja", text)) return text;
+    if (auto jinja = read_file((fs::path(dir) / "chat_template.jinja").string())) return jinja;
     const fs::path config_path = fs::path(dir) / "tokenizer_config.json";
-    if (!read_file(config_path, text))
+    auto text = read_file(config_path.string());
+    if (!text)
         return Error{dir +
                      ": no chat_template.jinja or tokenizer_config.json with a chat_template"};
-    const auto config = nlohmann::json::parse(text, nullptr, false);
+    const auto config = nlohmann::json::parse(text.value(), nullptr, false);
     if (config.is_discarded() || !config.is_object())
         return Error{config_path.string() + ": not valid JSON"};
     const auto it = config.find("chat_template");

@@ -1,10 +1,10 @@
 // Loading tokenizers: Hugging Face tokenizer.json (BPE model, added tokens, Split/ByteLevel
 // pre-tokenizers) and tiktoken rank files (base64 token, rank per line).
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/file.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
 
@@ -37,14 +37,6 @@ bool base64_decode(std::string_view in, std::string& out) {
         }
     }
     return true;
-}
-
-Result<std::string> read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return Error{path + ": cannot open"};
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
 }
 
 // One pre-tokenizer step of tokenizer.json -> regex splitters (and the prefix-space flag).

@@ -11,6 +11,7 @@
 
 #include "loader/safetensors.h"
 #include "model/glm4v/model.h"
+#include "util/golden.h"
 
 namespace autoglm {
 namespace {
@@ -23,20 +24,13 @@ struct Golden {
     std::vector<int32_t> generated_ids;
 };
 
-std::vector<int32_t> int_tensor(const SafetensorsFile& f, const std::string& name) {
-    const TensorView v = f.view(name);
-    EXPECT_EQ(v.dtype, DType::kI32);
-    const auto* p = static_cast<const int32_t*>(v.data);
-    return std::vector<int32_t>(p, p + v.numel());
-}
-
 Golden load_golden(const std::string& fixture) {
     auto f = SafetensorsFile::open(std::string(AUTOGLM_TEST_DATA_DIR) + "/" + fixture +
                                    "/golden.safetensors");
     EXPECT_TRUE(f.ok()) << f.error_message();
     Golden g{std::move(f).value(), {}, {}};
-    g.input_ids = int_tensor(g.file, "input_ids");
-    g.generated_ids = int_tensor(g.file, "generated_ids");
+    g.input_ids = testing::read_tensor<int32_t>(g.file, "input_ids");
+    g.generated_ids = testing::read_tensor<int32_t>(g.file, "generated_ids");
     return g;
 }
 
@@ -48,27 +42,10 @@ std::unique_ptr<Glm4vModel> load_fixture_model(const std::string& fixture) {
     return model.ok() ? std::move(model).value() : nullptr;
 }
 
-// Records every tapped tensor.
-class Recorder : public LayerObserver {
-  public:
-    void on_tensor(const char* name, const float* data, int64_t rows, int64_t cols) override {
-        order.push_back(name);
-        tensors[name].assign(data, data + rows * cols);
-    }
-    std::vector<std::string> order;
-    std::map<std::string, std::vector<float>> tensors;
-};
-
-double relative_error(const std::vector<float>& got, const TensorView& want_view) {
-    std::vector<float> want(static_cast<size_t>(want_view.numel()));
-    to_f32(want_view.dtype, want_view.data, want.data(), want.size());
-    if (got.size() != want.size()) return INFINITY;
-    double max_diff = 0, max_ref = 0;
-    for (size_t i = 0; i < got.size(); ++i) {
-        max_diff = std::max(max_diff, std::fabs(static_cast<double>(got[i]) - want[i]));
-        max_ref = std::max(max_ref, std::fabs(static_cast<double>(want[i])));
-    }
-    return max_ref > 0 ? max_diff / max_ref : max_diff;
+std::vector<float> read_f32(const TensorView& v) {
+    std::vector<float> out(static_cast<size_t>(v.numel()));
+    to_f32(v.dtype, v.data, out.data(), out.size());
+    return out;
 }
 
 class GoldenTest : public ::testing::TestWithParam<std::string> {};
@@ -80,7 +57,7 @@ TEST_P(GoldenTest, LayerwiseHiddenStatesAndLogitsMatchTransformers) {
     const auto& text = model->text();
     DenseKvCache cache(text.config(), static_cast<int64_t>(g.input_ids.size()));
     const auto positions = text_positions(0, static_cast<int64_t>(g.input_ids.size()));
-    Recorder rec;
+    testing::Recorder rec;
     TextForwardArgs args{g.input_ids, positions, /*all_logits=*/true, &rec};
     text.forward(args, cache);
     // Taps in forward order; the first one off the reference names the bad layer.
@@ -89,7 +66,7 @@ TEST_P(GoldenTest, LayerwiseHiddenStatesAndLogitsMatchTransformers) {
     ASSERT_EQ(rec.order.size(), static_cast<size_t>(text.config().num_hidden_layers + 3));
     for (const std::string& name : rec.order) {
         ASSERT_TRUE(g.file.contains(name)) << "golden lacks " << name;
-        const double err = relative_error(rec.tensors[name], g.file.view(name));
+        const double err = testing::relative_error(rec.tensors[name], read_f32(g.file.view(name)));
         ASSERT_LE(err, kRelTolerance) << "first mismatch at '" << name << "': relative error "
                                       << err << " (fixture " << GetParam() << ")";
         if (err >= worst) worst = err, worst_name = name;

@@ -8,11 +8,10 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "loader/safetensors.h"
+#include "util/golden.h"
 
 namespace autoglm {
 namespace {
@@ -121,11 +120,6 @@ TEST(ImageProcessor, ProcessResizesToTheTargetGrid) {
     EXPECT_FALSE(proc.process(RgbImage::zeros(7000, 30)).ok());
 }
 
-std::string slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), {});
-}
-
 // Compares our pixel_values with the reference's frame-0 columns ([N, 3 * 196]).
 void compare_pixels(const Glm4vProcessedImage& got, const float* want, const std::string& label) {
     const float stdv[3] = {0.26862954f, 0.26130258f, 0.27577711f};
@@ -157,12 +151,13 @@ TEST(ImageProcessorGolden, MatchesTransformers) {
     const std::string st_path = kImageDir + "/goldens.safetensors";
     if (!std::filesystem::exists(json_path) || !std::filesystem::exists(st_path))
         GTEST_SKIP() << "no image goldens; run tools/golden/make_image_goldens.py";
-    const auto g = nlohmann::json::parse(slurp(json_path));
+    const auto g = nlohmann::json::parse(testing::read_text(json_path));
     auto st = SafetensorsFile::open(st_path);
     ASSERT_TRUE(st.ok()) << st.error_message();
     for (const auto& e : g.at("images")) {
         const std::string name = e.at("name");
-        const std::string bytes = slurp(kImageDir + "/" + e.at("file").get<std::string>());
+        const std::string bytes =
+            testing::read_text(kImageDir + "/" + e.at("file").get<std::string>());
         auto image = decode_image(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
         ASSERT_TRUE(image.ok()) << name << ": " << image.error_message();
         const auto proc = processor_with(e.at("min_pixels"), e.at("max_pixels"));
@@ -182,7 +177,7 @@ TEST(ImageProcessorGolden, TokenCountsMatchTransformers) {
     const std::string json_path = kImageDir + "/goldens.json";
     if (!std::filesystem::exists(json_path))
         GTEST_SKIP() << "no image goldens; run tools/golden/make_image_goldens.py";
-    const auto g = nlohmann::json::parse(slurp(json_path));
+    const auto g = nlohmann::json::parse(testing::read_text(json_path));
     int num = 0;
     for (const auto& e : g.at("sizes")) {
         const auto proc = processor_with(e.at("min_pixels"), e.at("max_pixels"));

@@ -10,47 +10,22 @@
 #include "loader/safetensors.h"
 #include "model/glm4v/model.h"
 #include "model/glm4v/rope_index.h"
+#include "util/golden.h"
 
 namespace autoglm {
 namespace {
 
 constexpr double kRelTolerance = 1e-4;
 
-class Recorder : public LayerObserver {
-  public:
-    void on_tensor(const char* name, const float* data, int64_t rows, int64_t cols) override {
-        order.push_back(name);
-        tensors[name].assign(data, data + rows * cols);
-    }
-    std::vector<std::string> order;
-    std::map<std::string, std::vector<float>> tensors;
-};
-
-template <typename T>
-std::vector<T> read(const SafetensorsFile& f, const std::string& name) {
-    const TensorView v = f.view(name);
-    const auto* p = static_cast<const T*>(v.data);
-    return std::vector<T>(p, p + v.numel());
-}
-
-double relative_error(const std::vector<float>& got, const std::vector<float>& want) {
-    if (got.size() != want.size()) return INFINITY;
-    double max_diff = 0, max_ref = 0;
-    for (size_t i = 0; i < got.size(); ++i) {
-        max_diff = std::max(max_diff, std::fabs(static_cast<double>(got[i]) - want[i]));
-        max_ref = std::max(max_ref, std::fabs(static_cast<double>(want[i])));
-    }
-    return max_ref > 0 ? max_diff / max_ref : max_diff;
-}
-
 // Compares every recorded tap (in forward order) with the golden named prefix + tap.
-void expect_taps(const Recorder& rec, const SafetensorsFile& g, const std::string& prefix,
+void expect_taps(const testing::Recorder& rec, const SafetensorsFile& g, const std::string& prefix,
                  const std::string& label) {
     double worst = 0;
     std::string worst_name;
     for (const std::string& name : rec.order) {
         ASSERT_TRUE(g.contains(prefix + name)) << "golden lacks " << prefix + name;
-        const double err = relative_error(rec.tensors.at(name), read<float>(g, prefix + name));
+        const double err = testing::relative_error(rec.tensors.at(name),
+                                                   testing::read_tensor<float>(g, prefix + name));
         ASSERT_LE(err, kRelTolerance)
             << label << ": first mismatch at '" << name << "' (" << err << ")";
         if (err >= worst) worst = err, worst_name = name;
@@ -73,7 +48,7 @@ Fixture load(const std::string& name) {
     auto golden = SafetensorsFile::open(dir + "/vision_golden.safetensors");
     EXPECT_TRUE(model.ok() && golden.ok()) << model.error_message() << golden.error_message();
     Fixture f{std::move(model).value(), std::move(golden).value(), {}};
-    const auto thw = read<int32_t>(f.golden, "image_grid_thw");
+    const auto thw = testing::read_tensor<int32_t>(f.golden, "image_grid_thw");
     for (size_t i = 0; i + 2 < thw.size(); i += 3)
         f.grids.push_back({thw[i], thw[i + 1], thw[i + 2]});
     return f;
@@ -84,8 +59,8 @@ class VisionGolden : public ::testing::TestWithParam<std::string> {};
 TEST_P(VisionGolden, VisionTowerMatchesTransformers) {
     const Fixture f = load(GetParam());
     ASSERT_EQ(f.grids.size(), 3u);
-    Recorder rec;
-    const auto pixels = read<float>(f.golden, "pixel_values");
+    testing::Recorder rec;
+    const auto pixels = testing::read_tensor<float>(f.golden, "pixel_values");
     f.model->vision().forward(pixels, f.grids, &rec);
     expect_taps(rec, f.golden, "", GetParam() + " vision");
 }
@@ -93,11 +68,11 @@ TEST_P(VisionGolden, VisionTowerMatchesTransformers) {
 TEST_P(VisionGolden, MultimodalPositionsLayersLogitsAndGreedy) {
     const Fixture f = load(GetParam());
     const Glm4vConfig& cfg = f.model->config();
-    const auto ids = read<int32_t>(f.golden, "mm.input_ids");
+    const auto ids = testing::read_tensor<int32_t>(f.golden, "mm.input_ids");
     const std::vector<ImageGrid> grids(f.grids.begin(), f.grids.begin() + 2);
     auto rope = compute_rope_positions(ids, grids, cfg);
     ASSERT_TRUE(rope.ok()) << rope.error_message();
-    const auto want_pos = read<int32_t>(f.golden, "mm.position_ids");  // [3, L]
+    const auto want_pos = testing::read_tensor<int32_t>(f.golden, "mm.position_ids");  // [3, L]
     for (size_t i = 0; i < ids.size(); ++i) {
         const Position3& p = rope.value().positions[i];
         ASSERT_EQ(p.t, want_pos[i]) << "t at " << i;
@@ -106,14 +81,14 @@ TEST_P(VisionGolden, MultimodalPositionsLayersLogitsAndGreedy) {
     }
     int64_t num_pixels = 0;
     for (const ImageGrid& g : grids) num_pixels += g.num_patches();
-    const auto all_pixels = read<float>(f.golden, "pixel_values");
+    const auto all_pixels = testing::read_tensor<float>(f.golden, "pixel_values");
     const std::span<const float> pixels(
         all_pixels.data(), static_cast<size_t>(num_pixels * cfg.vision.patch_input_dim()));
     const auto embeds = f.model->vision().forward(pixels, grids);
     TextForwardArgs args{ids, rope.value().positions, /*all_logits=*/true};
     args.image_embeds = embeds;
     args.image_token_id = static_cast<int32_t>(cfg.image_token_id);
-    Recorder rec;
+    testing::Recorder rec;
     args.observer = &rec;
     DenseKvCache cache(cfg.text, static_cast<int64_t>(ids.size()));
     f.model->text().forward(args, cache);
@@ -121,7 +96,7 @@ TEST_P(VisionGolden, MultimodalPositionsLayersLogitsAndGreedy) {
     args.observer = nullptr;
     args.all_logits = false;
     const auto generated = generate_greedy(f.model->text(), args, rope.value().rope_delta, 32);
-    EXPECT_EQ(generated, read<int32_t>(f.golden, "mm.generated_ids"));
+    EXPECT_EQ(generated, testing::read_tensor<int32_t>(f.golden, "mm.generated_ids"));
 }
 
 TEST(RopeIndex, RejectsMismatchedImages) {

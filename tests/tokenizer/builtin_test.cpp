@@ -4,6 +4,8 @@
 #include "tokenizer/builtin.h"
 #include "tokenizer/content_format.h"
 #include "tokenizer/special_tokens.h"
+#include "tokenizer/template_source.h"
+#include "util/temp_dir.h"
 
 namespace autoglm {
 namespace {
@@ -53,6 +55,25 @@ TEST(ContentFormat, StringFlattensLikeVllm) {
               "<|begin_of_image|><|image|><|end_of_image|>\n"
               "<|begin_of_image|><|image|><|end_of_image|>\n");
     EXPECT_EQ(apply_content_format(messages, ContentFormat::kOpenAi), messages);
+}
+
+}  // namespace
+}  // namespace autoglm
+
+namespace autoglm {
+namespace {
+
+TEST(TemplateSource, JinjaFileFirstThenTokenizerConfig) {
+    testing::TempDir dir;
+    EXPECT_FALSE(load_chat_template_source(dir.path()).ok());
+    testing::write_file(dir.file("tokenizer_config.json"),
+                        R"({"chat_template": [{"name": "tool_use", "template": "T"},
+                                              {"name": "default", "template": "D"}]})");
+    EXPECT_EQ(load_chat_template_source(dir.path()).value(), "D");
+    EXPECT_EQ(load_chat_template_source(dir.path(), "tool_use").value(), "T");
+    EXPECT_FALSE(load_chat_template_source(dir.path(), "nope").ok());
+    testing::write_file(dir.file("chat_template.jinja"), "J");
+    EXPECT_EQ(load_chat_template_source(dir.path()).value(), "J");
 }
 
 }  // namespace

@@ -4,13 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "tokenizer/builtin.h"
 #include "tokenizer/jinja/chat_template.h"
 #include "tokenizer/tokenizer.h"
+#include "util/golden.h"
 
 namespace autoglm {
 namespace {
@@ -18,13 +17,6 @@ namespace {
 using nlohmann::json;
 
 const std::string kShared = std::string(AUTOGLM_SHARED_DIR) + "/models/glm4v-tokenizer";
-
-std::string slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 // The conversation behind each recorded prompt: a system message and one user turn whose text
 // follows "<|user|>\n" (and the image placeholder, for the image case).
@@ -46,15 +38,17 @@ json messages_of(const std::string& rendered) {
 TEST(ChatRender, OfficialTemplateAndVocabularyReproduceGlm41vIds) {
     if (!std::filesystem::exists(kShared + "/tokenizer.model"))
         GTEST_SKIP() << "GLM-4.1V template/vocabulary not found at " << kShared;
-    auto tmpl = jinja::ChatTemplate::compile(slurp(kShared + "/chat_template.jinja"));
+    auto tmpl = jinja::ChatTemplate::compile(testing::read_text(kShared + "/chat_template.jinja"));
     ASSERT_TRUE(tmpl.ok()) << tmpl.error_message();
     auto added = Tokenizer::added_tokens_from_config(
-        slurp(kShared + "/reference-glm-4-9b-chat/tokenizer_config.json"));
+        testing::read_text(kShared + "/reference-glm-4-9b-chat/tokenizer_config.json"));
     ASSERT_TRUE(added.ok());
-    auto tok = Tokenizer::from_tiktoken(slurp(kShared + "/tokenizer.model"), added.value());
+    auto tok =
+        Tokenizer::from_tiktoken(testing::read_text(kShared + "/tokenizer.model"), added.value());
     ASSERT_TRUE(tok.ok()) << tok.error_message();
     ASSERT_TRUE(tok.value()->add_token({151343, "<|image|>", true}));
-    const json vectors = json::parse(slurp(kShared + "/glm41v_tokenizer_testvectors.json"));
+    const json vectors =
+        json::parse(testing::read_text(kShared + "/glm41v_tokenizer_testvectors.json"));
     for (const json& c : vectors["cases"]) {
         const std::string want_text = c["rendered_prompt"].get<std::string>();
         auto text = tmpl.value().render(

@@ -4,13 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "tokenizer/incremental_decoder.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
+#include "util/golden.h"
 
 namespace autoglm {
 namespace {
@@ -20,24 +19,18 @@ using nlohmann::json;
 const std::string kData = std::string(AUTOGLM_TEST_DATA_DIR) + "/tokenizer";
 const std::string kShared = std::string(AUTOGLM_SHARED_DIR) + "/models/glm4v-tokenizer";
 
-std::string slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 const json& goldens() {
-    static const json g = json::parse(slurp(kData + "/goldens.json"));
+    static const json g = json::parse(testing::read_text(kData + "/goldens.json"));
     return g;
 }
 
 // GLM-4 tiktoken vocabulary + tokenizer_config.json's specials + GLM-4.1V's image/video tokens.
 std::unique_ptr<Tokenizer> load_glm4() {
     auto added = Tokenizer::added_tokens_from_config(
-        slurp(kShared + "/reference-glm-4-9b-chat/tokenizer_config.json"));
+        testing::read_text(kShared + "/reference-glm-4-9b-chat/tokenizer_config.json"));
     EXPECT_TRUE(added.ok()) << added.error_message();
-    auto tok = Tokenizer::from_tiktoken(slurp(kShared + "/tokenizer.model"), added.value());
+    auto tok =
+        Tokenizer::from_tiktoken(testing::read_text(kShared + "/tokenizer.model"), added.value());
     EXPECT_TRUE(tok.ok()) << tok.error_message();
     EXPECT_TRUE(tok.value()->add_token({151343, "<|image|>", true}));
     EXPECT_TRUE(tok.value()->add_token({151344, "<|video|>", true}));
@@ -102,7 +95,8 @@ TEST(Glm4Vocab, StreamingDecodeConcatenatesToFullDecode) {
 TEST(Glm4Vocab, RealGlm41vTestVectors) {
     if (!have_vocab()) GTEST_SKIP() << "GLM-4 vocabulary not found at " << kShared;
     const auto tok = load_glm4();
-    const json vectors = json::parse(slurp(kShared + "/glm41v_tokenizer_testvectors.json"));
+    const json vectors =
+        json::parse(testing::read_text(kShared + "/glm41v_tokenizer_testvectors.json"));
     ASSERT_EQ(vectors["cases"].size(), 2u);
     for (const json& c : vectors["cases"]) {
         const auto want = c["input_ids"].get<std::vector<int32_t>>();

@@ -7,8 +7,8 @@
 #include <optional>
 #include <sstream>
 
+#include "core/file.h"
 #include "core/logging.h"
-#include "loader/mapped_file.h"
 
 namespace autoglm {
 namespace {
@@ -209,13 +209,13 @@ Result<Glm4vConfig> parse_glm4v_config(const std::string& json_text) {
 
 Result<Glm4vConfig> load_glm4v_config(const std::string& dir) {
     const std::string path = (std::filesystem::path(dir) / "config.json").string();
-    auto text = read_text_file(path);
+    auto text = read_file(path);
     if (!text) return text.error();
     auto cfg = parse_glm4v_config(text.value());
     if (!cfg) return Error{path + ": " + cfg.error().message};
     const std::string gen_path = (std::filesystem::path(dir) / "generation_config.json").string();
     if (std::filesystem::exists(gen_path)) {
-        auto gen_text = read_text_file(gen_path);
+        auto gen_text = read_file(gen_path);
         const json gen = gen_text ? json::parse(gen_text.value(), nullptr, false) : json();
         if (!gen.is_object()) return Error{gen_path + ": not a valid JSON object"};
         FieldReader r(gen, "");

@@ -2,9 +2,8 @@
 #include "model/glm4v/multimodal.h"
 
 #include <algorithm>
-#include <fstream>
-#include <iterator>
 
+#include "core/file.h"
 #include "model/glm4v/rope_index.h"
 
 namespace autoglm {
@@ -48,10 +47,10 @@ Result<MultimodalPrompt> build_multimodal_prompt(const Glm4vModel& model,
 
 Result<Glm4vProcessedImage> load_image_file(const std::string& path,
                                             const Glm4vImageProcessor& processor) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return Error{path + ": cannot open"};
-    const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), {});
-    auto image = decode_image(bytes.data(), bytes.size());
+    auto bytes = read_file(path);
+    if (!bytes) return bytes.error();
+    const auto* data = reinterpret_cast<const uint8_t*>(bytes.value().data());
+    auto image = decode_image(data, bytes.value().size());
     if (!image) return Error{path + ": " + image.error_message()};
     auto processed = processor.process(image.value());
     if (!processed) return Error{path + ": " + processed.error_message()};
