@@ -1,0 +1,59 @@
+// ModelRunner: turns a StepPlan (which requests advance by how many tokens) into one batched
+// forward over the paged KV cache. Images are encoded by the vision tower once and kept, by
+// content hash, while any request that uses them lives.
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "engine/request.h"
+#include "model/glm4v/model.h"
+#include "model/kv_cache.h"
+
+namespace autoglm {
+
+struct ScheduledChunk {
+    Request* request = nullptr;
+    int64_t num_new_tokens = 0;  // tokens [num_computed_tokens, + num_new_tokens) run this step
+};
+
+// The only contract between the scheduler and the model runner.
+struct StepPlan {
+    std::vector<ScheduledChunk> chunks;
+};
+
+struct StepOutput {
+    // One logits row per chunk that reaches the end of its request's known tokens (it samples
+    // next), in plan order; `sampling_chunks` holds those chunks' indices into the plan.
+    std::vector<float> logits;  // [sampling_chunks.size(), vocab]
+    std::vector<int32_t> sampling_chunks;
+};
+
+class ModelRunner {
+  public:
+    ModelRunner(const Glm4vModel& model, PagedKvCache& cache);
+
+    // Runs the step and advances each chunk's request.num_computed_tokens.
+    StepOutput run(const StepPlan& plan);
+    // Drops cached vision embeddings no live request needs (call when a request finishes).
+    void release_images(const Request& request);
+    size_t num_cached_images() const { return vision_cache_.size(); }
+
+  private:
+    const std::vector<float>& image_embeddings(const Request& request, const ImageInput& image);
+    // Appends the embedding rows of the image tokens in [begin, end) of `request`.
+    void append_image_rows(const Request& request, int64_t begin, int64_t end,
+                           std::vector<float>& rows);
+
+    const Glm4vModel& model_;
+    PagedKvCache& cache_;
+    struct CachedImage {
+        std::vector<float> embeddings;      // [num_tokens, hidden]
+        std::unordered_set<int64_t> users;  // ids of the requests that used it
+    };
+    std::unordered_map<uint64_t, CachedImage> vision_cache_;
+};
+
+}  // namespace autoglm
