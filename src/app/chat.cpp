@@ -28,7 +28,7 @@ Result<std::string> template_source_for(const Flags& flags) {
         if (!text) return text.error();
         return text;
     }
-    if (is_preset_name(flags.get("model"))) return demo_chat_template();
+    if (is_glm4v_preset(flags.get("model"))) return demo_chat_template();
     return load_chat_template_source(flags.get("model"));
 }
 

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
-#include <filesystem>
 
 #include "core/parallel.h"
 #include "tokenizer/builtin.h"
@@ -73,14 +72,8 @@ Result<std::vector<int32_t>> parse_ids(const std::string& text, int64_t vocab) {
     return ids;
 }
 
-bool is_preset_name(const std::string& model) {
-    const auto presets = glm4v_preset_names();
-    return std::find(presets.begin(), presets.end(), model) != presets.end() &&
-           !std::filesystem::is_directory(model);
-}
-
 Result<std::unique_ptr<Tokenizer>> load_tokenizer_for(const std::string& model) {
-    if (is_preset_name(model)) return make_demo_tokenizer();
+    if (is_glm4v_preset(model)) return make_demo_tokenizer();
     return Tokenizer::load(model);
 }
 

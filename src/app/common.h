@@ -26,7 +26,6 @@ void add_model_flags(Flags& flags);
 int parse_or_exit(Flags& flags, const std::vector<std::string>& args);
 Result<std::unique_ptr<Glm4vModel>> load_from_flags(const Flags& flags);
 
-bool is_preset_name(const std::string& model);
 // The tokenizer that goes with --model: the demo's built-in one for presets, else the folder's
 // tokenizer.json / tokenizer.model.
 Result<std::unique_ptr<Tokenizer>> load_tokenizer_for(const std::string& model);

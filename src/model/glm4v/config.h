@@ -82,6 +82,8 @@ Result<Glm4vConfig> load_glm4v_config(const std::string& dir);
 // Built-in shapes: "autoglm-phone-9b" (the released model) and "demo" (tiny, real token ids).
 Result<Glm4vConfig> glm4v_preset(const std::string& name);
 std::vector<std::string> glm4v_preset_names();
+// True when `model` names a preset and is not also an existing folder.
+bool is_glm4v_preset(const std::string& model);
 
 // One-line human summary, e.g. for start-up logs.
 std::string describe(const Glm4vConfig& config);

@@ -1,4 +1,6 @@
 // Glm4v*Config::validate() and the built-in presets.
+#include <algorithm>
+#include <filesystem>
 #include <sstream>
 
 #include "model/glm4v/config.h"
@@ -107,6 +109,12 @@ Status Glm4vConfig::validate() const {
 
 std::vector<std::string> glm4v_preset_names() {
     return {"autoglm-phone-9b", "demo"};
+}
+
+bool is_glm4v_preset(const std::string& model) {
+    const auto names = glm4v_preset_names();
+    return std::find(names.begin(), names.end(), model) != names.end() &&
+           !std::filesystem::is_directory(model);
 }
 
 Result<Glm4vConfig> glm4v_preset(const std::string& name) {

@@ -2,7 +2,6 @@
 #include "model/glm4v/model.h"
 
 #include <algorithm>
-#include <filesystem>
 #include <sstream>
 
 #include "core/logging.h"
@@ -46,10 +45,7 @@ Result<LoadFormat> parse_load_format(const std::string& text) {
 
 Result<std::unique_ptr<Glm4vModel>> Glm4vModel::load(const LoadOptions& options) {
     std::unique_ptr<Glm4vModel> model(new Glm4vModel());
-    const auto presets = glm4v_preset_names();
-    const bool is_preset =
-        std::find(presets.begin(), presets.end(), options.model) != presets.end() &&
-        !std::filesystem::is_directory(options.model);
+    const bool is_preset = is_glm4v_preset(options.model);
     if (is_preset && options.format == LoadFormat::kSafetensors)
         return Error{"'" + options.model +
                      "' is a built-in preset without weights; pass a "
