@@ -4,10 +4,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
+#include "engine/kv_cache_manager.h"
 #include "model/forward_batch.h"
 #include "model/glm4v/image_processor.h"
+#include "model/glm4v/mrope.h"
 
 namespace autoglm {
 
@@ -22,28 +25,48 @@ enum class RequestStatus { kWaiting, kRunning, kFinished };
 
 struct Request {
     int64_t id = 0;
-    std::vector<int32_t> prompt_ids;          // images expanded
+    std::vector<int32_t> token_ids;  // prompt (images expanded), then the outputs
+    int64_t num_prompt_tokens = 0;
     std::vector<Position3> prompt_positions;  // M-RoPE positions of the prompt
     int64_t rope_delta = 0;                   // position of token i >= prompt: i + rope_delta
     std::vector<ImageInput> images;           // in prompt order
-    std::vector<int32_t> output_ids;
-    int64_t num_computed_tokens = 0;   // tokens whose K/V are in the cache
-    std::vector<int32_t> block_table;  // physical KV blocks, in order
+    std::vector<KvImageSpan> image_spans;     // the same images as the KV cache keys them
+    int64_t num_computed_tokens = 0;          // tokens whose K/V are in the cache
+    std::vector<int32_t> block_table;         // physical KV blocks, in order
     RequestStatus status = RequestStatus::kWaiting;
+    int64_t arrival_order = 0;  // admission order (newest is preempted first)
 
-    int64_t num_prompt_tokens() const { return static_cast<int64_t>(prompt_ids.size()); }
-    int64_t num_tokens() const {
-        return num_prompt_tokens() + static_cast<int64_t>(output_ids.size());
+    // A prompt-only request; positions default to text positions when empty.
+    static Request make(int64_t id, std::vector<int32_t> prompt,
+                        std::vector<Position3> positions = {}, int64_t rope_delta = 0);
+
+    int64_t num_tokens() const { return static_cast<int64_t>(token_ids.size()); }
+    int64_t num_output_tokens() const { return num_tokens() - num_prompt_tokens; }
+    std::span<const int32_t> output_ids() const {
+        return std::span<const int32_t>(token_ids).subspan(static_cast<size_t>(num_prompt_tokens));
     }
-    int32_t token_at(int64_t i) const {
-        return i < num_prompt_tokens() ? prompt_ids[static_cast<size_t>(i)]
-                                       : output_ids[static_cast<size_t>(i - num_prompt_tokens())];
-    }
+    int32_t token_at(int64_t i) const { return token_ids[static_cast<size_t>(i)]; }
     Position3 position_at(int64_t i) const {
-        if (i < num_prompt_tokens()) return prompt_positions[static_cast<size_t>(i)];
+        if (i < num_prompt_tokens) return prompt_positions[static_cast<size_t>(i)];
         const auto p = static_cast<int32_t>(i + rope_delta);
         return {p, p, p};
     }
+    void append_output(int32_t token) { token_ids.push_back(token); }
+    KvSequence kv_view() const {
+        return KvSequence{id, token_ids, num_computed_tokens, image_spans};
+    }
 };
+
+inline Request Request::make(int64_t id, std::vector<int32_t> prompt,
+                             std::vector<Position3> positions, int64_t rope_delta) {
+    Request r;
+    r.id = id;
+    r.num_prompt_tokens = static_cast<int64_t>(prompt.size());
+    r.prompt_positions =
+        positions.empty() ? text_positions(0, r.num_prompt_tokens) : std::move(positions);
+    r.token_ids = std::move(prompt);
+    r.rope_delta = rope_delta;
+    return r;
+}
 
 }  // namespace autoglm

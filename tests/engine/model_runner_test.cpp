@@ -27,17 +27,11 @@ void back(Request& r, int64_t num_tokens, int32_t& next_block) {
 }
 
 Request text_request(const SafetensorsFile& golden) {
-    Request r;
-    r.id = 1;
-    r.prompt_ids = testing::read_tensor<int32_t>(golden, "input_ids");
-    r.prompt_positions = text_positions(0, r.num_prompt_tokens());
-    return r;
+    return Request::make(1, testing::read_tensor<int32_t>(golden, "input_ids"));
 }
 
 Request image_request(const SafetensorsFile& golden, const Glm4vModel& model) {
-    Request r;
-    r.id = 2;
-    r.prompt_ids = testing::read_tensor<int32_t>(golden, "mm.input_ids");
+    Request r = Request::make(2, testing::read_tensor<int32_t>(golden, "mm.input_ids"));
     const auto thw = testing::read_tensor<int32_t>(golden, "image_grid_thw");
     const auto pixels = testing::read_tensor<float>(golden, "pixel_values");
     std::vector<ImageGrid> grids;
@@ -54,12 +48,12 @@ Request image_request(const SafetensorsFile& golden, const Glm4vModel& model) {
         px->pixel_values.assign(pixels.begin() + static_cast<std::ptrdiff_t>(pixel_offset),
                                 pixels.begin() + static_cast<std::ptrdiff_t>(pixel_offset + n));
         pixel_offset += n;
-        while (r.prompt_ids[static_cast<size_t>(token)] != model.config().image_token_id) ++token;
+        while (r.token_ids[static_cast<size_t>(token)] != model.config().image_token_id) ++token;
         r.images.push_back(
             {px, /*content_hash=*/100u + static_cast<uint64_t>(k), token, px->num_tokens});
         token += px->num_tokens;
     }
-    auto rope = compute_rope_positions(r.prompt_ids, grids, model.config());
+    auto rope = compute_rope_positions(r.token_ids, grids, model.config());
     EXPECT_TRUE(rope.ok()) << rope.error_message();
     r.prompt_positions = rope.value().positions;
     r.rope_delta = rope.value().rope_delta;
@@ -81,16 +75,16 @@ TEST(ModelRunner, MixedChunkedStepsGiveTransformersGreedyIds) {
     back(b, 10, next_block);
     StepOutput out = runner.run({{{&a, a.num_tokens()}, {&b, 10}}});
     ASSERT_EQ(out.sampling_chunks, std::vector<int32_t>{0});
-    a.output_ids.push_back(static_cast<int32_t>(argmax({out.logits.data(), out.logits.size()})));
+    a.append_output(static_cast<int32_t>(argmax({out.logits.data(), out.logits.size()})));
     // Then b's remaining prompt next to a's decodes, then both decode until 32 tokens each.
     const auto vocab = static_cast<size_t>(model->config().text.vocab_size);
-    while (a.output_ids.size() < 32 || b.output_ids.size() < 32) {
+    while (a.num_output_tokens() < 32 || b.num_output_tokens() < 32) {
         StepPlan plan;
         for (Request* r : {&a, &b}) {
-            if (r->output_ids.size() >= 32) continue;
+            if (r->num_output_tokens() >= 32) continue;
             const int64_t remaining = r->num_tokens() - r->num_computed_tokens;
             const int64_t n =
-                r == &b && b.output_ids.empty() ? std::min<int64_t>(remaining, 9) : remaining;
+                r == &b && b.num_output_tokens() == 0 ? std::min<int64_t>(remaining, 9) : remaining;
             back(*r, r->num_computed_tokens + n, next_block);
             plan.chunks.push_back({r, n});
         }
@@ -98,11 +92,14 @@ TEST(ModelRunner, MixedChunkedStepsGiveTransformersGreedyIds) {
         for (size_t i = 0; i < out.sampling_chunks.size(); ++i) {
             Request* r = plan.chunks[static_cast<size_t>(out.sampling_chunks[i])].request;
             const std::span<const float> row(out.logits.data() + i * vocab, vocab);
-            r->output_ids.push_back(static_cast<int32_t>(argmax(row)));
+            r->append_output(static_cast<int32_t>(argmax(row)));
         }
     }
-    EXPECT_EQ(a.output_ids, testing::read_tensor<int32_t>(text_golden, "generated_ids"));
-    EXPECT_EQ(b.output_ids, testing::read_tensor<int32_t>(mm_golden, "mm.generated_ids"));
+    const auto out_a = a.output_ids(), out_b = b.output_ids();
+    EXPECT_EQ(std::vector<int32_t>(out_a.begin(), out_a.end()),
+              testing::read_tensor<int32_t>(text_golden, "generated_ids"));
+    EXPECT_EQ(std::vector<int32_t>(out_b.begin(), out_b.end()),
+              testing::read_tensor<int32_t>(mm_golden, "mm.generated_ids"));
     EXPECT_EQ(runner.num_cached_images(), 2u);  // each image encoded once, kept while b lives
     runner.release_images(b);
     EXPECT_EQ(runner.num_cached_images(), 0u);

@@ -1,0 +1,104 @@
+// Scheduler::schedule: running requests first (preempting the newest when the pool is full),
+// then admission from the waiting queue.
+#include "engine/scheduler.h"
+
+#include <algorithm>
+
+#include "core/check.h"
+
+namespace autoglm {
+
+Scheduler::Scheduler(const SchedulerConfig& config, KvCacheManager& kv) : config_(config), kv_(kv) {
+    CHECK(config.max_num_batched_tokens > 0 && config.max_num_seqs > 0) << "bad scheduler config";
+}
+
+void Scheduler::add(Request* r) {
+    r->status = RequestStatus::kWaiting;
+    r->arrival_order = next_arrival_++;
+    waiting_.push_back(r);
+}
+
+void Scheduler::sync_block_table(Request* r) const {
+    const auto table = kv_.block_table(r->id);
+    r->block_table.assign(table.begin(), table.end());
+}
+
+void Scheduler::preempt(Request* r) {
+    kv_.free(r->id);
+    r->block_table.clear();
+    r->num_computed_tokens = 0;  // recompute: prompt and outputs so far become the new prompt
+    r->status = RequestStatus::kWaiting;
+    running_.erase(std::find(running_.begin(), running_.end(), r));
+    waiting_.push_front(r);
+    ++stats_.num_preemptions;
+}
+
+// Plans r's catch-up; preempts newer requests while blocks are short. False if r itself had to
+// be preempted.
+bool Scheduler::schedule_running(Request* r, int64_t& budget, StepPlan& plan) {
+    const int64_t num_new = std::min(r->num_tokens() - r->num_computed_tokens, budget);
+    if (num_new <= 0) return true;
+    while (!kv_.allocate_slots(r->kv_view(), num_new)) {
+        Request* victim = running_.back();
+        preempt(victim);
+        if (victim == r) return false;
+    }
+    kv_.cache_full_blocks(r->kv_view(), r->num_computed_tokens + num_new);
+    sync_block_table(r);
+    plan.chunks.push_back({r, num_new});
+    budget -= num_new;
+    return true;
+}
+
+// Admits the front waiting request if it fits; false when admission must stop this step.
+bool Scheduler::admit_waiting(int64_t& budget, StepPlan& plan) {
+    Request* r = waiting_.front();
+    const ComputedBlocks hit = kv_.get_computed_blocks(r->kv_view());
+    const int64_t num_new = std::min(r->num_tokens() - hit.num_computed_tokens, budget);
+    if (num_new <= 0 || !kv_.allocate_slots(r->kv_view(), num_new, hit)) {
+        kv_.free(r->id);  // drops the lookup's record; the request stays waiting
+        return false;
+    }
+    r->num_computed_tokens = hit.num_computed_tokens;
+    kv_.cache_full_blocks(r->kv_view(), r->num_computed_tokens + num_new);
+    sync_block_table(r);
+    waiting_.pop_front();
+    r->status = RequestStatus::kRunning;
+    running_.push_back(r);
+    plan.chunks.push_back({r, num_new});
+    budget -= num_new;
+    return true;
+}
+
+StepPlan Scheduler::schedule() {
+    StepPlan plan;
+    int64_t budget = config_.max_num_batched_tokens;
+    const uint64_t preemptions_before = stats_.num_preemptions;
+    // Iterate over a snapshot: preemption removes requests from running_.
+    const std::vector<Request*> running = running_;
+    for (Request* r : running) {
+        if (budget <= 0) break;
+        if (std::find(running_.begin(), running_.end(), r) == running_.end()) continue;
+        if (!schedule_running(r, budget, plan)) break;
+    }
+    // Victims are always the newest requests, not yet planned this step (or r itself).
+    DCHECK(std::all_of(plan.chunks.begin(), plan.chunks.end(), [](const ScheduledChunk& c) {
+        return c.request->status == RequestStatus::kRunning;
+    }));
+    // As vLLM: no admissions in a step that had to preempt (the pool is full).
+    if (stats_.num_preemptions != preemptions_before) return plan;
+    while (!waiting_.empty() && budget > 0 &&
+           static_cast<int64_t>(running_.size()) < config_.max_num_seqs)
+        if (!admit_waiting(budget, plan)) break;
+    return plan;
+}
+
+void Scheduler::remove(Request* r) {
+    kv_.free(r->id);
+    r->block_table.clear();
+    r->status = RequestStatus::kFinished;
+    std::erase(running_, r);
+    std::erase(waiting_, r);
+}
+
+}  // namespace autoglm
