@@ -21,9 +21,9 @@ namespace autoglm {
 int run_generate(const std::vector<std::string>& args) {
     Flags flags(
         "generate",
-        "Greedy-decodes up to --max-tokens ids after a prompt of token ids and prints them\n"
-        "space-separated on stdout (timings on stderr). Stops at an eos id of the\n"
-        "model's config unless --ignore-eos.");
+        "Greedy-decodes up to --max-tokens tokens after a raw prompt (no chat template):\n"
+        "--prompt text streams the reply as text, --prompt-ids prints the ids space-separated.\n"
+        "Timings go to stderr. Stops at an eos id unless --ignore-eos.");
     add_model_flags(flags);
     flags.add("prompt", "", "prompt text (tokenized as is, no chat template); prints text");
     flags.add("prompt-ids", "", "prompt token ids, comma- or space-separated; prints ids");
