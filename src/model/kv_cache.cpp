@@ -1,16 +1,27 @@
 // PagedKvCache storage.
 #include "model/kv_cache.h"
 
+#include <cstdlib>
+
+#include "core/check.h"
+
 namespace autoglm {
 
 PagedKvCache::PagedKvCache(const Glm4vTextConfig& config, int64_t num_blocks, int64_t block_size)
     : num_blocks_(num_blocks),
       block_size_(block_size),
       row_floats_(config.num_key_value_heads * config.head_dim()) {
-    const auto layers = static_cast<size_t>(config.num_hidden_layers);
     const auto floats = static_cast<size_t>(num_slots() * row_floats_);
-    k_.assign(layers, std::vector<float>(floats));
-    v_.assign(layers, std::vector<float>(floats));
+    // NOTE: calloc, not std::vector: large zeroed blocks come from mmap and are only backed by
+    // memory once written, so a big pool costs nothing until requests fill it.
+    for (int64_t layer = 0; layer < config.num_hidden_layers; ++layer) {
+        for (auto* side : {&k_, &v_}) {
+            auto* p = static_cast<float*>(std::calloc(floats, sizeof(float)));
+            CHECK(p != nullptr) << "KV cache: out of memory for " << floats * sizeof(float)
+                                << " bytes";
+            side->emplace_back(p);
+        }
+    }
 }
 
 int64_t PagedKvCache::bytes_per_block(const Glm4vTextConfig& config, int64_t block_size) {

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include <vector>
 
 #include "model/glm4v/config.h"
@@ -13,8 +15,8 @@ class PagedKvCache {
   public:
     PagedKvCache(const Glm4vTextConfig& config, int64_t num_blocks, int64_t block_size);
 
-    float* k(int64_t layer) { return k_[static_cast<size_t>(layer)].data(); }
-    float* v(int64_t layer) { return v_[static_cast<size_t>(layer)].data(); }
+    float* k(int64_t layer) { return k_[static_cast<size_t>(layer)].get(); }
+    float* v(int64_t layer) { return v_[static_cast<size_t>(layer)].get(); }
     int64_t num_blocks() const { return num_blocks_; }
     int64_t block_size() const { return block_size_; }
     int64_t num_slots() const { return num_blocks_ * block_size_; }
@@ -26,7 +28,10 @@ class PagedKvCache {
     int64_t num_blocks_;
     int64_t block_size_;
     int64_t row_floats_;
-    std::vector<std::vector<float>> k_, v_;  // [layers][num_slots * row_floats]
+    struct Free {
+        void operator()(float* p) const { std::free(p); }
+    };
+    std::vector<std::unique_ptr<float[], Free>> k_, v_;  // [layers][num_slots * row_floats]
 };
 
 }  // namespace autoglm
