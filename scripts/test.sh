@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The test suite: format check, release build + tests (CUDA tests skip without a GPU), then the
-# ASan+UBSan build of the CPU tests. Exits non-zero on any failure.
+# ASan+UBSan build of the CPU tests, then the ThreadSanitizer build of the engine tests. Exits
+# non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh asan
+scripts/setup.sh asan tsan
 
 echo "== clang-format check"
 git ls-files '*.cpp' '*.h' '*.cu' '*.cuh' | xargs clang-format --dry-run -Werror
@@ -14,3 +15,8 @@ ctest --preset release -j "$(nproc)"
 echo "== tests (ASan + UBSan)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --preset asan -j "$(nproc)"
+
+echo "== engine tests (ThreadSanitizer)"
+# The sampler's statistical test is single-threaded arithmetic (a minute under TSan): skipped here.
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/tsan/tests/engine_test \
+  --gtest_filter=-Seeds.FrequenciesFollowSoftmaxOverTemperature

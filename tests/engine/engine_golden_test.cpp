@@ -1,0 +1,201 @@
+// The engine on the tiny bf16 fixture against transformers: 16 requests of different lengths
+// (some with one or two images, some sharing a 37-token prefix) submitted together produce
+// exactly the greedy ids transformers' generate gives each prompt alone; so does each request
+// alone, and so do all 16 through a pool too small to hold them (preemption by recompute).
+#include <gtest/gtest.h>
+
+#include "engine/engine.h"
+#include "engine/kv_sizing.h"
+#include "model/kv_cache.h"
+#include "util/golden.h"
+
+namespace autoglm {
+namespace {
+
+const std::string kFixture = std::string(AUTOGLM_TEST_DATA_DIR) + "/tiny_bf16_sharded";
+constexpr int32_t kBlockSize = 4;
+constexpr int kNumPrompts = 16;
+
+struct Case {
+    std::vector<int32_t> prompt;  // one placeholder per image
+    std::vector<EngineImage> images;
+    std::vector<int32_t> want;  // transformers' greedy ids
+};
+
+class EngineGolden : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        LoadOptions options;
+        options.model = kFixture + "/model";
+        model_ = std::move(Glm4vModel::load(options)).value().release();
+        auto golden =
+            std::move(SafetensorsFile::open(kFixture + "/engine_golden.safetensors")).value();
+        const auto image_token = static_cast<int32_t>(model_->config().image_token_id);
+        std::vector<std::shared_ptr<Glm4vProcessedImage>> bank;
+        for (int k = 0; k < 3; ++k) {
+            const std::string key = "image." + std::to_string(k);
+            const auto thw = testing::read_tensor<int32_t>(golden, key + ".grid_thw");
+            auto px = std::make_shared<Glm4vProcessedImage>();
+            px->grid_t = thw[0], px->grid_h = thw[1], px->grid_w = thw[2];
+            px->patch_dim = model_->config().vision.patch_input_dim();
+            px->num_tokens = px->num_patches() / 4;
+            px->pixel_values = testing::read_tensor<float>(golden, key + ".pixel_values");
+            bank.push_back(px);
+        }
+        cases_ = new std::vector<Case>;
+        for (int i = 0; i < kNumPrompts; ++i) {
+            const std::string key = "prompt." + std::to_string(i);
+            Case c;
+            for (int32_t id : testing::read_tensor<int32_t>(golden, key + ".input_ids"))
+                if (id != image_token || c.prompt.empty() || c.prompt.back() != image_token)
+                    c.prompt.push_back(id);  // a run of image tokens -> one placeholder
+            for (int32_t k : testing::read_tensor<int32_t>(golden, key + ".images"))
+                if (k >= 0) c.images.push_back({bank[static_cast<size_t>(k)]});
+            c.want = testing::read_tensor<int32_t>(golden, key + ".generated_ids");
+            cases_->push_back(std::move(c));
+        }
+    }
+    static void TearDownTestSuite() {
+        delete model_;
+        delete cases_;
+    }
+
+    struct Run {
+        std::vector<std::vector<int32_t>> ids;
+        std::vector<EngineUsage> usage;
+        uint64_t preemptions = 0;
+        uint64_t hit_tokens = 0;
+    };
+
+    // Submits the cases (all before the engine thread starts, so they are "together") and
+    // collects every output.
+    static Run run(const std::vector<const Case*>& cases, int32_t num_blocks,
+                   SchedulerConfig sched = {64, 16}) {
+        CpuModelExecutor executor(*model_, num_blocks, kBlockSize);
+        std::vector<int32_t> eos(model_->config().eos_token_ids.begin(),
+                                 model_->config().eos_token_ids.end());
+        Engine engine({sched, num_blocks, kBlockSize, /*max_model_len=*/130}, model_->config(),
+                      executor, nullptr, eos);
+        std::vector<std::shared_ptr<RequestHandle>> handles;
+        for (const Case* c : cases) {
+            GenerationInput in{c->prompt, c->images, {}};
+            in.params.temperature = 0;
+            in.params.ignore_eos = true;
+            in.params.max_tokens = static_cast<int64_t>(c->want.size());
+            auto r = engine.submit(std::move(in));
+            EXPECT_TRUE(std::holds_alternative<std::shared_ptr<RequestHandle>>(r));
+            handles.push_back(std::get<std::shared_ptr<RequestHandle>>(r));
+        }
+        engine.start();
+        Run out;
+        for (auto& h : handles) {
+            std::vector<int32_t> ids;
+            EngineUsage usage;
+            for (;;) {
+                auto item = h->outputs().pop(std::chrono::seconds(60));
+                if (!item) break;
+                ids.insert(ids.end(), item->token_ids.begin(), item->token_ids.end());
+                if (item->request_finished) {
+                    usage = item->usage;
+                    break;
+                }
+            }
+            out.ids.push_back(ids);
+            out.usage.push_back(usage);
+        }
+        engine.stop();
+        out.preemptions = engine.metrics().preemptions.load();
+        out.hit_tokens = engine.metrics().prefix_cache_hits.load();
+        EXPECT_EQ(engine.kv_cache().pool().usage(), 0.0);
+        return out;
+    }
+
+    static std::vector<const Case*> all() {
+        std::vector<const Case*> v;
+        for (const Case& c : *cases_) v.push_back(&c);
+        return v;
+    }
+
+    static Glm4vModel* model_;
+    static std::vector<Case>* cases_;
+};
+
+Glm4vModel* EngineGolden::model_ = nullptr;
+std::vector<Case>* EngineGolden::cases_ = nullptr;
+
+TEST_F(EngineGolden, SixteenTogetherGiveTransformersIds) {
+    const Run r = run(all(), /*num_blocks=*/512, {/*max_num_batched_tokens=*/96, 16});
+    for (int i = 0; i < kNumPrompts; ++i)
+        EXPECT_EQ(r.ids[static_cast<size_t>(i)], (*cases_)[static_cast<size_t>(i)].want)
+            << "prompt " << i;
+    EXPECT_EQ(r.preemptions, 0u);
+    EXPECT_GT(r.hit_tokens, 0u);  // the shared prefix and the shared images hit
+}
+
+TEST_F(EngineGolden, EachAloneGivesTransformersIds) {
+    for (int i = 0; i < kNumPrompts; ++i) {
+        const Run r = run({&(*cases_)[static_cast<size_t>(i)]}, /*num_blocks=*/64);
+        EXPECT_EQ(r.ids[0], (*cases_)[static_cast<size_t>(i)].want) << "prompt " << i;
+    }
+}
+
+TEST_F(EngineGolden, TinyPoolPreemptsAndStillGivesTransformersIds) {
+    // 40 blocks = 160 slots for 16 requests of up to 120 tokens each.
+    const Run r = run(all(), /*num_blocks=*/40, {64, 16});
+    EXPECT_GT(r.preemptions, 0u);
+    for (int i = 0; i < kNumPrompts; ++i)
+        EXPECT_EQ(r.ids[static_cast<size_t>(i)], (*cases_)[static_cast<size_t>(i)].want)
+            << "prompt " << i;
+}
+
+TEST_F(EngineGolden, ThreeBlockSharedPrefixComputesOnlyTheNewTokens) {
+    // Prompts 1 and 5 share the 37-token prefix: after prompt 1 ran, prompt 5 finds its first
+    // 9 blocks (36 tokens) cached: at least 3 blocks, and nothing of the prefix runs again.
+    const Case& first = (*cases_)[1];
+    const Case& second = (*cases_)[5];
+    // Counts the tokens each forward really computes.
+    struct Counting final : ModelExecutor {
+        explicit Counting(ModelExecutor& inner) : inner(inner) {}
+        StepOutput execute(const StepPlan& plan) override {
+            for (const ScheduledChunk& c : plan.chunks) num_tokens += c.num_new_tokens;
+            return inner.execute(plan);
+        }
+        void release(const Request& r) override { inner.release(r); }
+        int64_t vocab_size() const override { return inner.vocab_size(); }
+        ModelExecutor& inner;
+        int64_t num_tokens = 0;
+    };
+    CpuModelExecutor cpu(*model_, 128, kBlockSize);
+    Counting executor(cpu);
+    Engine engine({{64, 16}, 128, kBlockSize, 130}, model_->config(), executor, nullptr, {});
+    auto go = [&](const Case& c) {
+        GenerationInput in{c.prompt, c.images, {}};
+        in.params.temperature = 0;
+        in.params.ignore_eos = true;
+        in.params.max_tokens = static_cast<int64_t>(c.want.size());
+        auto h = std::get<std::shared_ptr<RequestHandle>>(engine.submit(std::move(in)));
+        std::vector<int32_t> ids;
+        EngineUsage usage;
+        while (engine.num_unfinished() > 0) engine.step();
+        while (auto item = h->outputs().try_pop()) {
+            ids.insert(ids.end(), item->token_ids.begin(), item->token_ids.end());
+            if (item->request_finished) usage = item->usage;
+        }
+        return std::make_pair(ids, usage);
+    };
+    const auto [ids1, usage1] = go(first);
+    const uint64_t hits_before = engine.metrics().prefix_cache_hits.load();
+    EXPECT_EQ(executor.num_tokens, first.prompt.size() + first.want.size() - 1);
+    executor.num_tokens = 0;
+    const auto [ids2, usage2] = go(second);
+    // The prompt's 73 tokens less the 36 cached, then one forward per further output token.
+    EXPECT_EQ(executor.num_tokens, 73 - 36 + static_cast<int64_t>(second.want.size()) - 1);
+    EXPECT_EQ(ids1, first.want);
+    EXPECT_EQ(ids2, second.want);
+    EXPECT_EQ(usage1.cached_tokens, 0);
+    EXPECT_EQ(usage2.cached_tokens, 36);
+    EXPECT_EQ(engine.metrics().prefix_cache_hits.load() - hits_before, 36u);
+}
+
+}  // namespace
+}  // namespace autoglm
