@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "app/common.h"
+#include "app/engine_setup.h"
 #include "app/flags.h"
 #include "core/device_buffer.h"
 #include "core/parallel.h"
@@ -18,13 +19,43 @@
 
 namespace autoglm {
 
+namespace {
+
+// Reads one request's outputs, printing text (or ids) as it streams; returns the generated ids.
+std::vector<int32_t> print_stream(RequestHandle& handle, bool as_text, std::string* finish) {
+    std::vector<int32_t> ids;
+    for (;;) {
+        auto item = handle.outputs().pop(std::chrono::milliseconds(500));
+        if (!item) {
+            if (handle.outputs().closed_and_drained()) break;
+            continue;
+        }
+        for (int32_t id : item->token_ids) {
+            if (!as_text) std::printf(ids.empty() ? "%d" : " %d", id);
+            ids.push_back(id);
+        }
+        if (as_text) std::fputs(item->text.c_str(), stdout);
+        std::fflush(stdout);
+        if (item->finish_reason) *finish = std::string(finish_reason_name(*item->finish_reason));
+        if (item->request_finished) break;
+    }
+    std::printf("\n");
+    std::fflush(stdout);  // before the stderr summary, so the two never interleave
+    return ids;
+}
+
+}  // namespace
+
 int run_generate(const std::vector<std::string>& args) {
     Flags flags(
         "generate",
-        "Greedy-decodes up to --max-tokens tokens after a raw prompt (no chat template):\n"
-        "--prompt text streams the reply as text, --prompt-ids prints the ids space-separated.\n"
-        "Timings go to stderr. Stops at an eos id unless --ignore-eos.");
+        "Generates up to --max-tokens tokens after a raw prompt (no chat template) through the\n"
+        "engine (greedy unless --temperature > 0): --prompt text streams the reply as text,\n"
+        "--prompt-ids prints the ids space-separated. The KV report and timings go to stderr.\n"
+        "Stops at an eos id unless --ignore-eos.");
     add_model_flags(flags);
+    add_engine_flags(flags);
+    add_sampling_flags(flags);
     flags.add("prompt", "", "prompt text (tokenized as is, no chat template); prints text");
     flags.add("prompt-ids", "", "prompt token ids, comma- or space-separated; prints ids");
     flags.add("max-tokens", "16", "number of tokens to generate");
@@ -38,66 +69,56 @@ int run_generate(const std::vector<std::string>& args) {
     if (flags.has("image") && !flags.has("prompt"))
         return fail("--image needs --prompt", kExitUsage);
     auto max_tokens = flags.get_int("max-tokens", 1, 1 << 20);
-    if (!max_tokens) {
-        std::fprintf(stderr, "error: %s\n", max_tokens.error_message().c_str());
-        return kExitUsage;
-    }
+    if (!max_tokens) return fail(max_tokens.error_message(), kExitUsage);
+    auto params = sampling_params_from_flags(flags);
+    if (!params) return fail(params.error_message(), kExitUsage);
     auto model = load_from_flags(flags);
-    if (!model) {
-        std::fprintf(stderr, "error: %s\n", model.error_message().c_str());
-        return kExitFailure;
-    }
+    if (!model) return fail(model.error_message(), kExitFailure);
     const Glm4vModel& m = *model.value();
     std::unique_ptr<Tokenizer> tok;
     if (flags.has("prompt")) {
         auto loaded = load_tokenizer_for(flags.get("model"));
-        if (!loaded) {
-            std::fprintf(stderr, "error: %s\n", loaded.error_message().c_str());
-            return kExitFailure;
-        }
+        if (!loaded) return fail(loaded.error_message(), kExitFailure);
         tok = std::move(loaded).value();
     }
     auto prompt = tok ? Result<std::vector<int32_t>>(tok->encode(flags.get("prompt")))
                       : parse_ids(flags.get("prompt-ids"), m.config().text.vocab_size);
-    if (!prompt || prompt.value().empty()) {
-        std::fprintf(stderr, "error: %s\n",
-                     prompt ? "the prompt is empty" : prompt.error_message().c_str());
-        return kExitUsage;
+    if (!prompt || prompt.value().empty())
+        return fail(prompt ? "the prompt is empty" : prompt.error_message(), kExitUsage);
+    const std::vector<int64_t> stops =
+        tok ? find_special_tokens(*tok).stop_ids(m.config().eos_token_ids)
+            : m.config().eos_token_ids;
+    auto bundle =
+        make_engine(flags, m, tok.get(), std::vector<int32_t>(stops.begin(), stops.end()));
+    if (!bundle) return fail(bundle.error_message(), kExitFailure);
+    std::fprintf(stderr, "%s\n", bundle.value().kv_plan.describe().c_str());
+    Engine& engine = *bundle.value().engine;
+
+    GenerationInput input;
+    input.prompt_ids = std::move(prompt).value();
+    input.params = params.value();
+    input.params.max_tokens = max_tokens.value();
+    input.params.ignore_eos = flags.enabled("ignore-eos");
+    if (flags.has("image")) {
+        auto image = load_image_file(flags.get("image"), Glm4vImageProcessor(m.config().vision));
+        if (!image) return fail(image.error_message(), kExitFailure);
+        input.images.push_back(
+            {std::make_shared<const Glm4vProcessedImage>(std::move(image).value())});
     }
-    for (int32_t id : prompt.value()) {
-        if (id >= m.config().text.vocab_size) {
-            std::fprintf(stderr, "error: token id %d is outside the model's vocabulary\n", id);
-            return kExitUsage;
-        }
-    }
-    std::vector<int64_t> stops;
-    if (!flags.enabled("ignore-eos"))
-        stops = tok ? find_special_tokens(*tok).stop_ids(m.config().eos_token_ids)
-                    : m.config().eos_token_ids;
     const auto t0 = std::chrono::steady_clock::now();
-    std::vector<int32_t> ids;
-    size_t num_prompt_tokens = prompt.value().size();
-    if (tok) {
-        std::vector<Glm4vProcessedImage> images;
-        if (flags.has("image")) {
-            auto image =
-                load_image_file(flags.get("image"), Glm4vImageProcessor(m.config().vision));
-            if (!image) return fail(image.error_message(), kExitFailure);
-            images.push_back(std::move(image).value());
-        }
-        auto mm = build_multimodal_prompt(m, prompt.value(), images);
-        if (!mm) return fail(mm.error_message(), kExitUsage);
-        num_prompt_tokens = mm.value().ids.size();  // images expanded
-        ids = stream_text(m, *tok, mm.value(), max_tokens.value(), stops);
-    } else {
-        ids = generate_greedy(m.text(), prompt.value(), max_tokens.value(), stops);
-        for (size_t i = 0; i < ids.size(); ++i) std::printf(i ? " %d" : "%d", ids[i]);
-        std::printf("\n");
-    }
+    auto submitted = engine.submit(std::move(input));
+    if (auto* f = std::get_if<SubmitFailure>(&submitted)) return fail(f->message, kExitUsage);
+    auto handle = std::get<std::shared_ptr<RequestHandle>>(submitted);
+    engine.start();
+    std::string finish = "abort";
+    const std::vector<int32_t> ids = print_stream(*handle, tok != nullptr, &finish);
+    engine.stop();
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::fprintf(stderr, "generated %zu tokens in %.3f s (%zu prompt tokens, %d threads)\n",
-                 ids.size(), secs, num_prompt_tokens, num_worker_threads());
+    std::fprintf(stderr,
+                 "generated %zu tokens in %.3f s (%lld prompt tokens, finish %s, %d threads)\n",
+                 ids.size(), secs, static_cast<long long>(handle->num_prompt_tokens()),
+                 finish.c_str(), num_worker_threads());
     return 0;
 }
 

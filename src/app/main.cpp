@@ -11,7 +11,7 @@ constexpr const char* kUsage =
     "autoglm - inference server for AutoGLM-Phone-9B (GLM-4.1V-9B architecture)\n\n"
     "usage: autoglm <command> [flags]\n\n"
     "commands:\n"
-    "  generate   greedy decoding from a text (+ image) or token-id prompt (CPU reference "
+    "  generate   generate from a text (+ image) or token-id prompt through the engine (CPU "
     "backend)\n"
     "  chat       interactive chat in the terminal (streams replies; /image PATH adds an image)\n"
     "  info       load a model and print its config, weights and memory\n"

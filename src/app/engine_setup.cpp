@@ -1,0 +1,115 @@
+// add_engine_flags, add_sampling_flags and make_engine.
+#include "app/engine_setup.h"
+
+#include <cstdlib>
+
+#include "loader/dummy.h"
+#include "model/kv_cache.h"
+
+namespace autoglm {
+namespace {
+
+Result<float> get_float(const Flags& flags, const std::string& name) {
+    const std::string& text = flags.get(name);
+    char* end = nullptr;
+    const float v = std::strtof(text.c_str(), &end);
+    if (text.empty() || end != text.c_str() + text.size())
+        return Error{"--" + name + ": '" + text + "' is not a number"};
+    return v;
+}
+
+}  // namespace
+
+void add_engine_flags(Flags& flags) {
+    flags.add("kv-cache-memory", "",
+              "bytes for the KV cache pool, e.g. 8GiB (default: --gpu-memory-utilization of the "
+              "free memory; on the CPU backend at most 4 GiB)");
+    flags.add("gpu-memory-utilization", "0.9",
+              "share of the free memory the KV pool may take when --kv-cache-memory is not "
+              "given (CPU backend: of free host memory)");
+    flags.add("max-model-len", "",
+              "prompt + output tokens of one sequence at most (default: the model's limit, "
+              "lowered to what the KV pool holds)");
+    flags.add("max-num-seqs", "64", "sequences running at once at most");
+    flags.add("max-num-batched-tokens", "2048",
+              "tokens in one engine step at most (long prompts are prefilled in chunks of this)");
+    flags.add("block-size", "16", "tokens per KV cache block");
+}
+
+void add_sampling_flags(Flags& flags) {
+    flags.add("temperature", "0", "sampling temperature (0 = greedy)");
+    flags.add("top-p", "1", "nucleus sampling: keep the most likely tokens up to this mass");
+    flags.add("top-k", "0", "keep the k most likely tokens (0 = all)");
+    flags.add("min-p", "0", "drop tokens below min-p times the top probability");
+    flags.add("sampling-seed", "", "seed of the sampler (default: random)");
+}
+
+Result<SamplingParams> sampling_params_from_flags(const Flags& flags) {
+    SamplingParams p;
+    auto temperature = get_float(flags, "temperature");
+    auto top_p = get_float(flags, "top-p");
+    auto min_p = get_float(flags, "min-p");
+    auto top_k = flags.get_int("top-k", -1, 1 << 20);
+    for (const auto* r : {&temperature, &top_p, &min_p})
+        if (!*r) return r->error();
+    if (!top_k) return top_k.error();
+    p.temperature = temperature.value();
+    p.top_p = top_p.value();
+    p.min_p = min_p.value();
+    p.top_k = static_cast<int32_t>(top_k.value());
+    if (flags.has("sampling-seed")) {
+        auto seed = flags.get_int("sampling-seed", INT64_MIN, INT64_MAX);
+        if (!seed) return seed.error();
+        p.seed = seed.value();
+    }
+    if (Status s = p.validate(); !s) return Error{s.error_message()};
+    return p;
+}
+
+Result<EngineBundle> make_engine(const Flags& flags, const Glm4vModel& model,
+                                 const Tokenizer* tokenizer, std::vector<int32_t> eos_token_ids) {
+    auto block_size = flags.get_int("block-size", 1, 1024);
+    auto max_seqs = flags.get_int("max-num-seqs", 1, 1 << 16);
+    auto max_tokens = flags.get_int("max-num-batched-tokens", 1, 1 << 24);
+    for (const auto* r : {&block_size, &max_seqs, &max_tokens})
+        if (!*r) return r->error();
+    auto utilization = get_float(flags, "gpu-memory-utilization");
+    if (!utilization) return utilization.error();
+    if (!(utilization.value() > 0.0f && utilization.value() <= 1.0f))
+        return Error{"--gpu-memory-utilization must be in (0, 1]"};
+    KvSizingRequest sizing;
+    sizing.block_size = static_cast<int32_t>(block_size.value());
+    sizing.bytes_per_block = PagedKvCache::bytes_per_block(model.config().text, sizing.block_size);
+    sizing.available_bytes = host_memory_available();
+    sizing.memory_utilization = utilization.value();
+    sizing.model_max_len = model.config().text.max_position_embeddings;
+    if (flags.has("kv-cache-memory")) {
+        auto bytes = parse_memory_size(flags.get("kv-cache-memory"));
+        if (!bytes) return Error{"--kv-cache-memory: " + bytes.error_message()};
+        sizing.kv_cache_memory = bytes.value();
+    }
+    if (flags.has("max-model-len")) {
+        auto len = flags.get_int("max-model-len", 2, 1 << 24);
+        if (!len) return len.error();
+        sizing.max_model_len = len.value();
+    }
+    sizing.max_useful_tokens =
+        max_seqs.value() * sizing.max_model_len.value_or(sizing.model_max_len);
+    auto plan = plan_kv_cache(sizing);
+    if (!plan) return plan.error();
+    EngineBundle b;
+    b.kv_plan = plan.value();
+    b.executor =
+        std::make_unique<CpuModelExecutor>(model, b.kv_plan.num_blocks, b.kv_plan.block_size);
+    EngineConfig config;
+    config.scheduler.max_num_seqs = max_seqs.value();
+    config.scheduler.max_num_batched_tokens = max_tokens.value();
+    config.num_blocks = static_cast<int32_t>(b.kv_plan.num_blocks);
+    config.block_size = b.kv_plan.block_size;
+    config.max_model_len = b.kv_plan.max_model_len;
+    b.engine = std::make_unique<Engine>(config, model.config(), *b.executor, tokenizer,
+                                        std::move(eos_token_ids));
+    return b;
+}
+
+}  // namespace autoglm
