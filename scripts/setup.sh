@@ -8,7 +8,10 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config git ca-certificates
           libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libpcre2-dev clang-format
-          libjpeg62-turbo-dev libpng-dev)
+          libjpeg62-turbo-dev libpng-dev libboost-dev curl)
+# The server tests: real OpenAI / LangChain clients (Node.js + npm) and promtool (prometheus).
+packages+=(prometheus)
+command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -9,6 +9,7 @@ namespace autoglm {
 int run_generate(const std::vector<std::string>& args);
 int run_info(const std::vector<std::string>& args);
 int run_chat(const std::vector<std::string>& args);
+int run_serve(const std::vector<std::string>& args);
 int run_version();
 
 }  // namespace autoglm

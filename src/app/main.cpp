@@ -11,6 +11,7 @@ constexpr const char* kUsage =
     "autoglm - inference server for AutoGLM-Phone-9B (GLM-4.1V-9B architecture)\n\n"
     "usage: autoglm <command> [flags]\n\n"
     "commands:\n"
+    "  serve      OpenAI-compatible HTTP server (the demo model when no --model is given)\n"
     "  generate   generate from a text (+ image) or token-id prompt through the engine (CPU "
     "backend)\n"
     "  chat       interactive chat in the terminal (streams replies; /image PATH adds an image)\n"
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
     const std::string command = args[0];
     args.erase(args.begin());
     if (command == "generate") return autoglm::run_generate(args);
+    if (command == "serve") return autoglm::run_serve(args);
     if (command == "info") return autoglm::run_info(args);
     if (command == "chat") return autoglm::run_chat(args);
     if (command == "version" || command == "--version") return autoglm::run_version();

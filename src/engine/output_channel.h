@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 
@@ -15,20 +16,32 @@ template <typename T>
 class OutputChannel {
   public:
     void push(T item) {
+        std::function<void()> listener;
         {
             std::lock_guard<std::mutex> lock(mutex_);
             if (closed_) return;
             items_.push_back(std::move(item));
+            listener = listener_;
         }
         ready_.notify_one();
+        if (listener) listener();
     }
     // After close, pushes are dropped and pop returns nullopt once the queue is empty.
     void close() {
+        std::function<void()> listener;
         {
             std::lock_guard<std::mutex> lock(mutex_);
             closed_ = true;
+            listener = listener_;
         }
         ready_.notify_all();
+        if (listener) listener();
+    }
+    // Called (on the pushing thread, outside the lock) after every push and on close: lets an
+    // event loop wait for items without blocking a thread. Items pushed earlier are not signalled.
+    void set_listener(std::function<void()> listener) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        listener_ = std::move(listener);
     }
     // Waits up to `timeout` for an item; nullopt on timeout or when closed and drained.
     std::optional<T> pop(std::chrono::milliseconds timeout) {
@@ -56,6 +69,7 @@ class OutputChannel {
     std::condition_variable ready_;
     std::deque<T> items_;
     bool closed_ = false;
+    std::function<void()> listener_;
 };
 
 }  // namespace autoglm

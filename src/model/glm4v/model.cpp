@@ -64,7 +64,7 @@ Result<std::unique_ptr<Glm4vModel>> Glm4vModel::load(const LoadOptions& options)
         if (!ckpt) return ckpt.error();
         model->source_ = std::move(ckpt).value();
     }
-    auto weights = bind_weights(model->config_, *model->source_, &model->report_);
+    auto weights = bind_weights(model->config_, *model->source_, &model->report_, options.progress);
     if (!weights) return weights.error();
     model->weights_ = std::move(weights).value();
     model->source_description_ = model->source_->describe();

@@ -30,6 +30,7 @@ struct LoadOptions {
     uint64_t seed = 0;  // dummy weights
     // Host bytes the dummy weights may use; 0 = MemAvailable. Exceeding it fails before allocating.
     uint64_t host_memory_limit = 0;
+    BindProgress progress;  // optional: tensors bound so far (a progress bar)
 };
 
 class Glm4vModel {

@@ -115,9 +115,14 @@ WeightReport plan_weights(const Glm4vConfig& config, double bytes_per_param) {
 }
 
 Result<Glm4vWeights> bind_weights(const Glm4vConfig& config, WeightSource& source,
-                                  WeightReport* report) {
+                                  WeightReport* report, const BindProgress& progress) {
     Glm4vWeights weights;
     WeightReport local;
+    int64_t num_total = 0, num_done = 0;
+    if (progress) {
+        Glm4vWeights scratch;
+        for_each_tensor(config, scratch, [&](const WeightSpec&, TensorView&) { ++num_total; });
+    }
     std::set<std::string> used;
     Status status;
     for_each_tensor(config, weights, [&](const WeightSpec& spec, TensorView& slot) {
@@ -134,6 +139,7 @@ Result<Glm4vWeights> bind_weights(const Glm4vConfig& config, WeightSource& sourc
         const bool vision = is_vision(spec.request.name);
         (vision ? local.vision_bytes : local.text_bytes) += slot.nbytes();
         (vision ? local.vision_params : local.text_params) += slot.numel();
+        if (progress) progress(++num_done, num_total);
     });
     if (!status.ok()) return Error{status.error_message()};
     if (weights.lm_head.empty()) weights.lm_head = weights.embed_tokens;  // tied embeddings

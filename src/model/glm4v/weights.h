@@ -79,8 +79,11 @@ struct WeightReport {
 // Bytes and parameter counts the weights list needs at `bytes_per_param` (no source needed).
 WeightReport plan_weights(const Glm4vConfig& config, double bytes_per_param);
 
+// Called after each tensor is bound: (tensors done, tensors in all).
+using BindProgress = std::function<void(int64_t, int64_t)>;
 // Binds every tensor from `source`; errors name the tensor (missing, wrong shape, bad dtype).
 Result<Glm4vWeights> bind_weights(const Glm4vConfig& config, WeightSource& source,
-                                  WeightReport* report = nullptr);
+                                  WeightReport* report = nullptr,
+                                  const BindProgress& progress = {});
 
 }  // namespace autoglm

@@ -1,0 +1,231 @@
+// autoglm serve: the OpenAI-compatible server. The HTTP port opens first (readiness answers 503
+// while the model loads), then the model, tokenizer, template and engine come up and a banner
+// reports what was loaded. SIGTERM/SIGINT drain: readiness 503, new requests refused, in-flight
+// ones finish within --shutdown-timeout, exit 0.
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include "app/commands.h"
+#include "app/common.h"
+#include "app/engine_setup.h"
+#include "core/file.h"
+#include "core/logging.h"
+#include "core/parallel.h"
+#include "server/http_server.h"
+#include "server/openai_service.h"
+#include "tokenizer/builtin.h"
+#include "tokenizer/special_tokens.h"
+#include "tokenizer/template_source.h"
+
+namespace autoglm {
+namespace {
+
+void add_serve_flags(Flags& flags) {
+    flags.add("host", "0.0.0.0", "address to listen on");
+    flags.add("port", "8000", "port to listen on (0 = any free port, printed in the banner)");
+    flags.add("served-model-name", "autoglm-phone-9b",
+              "the model name clients send and /v1/models lists");
+    flags.add("api-key", "",
+              "require 'Authorization: Bearer KEY' on /v1 routes (also from AUTOGLM_API_KEY)");
+    flags.add("max-queued-requests", "1024",
+              "requests in flight at most; beyond it new ones get 429 with Retry-After");
+    flags.add("allowed-local-media-path", "", "folder whose files file:// image URLs may read");
+    flags.add("allow-remote-media", "", "let image URLs be fetched over http://", true);
+    flags.add("limit-mm-per-prompt", "4",
+              "images per prompt at most (N, image=N or {\"image\":N})");
+    flags.add("reasoning-parser", "",
+              "glm45: always return <think>...</think> as reasoning_content (otherwise only when "
+              "a request sets return_reasoning)");
+    flags.add("chat-template", "", "a Jinja chat template file instead of the checkpoint's");
+    flags.add("shutdown-timeout", "30", "seconds in-flight requests get to finish on SIGTERM");
+    flags.add("max-request-body", "64MiB", "largest request body accepted (413 beyond)");
+    flags.add("api-threads", "4", "HTTP I/O threads");
+}
+
+Result<int64_t> parse_image_limit(std::string text) {
+    for (const char* prefix : {"image=", "{\"image\":", "{\"image\": "})
+        if (text.rfind(prefix, 0) == 0) text = text.substr(std::string(prefix).size());
+    if (!text.empty() && text.back() == '}') text.pop_back();
+    char* end = nullptr;
+    const long long v = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || v < 0 || v > 64)
+        return Error{"--limit-mm-per-prompt: expected N, image=N or {\"image\": N} (N <= 64)"};
+    return static_cast<int64_t>(v);
+}
+
+// A one-line progress bar on a terminal; tenths as log lines otherwise.
+BindProgress progress_bar() {
+    const bool tty = isatty(STDERR_FILENO);
+    auto last = std::make_shared<int64_t>(-1);
+    return [tty, last](int64_t done, int64_t total) {
+        const int64_t percent = total > 0 ? done * 100 / total : 100;
+        if (tty) {
+            if (percent == *last) return;
+            const int64_t filled = percent * 30 / 100;
+            std::fprintf(stderr, "\rloading weights [%s%s] %3lld%% (%lld/%lld tensors)",
+                         std::string(static_cast<size_t>(filled), '#').c_str(),
+                         std::string(static_cast<size_t>(30 - filled), '.').c_str(),
+                         static_cast<long long>(percent), static_cast<long long>(done),
+                         static_cast<long long>(total));
+            if (done == total) std::fputs("\n", stderr);
+        } else if (percent / 10 != *last / 10 || done == total) {
+            LOG_INFO << "loading weights: " << percent << "% (" << done << "/" << total
+                     << " tensors)";
+        }
+        *last = percent;
+    };
+}
+
+Result<std::string> template_source(const Flags& flags) {
+    if (flags.has("chat-template")) return read_file(flags.get("chat-template"));
+    if (is_glm4v_preset(flags.get("model"))) return demo_chat_template();
+    return load_chat_template_source(flags.get("model"));
+}
+
+// Blocks until SIGTERM or SIGINT (blocked in every thread, so only this one takes them).
+int wait_for_signal(const sigset_t& set) {
+    int sig = 0;
+    sigwait(&set, &sig);
+    return sig;
+}
+
+}  // namespace
+
+int run_serve(const std::vector<std::string>& args) {
+    Flags flags("serve",
+                "OpenAI-compatible HTTP server: /v1/chat/completions, /v1/completions (streaming\n"
+                "with SSE), /v1/models, /health, /metrics (Prometheus, vLLM's names), /version.\n"
+                "With no --model it serves the built-in demo model (random weights).");
+    add_model_flags(flags);
+    add_engine_flags(flags);
+    add_serve_flags(flags);
+    if (int rc = parse_or_exit(flags, args); rc >= 0) return rc;
+    const auto t0 = std::chrono::steady_clock::now();
+
+    ServeConfig config;
+    config.version = AUTOGLM_VERSION;
+    config.served_model_name = flags.get("served-model-name");
+    if (config.served_model_name.empty()) return fail("--served-model-name is empty", kExitUsage);
+    config.api_key = flags.get("api-key");
+    if (config.api_key.empty())
+        if (const char* env = std::getenv("AUTOGLM_API_KEY")) config.api_key = env;
+    config.media.allowed_local_media_path = flags.get("allowed-local-media-path");
+    config.media.allow_remote_media = flags.enabled("allow-remote-media");
+    auto limit = parse_image_limit(flags.get("limit-mm-per-prompt"));
+    if (!limit) return fail(limit.error_message(), kExitUsage);
+    config.max_images_per_prompt = limit.value();
+    const std::string parser = flags.get("reasoning-parser");
+    if (!parser.empty() && parser != "glm45")
+        return fail("--reasoning-parser: only 'glm45' is known", kExitUsage);
+    config.reasoning_parser = parser == "glm45";
+    auto port = flags.get_int("port", 0, 65535);
+    auto shutdown_timeout = flags.get_int("shutdown-timeout", 0, 86400);
+    auto api_threads = flags.get_int("api-threads", 1, 256);
+    auto queued = flags.get_int("max-queued-requests", 1, 1 << 24);
+    auto body_limit = parse_memory_size(flags.get("max-request-body"));
+    for (const auto* r : {&port, &shutdown_timeout, &api_threads, &queued})
+        if (!*r) return fail(r->error_message(), kExitUsage);
+    if (!body_limit) return fail("--max-request-body: " + body_limit.error_message(), kExitUsage);
+
+    // Signals go to the thread that waits for them; every other thread blocks them.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    OpenAiService service(config);
+    http::ServerOptions http_options;
+    http_options.host = flags.get("host");
+    http_options.port = static_cast<uint16_t>(port.value());
+    http_options.max_body_bytes = body_limit.value();
+    http_options.num_threads = static_cast<int>(api_threads.value());
+    http::HttpServer server(http_options,
+                            [&service](http::Exchange& ex) { return service.handle(ex); });
+    uint16_t bound = 0;
+    try {
+        bound = server.start();
+    } catch (const std::exception& e) {
+        return fail(
+            "cannot listen on " + http_options.host + ":" + flags.get("port") + ": " + e.what(),
+            kExitFailure);
+    }
+    LOG_INFO << "listening on " << http_options.host << ":" << bound << " (loading the model)";
+
+    auto source = template_source(flags);
+    if (!source) return fail(source.error_message(), kExitFailure);
+    auto chat_template = jinja::ChatTemplate::compile(source.value());
+    if (!chat_template)
+        return fail("chat template: " + chat_template.error_message(), kExitFailure);
+    auto tokenizer = load_tokenizer_for(flags.get("model"));
+    if (!tokenizer) return fail(tokenizer.error_message(), kExitFailure);
+    auto threads = flags.get_int("threads", 0, 1024);
+    if (!threads) return fail(threads.error_message(), kExitUsage);
+    set_num_worker_threads(static_cast<int>(threads.value()));
+    auto format = parse_load_format(flags.get("load-format"));
+    auto seed = flags.get_int("seed", 0, INT64_MAX);
+    if (!format || !seed)
+        return fail(!format ? format.error_message() : seed.error_message(), kExitUsage);
+    LoadOptions options;
+    options.model = flags.get("model");
+    options.format = format.value();
+    options.seed = static_cast<uint64_t>(seed.value());
+    options.progress = progress_bar();
+    auto model = Glm4vModel::load(options);
+    if (!model) return fail(model.error_message(), kExitFailure);
+    const Glm4vModel& m = *model.value();
+    const auto stops = find_special_tokens(*tokenizer.value()).stop_ids(m.config().eos_token_ids);
+    auto bundle = make_engine(flags, m, tokenizer.value().get(),
+                              std::vector<int32_t>(stops.begin(), stops.end()));
+    if (!bundle) return fail(bundle.error_message(), kExitFailure);
+    Engine& engine = *bundle.value().engine;
+    engine.start();
+    const Glm4vImageProcessor processor(m.config().vision);
+    ModelServices services{&engine, tokenizer.value().get(), &chat_template.value(), &processor,
+                           engine.config().max_model_len};
+    service.set_ready(services);
+
+    const double load_secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const WeightReport& r = m.report();
+    const bool random = is_glm4v_preset(options.model) || options.format == LoadFormat::kDummy;
+    std::fprintf(stderr,
+                 "\nautoglm %s serving '%s'%s\n"
+                 "  model:     %s\n"
+                 "  weights:   %.2f GiB (%lld tensors), loaded in %.2f s\n"
+                 "  %s\n"
+                 "  endpoints: http://%s:%u/v1/chat/completions  /v1/completions  /v1/models\n"
+                 "             /health  /metrics  /version\n\n",
+                 AUTOGLM_VERSION, config.served_model_name.c_str(),
+                 random ? " (RANDOM WEIGHTS: output is gibberish; pass --model DIR for a real "
+                          "checkpoint)"
+                        : "",
+                 describe(m.config()).c_str(),
+                 static_cast<double>(r.text_bytes + r.vision_bytes) / (1 << 30),
+                 static_cast<long long>(r.num_tensors), load_secs,
+                 bundle.value().kv_plan.describe().c_str(), http_options.host.c_str(), bound);
+    std::fflush(stderr);
+
+    const int sig = wait_for_signal(signals);
+    LOG_INFO << "signal " << sig << ": draining (up to " << shutdown_timeout.value() << " s)";
+    service.set_draining();
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(shutdown_timeout.value());
+    while (engine.num_unfinished() > 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (engine.num_unfinished() > 0)
+        LOG_WARNING << engine.num_unfinished()
+                    << " requests still running at the deadline: aborted";
+    engine.stop();
+    // Let the streams write their last events before the sockets close.
+    for (int i = 0; i < 100 && server.num_open_connections() > 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    server.stop();
+    LOG_INFO << "stopped";
+    return 0;
+}
+
+}  // namespace autoglm

@@ -1,0 +1,299 @@
+// Request parsing with per-field type checks, and the error body.
+#include "server/openai_protocol.h"
+
+#include <cmath>
+#include <limits>
+
+namespace autoglm {
+namespace {
+
+// Reads optional fields of one JSON object; the first bad one is remembered with its name.
+class FieldReader {
+  public:
+    FieldReader(const OrderedJson& body, std::string* param) : body_(body), param_(param) {}
+
+    const OrderedJson* find(const char* key) const {
+        const auto it = body_.find(key);
+        return it == body_.end() || it->is_null() ? nullptr : &*it;
+    }
+    void fail(const char* key, const std::string& message) {
+        if (!error_.empty()) return;
+        error_ = message;
+        if (param_) *param_ = key;
+    }
+    bool ok() const { return error_.empty(); }
+    const std::string& error() const { return error_; }
+
+    template <typename T>
+    void number(const char* key, T& out) {
+        const OrderedJson* v = find(key);
+        if (!v) return;
+        if (!v->is_number()) return fail(key, std::string("'") + key + "' must be a number");
+        const double d = v->get<double>();
+        if (!std::isfinite(d)) return fail(key, std::string("'") + key + "' must be finite");
+        out = static_cast<T>(d);
+    }
+    template <typename T>
+    void integer(const char* key, T& out) {
+        const OrderedJson* v = find(key);
+        if (!v) return;
+        if (!v->is_number_integer())
+            return fail(key, std::string("'") + key + "' must be an integer");
+        const auto i = v->get<int64_t>();
+        if (i < std::numeric_limits<T>::min() || i > std::numeric_limits<T>::max())
+            return fail(key, std::string("'") + key + "' is out of range");
+        out = static_cast<T>(i);
+    }
+    template <typename T>
+    void integer(const char* key, std::optional<T>& out) {
+        if (!find(key)) return;
+        T value{};
+        integer(key, value);
+        if (ok()) out = value;
+    }
+    void boolean(const char* key, bool& out) {
+        const OrderedJson* v = find(key);
+        if (!v) return;
+        if (!v->is_boolean()) return fail(key, std::string("'") + key + "' must be a boolean");
+        out = v->get<bool>();
+    }
+    void string(const char* key, std::string& out) {
+        const OrderedJson* v = find(key);
+        if (!v) return;
+        if (!v->is_string()) return fail(key, std::string("'") + key + "' must be a string");
+        out = v->get<std::string>();
+    }
+
+  private:
+    const OrderedJson& body_;
+    std::string* param_;
+    std::string error_;
+};
+
+void read_stop(FieldReader& r, SamplingParams& p) {
+    const OrderedJson* stop = r.find("stop");
+    if (stop) {
+        if (stop->is_string()) {
+            p.stop = {stop->get<std::string>()};
+        } else if (stop->is_array()) {
+            for (const auto& s : *stop) {
+                if (!s.is_string()) return r.fail("stop", "'stop' must be a string or strings");
+                p.stop.push_back(s.get<std::string>());
+            }
+        } else {
+            return r.fail("stop", "'stop' must be a string or a list of strings");
+        }
+    }
+    if (const OrderedJson* ids = r.find("stop_token_ids")) {
+        if (!ids->is_array()) return r.fail("stop_token_ids", "'stop_token_ids' must be a list");
+        for (const auto& id : *ids) {
+            if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
+                id.get<int64_t>() > std::numeric_limits<int32_t>::max())
+                return r.fail("stop_token_ids", "'stop_token_ids' must hold token ids");
+            p.stop_token_ids.push_back(id.get<int32_t>());
+        }
+    }
+}
+
+// The sampling fields chat and completions share (vLLM's names and defaults).
+void read_sampling(FieldReader& r, SamplingParams& p) {
+    r.integer("n", p.n);
+    r.number("temperature", p.temperature);
+    r.number("top_p", p.top_p);
+    r.integer("top_k", p.top_k);
+    r.number("min_p", p.min_p);
+    r.number("presence_penalty", p.presence_penalty);
+    r.number("frequency_penalty", p.frequency_penalty);
+    r.number("repetition_penalty", p.repetition_penalty);
+    r.integer("seed", p.seed);
+    r.integer("max_tokens", p.max_tokens);
+    r.integer("min_tokens", p.min_tokens);
+    r.boolean("ignore_eos", p.ignore_eos);
+    r.boolean("skip_special_tokens", p.skip_special_tokens);
+    r.boolean("include_stop_str_in_output", p.include_stop_str_in_output);
+    read_stop(r, p);
+    if (r.ok() && p.n > 16) r.fail("n", "'n' must be at most 16");
+}
+
+void read_stream_options(FieldReader& r, bool& include_usage) {
+    const OrderedJson* so = r.find("stream_options");
+    if (!so) return;
+    if (!so->is_object()) return r.fail("stream_options", "'stream_options' must be an object");
+    FieldReader inner(*so, nullptr);
+    inner.boolean("include_usage", include_usage);
+    if (!inner.ok()) r.fail("stream_options", inner.error());
+}
+
+// An image part's URL: {"type":"image_url","image_url":{"url":...}} or "image_url": "...".
+Result<std::string> image_part_url(const OrderedJson& part) {
+    const auto it = part.find(part.contains("image_url") ? "image_url" : "image");
+    if (it == part.end()) return Error{"an image part needs 'image_url'"};
+    if (it->is_string()) return it->get<std::string>();
+    if (it->is_object() && it->contains("url") && (*it)["url"].is_string())
+        return (*it)["url"].get<std::string>();
+    return Error{"'image_url' must be an object with a string 'url'"};
+}
+
+// Validates one message and rewrites its image parts for the template.
+Status read_message(const OrderedJson& in, OrderedJson& out, std::vector<std::string>& urls) {
+    if (!in.is_object()) return Error{"each message must be an object"};
+    const auto role = in.find("role");
+    if (role == in.end() || !role->is_string()) return Error{"each message needs a string 'role'"};
+    out = in;
+    const auto content = in.find("content");
+    if (content == in.end() || content->is_null() || content->is_string()) return {};
+    if (!content->is_array()) return Error{"'content' must be a string or a list of parts"};
+    OrderedJson parts = OrderedJson::array();
+    for (const auto& part : *content) {
+        if (!part.is_object() || !part.contains("type") || !part["type"].is_string())
+            return Error{"each content part needs a string 'type'"};
+        const std::string type = part["type"].get<std::string>();
+        if (type == "text") {
+            if (!part.contains("text") || !part["text"].is_string())
+                return Error{"a text part needs a string 'text'"};
+            parts.push_back(part);
+        } else if (type == "image_url" || type == "image") {
+            auto url = image_part_url(part);
+            if (!url) return Error{url.error_message()};
+            urls.push_back(std::move(url).value());
+            parts.push_back({{"type", "image"}});
+        } else {
+            return Error{"unsupported content part type '" + type + "'"};
+        }
+    }
+    out["content"] = std::move(parts);
+    return {};
+}
+
+}  // namespace
+
+std::string error_type(int status) {
+    switch (status) {
+        case 400:
+            return "BadRequestError";
+        case 401:
+            return "AuthenticationError";
+        case 403:
+            return "PermissionDeniedError";
+        case 404:
+            return "NotFoundError";
+        case 405:
+            return "MethodNotAllowedError";
+        case 413:
+            return "RequestTooLargeError";
+        case 429:
+            return "RateLimitError";
+        case 503:
+            return "ServiceUnavailableError";
+        default:
+            return "InternalServerError";
+    }
+}
+
+std::string error_body(const ApiError& e) {
+    OrderedJson err = {{"message", e.message},
+                       {"type", error_type(e.status)},
+                       {"param", e.param.empty() ? OrderedJson() : OrderedJson(e.param)},
+                       {"code", e.status}};
+    return OrderedJson{{"error", err}}.dump(-1, ' ', false, OrderedJson::error_handler_t::replace);
+}
+
+Result<ChatRequest> parse_chat_request(const OrderedJson& body, std::string* param) {
+    if (!body.is_object()) return Error{"the request body must be a JSON object"};
+    ChatRequest req;
+    FieldReader r(body, param);
+    r.string("model", req.model);
+    read_sampling(r, req.params);
+    std::optional<int64_t> max_completion;
+    r.integer("max_completion_tokens", max_completion);
+    if (max_completion) req.params.max_tokens = max_completion;
+    r.boolean("stream", req.stream);
+    read_stream_options(r, req.include_usage);
+    r.boolean("logprobs", req.logprobs);
+    r.integer("top_logprobs", req.top_logprobs);
+    r.boolean("return_reasoning", req.return_reasoning);
+    r.boolean("add_generation_prompt", req.add_generation_prompt);
+    r.boolean("continue_final_message", req.continue_final_message);
+    if (const OrderedJson* kwargs = r.find("chat_template_kwargs")) {
+        if (!kwargs->is_object())
+            r.fail("chat_template_kwargs", "'chat_template_kwargs' must be an object");
+        else
+            req.template_kwargs = *kwargs;
+    }
+    if (const OrderedJson* thinking = r.find("enable_thinking")) {
+        if (!thinking->is_boolean())
+            r.fail("enable_thinking", "'enable_thinking' must be a boolean");
+        else
+            req.template_kwargs["enable_thinking"] = *thinking;
+    }
+    if (const OrderedJson* tools = r.find("tools")) req.tools = *tools;
+    if (!r.ok()) return Error{r.error()};
+    if (req.logprobs) req.params.logprobs = req.top_logprobs;
+    if (req.top_logprobs < 0 || req.top_logprobs > kMaxLogprobs) {
+        if (param) *param = "top_logprobs";
+        return Error{"'top_logprobs' must be in [0, " + std::to_string(kMaxLogprobs) + "]"};
+    }
+    const auto messages = body.find("messages");
+    if (messages == body.end() || !messages->is_array() || messages->empty()) {
+        if (param) *param = "messages";
+        return Error{"'messages' must be a non-empty list"};
+    }
+    req.messages = OrderedJson::array();
+    for (const auto& m : *messages) {
+        OrderedJson out;
+        if (Status s = read_message(m, out, req.image_urls); !s) {
+            if (param) *param = "messages";
+            return Error{s.error_message()};
+        }
+        req.messages.push_back(std::move(out));
+    }
+    return req;
+}
+
+Result<CompletionRequest> parse_completion_request(const OrderedJson& body, std::string* param) {
+    if (!body.is_object()) return Error{"the request body must be a JSON object"};
+    CompletionRequest req;
+    FieldReader r(body, param);
+    r.string("model", req.model);
+    read_sampling(r, req.params);
+    r.boolean("stream", req.stream);
+    read_stream_options(r, req.include_usage);
+    r.boolean("echo", req.echo);
+    r.integer("logprobs", req.logprobs);
+    if (!r.ok()) return Error{r.error()};
+    if (req.logprobs && (*req.logprobs < 0 || *req.logprobs > kMaxLogprobs)) {
+        if (param) *param = "logprobs";
+        return Error{"'logprobs' must be in [0, " + std::to_string(kMaxLogprobs) + "]"};
+    }
+    req.params.logprobs = req.logprobs;
+    const auto fail_prompt = [&](const std::string& message) {
+        if (param) *param = "prompt";
+        return Error{message};
+    };
+    const auto prompt_it = body.find("prompt");
+    if (prompt_it == body.end() || prompt_it->is_null()) return fail_prompt("'prompt' is required");
+    const OrderedJson* prompt = &*prompt_it;
+    // A list of one prompt is that prompt; several are not supported (one request each).
+    if (prompt->is_array() && !prompt->empty() && !(*prompt)[0].is_number_integer()) {
+        if (prompt->size() != 1)
+            return fail_prompt("a list of several prompts is not supported; send one request each");
+        prompt = &(*prompt)[0];
+    }
+    if (prompt->is_string()) {
+        req.prompt = prompt->get<std::string>();
+        if (req.prompt.empty()) return fail_prompt("'prompt' is empty");
+        return req;
+    }
+    if (!prompt->is_array() || prompt->empty())
+        return fail_prompt("'prompt' must be a string or a non-empty list of token ids");
+    for (const auto& id : *prompt) {
+        if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
+            id.get<int64_t>() > std::numeric_limits<int32_t>::max())
+            return fail_prompt("'prompt' token ids must be non-negative integers");
+        req.prompt_ids.push_back(id.get<int32_t>());
+    }
+    req.prompt_is_ids = true;
+    return req;
+}
+
+}  // namespace autoglm

@@ -1,0 +1,66 @@
+// The OpenAI / vLLM request surface: JSON bodies -> typed requests (every field type- and
+// range-checked, unknown fields ignored as vLLM does) and the error body format.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "engine/sampling_params.h"
+
+namespace autoglm {
+
+using OrderedJson = nlohmann::ordered_json;
+
+// An error as the client sees it: HTTP status, OpenAI error type and message.
+struct ApiError {
+    // NOTE: a constructor, not an aggregate: GCC 12 rejects aggregate-initializing one from a
+    // string literal inside a co_await expression ("array used as initializer").
+    ApiError(int status_code, std::string text, std::string field = "")
+        : status(status_code), message(std::move(text)), param(std::move(field)) {}
+    int status = 400;
+    std::string message;
+    std::string param;  // the offending field, "" = null
+};
+// OpenAI's type name for a status ("BadRequestError", "NotFoundError", ...).
+std::string error_type(int status);
+// {"error": {"message", "type", "param", "code"}} (OpenAI's shape; code = the status).
+std::string error_body(const ApiError& error);
+
+struct ChatRequest {
+    std::string model;     // "" when absent
+    OrderedJson messages;  // for the template: image_url parts become {"type": "image"}
+    std::vector<std::string> image_urls;  // every image part's URL, in order
+    SamplingParams params;
+    bool stream = false;
+    bool include_usage = false;  // stream_options.include_usage
+    bool logprobs = false;
+    int32_t top_logprobs = 0;
+    bool return_reasoning = false;  // split <think>...</think> into reasoning_content
+    bool add_generation_prompt = true;
+    bool continue_final_message = false;
+    // Template variables: chat_template_kwargs, then enable_thinking (top level) over them.
+    OrderedJson template_kwargs = OrderedJson::object();
+    OrderedJson tools;  // null when absent
+};
+
+struct CompletionRequest {
+    std::string model;
+    std::string prompt;               // text prompt, or
+    std::vector<int32_t> prompt_ids;  // token ids (when prompt_is_ids)
+    bool prompt_is_ids = false;
+    SamplingParams params;
+    bool stream = false;
+    bool include_usage = false;
+    bool echo = false;
+    std::optional<int32_t> logprobs;  // completions: number of alternatives (0..20)
+};
+
+// Both return a 400-worthy message on any bad field; `param` names it.
+Result<ChatRequest> parse_chat_request(const OrderedJson& body, std::string* param);
+Result<CompletionRequest> parse_completion_request(const OrderedJson& body, std::string* param);
+
+}  // namespace autoglm

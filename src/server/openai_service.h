@@ -1,0 +1,74 @@
+// OpenAiService: the HTTP routes — /v1/chat/completions, /v1/completions, /v1/models, /health,
+// /metrics, /version — over the engine, with API-key checks, OpenAI error bodies, request metrics
+// and the loading -> ready -> draining life cycle (readiness answers 503 outside "ready").
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "engine/engine.h"
+#include "model/glm4v/image_processor.h"
+#include "server/http_server.h"
+#include "server/media.h"
+#include "server/openai_protocol.h"
+#include "server/prom_metrics.h"
+#include "tokenizer/jinja/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace autoglm {
+
+struct ServeConfig {
+    std::string served_model_name = "autoglm-phone-9b";
+    std::string api_key;  // "" = no check
+    MediaOptions media;
+    int64_t max_images_per_prompt = 4;  // --limit-mm-per-prompt
+    bool reasoning_parser = false;      // --reasoning-parser glm45: always split reasoning
+    std::string version;
+};
+
+// What the routes need once the model is loaded. Not owned.
+struct ModelServices {
+    Engine* engine = nullptr;
+    const Tokenizer* tokenizer = nullptr;
+    const jinja::ChatTemplate* chat_template = nullptr;
+    const Glm4vImageProcessor* image_processor = nullptr;
+    int64_t max_model_len = 0;
+};
+
+class OpenAiService {
+  public:
+    explicit OpenAiService(ServeConfig config);
+
+    http::asio::awaitable<void> handle(http::Exchange& ex);
+
+    // Loading -> ready (services must outlive the service's use) -> draining.
+    void set_ready(const ModelServices& services);
+    void set_draining() { state_.store(State::kDraining); }
+    bool ready() const { return state_.load() == State::kReady; }
+    HttpMetrics& http_metrics() { return http_metrics_; }
+    // Optional: device memory for /metrics (used, total bytes).
+    std::function<std::pair<double, double>()> gpu_memory;
+
+  private:
+    enum class State { kLoading, kReady, kDraining };
+    struct Route;
+
+    http::asio::awaitable<void> dispatch(http::Exchange& ex, std::string& handler_label);
+    http::asio::awaitable<void> chat(http::Exchange& ex);
+    http::asio::awaitable<void> completions(http::Exchange& ex);
+    http::asio::awaitable<void> send_error(http::Exchange& ex, const ApiError& error,
+                                           const http::Headers& extra = {});
+    http::asio::awaitable<void> send_json(http::Exchange& ex, int status, const OrderedJson& body);
+    http::asio::awaitable<void> submit_failed(http::Exchange& ex, const SubmitFailure& failure);
+    bool authorized(const http::HttpRequest& request) const;
+    std::string metrics_text() const;
+
+    ServeConfig config_;
+    std::atomic<State> state_{State::kLoading};
+    ModelServices services_;
+    HttpMetrics http_metrics_;
+    double start_time_ = 0;
+};
+
+}  // namespace autoglm
