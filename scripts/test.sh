@@ -20,3 +20,6 @@ echo "== engine tests (ThreadSanitizer)"
 # The sampler's statistical test is single-threaded arithmetic (a minute under TSan): skipped here.
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/tsan/tests/engine_test \
   --gtest_filter=-Seeds.FrequenciesFollowSoftmaxOverTemperature
+
+echo "== client tests (openai and @langchain/openai against autoglm serve on loopback)"
+(cd tests/clients && npm ci --no-audit --no-fund --loglevel=error && npm test)
