@@ -177,7 +177,15 @@ awaitable<void> HttpServer::session(tcp::socket socket) {
         parser.header_limit(64 * 1024);
         stream.expires_after(options_.keep_alive_timeout);
         beast::error_code ec;
-        co_await bhttp::async_read(stream, buffer, parser, into(ec));
+        co_await bhttp::async_read_header(stream, buffer, parser, into(ec));
+        // curl sends "Expect: 100-continue" before bodies over 1 MiB (screenshots) and waits a
+        // second for this answer; give it at once.
+        if (!ec && !parser.is_done() &&
+            beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
+            bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, 11};
+            co_await bhttp::async_write(stream, go_on, into(ec));
+        }
+        if (!ec && !parser.is_done()) co_await bhttp::async_read(stream, buffer, parser, into(ec));
         stream.expires_never();
         if (ec == bhttp::error::body_limit || ec == bhttp::error::header_limit || ec) {
             if (ec == bhttp::error::end_of_stream || ec == asio::error::connection_reset ||
