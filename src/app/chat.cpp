@@ -15,22 +15,11 @@
 #include "tokenizer/content_format.h"
 #include "tokenizer/jinja/chat_template.h"
 #include "tokenizer/special_tokens.h"
-#include "tokenizer/template_source.h"
 
 namespace autoglm {
 namespace {
 
 using nlohmann::json;
-
-Result<std::string> template_source_for(const Flags& flags) {
-    if (flags.has("chat-template")) {
-        auto text = read_file(flags.get("chat-template"));
-        if (!text) return text.error();
-        return text;
-    }
-    if (is_glm4v_preset(flags.get("model"))) return demo_chat_template();
-    return load_chat_template_source(flags.get("model"));
-}
 
 struct ChatSession {
     const Glm4vModel& model;
@@ -113,11 +102,8 @@ int run_chat(const std::vector<std::string>& args) {
     if (int rc = parse_or_exit(flags, args); rc >= 0) return rc;
     auto max_tokens = flags.get_int("max-tokens", 1, 1 << 20);
     if (!max_tokens) return fail(max_tokens.error_message(), kExitUsage);
-    auto source = template_source_for(flags);
-    if (!source) return fail(source.error_message(), kExitFailure);
-    auto chat_template = jinja::ChatTemplate::compile(source.value());
-    if (!chat_template)
-        return fail("chat template: " + chat_template.error_message(), kExitFailure);
+    auto chat_template = chat_template_for(flags);
+    if (!chat_template) return fail(chat_template.error_message(), kExitFailure);
     auto tokenizer = load_tokenizer_for(flags.get("model"));
     if (!tokenizer) return fail(tokenizer.error_message(), kExitFailure);
     auto model = load_from_flags(flags);

@@ -5,9 +5,11 @@
 #include <charconv>
 #include <cstdio>
 
+#include "core/file.h"
 #include "core/parallel.h"
 #include "tokenizer/builtin.h"
 #include "tokenizer/incremental_decoder.h"
+#include "tokenizer/template_source.h"
 
 namespace autoglm {
 
@@ -70,6 +72,17 @@ Result<std::vector<int32_t>> parse_ids(const std::string& text, int64_t vocab) {
     }
     if (ids.empty()) return Error{"--prompt-ids is empty"};
     return ids;
+}
+
+Result<jinja::ChatTemplate> chat_template_for(const Flags& flags) {
+    Result<std::string> source = flags.has("chat-template") ? read_file(flags.get("chat-template"))
+                                 : is_glm4v_preset(flags.get("model"))
+                                     ? Result<std::string>(demo_chat_template())
+                                     : load_chat_template_source(flags.get("model"));
+    if (!source) return source.error();
+    auto compiled = jinja::ChatTemplate::compile(source.value());
+    if (!compiled) return Error{"chat template: " + compiled.error_message()};
+    return compiled;
 }
 
 Result<std::unique_ptr<Tokenizer>> load_tokenizer_for(const std::string& model) {

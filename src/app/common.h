@@ -11,6 +11,7 @@
 #include "core/result.h"
 #include "model/glm4v/model.h"
 #include "model/glm4v/multimodal.h"
+#include "tokenizer/jinja/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
 namespace autoglm {
@@ -29,6 +30,10 @@ Result<std::unique_ptr<Glm4vModel>> load_from_flags(const Flags& flags);
 // The tokenizer that goes with --model: the demo's built-in one for presets, else the folder's
 // tokenizer.json / tokenizer.model.
 Result<std::unique_ptr<Tokenizer>> load_tokenizer_for(const std::string& model);
+
+// The chat template for --model (the demo's for presets, else the checkpoint's), or the file
+// given with --chat-template, compiled.
+Result<jinja::ChatTemplate> chat_template_for(const Flags& flags);
 
 // "1,2 3" -> ids, each checked against the vocabulary.
 Result<std::vector<int32_t>> parse_ids(const std::string& text, int64_t vocab);

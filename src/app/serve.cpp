@@ -18,7 +18,6 @@
 #include "server/openai_service.h"
 #include "tokenizer/builtin.h"
 #include "tokenizer/special_tokens.h"
-#include "tokenizer/template_source.h"
 
 namespace autoglm {
 namespace {
@@ -77,12 +76,6 @@ BindProgress progress_bar() {
         }
         *last = percent;
     };
-}
-
-Result<std::string> template_source(const Flags& flags) {
-    if (flags.has("chat-template")) return read_file(flags.get("chat-template"));
-    if (is_glm4v_preset(flags.get("model"))) return demo_chat_template();
-    return load_chat_template_source(flags.get("model"));
 }
 
 // Blocks until SIGTERM or SIGINT (blocked in every thread, so only this one takes them).
@@ -155,11 +148,8 @@ int run_serve(const std::vector<std::string>& args) {
     }
     LOG_INFO << "listening on " << http_options.host << ":" << bound << " (loading the model)";
 
-    auto source = template_source(flags);
-    if (!source) return fail(source.error_message(), kExitFailure);
-    auto chat_template = jinja::ChatTemplate::compile(source.value());
-    if (!chat_template)
-        return fail("chat template: " + chat_template.error_message(), kExitFailure);
+    auto chat_template = chat_template_for(flags);
+    if (!chat_template) return fail(chat_template.error_message(), kExitFailure);
     auto tokenizer = load_tokenizer_for(flags.get("model"));
     if (!tokenizer) return fail(tokenizer.error_message(), kExitFailure);
     auto threads = flags.get_int("threads", 0, 1024);
