@@ -3,6 +3,7 @@
 // come back), 64 concurrent streams equal to sequential answers, and the metrics moving.
 #include <gtest/gtest.h>
 
+#include <random>
 #include <thread>
 
 #include "core/file.h"
@@ -403,6 +404,55 @@ TEST(Server, MetricsMoveWithRequests) {
     has("http_requests_total{handler=\"/v1/chat/completions\",method=\"POST\",status=\"2xx\"} 3");
     has("http_requests_total{handler=\"/v1/chat/completions\",method=\"POST\",status=\"4xx\"} 1");
     has("process_resident_memory_bytes ");
+}
+
+// Sends raw bytes on a fresh connection and reads whatever comes back until the server closes.
+std::string raw_exchange(uint16_t port, const std::string& bytes) {
+    namespace asio = boost::asio;
+    asio::io_context ioc;
+    asio::ip::tcp::socket sock(ioc);
+    sock.connect({asio::ip::make_address("127.0.0.1"), port});
+    boost::system::error_code ec;
+    asio::write(sock, asio::buffer(bytes), ec);
+    sock.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    std::string got;
+    char buf[4096];
+    for (;;) {
+        const size_t n = sock.read_some(asio::buffer(buf), ec);
+        if (ec) break;
+        got.append(buf, n);
+    }
+    return got;
+}
+
+TEST(Server, GarbageOnTheWireNeverTakesItDown) {
+    Stack s;
+    std::mt19937 gen(11);
+    const std::vector<std::string> fixed = {
+        "GARBAGE\r\n\r\n",
+        "POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 5\r\n\r\n{\"a\"",
+        "POST /v1/chat/completions HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+        "GET /health HTTP/1.1\r\nX: " + std::string(100000, 'a') + "\r\n\r\n",
+        "POST /v1/completions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        "POST /v1/completions HTTP/1.1\r\nContent-Length: 9\r\n\r\n[1,2,3]\x00\xff",
+    };
+    for (const std::string& bytes : fixed) raw_exchange(s.port(), bytes);
+    for (int i = 0; i < 200; ++i) {
+        std::string bytes = "POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 40\r\n\r\n";
+        for (int j = 0; j < 40; ++j) bytes.push_back(static_cast<char>(gen() % 256));
+        const std::string reply = raw_exchange(s.port(), bytes);
+        EXPECT_EQ(reply.rfind("HTTP/1.1 400", 0), 0u) << reply.substr(0, 80);
+    }
+    for (int i = 0; i < 50; ++i) {  // random JSON-ish bodies through the real parser
+        json body = chat_body("x");
+        const char* keys[] = {"messages", "max_tokens", "temperature", "stop", "n", "logprobs"};
+        const json values[] = {nullptr, -1, 1e308, "s", json::array(), json::object(), true};
+        body[keys[gen() % 6]] = values[gen() % 7];
+        const auto r = post_json(s.port(), "/v1/chat/completions", body);
+        EXPECT_TRUE(r.status == 200 || r.status == 400) << r.status << " " << r.body;
+    }
+    EXPECT_EQ(http_call(s.port(), "GET", "/health").status, 200);
+    EXPECT_EQ(s.engine().num_unfinished(), 0);
 }
 
 TEST(Media, Base64AndUrlSchemes) {
