@@ -21,6 +21,9 @@ int fail(const std::string& message, int exit_code) {
 void add_model_flags(Flags& flags) {
     flags.add("model", "demo",
               "checkpoint folder (config.json + safetensors) or preset: demo, autoglm-phone-9b");
+    flags.add_alias("model-config", "model",
+                    "same as --model with a preset name (autoglm-phone-9b: the full shape with "
+                    "dummy weights, for benchmarks)");
     flags.add("load-format", "auto",
               "auto | safetensors | dummy (random weights with the folder's config.json)");
     flags.add("seed", "0", "seed of dummy weights");

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <sstream>
 
+#include "core/check.h"
+
 namespace autoglm {
 
 Flags::Flags(std::string command, std::string summary)
@@ -13,6 +15,12 @@ void Flags::add(const std::string& name, const std::string& default_value, const
                 bool is_switch) {
     order_.push_back(name);
     specs_[name] = Spec{is_switch ? "false" : default_value, help, is_switch};
+}
+
+void Flags::add_alias(const std::string& name, const std::string& target, const std::string& help) {
+    CHECK(specs_.count(target)) << "alias --" << name << " of an undeclared flag";
+    specs_[name] = Spec{"", help, specs_[target].is_switch, target};
+    order_.push_back(name);
 }
 
 Status Flags::parse(const std::vector<std::string>& args) {
@@ -27,9 +35,13 @@ Status Flags::parse(const std::vector<std::string>& args) {
             name = name.substr(0, eq);
             has_value = true;
         }
-        const auto it = specs_.find(name);
+        auto it = specs_.find(name);
         if (it == specs_.end())
             return Error{"unknown flag --" + name + " (see autoglm " + command_ + " --help)"};
+        if (!it->second.alias_of.empty()) {
+            name = it->second.alias_of;
+            it = specs_.find(name);
+        }
         if (it->second.is_switch) {
             if (has_value && value != "true" && value != "false")
                 return Error{"--" + name + " takes no value (or =true/=false)"};

@@ -18,6 +18,8 @@ class Flags {
     // Declares a flag with a default ("" for none) and a help line; `is_switch` takes no value.
     void add(const std::string& name, const std::string& default_value, const std::string& help,
              bool is_switch = false);
+    // --name sets `target` (another spelling of the same flag).
+    void add_alias(const std::string& name, const std::string& target, const std::string& help);
     Status parse(const std::vector<std::string>& args);
 
     const std::string& get(const std::string& name) const;
@@ -31,6 +33,7 @@ class Flags {
         std::string default_value;
         std::string help;
         bool is_switch = false;
+        std::string alias_of;  // non-empty: an alias that sets this flag instead
     };
     std::string command_;
     std::string summary_;

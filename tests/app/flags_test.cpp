@@ -41,3 +41,19 @@ TEST(Flags, RejectsBadInput) {
 
 }  // namespace
 }  // namespace autoglm
+
+namespace autoglm {
+namespace {
+
+TEST(Flags, AliasSetsItsTarget) {
+    Flags flags("x", "test");
+    flags.add("model", "demo", "model");
+    flags.add_alias("model-config", "model", "alias");
+    ASSERT_TRUE(flags.parse({"--model-config", "autoglm-phone-9b"}).ok());
+    EXPECT_EQ(flags.get("model"), "autoglm-phone-9b");
+    EXPECT_TRUE(flags.has("model"));
+    EXPECT_NE(flags.help().find("--model-config"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace autoglm
