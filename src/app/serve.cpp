@@ -204,9 +204,14 @@ int run_serve(const std::vector<std::string>& args) {
     service.set_draining();
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::seconds(shutdown_timeout.value());
-    while (engine.num_unfinished() > 0 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    if (engine.num_unfinished() > 0)
+    // A second signal ends the wait at once (Ctrl-C twice).
+    const timespec tick{0, 20'000'000};
+    bool forced = false;
+    while (!forced && engine.num_unfinished() > 0 && std::chrono::steady_clock::now() < deadline)
+        forced = sigtimedwait(&signals, nullptr, &tick) > 0;
+    if (forced)
+        LOG_WARNING << "second signal: aborting " << engine.num_unfinished() << " requests";
+    else if (engine.num_unfinished() > 0)
         LOG_WARNING << engine.num_unfinished()
                     << " requests still running at the deadline: aborted";
     engine.stop();
