@@ -235,14 +235,20 @@ void Engine::admit_inbox() {
 }
 
 void Engine::deliver(EngineGroup& group, EngineOutput out) {
-    const bool last = out.request_finished;
-    group.handle->outputs_.push(std::move(out));
-    if (!last) return;
-    group.handle->outputs_.close();
+    if (!out.request_finished) {
+        group.handle->outputs_.push(std::move(out));
+        return;
+    }
+    // Everything a client may check once it sees the end (counters, gauges, the freed blocks)
+    // is settled before the last output is pushed.
     const auto e2e = std::chrono::duration<double>(Clock::now() - group.arrival).count();
     metrics_.e2e_request_latency.observe(e2e);
-    groups_.erase(group.handle->id());  // destroys `group`
     --num_unfinished_;
+    update_gauges();
+    const std::shared_ptr<RequestHandle> handle = group.handle;
+    groups_.erase(handle->id());  // destroys `group`
+    handle->outputs_.push(std::move(out));
+    handle->outputs_.close();
 }
 
 void Engine::finish_sequence(EngineSequence& seq, EngineOutput& out) {
