@@ -43,7 +43,8 @@ int parse_or_exit(Flags& flags, const std::vector<std::string>& args) {
     return -1;
 }
 
-Result<std::unique_ptr<Glm4vModel>> load_from_flags(const Flags& flags) {
+Result<std::unique_ptr<Glm4vModel>> load_from_flags(const Flags& flags,
+                                                    const BindProgress& progress) {
     auto threads = flags.get_int("threads", 0, 1024);
     if (!threads) return threads.error();
     set_num_worker_threads(static_cast<int>(threads.value()));
@@ -55,6 +56,7 @@ Result<std::unique_ptr<Glm4vModel>> load_from_flags(const Flags& flags) {
     options.model = flags.get("model");
     options.format = format.value();
     options.seed = static_cast<uint64_t>(seed.value());
+    options.progress = progress;
     return Glm4vModel::load(options);
 }
 

@@ -25,7 +25,9 @@ int fail(const std::string& message, int exit_code);
 void add_model_flags(Flags& flags);
 // Parses flags; prints help or the error. Returns an exit code, or -1 to continue.
 int parse_or_exit(Flags& flags, const std::vector<std::string>& args);
-Result<std::unique_ptr<Glm4vModel>> load_from_flags(const Flags& flags);
+// `progress` (optional) is told of every tensor bound.
+Result<std::unique_ptr<Glm4vModel>> load_from_flags(const Flags& flags,
+                                                    const BindProgress& progress = {});
 
 // The tokenizer that goes with --model: the demo's built-in one for presets, else the folder's
 // tokenizer.json / tokenizer.model.

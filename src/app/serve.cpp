@@ -152,19 +152,7 @@ int run_serve(const std::vector<std::string>& args) {
     if (!chat_template) return fail(chat_template.error_message(), kExitFailure);
     auto tokenizer = load_tokenizer_for(flags.get("model"));
     if (!tokenizer) return fail(tokenizer.error_message(), kExitFailure);
-    auto threads = flags.get_int("threads", 0, 1024);
-    if (!threads) return fail(threads.error_message(), kExitUsage);
-    set_num_worker_threads(static_cast<int>(threads.value()));
-    auto format = parse_load_format(flags.get("load-format"));
-    auto seed = flags.get_int("seed", 0, INT64_MAX);
-    if (!format || !seed)
-        return fail(!format ? format.error_message() : seed.error_message(), kExitUsage);
-    LoadOptions options;
-    options.model = flags.get("model");
-    options.format = format.value();
-    options.seed = static_cast<uint64_t>(seed.value());
-    options.progress = progress_bar();
-    auto model = Glm4vModel::load(options);
+    auto model = load_from_flags(flags, progress_bar());
     if (!model) return fail(model.error_message(), kExitFailure);
     const Glm4vModel& m = *model.value();
     const auto stops = find_special_tokens(*tokenizer.value()).stop_ids(m.config().eos_token_ids);
@@ -181,7 +169,7 @@ int run_serve(const std::vector<std::string>& args) {
     const double load_secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const WeightReport& r = m.report();
-    const bool random = is_glm4v_preset(options.model) || options.format == LoadFormat::kDummy;
+    const bool random = is_glm4v_preset(flags.get("model")) || flags.get("load-format") == "dummy";
     std::fprintf(stderr,
                  "\nautoglm %s serving '%s'%s\n"
                  "  model:     %s\n"
