@@ -13,7 +13,6 @@
 #include "app/engine_setup.h"
 #include "core/file.h"
 #include "core/logging.h"
-#include "core/parallel.h"
 #include "server/http_server.h"
 #include "server/openai_service.h"
 #include "tokenizer/builtin.h"
