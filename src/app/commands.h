@@ -11,5 +11,6 @@ int run_info(const std::vector<std::string>& args);
 int run_chat(const std::vector<std::string>& args);
 int run_serve(const std::vector<std::string>& args);
 int run_version();
+int run_bench(const std::vector<std::string>& args);
 
 }  // namespace autoglm

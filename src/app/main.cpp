@@ -16,6 +16,7 @@ constexpr const char* kUsage =
     "backend)\n"
     "  chat       interactive chat in the terminal (streams replies; /image PATH adds an image)\n"
     "  info       load a model and print its config, weights and memory\n"
+    "  bench      'bench latency': offline GPU timings against the roofline\n"
     "  version    print the version\n\n"
     "Run 'autoglm <command> --help' for the flags of a command.\n"
     "Models: a Hugging Face checkpoint folder (config.json + *.safetensors), or a built-in\n"
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
     if (command == "serve") return autoglm::run_serve(args);
     if (command == "info") return autoglm::run_info(args);
     if (command == "chat") return autoglm::run_chat(args);
+    if (command == "bench") return autoglm::run_bench(args);
     if (command == "version" || command == "--version") return autoglm::run_version();
     std::fprintf(stderr, "autoglm: unknown command '%s'\n\n%s", command.c_str(), kUsage);
     return 2;

@@ -1,10 +1,18 @@
-// CUDA ops against their CPU twins; skipped (with a message) where no GPU is present.
+// CUDA ops against their CPU twins over ragged shapes; skipped (with a message) where no GPU is
+// present. Inputs are fresh random values, outputs are poisoned before each run, and errors are
+// max|got - want| / max|want| against the f32 CPU op fed the same bf16-rounded inputs.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
+#include "core/cuda_check.h"
 #include "core/device_buffer.h"
+#include "core/dtype.h"
+#include "kernels/cuda/gemm.h"
+#include "kernels/cuda/ops.h"
 #include "kernels/cuda/rms_norm.cuh"
 #include "kernels/ops.h"
 
@@ -14,6 +22,69 @@ namespace {
 #define REQUIRE_GPU() \
     if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: " << cuda_device_summary()
 
+using cuda::bf16;
+
+// Random values already rounded to bf16, so the CPU twin sees exactly the GPU's inputs.
+std::vector<float> random_bf16_values(size_t n, uint32_t seed, float scale = 1.0f) {
+    std::mt19937 gen(seed);
+    std::normal_distribution<float> dist(0.0f, scale);
+    std::vector<float> v(n);
+    for (float& x : v) x = bf16_to_f32(f32_to_bf16(dist(gen)));
+    return v;
+}
+
+DeviceBuffer upload_bf16(const std::vector<float>& v) {
+    std::vector<uint16_t> bits(v.size());
+    for (size_t i = 0; i < v.size(); ++i) bits[i] = f32_to_bf16(v[i]);
+    DeviceBuffer d(std::max<size_t>(bits.size() * 2, 16));
+    if (!bits.empty()) d.copy_from_host(bits.data(), bits.size() * 2);
+    return d;
+}
+
+template <typename T>
+DeviceBuffer upload(const std::vector<T>& v) {
+    DeviceBuffer d(std::max<size_t>(v.size() * sizeof(T), 16));
+    if (!v.empty()) d.copy_from_host(v.data(), v.size() * sizeof(T));
+    return d;
+}
+
+DeviceBuffer poisoned(size_t bytes) {
+    DeviceBuffer d(std::max<size_t>(bytes, 16));
+    CUDA_CHECK(cudaMemset(d.data(), 0xff, bytes));  // NaN in bf16 and f32
+    return d;
+}
+
+std::vector<float> download_bf16(const DeviceBuffer& d, size_t n) {
+    CUDA_CHECK(cudaDeviceSynchronize());
+    std::vector<uint16_t> bits(n);
+    d.copy_to_host(bits.data(), n * 2);
+    std::vector<float> v(n);
+    for (size_t i = 0; i < n; ++i) v[i] = bf16_to_f32(bits[i]);
+    return v;
+}
+
+std::vector<float> download_f32(const DeviceBuffer& d, size_t n) {
+    CUDA_CHECK(cudaDeviceSynchronize());
+    std::vector<float> v(n);
+    d.copy_to_host(v.data(), n * 4);
+    return v;
+}
+
+double rel_error(const std::vector<float>& got, const std::vector<float>& want) {
+    if (got.size() != want.size()) return INFINITY;
+    double diff = 0, ref = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+        if (!std::isfinite(got[i])) return INFINITY;
+        diff = std::max(diff, std::fabs(static_cast<double>(got[i]) - want[i]));
+        ref = std::max(ref, std::fabs(static_cast<double>(want[i])));
+    }
+    return ref > 0 ? diff / ref : diff;
+}
+
+TensorView f32_view(const std::vector<float>& v, Shape shape) {
+    return TensorView{DType::kF32, std::move(shape), v.data()};
+}
+
 TEST(CudaOps, RmsNormMatchesCpuTwin) {
     REQUIRE_GPU();
     std::mt19937 gen(3);
@@ -22,21 +93,338 @@ TEST(CudaOps, RmsNormMatchesCpuTwin) {
         std::vector<float> x(static_cast<size_t>(rows * dim)), w(static_cast<size_t>(dim));
         for (float& v : x) v = dist(gen);
         for (float& v : w) v = dist(gen);
-        std::vector<float> ref(x.size()), got(x.size());
-        cpu::rms_norm(x.data(), TensorView{DType::kF32, {dim}, w.data()}, rows, dim, 1e-5f,
-                      ref.data());
-        DeviceBuffer dx(x.size() * 4), dw(w.size() * 4), dy(x.size() * 4);
-        dx.copy_from_host(x.data(), x.size() * 4);
-        dw.copy_from_host(w.data(), w.size() * 4);
+        std::vector<float> ref(x.size());
+        cpu::rms_norm(x.data(), f32_view(w, {dim}), rows, dim, 1e-5f, ref.data());
+        DeviceBuffer dx = upload(x), dw = upload(w), dy = poisoned(x.size() * 4);
         cuda::rms_norm(dx.as<float>(), dw.as<float>(), rows, dim, 1e-5f, dy.as<float>(), nullptr);
-        dy.copy_to_host(got.data(), got.size() * 4);
-        int shown = 0;
-        for (size_t i = 0; i < got.size(); ++i) {
-            const float tol = 1e-5f * (1.0f + std::fabs(ref[i]));
-            if (std::fabs(got[i] - ref[i]) > tol && shown++ < 5)
-                ADD_FAILURE() << "rows " << rows << " dim " << dim << " at " << i << ": " << got[i]
-                              << " vs " << ref[i];
+        EXPECT_LE(rel_error(download_f32(dy, x.size()), ref), 1e-6) << rows << "x" << dim;
+    }
+}
+
+TEST(CudaOps, AddRmsNormIsTheSandwichStep) {
+    REQUIRE_GPU();
+    for (auto [rows, dim] : {std::pair{1, 64}, {7, 4096}, {3, 200}}) {
+        const auto n = static_cast<size_t>(rows * dim);
+        auto residual = random_bf16_values(n, 1, 3.0f), branch = random_bf16_values(n, 2);
+        auto wb = random_bf16_values(static_cast<size_t>(dim), 3);
+        auto wo = random_bf16_values(static_cast<size_t>(dim), 4);
+        // CPU: residual += norm(branch) * wb; out = norm(residual) * wo.
+        std::vector<float> normed(n), want_res = residual, want_out(n);
+        cpu::rms_norm(branch.data(), f32_view(wb, {dim}), rows, dim, 1e-5f, normed.data());
+        cpu::add_inplace(want_res.data(), normed.data(), static_cast<int64_t>(n));
+        cpu::rms_norm(want_res.data(), f32_view(wo, {dim}), rows, dim, 1e-5f, want_out.data());
+        DeviceBuffer dres = upload(residual), dbr = upload_bf16(branch), dwb = upload_bf16(wb),
+                     dwo = upload_bf16(wo), dout = poisoned(n * 2);
+        cuda::add_rms_norm(dres.as<float>(), dbr.as<bf16>(), dwb.as<bf16>(), dwo.as<bf16>(),
+                           nullptr, rows, dim, 1e-5f, dout.as<bf16>(), nullptr);
+        EXPECT_LE(rel_error(download_f32(dres, n), want_res), 1e-6);
+        EXPECT_LE(rel_error(download_bf16(dout, n), want_out), 8e-3);
+        // Gathered rows, norm only (the final norm of the sampled rows).
+        std::vector<int32_t> pick = {static_cast<int32_t>(rows - 1), 0};
+        DeviceBuffer dpick = upload(pick), dout2 = poisoned(2 * static_cast<size_t>(dim) * 2);
+        cuda::add_rms_norm(dres.as<float>(), nullptr, nullptr, dwo.as<bf16>(), dpick.as<int32_t>(),
+                           2, dim, 1e-5f, dout2.as<bf16>(), nullptr);
+        std::vector<float> want2(want_out.end() - dim, want_out.end());
+        want2.insert(want2.end(), want_out.begin(), want_out.begin() + dim);
+        EXPECT_LE(rel_error(download_bf16(dout2, want2.size()), want2), 8e-3);
+    }
+}
+
+TEST(CudaOps, LinearGemvAndCublasLtMatchCpu) {
+    REQUIRE_GPU();
+    cuda::Gemm gemm;
+    for (auto [m, n, k] : {std::tuple{1, 96, 64},
+                           {3, 1000, 4096},
+                           {8, 257, 1176},
+                           {5, 77, 320},
+                           {37, 300, 128},
+                           {256, 4608, 4096}}) {
+        auto x = random_bf16_values(static_cast<size_t>(m * k), 10);
+        auto w = random_bf16_values(static_cast<size_t>(n * k), 11, 0.05f);
+        auto bias = random_bf16_values(static_cast<size_t>(n), 12);
+        std::vector<float> want(static_cast<size_t>(m * n));
+        const TensorView wv = f32_view(w, {n, k}), bv = f32_view(bias, {n});
+        cpu::linear(x.data(), m, wv, &bv, want.data());
+        DeviceBuffer dx = upload_bf16(x), dw = upload_bf16(w), db = upload_bf16(bias);
+        for (int path = 0; path < 2; ++path) {
+            if (path == 0 && m > cuda::kGemvMaxRows) continue;
+            DeviceBuffer dy = poisoned(want.size() * 2);
+            cuda::LinearArgs a;
+            a.x = dx.as<bf16>(), a.m = m, a.w = dw.as<bf16>(), a.n = n, a.k = k;
+            a.bias = db.as<bf16>(), a.y = dy.data();
+            if (path == 0)
+                cuda::gemv(a, nullptr);
+            else
+                gemm.lt_linear(a, nullptr);
+            EXPECT_LE(rel_error(download_bf16(dy, want.size()), want), 8e-3)
+                << (path ? "cublasLt" : "gemv") << " m=" << m << " n=" << n << " k=" << k;
         }
+        // f32 output accumulated onto what is there (the vision residual adds).
+        std::vector<float> base = random_bf16_values(want.size(), 13), want_acc(want.size());
+        std::vector<float> plain(want.size());
+        cpu::linear(x.data(), m, wv, nullptr, plain.data());
+        for (size_t i = 0; i < want.size(); ++i) want_acc[i] = base[i] + plain[i];
+        DeviceBuffer dy = upload(base);
+        cuda::LinearArgs a;
+        a.x = dx.as<bf16>(), a.m = m, a.w = dw.as<bf16>(), a.n = n, a.k = k, a.y = dy.data();
+        a.out_type = cuda::OutType::kF32, a.accumulate = true;
+        gemm.linear(a, nullptr);
+        EXPECT_LE(rel_error(download_f32(dy, want.size()), want_acc), 1e-4)
+            << "accumulate m=" << m << " n=" << n << " k=" << k;
+    }
+}
+
+TEST(CudaOps, SiluMulMatchesCpu) {
+    REQUIRE_GPU();
+    for (auto [rows, width] : {std::pair{1, 13696}, {5, 100}, {3, 7}}) {
+        auto gu = random_bf16_values(static_cast<size_t>(rows * 2 * width), 20, 2.0f);
+        std::vector<float> want(static_cast<size_t>(rows * width));
+        cpu::silu_mul(gu.data(), rows, width, want.data());
+        DeviceBuffer d = upload_bf16(gu), out = poisoned(want.size() * 2);
+        cuda::silu_mul(d.as<bf16>(), rows, width, out.as<bf16>(), nullptr);
+        EXPECT_LE(rel_error(download_bf16(out, want.size()), want), 8e-3);
+    }
+}
+
+TEST(CudaOps, MropeAndPagedKvWriteMatchCpu) {
+    REQUIRE_GPU();
+    const int64_t heads = 32, kvh = 2, hd = 128, rot = 64, n = 9;
+    const int64_t width = (heads + 2 * kvh) * hd;
+    auto qkv = random_bf16_values(static_cast<size_t>(n * width), 30);
+    std::vector<int32_t> pos(static_cast<size_t>(n * 3));
+    for (int64_t i = 0; i < n; ++i)
+        pos[3 * i] = static_cast<int32_t>(i), pos[3 * i + 1] = static_cast<int32_t>(100 + 7 * i),
+                pos[3 * i + 2] = static_cast<int32_t>(3000 - i);
+    cuda::MropeParams rp;
+    rp.num_pairs = static_cast<int>(rot / 2);
+    std::vector<float> cos(static_cast<size_t>(n * rot / 2)), sin(cos.size());
+    for (int i = 0; i < rp.num_pairs; ++i) {
+        rp.inv_freq[i] = 1.0f / std::pow(10000.0f, static_cast<float>(2 * i) / rot);
+        rp.section[i] = static_cast<int8_t>(i < 8 ? 0 : (i < 20 ? 1 : 2));
+        for (int64_t t = 0; t < n; ++t) {
+            const float a = static_cast<float>(pos[3 * t + rp.section[i]]) * rp.inv_freq[i];
+            cos[t * rot / 2 + i] = std::cos(a), sin[t * rot / 2 + i] = std::sin(a);
+        }
+    }
+    // CPU: rotate q and k in place, then the K/V rows go to their slots.
+    std::vector<float> q(static_cast<size_t>(n * heads * hd)), k(static_cast<size_t>(n * kvh * hd)),
+        v(k.size());
+    for (int64_t t = 0; t < n; ++t) {
+        const float* row = qkv.data() + t * width;
+        std::copy(row, row + heads * hd, q.begin() + t * heads * hd);
+        std::copy(row + heads * hd, row + (heads + kvh) * hd, k.begin() + t * kvh * hd);
+        std::copy(row + (heads + kvh) * hd, row + width, v.begin() + t * kvh * hd);
+    }
+    cpu::rope_interleaved(q.data(), n, heads, hd, rot, cos.data(), sin.data());
+    cpu::rope_interleaved(k.data(), n, kvh, hd, rot, cos.data(), sin.data());
+    const int64_t slots_n = 64;
+    std::vector<int64_t> slots = {5, 17, 0, 63, 32, 33, 34, -1, 9};
+    std::vector<float> kc(static_cast<size_t>(slots_n * kvh * hd), 0.0f), vc(kc.size(), 0.0f);
+    for (int64_t t = 0; t < n; ++t)
+        if (slots[t] >= 0) {
+            std::copy_n(k.begin() + t * kvh * hd, kvh * hd, kc.begin() + slots[t] * kvh * hd);
+            std::copy_n(v.begin() + t * kvh * hd, kvh * hd, vc.begin() + slots[t] * kvh * hd);
+        }
+    DeviceBuffer dqkv = upload_bf16(qkv), dpos = upload(pos), dslots = upload(slots);
+    DeviceBuffer dk = upload_bf16(std::vector<float>(kc.size(), 0.0f)),
+                 dv = upload_bf16(std::vector<float>(kc.size(), 0.0f));
+    cuda::rope_kv_write(dqkv.as<bf16>(), n, dpos.as<int32_t>(), rp, heads, kvh, hd,
+                        dslots.as<int64_t>(), dk.as<bf16>(), dv.as<bf16>(), nullptr);
+    const auto got = download_bf16(dqkv, qkv.size());
+    std::vector<float> got_q(q.size());
+    for (int64_t t = 0; t < n; ++t)
+        std::copy_n(got.begin() + t * width, heads * hd, got_q.begin() + t * heads * hd);
+    EXPECT_LE(rel_error(got_q, q), 8e-3);
+    EXPECT_LE(rel_error(download_bf16(dk, kc.size()), kc), 8e-3);
+    EXPECT_LE(rel_error(download_bf16(dv, vc.size()), vc), 0.0);
+}
+
+// Paged causal attention over ragged sequences (chunks after cached prefixes, single tokens) with
+// shuffled block tables, through both the prefill kernel and, for one-token steps, the decode one.
+void check_paged_attention(int64_t heads, int64_t kvh, int64_t hd, std::vector<int32_t> q_lens,
+                           std::vector<int32_t> kv_lens, bool decode) {
+    const int64_t bs = 16;
+    const auto seqs = static_cast<int64_t>(q_lens.size());
+    int64_t max_blocks = 0, total_blocks = 0;
+    for (int32_t l : kv_lens) {
+        max_blocks = std::max<int64_t>(max_blocks, (l + bs - 1) / bs);
+        total_blocks += (l + bs - 1) / bs;
+    }
+    std::vector<int32_t> perm(static_cast<size_t>(total_blocks));
+    for (size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int32_t>(i);
+    std::shuffle(perm.begin(), perm.end(), std::mt19937(7));
+    std::vector<int32_t> tables(static_cast<size_t>(seqs * max_blocks), 0), qs{0};
+    size_t next = 0;
+    for (int64_t s = 0; s < seqs; ++s) {
+        for (int64_t b = 0; b < (kv_lens[s] + bs - 1) / bs; ++b)
+            tables[s * max_blocks + b] = perm[next++];
+        qs.push_back(qs.back() + q_lens[s]);
+    }
+    const int64_t tokens = qs.back(), slots = total_blocks * bs;
+    const int64_t q_stride = (heads + 2 * kvh) * hd;  // q inside a fused qkv row
+    auto qkv = random_bf16_values(static_cast<size_t>(tokens * q_stride), 40, 1.5f);
+    auto kc = random_bf16_values(static_cast<size_t>(slots * kvh * hd), 41, 1.5f);
+    auto vc = random_bf16_values(kc.size(), 42);
+    std::vector<float> q(static_cast<size_t>(tokens * heads * hd));
+    for (int64_t t = 0; t < tokens; ++t)
+        std::copy_n(qkv.begin() + t * q_stride, heads * hd, q.begin() + t * heads * hd);
+    std::vector<float> want(q.size());
+    cpu::PagedAttentionArgs a;
+    a.q = q.data(), a.k_cache = kc.data(), a.v_cache = vc.data(), a.out = want.data();
+    a.query_start = qs.data(), a.seq_lens = kv_lens.data(), a.block_tables = tables.data();
+    a.num_seqs = seqs, a.max_blocks_per_seq = max_blocks, a.block_size = bs;
+    a.num_heads = heads, a.num_kv_heads = kvh, a.head_dim = hd;
+    a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    cpu::paged_attention(a);
+
+    DeviceBuffer dq = upload_bf16(qkv), dk = upload_bf16(kc), dv = upload_bf16(vc);
+    DeviceBuffer dqs = upload(qs), dlen = upload(kv_lens), dtab = upload(tables);
+    DeviceBuffer dout = poisoned(want.size() * 2);
+    cuda::AttentionParams p;
+    p.q = dq.as<bf16>(), p.q_stride = q_stride, p.k = dk.as<bf16>(), p.v = dv.as<bf16>();
+    p.kv_stride = kvh * hd, p.out = dout.as<bf16>(), p.out_stride = heads * hd;
+    p.q_start = dqs.as<int32_t>(), p.kv_len = dlen.as<int32_t>(),
+    p.block_tables = dtab.as<int32_t>();
+    p.max_blocks_per_seq = max_blocks, p.block_size = bs, p.num_seqs = seqs;
+    p.heads = heads, p.kv_heads = kvh, p.head_dim = hd, p.scale = a.scale, p.causal = true;
+    if (decode) {
+        int32_t max_len = *std::max_element(kv_lens.begin(), kv_lens.end());
+        DeviceBuffer part(static_cast<size_t>(std::max<int64_t>(seqs, 264) * heads * (hd + 2) * 4));
+        cuda::decode_attention(p, max_len, part.as<float>(), nullptr);
+        EXPECT_LE(rel_error(download_bf16(dout, want.size()), want), 1e-2)
+            << "decode heads " << heads << "/" << kvh << " hd " << hd;
+        // The graph form: a max length far above the real ones gives the same result.
+        DeviceBuffer dout2 = poisoned(want.size() * 2);
+        p.out = dout2.as<bf16>();
+        cuda::decode_attention(p, 65536, part.as<float>(), nullptr);
+        EXPECT_LE(rel_error(download_bf16(dout2, want.size()), want), 1e-2);
+        return;
+    }
+    std::vector<cuda::AttentionWork> work;
+    const int64_t group = heads / kvh;
+    for (int64_t s = 0; s < seqs; ++s)
+        for (int64_t r0 = 0; r0 < q_lens[s] * group; r0 += cuda::attention_rows_per_block())
+            work.push_back({static_cast<int32_t>(s), static_cast<int32_t>(r0)});
+    DeviceBuffer dwork(work.size() * sizeof(cuda::AttentionWork));
+    dwork.copy_from_host(work.data(), work.size() * sizeof(cuda::AttentionWork));
+    cuda::prefill_attention(p, dwork.as<cuda::AttentionWork>(), static_cast<int64_t>(work.size()),
+                            nullptr);
+    EXPECT_LE(rel_error(download_bf16(dout, want.size()), want), 1e-2)
+        << "prefill heads " << heads << "/" << kvh << " hd " << hd;
+}
+
+TEST(CudaOps, PrefillAttentionOverPagedKvMatchesCpu) {
+    REQUIRE_GPU();
+    // GLM-4 shape: 32 heads on 2 KV heads; prompt chunks after cached prefixes and lone tokens.
+    check_paged_attention(32, 2, 128, {300, 1, 64, 17}, {300, 40, 200, 17}, false);
+    check_paged_attention(4, 1, 32, {70, 5}, {100, 5}, false);
+    check_paged_attention(4, 2, 16, {33, 129}, {33, 140}, false);
+    check_paged_attention(8, 8, 64, {130}, {130}, false);
+}
+
+TEST(CudaOps, DecodeAttentionMatchesCpu) {
+    REQUIRE_GPU();
+    check_paged_attention(32, 2, 128, {1, 1, 1}, {1, 700, 4097}, true);
+    check_paged_attention(4, 1, 32, {1, 1}, {63, 64}, true);
+    check_paged_attention(4, 2, 16, {1}, {300}, true);
+}
+
+TEST(CudaOps, VisionAttentionPerImageMatchesCpu) {
+    REQUIRE_GPU();
+    const int64_t heads = 12, hd = 128, H = heads * hd;
+    const std::vector<int32_t> lens = {300, 64, 129};
+    std::vector<int32_t> qs{0};
+    for (int32_t l : lens) qs.push_back(qs.back() + l);
+    const int64_t n = qs.back();
+    auto qkv = random_bf16_values(static_cast<size_t>(n * 3 * H), 50, 1.5f);
+    std::vector<float> q(static_cast<size_t>(n * H)), k(q.size()), v(q.size()), want(q.size());
+    for (int64_t t = 0; t < n; ++t) {
+        std::copy_n(qkv.begin() + t * 3 * H, H, q.begin() + t * H);
+        std::copy_n(qkv.begin() + t * 3 * H + H, H, k.begin() + t * H);
+        std::copy_n(qkv.begin() + t * 3 * H + 2 * H, H, v.begin() + t * H);
+    }
+    for (size_t i = 0; i < lens.size(); ++i) {
+        cpu::AttentionArgs a;
+        a.q = q.data() + qs[i] * H, a.k_cache = k.data() + qs[i] * H;
+        a.v_cache = v.data() + qs[i] * H, a.out = want.data() + qs[i] * H;
+        a.num_queries = lens[i], a.num_heads = heads, a.num_kv_heads = heads, a.head_dim = hd;
+        a.causal = false, a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+        cpu::attention(a);
+    }
+    std::vector<cuda::AttentionWork> work;
+    for (size_t i = 0; i < lens.size(); ++i)
+        for (int32_t r0 = 0; r0 < lens[i]; r0 += 128) work.push_back({static_cast<int32_t>(i), r0});
+    DeviceBuffer dqkv = upload_bf16(qkv), dqs = upload(qs), dlen = upload(lens);
+    std::vector<int32_t> starts(qs.begin(), qs.end() - 1);
+    DeviceBuffer dstart = upload(starts), dout = poisoned(want.size() * 2);
+    DeviceBuffer dwork(work.size() * sizeof(cuda::AttentionWork));
+    dwork.copy_from_host(work.data(), work.size() * sizeof(cuda::AttentionWork));
+    cuda::AttentionParams p;
+    p.q = dqkv.as<bf16>(), p.k = dqkv.as<bf16>() + H, p.v = dqkv.as<bf16>() + 2 * H;
+    p.q_stride = 3 * H, p.kv_stride = 3 * H, p.out = dout.as<bf16>(), p.out_stride = H;
+    p.q_start = dqs.as<int32_t>(), p.kv_len = dlen.as<int32_t>(), p.kv_start = dstart.as<int32_t>();
+    p.num_seqs = static_cast<int64_t>(lens.size()), p.heads = heads, p.kv_heads = heads;
+    p.head_dim = hd, p.scale = 1.0f / std::sqrt(static_cast<float>(hd)), p.causal = false;
+    cuda::prefill_attention(p, dwork.as<cuda::AttentionWork>(), static_cast<int64_t>(work.size()),
+                            nullptr);
+    EXPECT_LE(rel_error(download_bf16(dout, want.size()), want), 1e-2);
+}
+
+TEST(CudaOps, VisionRopeLayerNormGeluArgmaxMatchCpu) {
+    REQUIRE_GPU();
+    {  // 2-D rotary on q and k of a fused qkv row.
+        const int64_t heads = 3, hd = 32, n = 6, H = heads * hd;
+        auto qkv = random_bf16_values(static_cast<size_t>(n * 3 * H), 60);
+        std::vector<int32_t> coords = {0, 0, 0, 1, 5, 2, 7, 7, 2, 9, 13, 1};
+        const int64_t half = hd / 2, quarter = half / 2;
+        std::vector<float> cos(static_cast<size_t>(n * half)), sin(cos.size());
+        for (int64_t t = 0; t < n; ++t)
+            for (int64_t kq = 0; kq < quarter; ++kq) {
+                const float f = 1.0f / std::pow(10000.0f, static_cast<float>(2 * kq) / half);
+                const float r = coords[2 * t] * f, c = coords[2 * t + 1] * f;
+                cos[t * half + kq] = std::cos(r), sin[t * half + kq] = std::sin(r);
+                cos[t * half + quarter + kq] = std::cos(c),
+                                         sin[t * half + quarter + kq] = std::sin(c);
+            }
+        std::vector<float> qk(static_cast<size_t>(n * 2 * H));
+        for (int64_t t = 0; t < n; ++t)
+            std::copy_n(qkv.begin() + t * 3 * H, 2 * H, qk.begin() + t * 2 * H);
+        cpu::rope_half_split(qk.data(), n, 2 * heads, hd, cos.data(), sin.data());
+        DeviceBuffer d = upload_bf16(qkv), dc = upload(coords);
+        cuda::vision_rope(d.as<bf16>(), n, heads, hd, dc.as<int32_t>(), 10000.0f, nullptr);
+        const auto got = download_bf16(d, qkv.size());
+        std::vector<float> got_qk(qk.size());
+        for (int64_t t = 0; t < n; ++t)
+            std::copy_n(got.begin() + t * 3 * H, 2 * H, got_qk.begin() + t * 2 * H);
+        EXPECT_LE(rel_error(got_qk, qk), 8e-3);
+    }
+    {  // LayerNorm + exact GELU.
+        const int64_t rows = 5, dim = 4096;
+        auto x = random_bf16_values(static_cast<size_t>(rows * dim), 61, 3.0f);
+        auto g = random_bf16_values(static_cast<size_t>(dim), 62),
+             b = random_bf16_values(static_cast<size_t>(dim), 63);
+        std::vector<float> want(x.size());
+        cpu::layer_norm(x.data(), f32_view(g, {dim}), f32_view(b, {dim}), rows, dim, 1e-5f,
+                        want.data());
+        cpu::gelu_erf_inplace(want.data(), static_cast<int64_t>(want.size()));
+        DeviceBuffer dx = upload_bf16(x), dg = upload_bf16(g), db = upload_bf16(b);
+        cuda::layer_norm_gelu(dx.as<bf16>(), dg.as<bf16>(), db.as<bf16>(), rows, dim, 1e-5f,
+                              nullptr);
+        EXPECT_LE(rel_error(download_bf16(dx, x.size()), want), 8e-3);
+    }
+    {  // Argmax, first index on ties.
+        const int64_t rows = 3, vocab = 151552;
+        auto logits = random_bf16_values(static_cast<size_t>(rows * vocab), 64);
+        logits[5] = logits[77] = 100.0f;    // row 0: tie, the first wins
+        logits[vocab + vocab - 1] = 50.0f;  // row 1: the last element
+        logits[2 * vocab + 123456] = 9.0f;  // row 2
+        DeviceBuffer dl = upload(logits), ids = poisoned(rows * 4);
+        DeviceBuffer scratch(cuda::argmax_scratch_bytes(rows));
+        cuda::argmax_rows(dl.as<float>(), rows, vocab, ids.as<int32_t>(), scratch.data(), nullptr);
+        CUDA_CHECK(cudaDeviceSynchronize());
+        std::vector<int32_t> got(rows);
+        ids.copy_to_host(got.data(), rows * 4);
+        EXPECT_EQ(got, (std::vector<int32_t>{5, static_cast<int32_t>(vocab - 1), 123456}));
     }
 }
 

@@ -1,0 +1,407 @@
+// autoglm bench latency: offline (no HTTP) timings of the CUDA backend on one GPU, each beside
+// its floor: batch-1 decode against the HBM roofline (weight + KV bytes over the measured copy
+// bandwidth), prefill and the vision tower against the measured bf16 GEMM rate (FLOPs counted),
+// and the TTFT of one phone-agent step (screenshot + text, image encode to first token).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "app/commands.h"
+#include "app/common.h"
+#include "core/check.h"
+#include "core/device_buffer.h"
+
+#ifdef AUTOGLM_HAS_CUDA
+#include "core/cuda_check.h"
+#include "model/glm4v/cuda_model.h"
+#include "model/glm4v/image_processor.h"
+#endif
+
+namespace autoglm {
+
+#ifdef AUTOGLM_HAS_CUDA
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+double ms_since(Clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+// Device-to-device copy of 2 x 2 GiB, bytes read + written per second (median of 10).
+double measure_copy_bandwidth(cudaStream_t st) {
+    const size_t bytes = size_t{2} << 30;
+    void *a = nullptr, *b = nullptr;
+    CUDA_CHECK(cudaMalloc(&a, bytes));
+    CUDA_CHECK(cudaMalloc(&b, bytes));
+    cuda::fill_uniform(static_cast<cuda::bf16*>(a), static_cast<int64_t>(bytes / 2), 1, 0, 1, st);
+    cudaEvent_t e0, e1;
+    CUDA_CHECK(cudaEventCreate(&e0));
+    CUDA_CHECK(cudaEventCreate(&e1));
+    std::vector<double> rates;
+    for (int i = 0; i < 13; ++i) {
+        CUDA_CHECK(cudaEventRecord(e0, st));
+        CUDA_CHECK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, st));
+        CUDA_CHECK(cudaEventRecord(e1, st));
+        CUDA_CHECK(cudaEventSynchronize(e1));
+        float ms = 0;
+        CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+        if (i >= 3) rates.push_back(2.0 * static_cast<double>(bytes) / (ms * 1e-3));
+    }
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    cudaFree(a);
+    cudaFree(b);
+    return median(rates);
+}
+
+// cuBLASLt bf16 GEMM 8192^3 on random data, FLOP/s (median of 10).
+double measure_gemm_rate(cudaStream_t st) {
+    const int64_t n = 8192;
+    cuda::bf16 *a = nullptr, *b = nullptr, *c = nullptr;
+    CUDA_CHECK(cudaMalloc(&a, static_cast<size_t>(n * n) * 2));
+    CUDA_CHECK(cudaMalloc(&b, static_cast<size_t>(n * n) * 2));
+    CUDA_CHECK(cudaMalloc(&c, static_cast<size_t>(n * n) * 2));
+    cuda::fill_uniform(a, n * n, 2, 0, 1, st);
+    cuda::fill_uniform(b, n * n, 3, 0, 1, st);
+    cuda::Gemm gemm;
+    cuda::LinearArgs args;
+    args.x = a, args.m = n, args.w = b, args.n = n, args.k = n, args.y = c;
+    cudaEvent_t e0, e1;
+    CUDA_CHECK(cudaEventCreate(&e0));
+    CUDA_CHECK(cudaEventCreate(&e1));
+    std::vector<double> rates;
+    for (int i = 0; i < 13; ++i) {
+        CUDA_CHECK(cudaEventRecord(e0, st));
+        gemm.lt_linear(args, st);
+        CUDA_CHECK(cudaEventRecord(e1, st));
+        CUDA_CHECK(cudaEventSynchronize(e1));
+        float ms = 0;
+        CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+        if (i >= 3) rates.push_back(2.0 * static_cast<double>(n * n * n) / (ms * 1e-3));
+    }
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    cudaFree(a);
+    cudaFree(b);
+    cudaFree(c);
+    return median(rates);
+}
+
+// One sequence of `n` new tokens after `start` cached ones, in blocks 0, 1, 2, ...
+struct SeqBatch {
+    std::vector<int32_t> tokens;
+    std::vector<Position3> positions;
+    std::vector<int64_t> slots;
+    std::vector<int32_t> query_start, seq_lens, tables, logits;
+    int64_t max_blocks = 0;
+    ForwardBatch view(int32_t image_token_id = -1) const {
+        return ForwardBatch{tokens,     positions, slots, query_start,    seq_lens, tables,
+                            max_blocks, logits,    {},    image_token_id, nullptr};
+    }
+};
+
+SeqBatch one_sequence(std::vector<int32_t> tokens, int64_t start, int64_t block_size,
+                      int64_t total_len) {
+    SeqBatch b;
+    const auto n = static_cast<int64_t>(tokens.size());
+    b.tokens = std::move(tokens);
+    b.positions = text_positions(start, n);
+    for (int64_t i = 0; i < n; ++i) b.slots.push_back(start + i);
+    b.query_start = {0, static_cast<int32_t>(n)};
+    b.seq_lens = {static_cast<int32_t>(start + n)};
+    b.max_blocks = (total_len + block_size - 1) / block_size;
+    for (int64_t i = 0; i < b.max_blocks; ++i) b.tables.push_back(static_cast<int32_t>(i));
+    b.logits = {static_cast<int32_t>(n - 1)};
+    return b;
+}
+
+std::vector<int32_t> random_tokens(int64_t n, int64_t vocab, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::vector<int32_t> t(static_cast<size_t>(n));
+    for (auto& x : t) x = static_cast<int32_t>(rng() % static_cast<uint64_t>(vocab - 1000));
+    return t;
+}
+
+struct Row {
+    std::string name, figure, floor, ratio;
+};
+
+}  // namespace
+#endif
+
+int run_bench(const std::vector<std::string>& args) {
+    if (args.empty() || args[0] != "latency") {
+        std::fprintf(stderr,
+                     "usage: autoglm bench latency [flags]\n"
+                     "  latency   offline decode / prefill / vision / agent-step timings on the "
+                     "GPU\n");
+        return args.empty() || args[0] == "--help" ? (args.empty() ? kExitUsage : 0) : kExitUsage;
+    }
+    Flags flags("bench latency",
+                "Times the CUDA backend offline on one GPU, each figure beside its floor: batch-1 "
+                "decode vs the HBM roofline (bytes per token over the measured copy bandwidth), "
+                "prefill and the vision tower vs the measured bf16 GEMM rate (FLOPs counted), and "
+                "the TTFT of one agent step (image encode + prefill + first token). Use "
+                "--model autoglm-phone-9b --load-format dummy for the full shape.");
+    add_model_flags(flags);
+    flags.add("decode-context", "128", "prompt tokens before the timed decode steps");
+    flags.add("decode-tokens", "256", "decode steps timed (median step reported)");
+    flags.add("prefill-lengths", "1024,4096,16384", "prompt lengths for the prefill figures");
+    flags.add("image-size", "1080x2400", "screenshot WIDTHxHEIGHT for vision and the agent step");
+    flags.add("agent-tokens", "4862", "tokens of the agent step in all (image tokens included)");
+    flags.add("repeats", "5", "timed repeats of each prefill / vision / agent figure (median)");
+    flags.add("json", "", "also write the figures to this JSON file");
+    flags.add("no-cuda-graphs", "false", "decode without CUDA graphs", true);
+    flags.add("only", "", "run one section: decode, prefill, vision or agent (default: all)");
+    std::vector<std::string> rest(args.begin() + 1, args.end());
+    if (int rc = parse_or_exit(flags, rest); rc >= 0) return rc;
+#ifndef AUTOGLM_HAS_CUDA
+    return fail("this build has no CUDA backend", kExitFailure);
+#else
+    if (cuda_device_count() == 0) return fail("no CUDA device: " + cuda_device_summary(), 1);
+    auto repeats_r = flags.get_int("repeats", 1, 1000);
+    auto ctx_r = flags.get_int("decode-context", 1, 1 << 20);
+    auto steps_r = flags.get_int("decode-tokens", 1, 1 << 20);
+    auto agent_r = flags.get_int("agent-tokens", 1, 1 << 20);
+    for (const auto* r : {&repeats_r, &ctx_r, &steps_r, &agent_r})
+        if (!*r) return fail(r->error_message(), kExitUsage);
+    const int64_t repeats = repeats_r.value(), ctx = ctx_r.value(), steps = steps_r.value();
+    const int64_t agent_tokens = agent_r.value();
+    std::vector<int64_t> lengths;
+    {
+        std::stringstream ss(flags.get("prefill-lengths"));
+        std::string item;
+        while (std::getline(ss, item, ','))
+            if (!item.empty()) lengths.push_back(std::stoll(item));
+    }
+    int64_t img_w = 0, img_h = 0;
+    if (std::sscanf(flags.get("image-size").c_str(), "%ldx%ld", &img_w, &img_h) != 2)
+        return fail("--image-size must be WIDTHxHEIGHT", kExitUsage);
+
+    std::fprintf(stderr, "loading %s ...\n", flags.get("model").c_str());
+    auto loaded = load_from_flags(flags);
+    if (!loaded) return fail(loaded.error_message(), kExitFailure);
+    const Glm4vModel& host = *loaded.value();
+    const Glm4vConfig& cfg = host.config();
+    const auto& tc = cfg.text;
+    const auto& vc = cfg.vision;
+
+    auto grid_size = glm4v_smart_resize(img_h, img_w, SmartResizeParams{});
+    if (!grid_size) return fail(grid_size.error_message(), kExitFailure);
+    const ImageGrid grid{1, grid_size.value().height / vc.patch_size,
+                         grid_size.value().width / vc.patch_size};
+    const int64_t patches = grid.num_patches();
+    const int64_t image_tokens = patches / (vc.spatial_merge_size * vc.spatial_merge_size);
+
+    int64_t max_tokens = std::max(agent_tokens, ctx);
+    for (int64_t L : lengths) max_tokens = std::max(max_tokens, L);
+    CudaModelOptions opt;
+    opt.max_num_tokens = max_tokens;
+    opt.max_num_seqs = 8;
+    opt.max_model_len = std::max(max_tokens, ctx + steps) + 16;
+    opt.cuda_graphs = !flags.enabled("no-cuda-graphs");
+    const auto t_up = Clock::now();
+    auto created = CudaGlm4vModel::create(host, opt);
+    if (!created) return fail(created.error_message(), kExitFailure);
+    CudaGlm4vModel& gpu = *created.value();
+    const int64_t blocks = (opt.max_model_len + opt.block_size - 1) / opt.block_size + 1;
+    if (Status s = gpu.allocate_kv_pool(blocks); !s) return fail(s.error_message(), 1);
+    std::fprintf(stderr, "uploaded in %.1f s: %s\n", ms_since(t_up) / 1e3, gpu.describe().c_str());
+    cudaStream_t st = gpu.stream();
+
+    const std::string only = flags.get("only");
+    auto want = [&](const char* section) { return only.empty() || only == section; };
+    const double bw = measure_copy_bandwidth(st);
+    const double gemm_rate = measure_gemm_rate(st);
+    std::vector<Row> rows;
+    char buf[256];
+    std::ostringstream json;
+    json << "{\n  \"device\": \"" << cuda_device_summary() << "\",\n";
+    json << "  \"copy_bandwidth_Bps\": " << bw << ",\n  \"gemm_flops\": " << gemm_rate << ",\n";
+
+    // Parameter counts of the text decoder that one token streams (the embedding table is
+    // gathered, one row) and that a prefill token multiplies (lm_head only for the last token).
+    const int64_t H = tc.hidden_size, hd = tc.head_dim(), I = tc.intermediate_size;
+    const int64_t q_dim = tc.num_attention_heads * hd, kv_dim = tc.num_key_value_heads * hd;
+    const double layer_params =
+        static_cast<double>(H * (q_dim + 2 * kv_dim) + q_dim * H + 2 * H * I + I * H);
+    const double layers = static_cast<double>(tc.num_hidden_layers);
+    const double lm_params = static_cast<double>(tc.vocab_size * H);
+    const double kv_bytes_per_token = layers * 2.0 * static_cast<double>(kv_dim) * 2.0;
+
+    // ---- decode ----
+    if (want("decode")) {
+        SeqBatch pre =
+            one_sequence(random_tokens(ctx, tc.vocab_size, 7), 0, opt.block_size, ctx + steps + 1);
+        gpu.forward(pre.view());
+        int32_t next = gpu.argmax()[0];
+        std::vector<double> ms, gpu_ms;
+        for (int64_t i = 0; i < steps + 3; ++i) {
+            SeqBatch d = one_sequence({next}, ctx + i, opt.block_size, ctx + steps + 4);
+            const auto t0 = Clock::now();
+            gpu.forward(d.view());
+            next = gpu.argmax()[0];
+            const float g = gpu.last_forward_ms();
+            if (i >= 3) ms.push_back(ms_since(t0)), gpu_ms.push_back(g);
+        }
+        const double step_ms = median(ms);
+        std::fprintf(stderr, "decode step: %.3f ms wall, %.3f ms on the GPU (forward only)\n",
+                     step_ms, median(gpu_ms));
+        const double bytes = 2.0 * (layers * layer_params + lm_params) +
+                             kv_bytes_per_token * static_cast<double>(ctx + steps / 2);
+        const double floor_ms = bytes / bw * 1e3;
+        std::snprintf(buf, sizeof buf, "%.1f tok/s (%.3f ms/token)", 1e3 / step_ms, step_ms);
+        rows.push_back({"decode, batch 1, ctx " + std::to_string(ctx) + "+" + std::to_string(steps),
+                        buf, "", ""});
+        std::snprintf(buf, sizeof buf, "%.1f tok/s (%.2f GB at %.2f TB/s)", 1e3 / floor_ms,
+                      bytes / 1e9, bw / 1e12);
+        rows.back().floor = buf;
+        std::snprintf(buf, sizeof buf, "%.1f%%", 100.0 * floor_ms / step_ms);
+        rows.back().ratio = buf;
+        json << "  \"decode_tok_per_s\": " << 1e3 / step_ms
+             << ",\n  \"decode_roofline_tok_per_s\": " << 1e3 / floor_ms
+             << ",\n  \"decode_bytes_per_token\": " << bytes << ",\n";
+    }
+
+    auto prefill_flops = [&](int64_t L) {
+        const auto l = static_cast<double>(L);
+        return 2.0 * l * layers * layer_params + 2.0 * lm_params +
+               layers * 4.0 * (l * (l + 1) / 2.0) * static_cast<double>(q_dim);
+    };
+
+    // ---- prefill ----
+    json << "  \"prefill\": [";
+    for (size_t li = 0; li < lengths.size() && want("prefill"); ++li) {
+        const int64_t L = lengths[li];
+        SeqBatch b = one_sequence(random_tokens(L, tc.vocab_size, 11 + li), 0, opt.block_size, L);
+        std::vector<double> ms;
+        for (int64_t r = 0; r < repeats + 1; ++r) {
+            const auto t0 = Clock::now();
+            gpu.forward(b.view());
+            (void)gpu.argmax();
+            if (r > 0) ms.push_back(ms_since(t0));
+        }
+        const double t = median(ms);
+        const double flops = prefill_flops(L);
+        std::snprintf(buf, sizeof buf, "%.0f tok/s (%.1f ms, %.0f TFLOP/s)",
+                      static_cast<double>(L) / t * 1e3, t, flops / t / 1e9);
+        std::string figure = buf;
+        std::snprintf(buf, sizeof buf, "%.1f ms (%.1f TFLOP at %.0f TFLOP/s)",
+                      flops / gemm_rate * 1e3, flops / 1e12, gemm_rate / 1e12);
+        std::string fl = buf;
+        std::snprintf(buf, sizeof buf, "%.1f%%", 100.0 * flops / gemm_rate * 1e3 / t);
+        rows.push_back({"prefill " + std::to_string(L) + " tokens", figure, fl, buf});
+        json << (li ? ", " : "") << "{\"tokens\": " << L << ", \"ms\": " << t
+             << ", \"tflops\": " << flops / t / 1e9 << "}";
+    }
+    json << "],\n";
+
+    // ---- vision ----
+    const int64_t in_dim = vc.patch_input_dim();
+    std::vector<float> pixels(static_cast<size_t>(patches * in_dim));
+    {
+        std::mt19937 rng(5);
+        std::uniform_real_distribution<float> u(-1.8f, 2.1f);
+        for (auto& x : pixels) x = u(rng);
+    }
+    const double vH = static_cast<double>(vc.hidden_size),
+                 vO = static_cast<double>(vc.out_hidden_size);
+    const auto np = static_cast<double>(patches), nt = static_cast<double>(image_tokens);
+    const double vision_flops =
+        2.0 * np *
+            (static_cast<double>(in_dim) * vH +
+             static_cast<double>(vc.depth) * (4.0 * vH * vH + 3.0 * vH * vO)) +
+        2.0 * nt *
+            (4.0 * vH * vO + vO * vO + 3.0 * vO * static_cast<double>(vc.intermediate_size)) +
+        static_cast<double>(vc.depth) * 4.0 * np * np * vH;
+    double vision_ms = 0;
+    if (want("vision")) {
+        std::vector<double> ms;
+        for (int64_t r = 0; r < repeats + 1; ++r) {
+            const auto t0 = Clock::now();
+            auto e = gpu.encode_images(pixels, {&grid, 1});
+            gpu.synchronize();
+            if (r > 0) ms.push_back(ms_since(t0));
+        }
+        vision_ms = median(ms);
+        std::snprintf(buf, sizeof buf, "%.1f ms (%.0f TFLOP/s)", vision_ms,
+                      vision_flops / vision_ms / 1e9);
+        std::string figure = buf;
+        std::snprintf(buf, sizeof buf, "%.1f ms (%.1f TFLOP)", vision_flops / gemm_rate * 1e3,
+                      vision_flops / 1e12);
+        std::string fl = buf;
+        std::snprintf(buf, sizeof buf, "%.1f%%",
+                      100.0 * vision_flops / gemm_rate * 1e3 / vision_ms);
+        rows.push_back({"vision " + std::to_string(img_w) + "x" + std::to_string(img_h) + " (" +
+                            std::to_string(patches) + " patches)",
+                        figure, fl, buf});
+        json << "  \"vision_ms\": " << vision_ms << ",\n  \"vision_patches\": " << patches << ",\n";
+    }
+
+    // ---- agent step: image encode + prefill of agent_tokens + first token ----
+    if (want("agent")) {
+        const int64_t text = agent_tokens - image_tokens;
+        if (text < 2) return fail("--agent-tokens must exceed the image's tokens", kExitUsage);
+        std::vector<int32_t> tokens = random_tokens(agent_tokens, tc.vocab_size, 13);
+        const int64_t first = std::min<int64_t>(8, text - 1);
+        for (int64_t i = 0; i < image_tokens; ++i)
+            tokens[static_cast<size_t>(first + i)] = static_cast<int32_t>(cfg.image_token_id);
+        for (auto& t : tokens)
+            if (t == cfg.image_token_id &&
+                (&t - tokens.data() < first || &t - tokens.data() >= first + image_tokens))
+                t = 0;
+        SeqBatch b = one_sequence(tokens, 0, opt.block_size, agent_tokens);
+        std::vector<double> ms;
+        for (int64_t r = 0; r < repeats + 1; ++r) {
+            const auto t0 = Clock::now();
+            DeviceImageEmbeddings e = gpu.encode_images(pixels, {&grid, 1});
+            std::vector<const cuda::bf16*> rows_ptr(static_cast<size_t>(image_tokens));
+            for (int64_t i = 0; i < image_tokens; ++i)
+                rows_ptr[static_cast<size_t>(i)] = e.row(i, tc.hidden_size);
+            gpu.forward(b.view(static_cast<int32_t>(cfg.image_token_id)), rows_ptr);
+            (void)gpu.argmax();
+            if (r > 0) ms.push_back(ms_since(t0));
+        }
+        const double t = median(ms);
+        const double flops = vision_flops + prefill_flops(agent_tokens);
+        std::snprintf(buf, sizeof buf, "%.1f ms", t);
+        std::string figure = buf;
+        std::snprintf(buf, sizeof buf, "%.1f ms (%.1f TFLOP)", flops / gemm_rate * 1e3,
+                      flops / 1e12);
+        std::string fl = buf;
+        std::snprintf(buf, sizeof buf, "%.1f%%", 100.0 * flops / gemm_rate * 1e3 / t);
+        rows.push_back({"agent step TTFT (" + std::to_string(image_tokens) + " image + " +
+                            std::to_string(text) + " text tokens)",
+                        figure, fl, buf});
+        json << "  \"agent_ttft_ms\": " << t << ",\n  \"agent_tokens\": " << agent_tokens << ",\n";
+    }
+    json << "  \"version\": \"" << AUTOGLM_VERSION << "\"\n}\n";
+
+    std::printf("device: %s\n", cuda_device_summary().c_str());
+    std::printf("measured ceilings: copy %.2f TB/s (read+write), bf16 GEMM %.0f TFLOP/s (8192^3)\n",
+                bw / 1e12, gemm_rate / 1e12);
+    std::printf("%-46s %-36s %-40s %s\n", "figure", "measured", "floor", "% of floor");
+    for (const Row& r : rows)
+        std::printf("%-46s %-36s %-40s %s\n", r.name.c_str(), r.figure.c_str(), r.floor.c_str(),
+                    r.ratio.c_str());
+    if (!flags.get("json").empty()) {
+        std::ofstream(flags.get("json")) << json.str();
+    }
+    return 0;
+#endif
+}
+
+}  // namespace autoglm

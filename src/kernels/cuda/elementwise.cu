@@ -1,0 +1,507 @@
+// Row-wise and elementwise CUDA kernels: embedding, sandwich RMSNorm, M-RoPE + paged KV write,
+// SwiGLU, the vision tower's rotary, position-embedding resample and LayerNorm+GELU, argmax.
+#include <cmath>
+
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/ops.h"
+
+namespace autoglm::cuda {
+namespace {
+
+constexpr int kRowThreads = 256;
+
+__device__ __forceinline__ float bf(bf16 v) {
+    return __bfloat162float(v);
+}
+
+__global__ void embedding_kernel(const bf16* __restrict__ table, const int32_t* __restrict__ ids,
+                                 int64_t dim, float* __restrict__ out) {
+    pdl_trigger();
+    pdl_wait();
+    const int64_t i = blockIdx.x;
+    const bf16* src = table + static_cast<int64_t>(ids[i]) * dim;
+    for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) out[i * dim + j] = bf(src[j]);
+}
+
+__global__ void scatter_rows_kernel(const bf16* const* __restrict__ rows,
+                                    const int32_t* __restrict__ dst, int64_t dim,
+                                    float* __restrict__ x) {
+    const int64_t i = blockIdx.x;
+    const bf16* src = rows[i];
+    float* d = x + static_cast<int64_t>(dst[i]) * dim;
+    for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) d[j] = bf(src[j]);
+}
+
+__global__ void add_rms_norm_kernel(float* __restrict__ residual, const bf16* __restrict__ branch,
+                                    const bf16* __restrict__ w_branch,
+                                    const bf16* __restrict__ w_out,
+                                    const int32_t* __restrict__ src_row, int64_t dim, float eps,
+                                    bf16* __restrict__ out) {
+    __shared__ float scratch[32];
+    const int64_t r = blockIdx.x;
+    const int64_t src = src_row ? src_row[r] : r;
+    float* res = residual + src * dim;
+    if (branch) {
+        const bf16* b = branch + src * dim;
+        float ss = 0.0f;
+        for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) {
+            const float v = bf(b[j]);
+            ss += v * v;
+        }
+        const float inv = rsqrtf(block_sum(ss, scratch) / static_cast<float>(dim) + eps);
+        for (int64_t j = threadIdx.x; j < dim; j += blockDim.x)
+            res[j] += bf(w_branch[j]) * (bf(b[j]) * inv);
+    }
+    if (out) {
+        float ss = 0.0f;
+        for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) ss += res[j] * res[j];
+        const float inv = rsqrtf(block_sum(ss, scratch) / static_cast<float>(dim) + eps);
+        bf16* o = out + r * dim;
+        for (int64_t j = threadIdx.x; j < dim; j += blockDim.x)
+            o[j] = __float2bfloat16(bf(w_out[j]) * (res[j] * inv));
+    }
+}
+
+// The same step with each thread holding 8 consecutive elements in registers (dim % 8 == 0):
+// every load is issued up front, so one row costs about one memory round trip.
+__global__ void add_rms_norm8_kernel(float* __restrict__ residual, const bf16* __restrict__ branch,
+                                     const bf16* __restrict__ w_branch,
+                                     const bf16* __restrict__ w_out,
+                                     const int32_t* __restrict__ src_row, int dim, float eps,
+                                     bf16* __restrict__ out) {
+    __shared__ float scratch[32];
+    pdl_trigger();
+    pdl_wait();
+    const int64_t r = blockIdx.x;
+    const int64_t src = src_row ? src_row[r] : r;
+    const int c = threadIdx.x * 8;
+    const bool active = c < dim;
+    float* res = residual + src * dim + c;
+    float x[8] = {}, b[8] = {}, wb[8] = {}, wo[8] = {};
+    if (active) {
+        const float4 x0 = reinterpret_cast<const float4*>(res)[0];
+        const float4 x1 = reinterpret_cast<const float4*>(res)[1];
+        x[0] = x0.x, x[1] = x0.y, x[2] = x0.z, x[3] = x0.w;
+        x[4] = x1.x, x[5] = x1.y, x[6] = x1.z, x[7] = x1.w;
+        if (branch) {
+            unpack8(*reinterpret_cast<const Bf16x8*>(branch + src * dim + c), b);
+            unpack8(*reinterpret_cast<const Bf16x8*>(w_branch + c), wb);
+        }
+        if (out) unpack8(*reinterpret_cast<const Bf16x8*>(w_out + c), wo);
+    }
+    const float inv_dim = 1.0f / static_cast<float>(dim);
+    if (branch) {
+        float ss = 0.0f;
+        for (int i = 0; i < 8; ++i) ss += b[i] * b[i];
+        const float inv = rsqrtf(block_sum(ss, scratch) * inv_dim + eps);
+        for (int i = 0; i < 8; ++i) x[i] += wb[i] * (b[i] * inv);
+        if (active) {
+            reinterpret_cast<float4*>(res)[0] = make_float4(x[0], x[1], x[2], x[3]);
+            reinterpret_cast<float4*>(res)[1] = make_float4(x[4], x[5], x[6], x[7]);
+        }
+    }
+    if (out) {
+        float ss = 0.0f;
+        for (int i = 0; i < 8; ++i) ss += x[i] * x[i];
+        const float inv = rsqrtf(block_sum(ss, scratch) * inv_dim + eps);
+        float y[8];
+        for (int i = 0; i < 8; ++i) y[i] = wo[i] * (x[i] * inv);
+        if (active) *reinterpret_cast<Bf16x8*>(out + r * dim + c) = pack8(y);
+    }
+}
+
+bool norm8_fits(int64_t dim) {
+    return dim % 8 == 0 && dim <= 8 * 1024;
+}
+unsigned norm8_threads(int64_t dim) {
+    return static_cast<unsigned>((dim / 8 + 31) / 32 * 32);
+}
+
+template <typename Out>
+__global__ void rms_norm_kernel(const float* __restrict__ x, const bf16* __restrict__ w,
+                                int64_t dim, float eps, Out* __restrict__ out) {
+    __shared__ float scratch[32];
+    const float* xr = x + blockIdx.x * dim;
+    float ss = 0.0f;
+    for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) ss += xr[j] * xr[j];
+    const float inv = rsqrtf(block_sum(ss, scratch) / static_cast<float>(dim) + eps);
+    Out* o = out + blockIdx.x * dim;
+    for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) {
+        const float v = bf(w[j]) * (xr[j] * inv);
+        if constexpr (sizeof(Out) == 2)
+            o[j] = __float2bfloat16(v);
+        else
+            o[j] = v;
+    }
+}
+
+// Grid (tokens, head groups of 4): warp w of a block owns head blockIdx.y * 4 + w among the q, k
+// and v heads of the fused row: q and k heads rotate pair by pair; k and v heads then go to the
+// token's slot in the paged pool.
+__global__ void rope_kv_write_kernel(bf16* __restrict__ qkv, const int32_t* __restrict__ positions,
+                                     MropeParams rope, int heads, int kv_heads, int head_dim,
+                                     const int64_t* __restrict__ slots, bf16* __restrict__ k_cache,
+                                     bf16* __restrict__ v_cache) {
+    pdl_trigger();
+    pdl_wait();
+    const int64_t t = blockIdx.x;
+    const int h = blockIdx.y * 4 + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (h >= heads + 2 * kv_heads) return;
+    bf16* x = qkv + t * (heads + 2 * kv_heads) * head_dim + h * head_dim;
+    if (h < heads + kv_heads) {
+        const float pos[3] = {static_cast<float>(positions[3 * t]),
+                              static_cast<float>(positions[3 * t + 1]),
+                              static_cast<float>(positions[3 * t + 2])};
+        for (int i = lane; i < rope.num_pairs; i += 32) {
+            float s, c;
+            sincosf(pos[rope.section[i]] * rope.inv_freq[i], &s, &c);
+            __nv_bfloat162* p = reinterpret_cast<__nv_bfloat162*>(x + 2 * i);
+            const float2 ab = __bfloat1622float2(*p);
+            *p = __floats2bfloat162_rn(ab.x * c - ab.y * s, ab.y * c + ab.x * s);
+        }
+        __syncwarp();
+    }
+    if (h < heads) return;
+    const int64_t slot = slots[t];
+    if (slot < 0) return;
+    const bool is_k = h < heads + kv_heads;
+    const int kvh = is_k ? h - heads : h - heads - kv_heads;
+    bf16* dst = (is_k ? k_cache : v_cache) + (slot * kv_heads + kvh) * head_dim;
+    for (int j = lane * 2; j < head_dim; j += 64)
+        *reinterpret_cast<__nv_bfloat162*>(dst + j) =
+            *reinterpret_cast<const __nv_bfloat162*>(x + j);
+}
+
+__global__ void silu_mul_vec_kernel(const bf16* __restrict__ gate_up, int64_t rows, int64_t width,
+                                    bf16* __restrict__ out) {
+    pdl_trigger();
+    pdl_wait();
+    const int64_t vecs = width / 8;
+    const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+    if (i >= rows * vecs) return;
+    const int64_t r = i / vecs, c = (i % vecs) * 8;
+    const Bf16x8 g = *reinterpret_cast<const Bf16x8*>(gate_up + r * 2 * width + c);
+    const Bf16x8 u = *reinterpret_cast<const Bf16x8*>(gate_up + r * 2 * width + width + c);
+    float gf[8], uf[8], of[8];
+    unpack8(g, gf);
+    unpack8(u, uf);
+    for (int k = 0; k < 8; ++k) of[k] = uf[k] * (gf[k] / (1.0f + __expf(-gf[k])));
+    *reinterpret_cast<Bf16x8*>(out + r * width + c) = pack8(of);
+}
+
+__global__ void silu_mul_kernel(const bf16* __restrict__ gate_up, int64_t rows, int64_t width,
+                                bf16* __restrict__ out) {
+    const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+    if (i >= rows * width) return;
+    const int64_t r = i / width, c = i % width;
+    const float g = bf(gate_up[r * 2 * width + c]), u = bf(gate_up[r * 2 * width + width + c]);
+    out[i] = __float2bfloat16(u * (g / (1.0f + __expf(-g))));
+}
+
+__global__ void vision_rope_kernel(bf16* __restrict__ qkv, int heads, int head_dim,
+                                   const int32_t* __restrict__ coords, float theta) {
+    extern __shared__ float angles[];  // [half] cos, then [half] sin
+    const int64_t t = blockIdx.x;
+    const int half = head_dim / 2, quarter = half / 2;
+    bf16* row = qkv + t * 3 * heads * head_dim;
+    for (int i = threadIdx.x; i < half; i += blockDim.x) {
+        const int k = i < quarter ? i : i - quarter;
+        const float inv_freq =
+            1.0f / powf(theta, static_cast<float>(2 * k) / static_cast<float>(half));
+        const float coord = static_cast<float>(coords[2 * t + (i < quarter ? 0 : 1)]);
+        sincosf(coord * inv_freq, &angles[half + i], &angles[i]);
+    }
+    __syncthreads();
+    for (int idx = threadIdx.x; idx < 2 * heads * half; idx += blockDim.x) {
+        const int h = idx / half, i = idx % half;  // h < 2 * heads: q heads then k heads
+        const float c = angles[i], s = angles[half + i];
+        bf16* x = row + h * head_dim;
+        const float a = bf(x[i]), b = bf(x[i + half]);
+        x[i] = __float2bfloat16(a * c - b * s);
+        x[i + half] = __float2bfloat16(b * c + a * s);
+    }
+}
+
+__device__ __forceinline__ void cubic_weights(float t, float* w) {
+    constexpr float A = -0.75f;
+    auto near = [](float x) { return ((A + 2) * x - (A + 3)) * x * x + 1; };
+    auto far = [](float x) { return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A; };
+    w[0] = far(t + 1);
+    w[1] = near(t);
+    w[2] = near(1 - t);
+    w[3] = far(2 - t);
+}
+
+__global__ void vision_pos_embed_kernel(float* __restrict__ x, const bf16* __restrict__ table,
+                                        int side, int64_t hidden,
+                                        const int32_t* __restrict__ coords,
+                                        const int32_t* __restrict__ grid_hw) {
+    const int64_t t = blockIdx.x;
+    const float ph = static_cast<float>(coords[2 * t]), pw = static_cast<float>(coords[2 * t + 1]);
+    const float gh = static_cast<float>(grid_hw[2 * t]),
+                gw = static_cast<float>(grid_hw[2 * t + 1]);
+    const float u = (pw + 0.5f) / gw * static_cast<float>(side) - 0.5f;
+    const float v = (ph + 0.5f) / gh * static_cast<float>(side) - 0.5f;
+    const float fx = floorf(u), fy = floorf(v);
+    float wx[4], wy[4];
+    cubic_weights(u - fx, wx);
+    cubic_weights(v - fy, wy);
+    const int x0 = static_cast<int>(fx), y0 = static_cast<int>(fy);
+    int rows[4][4];
+    for (int j = 0; j < 4; ++j)
+        for (int i = 0; i < 4; ++i) {
+            const int yy = min(max(y0 - 1 + j, 0), side - 1);
+            const int xx = min(max(x0 - 1 + i, 0), side - 1);
+            rows[j][i] = yy * side + xx;
+        }
+    float* out = x + t * hidden;
+    for (int64_t c = threadIdx.x; c < hidden; c += blockDim.x) {
+        float acc = out[c];
+        for (int j = 0; j < 4; ++j)
+            for (int i = 0; i < 4; ++i) acc += wy[j] * wx[i] * bf(table[rows[j][i] * hidden + c]);
+        out[c] = acc;
+    }
+}
+
+__global__ void layer_norm_gelu_kernel(bf16* __restrict__ x, const bf16* __restrict__ gamma,
+                                       const bf16* __restrict__ beta, int64_t dim, float eps) {
+    __shared__ float scratch[32];
+    bf16* row = x + blockIdx.x * dim;
+    float sum = 0.0f;
+    for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) sum += bf(row[j]);
+    const float mean = block_sum(sum, scratch) / static_cast<float>(dim);
+    float var = 0.0f;
+    for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) {
+        const float d = bf(row[j]) - mean;
+        var += d * d;
+    }
+    const float inv = rsqrtf(block_sum(var, scratch) / static_cast<float>(dim) + eps);
+    for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) {
+        const float y = (bf(row[j]) - mean) * inv * bf(gamma[j]) + bf(beta[j]);
+        row[j] = __float2bfloat16(0.5f * y * (1.0f + erff(y * 0.70710678118654752f)));
+    }
+}
+
+__global__ void f32_to_bf16_kernel(const float* __restrict__ in, int64_t n,
+                                   bf16* __restrict__ out) {
+    const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+    if (i < n) out[i] = __float2bfloat16(in[i]);
+}
+
+__global__ void bf16_to_f32_kernel(const bf16* __restrict__ in, int64_t n,
+                                   float* __restrict__ out) {
+    const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+    if (i < n) out[i] = bf(in[i]);
+}
+
+constexpr int kArgmaxParts = 64;
+
+__device__ __forceinline__ void better(float& best, int64_t& arg, float v, int64_t i) {
+    if (v > best || (v == best && i < arg)) best = v, arg = i;
+}
+
+// Block-wide (value, first index) maximum; lane 0 of warp 0 ends up with it.
+__device__ __forceinline__ void block_argmax(float& best, int64_t& arg) {
+    __shared__ float sv[32];
+    __shared__ int64_t si[32];
+    for (int o = 16; o > 0; o /= 2)
+        better(best, arg, __shfl_xor_sync(0xffffffffu, best, o),
+               __shfl_xor_sync(0xffffffffu, arg, o));
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (lane == 0) sv[warp] = best, si[warp] = arg;
+    __syncthreads();
+    if (warp == 0) {
+        const int warps = blockDim.x / 32;
+        best = lane < warps ? sv[lane] : -INFINITY;
+        arg = lane < warps ? si[lane] : INT64_MAX;
+        for (int o = 16; o > 0; o /= 2)
+            better(best, arg, __shfl_xor_sync(0xffffffffu, best, o),
+                   __shfl_xor_sync(0xffffffffu, arg, o));
+    }
+}
+
+// Phase 1: grid (rows, kArgmaxParts), each block one slice of the row.
+__global__ void argmax_part_kernel(const float* __restrict__ logits, int64_t vocab,
+                                   float* __restrict__ part_v, int64_t* __restrict__ part_i) {
+    pdl_trigger();
+    pdl_wait();
+    const float* row = logits + blockIdx.x * vocab;
+    const int64_t per = (vocab + kArgmaxParts - 1) / kArgmaxParts;
+    const int64_t begin = blockIdx.y * per, end = min(vocab, begin + per);
+    float best = -INFINITY;
+    int64_t arg = INT64_MAX;
+    for (int64_t j = begin + threadIdx.x; j < end; j += blockDim.x) better(best, arg, row[j], j);
+    block_argmax(best, arg);
+    if (threadIdx.x == 0) {
+        part_v[blockIdx.x * kArgmaxParts + blockIdx.y] = best;
+        part_i[blockIdx.x * kArgmaxParts + blockIdx.y] = arg;
+    }
+}
+
+__global__ void argmax_final_kernel(const float* __restrict__ part_v,
+                                    const int64_t* __restrict__ part_i, int32_t* __restrict__ ids) {
+    pdl_trigger();
+    pdl_wait();
+    float best = -INFINITY;
+    int64_t arg = INT64_MAX;
+    if (threadIdx.x < kArgmaxParts)
+        better(best, arg, part_v[blockIdx.x * kArgmaxParts + threadIdx.x],
+               part_i[blockIdx.x * kArgmaxParts + threadIdx.x]);
+    block_argmax(best, arg);
+    if (threadIdx.x == 0) ids[blockIdx.x] = arg == INT64_MAX ? 0 : static_cast<int32_t>(arg);
+}
+
+__device__ __forceinline__ uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+__global__ void fill_uniform_kernel(bf16* __restrict__ out, int64_t n, uint64_t seed, float offset,
+                                    float scale) {
+    const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+    if (i >= n) return;
+    const uint64_t h = mix64(seed * 0x9e3779b97f4a7c15ull + static_cast<uint64_t>(i));
+    const float u = static_cast<float>(h >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f;
+    out[i] = __float2bfloat16(offset + scale * u);
+}
+
+}  // namespace
+
+void embedding(const bf16* table, const int32_t* ids, int64_t n, int64_t dim, float* out,
+               cudaStream_t stream) {
+    if (n == 0) return;
+    launch_pdl(embedding_kernel, dim3(static_cast<unsigned>(n)), dim3(kRowThreads), 0, stream,
+               table, ids, dim, out);
+}
+
+void scatter_rows(const bf16* const* rows, const int32_t* dst, int64_t count, int64_t dim, float* x,
+                  cudaStream_t stream) {
+    if (count == 0) return;
+    scatter_rows_kernel<<<static_cast<unsigned>(count), kRowThreads, 0, stream>>>(rows, dst, dim,
+                                                                                  x);
+    AUTOGLM_LAUNCH_CHECK();
+}
+
+void add_rms_norm(float* residual, const bf16* branch, const bf16* w_branch, const bf16* w_out,
+                  const int32_t* src_row, int64_t rows, int64_t dim, float eps, bf16* out,
+                  cudaStream_t stream) {
+    if (rows == 0) return;
+    if (norm8_fits(dim)) {
+        launch_pdl(add_rms_norm8_kernel, dim3(static_cast<unsigned>(rows)),
+                   dim3(norm8_threads(dim)), 0, stream, residual, branch, w_branch, w_out, src_row,
+                   static_cast<int>(dim), eps, out);
+    } else {
+        add_rms_norm_kernel<<<static_cast<unsigned>(rows), kRowThreads, 0, stream>>>(
+            residual, branch, w_branch, w_out, src_row, dim, eps, out);
+    }
+    AUTOGLM_LAUNCH_CHECK();
+}
+
+void rms_norm_f32(const float* x, const bf16* weight, int64_t rows, int64_t dim, float eps,
+                  float* out, cudaStream_t stream) {
+    if (rows == 0) return;
+    rms_norm_kernel<float>
+        <<<static_cast<unsigned>(rows), kRowThreads, 0, stream>>>(x, weight, dim, eps, out);
+    AUTOGLM_LAUNCH_CHECK();
+}
+
+void rms_norm_to_bf16(const float* x, const bf16* weight, int64_t rows, int64_t dim, float eps,
+                      bf16* out, cudaStream_t stream) {
+    if (rows == 0) return;
+    if (norm8_fits(dim)) {  // residual read-only, norm to bf16
+        add_rms_norm8_kernel<<<static_cast<unsigned>(rows), norm8_threads(dim), 0, stream>>>(
+            const_cast<float*>(x), nullptr, nullptr, weight, nullptr, static_cast<int>(dim), eps,
+            out);
+    } else {
+        rms_norm_kernel<bf16>
+            <<<static_cast<unsigned>(rows), kRowThreads, 0, stream>>>(x, weight, dim, eps, out);
+    }
+    AUTOGLM_LAUNCH_CHECK();
+}
+
+void rope_kv_write(bf16* qkv, int64_t n, const int32_t* positions, const MropeParams& rope,
+                   int64_t heads, int64_t kv_heads, int64_t head_dim, const int64_t* slots,
+                   bf16* k_cache, bf16* v_cache, cudaStream_t stream) {
+    if (n == 0) return;
+    const dim3 grid(static_cast<unsigned>(n),
+                    static_cast<unsigned>((heads + 2 * kv_heads + 3) / 4));
+    launch_pdl(rope_kv_write_kernel, grid, dim3(128), 0, stream, qkv, positions, rope,
+               static_cast<int>(heads), static_cast<int>(kv_heads), static_cast<int>(head_dim),
+               slots, k_cache, v_cache);
+    AUTOGLM_LAUNCH_CHECK();
+}
+
+void silu_mul(const bf16* gate_up, int64_t rows, int64_t width, bf16* out, cudaStream_t stream) {
+    if (rows == 0) return;
+    if (width % 8 == 0) {
+        const int64_t n = rows * width / 8;
+        launch_pdl(silu_mul_vec_kernel, dim3(grid_for(n, 256)), dim3(256), 0, stream, gate_up, rows,
+                   width, out);
+    } else {
+        silu_mul_kernel<<<grid_for(rows * width, 256), 256, 0, stream>>>(gate_up, rows, width, out);
+    }
+    AUTOGLM_LAUNCH_CHECK();
+}
+
+void vision_rope(bf16* qkv, int64_t n, int64_t heads, int64_t head_dim, const int32_t* coords,
+                 float theta, cudaStream_t stream) {
+    if (n == 0) return;
+    vision_rope_kernel<<<static_cast<unsigned>(n), 256, head_dim * sizeof(float), stream>>>(
+        qkv, static_cast<int>(heads), static_cast<int>(head_dim), coords, theta);
+    AUTOGLM_LAUNCH_CHECK();
+}
+
+void vision_pos_embed(float* x, const bf16* table, int64_t side, int64_t hidden,
+                      const int32_t* coords, const int32_t* grid_hw, int64_t n,
+                      cudaStream_t stream) {
+    if (n == 0) return;
+    vision_pos_embed_kernel<<<static_cast<unsigned>(n), kRowThreads, 0, stream>>>(
+        x, table, static_cast<int>(side), hidden, coords, grid_hw);
+    AUTOGLM_LAUNCH_CHECK();
+}
+
+void layer_norm_gelu(bf16* x, const bf16* gamma, const bf16* beta, int64_t rows, int64_t dim,
+                     float eps, cudaStream_t stream) {
+    if (rows == 0) return;
+    layer_norm_gelu_kernel<<<static_cast<unsigned>(rows), kRowThreads, 0, stream>>>(x, gamma, beta,
+                                                                                    dim, eps);
+    AUTOGLM_LAUNCH_CHECK();
+}
+
+void f32_to_bf16(const float* in, int64_t n, bf16* out, cudaStream_t stream) {
+    if (n == 0) return;
+    f32_to_bf16_kernel<<<grid_for(n, 256), 256, 0, stream>>>(in, n, out);
+    AUTOGLM_LAUNCH_CHECK();
+}
+
+void bf16_to_f32(const bf16* in, int64_t n, float* out, cudaStream_t stream) {
+    if (n == 0) return;
+    bf16_to_f32_kernel<<<grid_for(n, 256), 256, 0, stream>>>(in, n, out);
+    AUTOGLM_LAUNCH_CHECK();
+}
+
+size_t argmax_scratch_bytes(int64_t rows) {
+    return static_cast<size_t>(rows) * kArgmaxParts * (sizeof(float) + sizeof(int64_t));
+}
+
+void argmax_rows(const float* logits, int64_t rows, int64_t vocab, int32_t* ids, void* scratch,
+                 cudaStream_t stream) {
+    if (rows == 0) return;
+    auto* part_i = static_cast<int64_t*>(scratch);
+    auto* part_v = reinterpret_cast<float*>(part_i + rows * kArgmaxParts);
+    launch_pdl(argmax_part_kernel, dim3(static_cast<unsigned>(rows), kArgmaxParts), dim3(256), 0,
+               stream, logits, vocab, part_v, part_i);
+    launch_pdl(argmax_final_kernel, dim3(static_cast<unsigned>(rows)), dim3(kArgmaxParts), 0,
+               stream, static_cast<const float*>(part_v), static_cast<const int64_t*>(part_i), ids);
+    AUTOGLM_LAUNCH_CHECK();
+}
+
+void fill_uniform(bf16* out, int64_t n, uint64_t seed, float offset, float scale,
+                  cudaStream_t stream) {
+    if (n == 0) return;
+    fill_uniform_kernel<<<grid_for(n, 256), 256, 0, stream>>>(out, n, seed, offset, scale);
+    AUTOGLM_LAUNCH_CHECK();
+}
+
+}  // namespace autoglm::cuda

@@ -1,0 +1,218 @@
+// Gemm: the GEMV kernel for decode-sized m and cuBLASLt (bias epilogue, f32 accumulate) above.
+#include "kernels/cuda/gemm.h"
+
+#include <string>
+
+#include "core/check.h"
+#include "kernels/cuda/common.cuh"
+
+#define CUBLAS_CHECK(expr)                                                              \
+    do {                                                                                \
+        const cublasStatus_t autoglm_cublas_status_ = (expr);                           \
+        CHECK(autoglm_cublas_status_ == CUBLAS_STATUS_SUCCESS)                          \
+            << #expr << ": cuBLAS status " << static_cast<int>(autoglm_cublas_status_); \
+    } while (0)
+
+namespace autoglm::cuda {
+namespace {
+
+constexpr int kGemvThreads = 256;
+constexpr int kGemvRows = 4;    // output columns per block
+constexpr int kGemvUnroll = 4;  // 16-byte pieces per row in flight per thread
+
+__device__ __forceinline__ float dot8(const uint4& a, const uint4& b) {
+    const auto* ah = reinterpret_cast<const __nv_bfloat162*>(&a);
+    const auto* bh = reinterpret_cast<const __nv_bfloat162*>(&b);
+    float s = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const float2 x = __bfloat1622float2(ah[i]);
+        const float2 y = __bfloat1622float2(bh[i]);
+        s = fmaf(x.x, y.x, s);
+        s = fmaf(x.y, y.y, s);
+    }
+    return s;
+}
+
+// A block owns kGemvRows output columns; its 256 threads split k, each keeping kGemvRows x
+// kGemvUnroll 16-byte weight loads in flight, dot them with the (L1-resident) rows of x, and the
+// partial sums meet in shared memory.
+template <int MR>
+__global__ void __launch_bounds__(kGemvThreads)
+    gemv_kernel(const bf16* __restrict__ x, int m, const bf16* __restrict__ w, int64_t n, int64_t k,
+                const bf16* __restrict__ bias, void* __restrict__ y, bool f32_out,
+                bool accumulate) {
+    const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+    const int64_t col0 = static_cast<int64_t>(blockIdx.x) * kGemvRows;
+    const int64_t chunks = k / 8;
+    const uint4* xr = reinterpret_cast<const uint4*>(x);
+    const uint4* wr[kGemvRows];
+#pragma unroll
+    for (int r = 0; r < kGemvRows; ++r)
+        wr[r] = reinterpret_cast<const uint4*>(w + min(col0 + r, n - 1) * k);
+    float acc[kGemvRows][MR];
+#pragma unroll
+    for (int r = 0; r < kGemvRows; ++r)
+#pragma unroll
+        for (int i = 0; i < MR; ++i) acc[r][i] = 0.0f;
+    uint4 wv[kGemvUnroll][kGemvRows];
+    auto load = [&](int64_t c0) {
+#pragma unroll
+        for (int u = 0; u < kGemvUnroll; ++u) {
+            const int64_t c = c0 + u * kGemvThreads;
+#pragma unroll
+            for (int r = 0; r < kGemvRows; ++r)
+                wv[u][r] = c < chunks ? __ldcs(wr[r] + c) : make_uint4(0, 0, 0, 0);
+        }
+    };
+    // The first weights are in flight before waiting for the kernel that writes x.
+    load(tid);
+    pdl_trigger();
+    pdl_wait();
+    for (int64_t c0 = tid; c0 < chunks; c0 += kGemvThreads * kGemvUnroll) {
+        if (c0 != tid) load(c0);
+#pragma unroll
+        for (int u = 0; u < kGemvUnroll; ++u) {
+            const int64_t c = c0 + u * kGemvThreads;
+            if (c >= chunks) break;
+#pragma unroll
+            for (int i = 0; i < MR; ++i) {
+                if (i >= m) break;
+                const uint4 xv = __ldg(xr + i * chunks + c);
+#pragma unroll
+                for (int r = 0; r < kGemvRows; ++r) acc[r][i] += dot8(wv[u][r], xv);
+            }
+        }
+    }
+    __shared__ float partial[kGemvThreads / 32][kGemvRows][MR];
+#pragma unroll
+    for (int r = 0; r < kGemvRows; ++r)
+#pragma unroll
+        for (int i = 0; i < MR; ++i) {
+            const float v = warp_sum(acc[r][i]);
+            if (lane == 0) partial[warp][r][i] = v;
+        }
+    __syncthreads();
+    if (tid >= kGemvRows * MR) return;
+    const int r = tid / MR, i = tid % MR;
+    const int64_t col = col0 + r;
+    if (i >= m || col >= n) return;
+    float v = 0.0f;
+#pragma unroll
+    for (int wi = 0; wi < kGemvThreads / 32; ++wi) v += partial[wi][r][i];
+    if (bias) v += __bfloat162float(bias[col]);
+    if (f32_out) {
+        float* out = static_cast<float*>(y) + i * n + col;
+        *out = accumulate ? *out + v : v;
+    } else {
+        bf16* out = static_cast<bf16*>(y) + i * n + col;
+        *out = __float2bfloat16(accumulate ? __bfloat162float(*out) + v : v);
+    }
+}
+
+template <int MR>
+void launch_gemv(const LinearArgs& a, cudaStream_t stream) {
+    const auto blocks = static_cast<unsigned>((a.n + kGemvRows - 1) / kGemvRows);
+    launch_pdl(gemv_kernel<MR>, dim3(blocks), dim3(kGemvThreads), 0, stream, a.x,
+               static_cast<int>(a.m), a.w, a.n, a.k, a.bias, a.y, a.out_type == OutType::kF32,
+               a.accumulate);
+}
+
+cudaDataType_t cuda_type(OutType t) {
+    return t == OutType::kF32 ? CUDA_R_32F : CUDA_R_16BF;
+}
+
+}  // namespace
+
+void gemv(const LinearArgs& a, cudaStream_t stream) {
+    CHECK(a.m >= 1 && a.m <= kGemvMaxRows) << "gemv takes 1.." << kGemvMaxRows << " rows";
+    CHECK(a.k % 8 == 0) << "gemv needs k % 8 == 0, got " << a.k;
+    if (a.m == 1)
+        launch_gemv<1>(a, stream);
+    else if (a.m == 2)
+        launch_gemv<2>(a, stream);
+    else if (a.m <= 4)
+        launch_gemv<4>(a, stream);
+    else
+        launch_gemv<8>(a, stream);
+}
+
+Gemm::Gemm() {
+    CUBLAS_CHECK(cublasLtCreate(&handle_));
+    workspace_bytes_ = size_t{32} << 20;
+    CUDA_CHECK(cudaMalloc(&workspace_, workspace_bytes_));
+}
+
+Gemm::~Gemm() {
+    for (auto& [key, p] : plans_) {
+        cublasLtMatrixLayoutDestroy(p.a);
+        cublasLtMatrixLayoutDestroy(p.b);
+        cublasLtMatrixLayoutDestroy(p.c);
+        cublasLtMatmulDescDestroy(p.op);
+    }
+    if (workspace_) cudaFree(workspace_);
+    if (handle_) cublasLtDestroy(handle_);
+}
+
+Gemm::Plan& Gemm::plan_for(const LinearArgs& a) {
+    const auto key = std::make_tuple(a.m, a.n, a.k, a.bias != nullptr, static_cast<int>(a.out_type),
+                                     a.accumulate);
+    auto it = plans_.find(key);
+    if (it != plans_.end()) return it->second;
+    Plan p;
+    CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+    CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+    if (a.bias) {
+        const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+        CUBLAS_CHECK(
+            cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
+        const cudaDataType_t bt = CUDA_R_16BF;
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt,
+                                                    sizeof(bt)));
+    }
+    // Column-major view: W is k x n (transposed to n x k), x is k x m, y is n x m.
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, static_cast<uint64_t>(a.k),
+                                            static_cast<uint64_t>(a.n), a.k));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, static_cast<uint64_t>(a.k),
+                                            static_cast<uint64_t>(a.m), a.k));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.c, cuda_type(a.out_type), static_cast<uint64_t>(a.n),
+                                            static_cast<uint64_t>(a.m), a.n));
+    cublasLtMatmulPreference_t pref = nullptr;
+    CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref,
+                                                      CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                      &workspace_bytes_, sizeof(workspace_bytes_)));
+    cublasLtMatmulHeuristicResult_t result{};
+    int found = 0;
+    CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle_, p.op, p.a, p.b, p.c, p.c, pref, 1, &result,
+                                                &found));
+    cublasLtMatmulPreferenceDestroy(pref);
+    CHECK(found > 0) << "cuBLASLt has no algorithm for m=" << a.m << " n=" << a.n << " k=" << a.k;
+    p.algo = result.algo;
+    return plans_.emplace(key, p).first->second;
+}
+
+void Gemm::lt_linear(const LinearArgs& a, cudaStream_t stream) {
+    CHECK(!(a.accumulate && a.bias)) << "accumulate with a bias is not supported";
+    Plan& p = plan_for(a);
+    if (a.bias)
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                                    &a.bias, sizeof(a.bias)));
+    const float alpha = 1.0f, beta = a.accumulate ? 1.0f : 0.0f;
+    CUBLAS_CHECK(cublasLtMatmul(handle_, p.op, &alpha, a.w, p.a, a.x, p.b, &beta, a.y, p.c, a.y,
+                                p.c, &p.algo, workspace_, workspace_bytes_, stream));
+}
+
+void Gemm::linear(const LinearArgs& a, cudaStream_t stream) {
+    if (a.m == 0) return;
+    if (a.m <= gemv_max_rows_ && a.k % 8 == 0)
+        gemv(a, stream);
+    else
+        lt_linear(a, stream);
+}
+
+}  // namespace autoglm::cuda

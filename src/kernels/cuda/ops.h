@@ -1,0 +1,135 @@
+// CUDA twins of the CPU ops (kernels/ops.h), on device pointers with the stream last. Activations
+// are bf16 except the residual stream (f32); weights are bf16. Every launch checks its error.
+// Each op is tested against its CPU twin in tests/kernels/cuda_ops_test.cpp.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace autoglm::cuda {
+
+using bf16 = __nv_bfloat16;
+
+// out[i, :] = table[ids[i], :] as f32.                  table [vocab, dim] -> out [n, dim]
+void embedding(const bf16* table, const int32_t* ids, int64_t n, int64_t dim, float* out,
+               cudaStream_t stream);
+
+// x[dst[i], :] = rows[i][0 .. dim) for i < count: the rows of image tokens replace embeddings.
+void scatter_rows(const bf16* const* rows, const int32_t* dst, int64_t count, int64_t dim, float* x,
+                  cudaStream_t stream);
+
+// The sandwich norm step, per row r (reading residual row src_row[r], or r when src_row is null):
+//   if branch:  residual[r] += w_branch * rmsnorm(branch[r])      (written back)
+//   if out:     out[r] = w_out * rmsnorm(residual[r])              (bf16)
+// f32 arithmetic. residual [rows, dim] f32; branch, out [rows, dim] bf16.
+void add_rms_norm(float* residual, const bf16* branch, const bf16* w_branch, const bf16* w_out,
+                  const int32_t* src_row, int64_t rows, int64_t dim, float eps, bf16* out,
+                  cudaStream_t stream);
+
+// Plain RMSNorm of bf16 or f32 rows to bf16 or f32 (the vision tower's norms).
+void rms_norm_f32(const float* x, const bf16* weight, int64_t rows, int64_t dim, float eps,
+                  float* out, cudaStream_t stream);
+void rms_norm_to_bf16(const float* x, const bf16* weight, int64_t rows, int64_t dim, float eps,
+                      bf16* out, cudaStream_t stream);
+
+// Text M-RoPE parameters: pair i of the rotary dims rotates by position[section[i]] * inv_freq[i].
+struct MropeParams {
+    static constexpr int kMaxPairs = 64;
+    float inv_freq[kMaxPairs];
+    int8_t section[kMaxPairs];
+    int num_pairs = 0;
+};
+
+// qkv [n, (heads + 2 * kv_heads) * head_dim] (q, then k, then v per token). Rotates q and k in
+// adjacent pairs (2i, 2i+1) for i < num_pairs (q in place), and writes k and v to slot slots[t]
+// of k_cache / v_cache ([num_slots, kv_heads * head_dim]).
+void rope_kv_write(bf16* qkv, int64_t n, const int32_t* positions /* [n, 3] */,
+                   const MropeParams& rope, int64_t heads, int64_t kv_heads, int64_t head_dim,
+                   const int64_t* slots, bf16* k_cache, bf16* v_cache, cudaStream_t stream);
+
+// out[r, j] = silu(gate_up[r, j]) * gate_up[r, width + j].
+void silu_mul(const bf16* gate_up, int64_t rows, int64_t width, bf16* out, cudaStream_t stream);
+
+// Vision 2-D rotary on q and k of qkv [n, 3 * heads * head_dim]: half-split pairs (i, i + d/2);
+// pair i < d/4 takes coords[t].row * inv_freq[i], the rest coords[t].col * inv_freq[i - d/4],
+// inv_freq[k] = theta^(-2k / (d/2)).
+void vision_rope(bf16* qkv, int64_t n, int64_t heads, int64_t head_dim, const int32_t* coords,
+                 float theta, cudaStream_t stream);
+
+// x[t, :] += bicubic sample (A = -0.75, align_corners false, border) of the side x side table at
+// patch coords[t] of an image grid_hw[t] = (h, w) patches.
+void vision_pos_embed(float* x, const bf16* table, int64_t side, int64_t hidden,
+                      const int32_t* coords, const int32_t* grid_hw, int64_t n,
+                      cudaStream_t stream);
+
+// x = gelu_erf(layer_norm(x) * gamma + beta), in place, bf16 rows.
+void layer_norm_gelu(bf16* x, const bf16* gamma, const bf16* beta, int64_t rows, int64_t dim,
+                     float eps, cudaStream_t stream);
+
+void f32_to_bf16(const float* in, int64_t n, bf16* out, cudaStream_t stream);
+void bf16_to_f32(const bf16* in, int64_t n, float* out, cudaStream_t stream);
+
+// ids[r] = argmax over logits[r, 0 .. vocab) (first on ties), in two passes over slices;
+// `scratch` holds argmax_scratch_bytes(rows) on the device.
+size_t argmax_scratch_bytes(int64_t rows);
+void argmax_rows(const float* logits, int64_t rows, int64_t vocab, int32_t* ids, void* scratch,
+                 cudaStream_t stream);
+
+// Fills n bf16 values with offset + scale * uniform(-1, 1) from a counter hash of (seed, index).
+void fill_uniform(bf16* out, int64_t n, uint64_t seed, float offset, float scale,
+                  cudaStream_t stream);
+
+// --- attention -----------------------------------------------------------------------------
+
+// Prefill (and mixed) attention, FlashAttention-2 style on the tensor cores: bf16 in, f32
+// softmax, bf16 out. For "sequence" s, queries are tokens [q_start[s], q_start[s+1]) of q; keys
+// are the first kv_len[s] context entries; with causal, the i-th query of s (context index
+// kv_len[s] - q_len + i) sees keys [0, that index]. GQA: query head h reads KV head h / group.
+// Keys come either from the paged pool (block_tables, block_size) or, when block_tables is
+// null, contiguously from k/v at rows kv_start[s] + j.
+struct AttentionParams {
+    const bf16* q = nullptr;
+    int64_t q_stride = 0;  // elements between tokens
+    const bf16* k = nullptr;
+    const bf16* v = nullptr;
+    int64_t kv_stride = 0;  // elements between key rows (slots or tokens)
+    bf16* out = nullptr;    // [tokens, heads * head_dim]
+    int64_t out_stride = 0;
+    const int32_t* q_start = nullptr;       // [num_seqs + 1]
+    const int32_t* kv_len = nullptr;        // [num_seqs]
+    const int32_t* kv_start = nullptr;      // [num_seqs] (contiguous keys only)
+    const int32_t* block_tables = nullptr;  // [num_seqs, max_blocks_per_seq] (paged only)
+    int64_t max_blocks_per_seq = 0;
+    int64_t block_size = 0;
+    int64_t num_seqs = 0;
+    int64_t heads = 0;
+    int64_t kv_heads = 0;
+    int64_t head_dim = 0;
+    float scale = 1.0f;
+    bool causal = true;
+};
+
+// Work items for prefill_attention: (sequence, first query row) per block of 128 rows, where
+// rows enumerate (token, head in group). Built on the host from the per-sequence query counts.
+struct AttentionWork {
+    int32_t seq;
+    int32_t row0;
+};
+int64_t attention_rows_per_block();
+
+// `work` [num_work] lives on the device.
+void prefill_attention(const AttentionParams& p, const AttentionWork* work, int64_t num_work,
+                       cudaStream_t stream);
+
+// Decode attention (one query token per sequence, q_start unused: token s is sequence s), split
+// over the keys in chunks of kDecodeSplit; `partial` holds max_splits * heads * (head_dim + 2)
+// floats per sequence. Grid size depends only on num_seqs and max_kv_len, so it graph-captures.
+constexpr int64_t kDecodeSplit = 256;
+int64_t decode_workspace_floats(int64_t num_seqs, int64_t heads, int64_t head_dim,
+                                int64_t max_kv_len);
+void decode_attention(const AttentionParams& p, int64_t max_kv_len, float* partial,
+                      cudaStream_t stream);
+
+}  // namespace autoglm::cuda

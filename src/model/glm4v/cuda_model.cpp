@@ -1,0 +1,792 @@
+// CudaGlm4vModel: weight upload, workspaces, the batched text forward (prefill, mixed and
+// graph-captured decode) and the vision tower on the GPU.
+#include "model/glm4v/cuda_model.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+#include "core/cuda_check.h"
+#include "core/dtype.h"
+#include "core/logging.h"
+
+namespace autoglm {
+
+using cuda::bf16;
+
+namespace {
+
+constexpr size_t kAlign = 256;
+size_t align_up(size_t n, size_t a = kAlign) {
+    return (n + a - 1) / a * a;
+}
+
+void tap(LayerObserver* obs, const char* name, const float* dev, int64_t rows, int64_t cols,
+         cudaStream_t stream) {
+    std::vector<float> host(static_cast<size_t>(rows * cols));
+    CUDA_CHECK(cudaMemcpyAsync(host.data(), dev, host.size() * sizeof(float),
+                               cudaMemcpyDeviceToHost, stream));
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+    obs->on_tensor(name, host.data(), rows, cols);
+}
+
+void tap_bf16(LayerObserver* obs, const char* name, const bf16* dev, int64_t rows, int64_t cols,
+              cudaStream_t stream) {
+    std::vector<uint16_t> raw(static_cast<size_t>(rows * cols));
+    CUDA_CHECK(cudaMemcpyAsync(raw.data(), dev, raw.size() * 2, cudaMemcpyDeviceToHost, stream));
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+    std::vector<float> host(raw.size());
+    for (size_t i = 0; i < raw.size(); ++i) host[i] = bf16_to_f32(raw[i]);
+    obs->on_tensor(name, host.data(), rows, cols);
+}
+
+// (row, col) of each patch in merge-window order, as Glm4vVisionModel::patch_coordinates.
+std::vector<std::array<int64_t, 2>> vision_patch_coordinates(const ImageGrid& g, int64_t m) {
+    std::vector<std::array<int64_t, 2>> out;
+    out.reserve(static_cast<size_t>(g.num_patches()));
+    for (int64_t t = 0; t < g.t; ++t)
+        for (int64_t a = 0; a < g.h / m; ++a)
+            for (int64_t b = 0; b < g.w / m; ++b)
+                for (int64_t dy = 0; dy < m; ++dy)
+                    for (int64_t dx = 0; dx < m; ++dx) out.push_back({a * m + dy, b * m + dx});
+    return out;
+}
+
+}  // namespace
+
+int64_t padded_decode_batch(int64_t num_seqs, int64_t max_num_seqs) {
+    int64_t b = 1;
+    while (b < num_seqs) b *= 2;
+    return std::min(b, std::max(max_num_seqs, num_seqs));
+}
+
+struct CudaGlm4vModel::Layer {
+    bf16 *input_ln, *qkv_w, *qkv_b, *o_w, *post_self_attn, *post_attention, *gate_up_w, *down_w,
+        *post_mlp;
+};
+struct CudaGlm4vModel::VisionBlock {
+    bf16 *norm1, *norm2, *qkv_w, *proj_w, *gate_up_w, *down_w;
+};
+struct CudaGlm4vModel::Weights {
+    bf16 *embed = nullptr, *norm = nullptr, *lm_head = nullptr;
+    std::vector<Layer> layers;
+    bf16 *patch_w = nullptr, *patch_b = nullptr, *post_conv_ln = nullptr, *pos_embed = nullptr;
+    std::vector<VisionBlock> blocks;
+    bf16 *post_ln = nullptr, *down_w = nullptr, *down_b = nullptr, *merger_proj = nullptr;
+    bf16 *merger_ln_w = nullptr, *merger_ln_b = nullptr, *merger_gate_up = nullptr,
+         *merger_down = nullptr;
+};
+
+struct CudaGlm4vModel::Inputs {
+    int32_t* tokens = nullptr;
+    int32_t* positions = nullptr;
+    int64_t* slots = nullptr;
+    int32_t* q_start = nullptr;
+    int32_t* kv_len = nullptr;
+    int32_t* tables = nullptr;
+    int32_t* logits_rows = nullptr;
+    cuda::AttentionWork* work = nullptr;
+    const bf16** image_rows = nullptr;
+    int32_t* image_dst = nullptr;
+    int64_t num_tokens = 0, num_seqs = 0, max_blocks = 0, num_logits = 0, num_work = 0;
+    int64_t num_image_rows = 0, max_kv_len = 0;
+};
+
+struct CudaGlm4vModel::VisionWork {
+    int64_t capacity = 0;  // patches
+    float* px = nullptr;   // [N, patch_input_dim] f32
+    bf16* px16 = nullptr;
+    float* x = nullptr;  // [N, hidden] f32 residual
+    bf16 *h = nullptr, *qkv = nullptr, *attn = nullptr, *gu = nullptr, *act = nullptr;
+    bf16 *z = nullptr, *t = nullptr, *gu2 = nullptr, *act2 = nullptr;
+    int32_t* ints = nullptr;  // coords [N,2], grid_hw [N,2], then attention metadata
+    std::vector<void*> owned;
+    ~VisionWork() {
+        for (void* p : owned) cudaFree(p);
+    }
+};
+
+CudaGlm4vModel::CudaGlm4vModel(const Glm4vModel& host, const CudaModelOptions& options)
+    : config_(host.config()), options_(options), w_(std::make_unique<Weights>()) {}
+
+CudaGlm4vModel::~CudaGlm4vModel() {
+    for (auto& [b, g] : graphs_) cudaGraphExecDestroy(g);
+    for (cudaEvent_t e : events_)
+        if (e) cudaEventDestroy(e);
+    gemm_.reset();
+    vision_.reset();
+    for (void* p : allocations_) cudaFree(p);
+    if (host_in_) cudaFreeHost(host_in_);
+    if (stream_) cudaStreamDestroy(stream_);
+}
+
+void* CudaGlm4vModel::device_alloc(size_t bytes) {
+    void* p = nullptr;
+    const cudaError_t e = cudaMalloc(&p, std::max<size_t>(bytes, 1));
+    CHECK(e == cudaSuccess) << "out of GPU memory allocating " << bytes
+                            << " bytes: " << cudaGetErrorString(e);
+    allocations_.push_back(p);
+    return p;
+}
+
+void CudaGlm4vModel::synchronize() const {
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+std::pair<uint64_t, uint64_t> CudaGlm4vModel::memory_info() const {
+    size_t free_b = 0, total_b = 0;
+    CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    return {total_b, free_b};
+}
+
+uint64_t CudaGlm4vModel::kv_bytes_per_block() const {
+    const auto& t = config_.text;
+    return static_cast<uint64_t>(t.num_hidden_layers) * 2 * options_.block_size *
+           static_cast<uint64_t>(t.num_key_value_heads * t.head_dim()) * 2;
+}
+
+Result<std::unique_ptr<CudaGlm4vModel>> CudaGlm4vModel::create(const Glm4vModel& host,
+                                                               const CudaModelOptions& options) {
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess || count <= options.device)
+        return Error{"no CUDA device " + std::to_string(options.device) + " (" +
+                     std::to_string(count) + " found)"};
+    const auto& t = host.config().text;
+    if (t.head_dim() != 16 && t.head_dim() != 32 && t.head_dim() != 64 && t.head_dim() != 128)
+        return Error{"the CUDA backend is built for head_dim 16/32/64/128, the model has " +
+                     std::to_string(t.head_dim())};
+    if (t.num_attention_heads / t.num_key_value_heads > 16)
+        return Error{"the CUDA backend supports GQA groups up to 16"};
+    if (t.rotary_dim() / 2 > cuda::MropeParams::kMaxPairs)
+        return Error{"rotary dims exceed the CUDA backend's limit"};
+    CUDA_CHECK(cudaSetDevice(options.device));
+    std::unique_ptr<CudaGlm4vModel> m(new CudaGlm4vModel(host, options));
+    CUDA_CHECK(cudaStreamCreateWithFlags(&m->stream_, cudaStreamNonBlocking));
+    m->gemm_ = std::make_unique<cuda::Gemm>();
+    {
+        const int64_t rotary = t.rotary_dim(), pairs = rotary / 2;
+        m->rope_.num_pairs = static_cast<int>(pairs);
+        for (int64_t i = 0; i < pairs; ++i) {
+            const float exponent = static_cast<float>(2 * i) / static_cast<float>(rotary);
+            m->rope_.inv_freq[i] = 1.0f / std::pow(static_cast<float>(t.rope_theta), exponent);
+            const int64_t t_end = t.mrope_section[0], h_end = t_end + t.mrope_section[1];
+            m->rope_.section[i] = static_cast<int8_t>(i < t_end ? 0 : (i < h_end ? 1 : 2));
+        }
+    }
+    if (Status s = m->upload_weights(host); !s) return Error{s.error_message()};
+    m->allocate_workspaces();
+    // A one-block pool for the warm-up; the caller sizes the real one from what is left.
+    if (Status s = m->allocate_kv_pool(1); !s) return Error{s.error_message()};
+    m->warm_up();
+    return m;
+}
+
+Status CudaGlm4vModel::upload_weights(const Glm4vModel& host) {
+    const Glm4vWeights& hw = host.weights();
+    const Glm4vConfig& c = config_;
+    struct Item {
+        bf16** dst;
+        std::vector<const TensorView*> parts;
+        bool permute_downsample = false;
+    };
+    std::vector<Item> items;
+    auto add = [&](bf16** dst, std::vector<const TensorView*> parts, bool permute = false) {
+        items.push_back({dst, std::move(parts), permute});
+    };
+    Weights& w = *w_;
+    add(&w.embed, {&hw.embed_tokens});
+    w.layers.resize(hw.layers.size());
+    for (size_t l = 0; l < hw.layers.size(); ++l) {
+        const TextLayerWeights& s = hw.layers[l];
+        Layer& d = w.layers[l];
+        add(&d.input_ln, {&s.input_layernorm});
+        add(&d.qkv_w, {&s.q_proj_weight, &s.k_proj_weight, &s.v_proj_weight});
+        add(&d.qkv_b, {&s.q_proj_bias, &s.k_proj_bias, &s.v_proj_bias});
+        add(&d.o_w, {&s.o_proj_weight});
+        add(&d.post_self_attn, {&s.post_self_attn_layernorm});
+        add(&d.post_attention, {&s.post_attention_layernorm});
+        add(&d.gate_up_w, {&s.gate_up_proj_weight});
+        add(&d.down_w, {&s.down_proj_weight});
+        add(&d.post_mlp, {&s.post_mlp_layernorm});
+    }
+    add(&w.norm, {&hw.norm});
+    const bool tied = hw.lm_head.data == hw.embed_tokens.data;
+    if (!tied) add(&w.lm_head, {&hw.lm_head});
+    const VisionWeights& v = hw.vision;
+    add(&w.patch_w, {&v.patch_embed_weight});
+    add(&w.patch_b, {&v.patch_embed_bias});
+    add(&w.post_conv_ln, {&v.post_conv_layernorm});
+    add(&w.pos_embed, {&v.position_embedding});
+    w.blocks.resize(v.blocks.size());
+    for (size_t b = 0; b < v.blocks.size(); ++b) {
+        const VisionBlockWeights& s = v.blocks[b];
+        VisionBlock& d = w.blocks[b];
+        add(&d.norm1, {&s.norm1});
+        add(&d.norm2, {&s.norm2});
+        add(&d.qkv_w, {&s.qkv_weight});
+        add(&d.proj_w, {&s.proj_weight});
+        add(&d.gate_up_w, {&s.gate_proj_weight, &s.up_proj_weight});
+        add(&d.down_w, {&s.down_proj_weight});
+    }
+    add(&w.post_ln, {&v.post_layernorm});
+    add(&w.down_w, {&v.downsample_weight}, true);
+    add(&w.down_b, {&v.downsample_bias});
+    add(&w.merger_proj, {&v.merger_proj_weight});
+    add(&w.merger_ln_w, {&v.merger_norm_weight});
+    add(&w.merger_ln_b, {&v.merger_norm_bias});
+    add(&w.merger_gate_up, {&v.merger_gate_proj_weight, &v.merger_up_proj_weight});
+    add(&w.merger_down, {&v.merger_down_proj_weight});
+
+    size_t total = 0;
+    for (const Item& it : items) {
+        int64_t n = 0;
+        for (const TensorView* p : it.parts) {
+            if (p->empty()) return Error{"a weight tensor is missing on upload"};
+            n += p->numel();
+        }
+        total += align_up(static_cast<size_t>(n) * 2);
+    }
+    weight_bytes_ = total;
+    auto [dev_total, dev_free] = memory_info();
+    if (total + (size_t{1} << 30) > dev_free)
+        return Error{"the weights need " + std::to_string(total >> 20) + " MiB, the GPU has " +
+                     std::to_string(dev_free >> 20) + " MiB free of " +
+                     std::to_string(dev_total >> 20) + " MiB"};
+    char* base = static_cast<char*>(device_alloc(total));
+
+    // Two pinned staging buffers: the host fills one while the other is in flight.
+    constexpr size_t kStage = size_t{64} << 20;
+    void* stage[2] = {nullptr, nullptr};
+    cudaEvent_t done[2];
+    for (int i = 0; i < 2; ++i) {
+        CUDA_CHECK(cudaMallocHost(&stage[i], kStage));
+        CUDA_CHECK(cudaEventCreateWithFlags(&done[i], cudaEventDisableTiming));
+        CUDA_CHECK(cudaEventRecord(done[i], stream_));
+    }
+    int cur = 0;
+    uint64_t uploaded = 0;
+    size_t offset = 0;
+    std::vector<float> f32;
+    std::vector<uint16_t> row;
+    for (const Item& it : items) {
+        char* dst = base + offset;
+        *it.dst = reinterpret_cast<bf16*>(dst);
+        size_t written = 0;
+        for (const TensorView* p : it.parts) {
+            const int64_t n = p->numel();
+            const size_t elem = dtype_size(p->dtype);
+            // Rows of the source go through staging in pieces of at most kStage / 2 bytes out.
+            const int64_t rows = p->shape.empty() ? 1 : p->shape[0];
+            const int64_t cols = n / rows;
+            int64_t r = 0;
+            while (r < rows) {
+                const int64_t take = std::max<int64_t>(
+                    1, std::min<int64_t>(rows - r, static_cast<int64_t>(kStage / 2 / (cols * 2))));
+                CHECK(static_cast<size_t>(take * cols * 2) <= kStage) << "row too wide to stage";
+                CUDA_CHECK(cudaEventSynchronize(done[cur]));
+                auto* out = static_cast<uint16_t*>(stage[cur]);
+                const auto* src =
+                    static_cast<const char*>(p->data) + static_cast<size_t>(r * cols) * elem;
+                const size_t count = static_cast<size_t>(take * cols);
+                if (it.permute_downsample) {
+                    // [out, hidden, m, m] -> column (p * hidden + c) holds source (c * m*m + p).
+                    const int64_t hidden = p->shape[1], group = cols / hidden;
+                    f32.resize(static_cast<size_t>(cols));
+                    for (int64_t i = 0; i < take; ++i) {
+                        to_f32(p->dtype, src + static_cast<size_t>(i * cols) * elem, f32.data(),
+                               f32.size());
+                        for (int64_t ch = 0; ch < hidden; ++ch)
+                            for (int64_t g = 0; g < group; ++g)
+                                out[i * cols + g * hidden + ch] =
+                                    f32_to_bf16(f32[static_cast<size_t>(ch * group + g)]);
+                    }
+                } else if (p->dtype == DType::kBF16) {
+                    std::memcpy(out, src, count * 2);
+                } else {
+                    f32.resize(count);
+                    to_f32(p->dtype, src, f32.data(), count);
+                    for (size_t i = 0; i < count; ++i) out[i] = f32_to_bf16(f32[i]);
+                }
+                CUDA_CHECK(cudaMemcpyAsync(dst + written, out, count * 2, cudaMemcpyHostToDevice,
+                                           stream_));
+                CUDA_CHECK(cudaEventRecord(done[cur], stream_));
+                cur ^= 1;
+                written += count * 2;
+                uploaded += count * 2;
+                r += take;
+                if (options_.upload_progress) options_.upload_progress(uploaded, total);
+            }
+        }
+        offset += align_up(written);
+    }
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    for (int i = 0; i < 2; ++i) {
+        cudaEventDestroy(done[i]);
+        cudaFreeHost(stage[i]);
+    }
+    if (tied) w.lm_head = w.embed;
+    (void)c;
+    return {};
+}
+
+void CudaGlm4vModel::allocate_workspaces() {
+    const auto& t = config_.text;
+    const int64_t T = options_.max_num_tokens, H = t.hidden_size;
+    const int64_t wqkv = (t.num_attention_heads + 2 * t.num_key_value_heads) * t.head_dim();
+    const int64_t I = t.intermediate_size, R = options_.max_num_seqs;
+    residual_ = static_cast<float*>(device_alloc(static_cast<size_t>(T * H) * 4));
+    normed_ = static_cast<bf16*>(device_alloc(static_cast<size_t>(T * H) * 2));
+    qkv_ = static_cast<bf16*>(device_alloc(static_cast<size_t>(T * wqkv) * 2));
+    attn_ = static_cast<bf16*>(
+        device_alloc(static_cast<size_t>(T * t.num_attention_heads * t.head_dim()) * 2));
+    branch_ = static_cast<bf16*>(device_alloc(static_cast<size_t>(T * H) * 2));
+    gate_up_ = static_cast<bf16*>(device_alloc(static_cast<size_t>(T * 2 * I) * 2));
+    act_ = static_cast<bf16*>(device_alloc(static_cast<size_t>(T * I) * 2));
+    rows_normed_ = static_cast<bf16*>(device_alloc(static_cast<size_t>(R * H) * 2));
+    logits_ = static_cast<float*>(device_alloc(static_cast<size_t>(R * t.vocab_size) * 4));
+    argmax_ids_ = static_cast<int32_t*>(device_alloc(static_cast<size_t>(R) * 4));
+    argmax_scratch_ = device_alloc(cuda::argmax_scratch_bytes(R));
+    decode_partial_ = static_cast<float*>(
+        device_alloc(static_cast<size_t>(std::max<int64_t>(R, 264) * t.num_attention_heads *
+                                         (t.head_dim() + 2)) *
+                     4));
+    decode_blocks_per_seq_ =
+        (options_.max_model_len + options_.block_size - 1) / options_.block_size;
+    const int64_t max_blocks = std::max<int64_t>(decode_blocks_per_seq_, 1);
+    // Inputs: tokens, positions, slots, q_start, kv_len, tables, logits rows, work, image rows.
+    in_bytes_ = align_up(T * 4) + align_up(T * 12) + align_up(T * 8) + 3 * align_up((R + 1) * 4) +
+                align_up(R * max_blocks * 4) + align_up((T + R) * 8) + align_up(T * 8) +
+                align_up(T * 4) + 4 * kAlign;
+    CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_in_), in_bytes_));
+    dev_in_ = static_cast<char*>(device_alloc(in_bytes_));
+}
+
+Status CudaGlm4vModel::allocate_kv_pool(int64_t num_blocks) {
+    if (num_blocks < 1) return Error{"the KV pool needs at least one block"};
+    for (auto& [b, g] : graphs_) cudaGraphExecDestroy(g);
+    graphs_.clear();  // graphs hold pool addresses
+    if (kv_pool_) {
+        synchronize();
+        allocations_.erase(std::remove(allocations_.begin(), allocations_.end(), kv_pool_),
+                           allocations_.end());
+        CUDA_CHECK(cudaFree(kv_pool_));
+        kv_pool_ = nullptr;
+    }
+    const uint64_t bytes = kv_bytes_per_block() * static_cast<uint64_t>(num_blocks);
+    void* p = nullptr;
+    if (cudaMalloc(&p, bytes) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return Error{"cannot allocate the KV pool: " + std::to_string(num_blocks) + " blocks (" +
+                     std::to_string(bytes >> 20) + " MiB)"};
+    }
+    CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream_));
+    allocations_.push_back(p);
+    kv_pool_ = static_cast<bf16*>(p);
+    num_kv_blocks_ = num_blocks;
+    synchronize();
+    return {};
+}
+
+CudaGlm4vModel::Inputs CudaGlm4vModel::stage_inputs(const ForwardBatch& b,
+                                                    std::span<const bf16* const> image_rows,
+                                                    int64_t pad_to_seqs, bool decode, bool graph) {
+    const auto& t = config_.text;
+    const auto n_real = static_cast<int64_t>(b.token_ids.size());
+    const auto s_real = static_cast<int64_t>(b.seq_lens.size());
+    const int64_t S = std::max(s_real, pad_to_seqs);
+    const int64_t n = decode ? S : n_real;
+    const int64_t MB = graph ? decode_blocks_per_seq_ : b.max_blocks_per_seq;
+    const int64_t R = decode ? S : static_cast<int64_t>(b.logits_indices.size());
+    const int64_t group = t.num_attention_heads / t.num_key_value_heads;
+    CHECK(n <= options_.max_num_tokens)
+        << "step of " << n << " tokens exceeds max_num_tokens " << options_.max_num_tokens;
+    CHECK(S <= std::max<int64_t>(options_.max_num_seqs, 1) && R <= options_.max_num_seqs)
+        << "step of " << S << " sequences / " << R << " logits rows exceeds max_num_seqs "
+        << options_.max_num_seqs;
+    CHECK(!graph || b.max_blocks_per_seq <= MB) << "block table wider than max_model_len";
+    synchronize();  // the previous step's inputs are consumed
+
+    std::vector<cuda::AttentionWork> work;
+    if (!decode) {
+        const int64_t rpb = cuda::attention_rows_per_block();
+        for (int64_t s = 0; s < s_real; ++s) {
+            const int64_t rows = (b.query_start[s + 1] - b.query_start[s]) * group;
+            for (int64_t r0 = 0; r0 < rows; r0 += rpb)
+                work.push_back({static_cast<int32_t>(s), static_cast<int32_t>(r0)});
+        }
+    }
+    size_t off = 0;
+    Inputs in;
+    auto place = [&](auto*& dev_ptr, size_t bytes) -> char* {
+        char* h = host_in_ + off;
+        dev_ptr = reinterpret_cast<std::remove_reference_t<decltype(dev_ptr)>>(dev_in_ + off);
+        off += align_up(bytes);
+        CHECK(off <= in_bytes_) << "step inputs exceed their buffer";
+        return h;
+    };
+    auto* tok = reinterpret_cast<int32_t*>(place(in.tokens, n * 4));
+    auto* pos = reinterpret_cast<int32_t*>(place(in.positions, n * 12));
+    auto* slots = reinterpret_cast<int64_t*>(place(in.slots, n * 8));
+    auto* qs = reinterpret_cast<int32_t*>(place(in.q_start, (S + 1) * 4));
+    auto* kvl = reinterpret_cast<int32_t*>(place(in.kv_len, S * 4));
+    auto* tables = reinterpret_cast<int32_t*>(place(in.tables, S * MB * 4));
+    auto* lrows = reinterpret_cast<int32_t*>(place(in.logits_rows, R * 4));
+    auto* wk = reinterpret_cast<cuda::AttentionWork*>(place(in.work, work.size() * 8));
+    auto* irows = reinterpret_cast<const bf16**>(place(in.image_rows, image_rows.size() * 8));
+    auto* idst = reinterpret_cast<int32_t*>(place(in.image_dst, image_rows.size() * 4));
+    for (int64_t i = 0; i < n; ++i) {
+        const bool real = i < n_real;
+        tok[i] = real ? b.token_ids[i] : 0;
+        const Position3 p = real ? b.positions[i] : Position3{};
+        pos[3 * i] = p.t, pos[3 * i + 1] = p.h, pos[3 * i + 2] = p.w;
+        slots[i] = real ? b.slot_mapping[i] : -1;
+    }
+    int64_t max_kv = 1;
+    for (int64_t s = 0; s <= S; ++s)
+        qs[s] = s <= s_real ? b.query_start[s] : static_cast<int32_t>(n_real + (s - s_real));
+    std::memset(tables, 0, static_cast<size_t>(S * MB) * 4);
+    for (int64_t s = 0; s < S; ++s) {
+        kvl[s] = s < s_real ? b.seq_lens[s] : 1;
+        max_kv = std::max<int64_t>(max_kv, kvl[s]);
+        if (s < s_real) {
+            const int64_t width = std::min(MB, b.max_blocks_per_seq);
+            std::memcpy(tables + s * MB, b.block_tables.data() + s * b.max_blocks_per_seq,
+                        static_cast<size_t>(width) * 4);
+        }
+    }
+    for (int64_t r = 0; r < R; ++r)
+        lrows[r] = decode ? static_cast<int32_t>(r) : b.logits_indices[r];
+    std::memcpy(wk, work.data(), work.size() * 8);
+    for (size_t i = 0; i < image_rows.size(); ++i) irows[i] = image_rows[i];
+    if (!image_rows.empty()) {
+        size_t next = 0;
+        for (int64_t i = 0; i < n_real && next < image_rows.size(); ++i)
+            if (b.token_ids[i] == b.image_token_id) idst[next++] = static_cast<int32_t>(i);
+        CHECK(next == image_rows.size()) << "image rows for " << image_rows.size()
+                                         << " tokens, batch has " << next << " image tokens";
+    }
+    CUDA_CHECK(cudaMemcpyAsync(dev_in_, host_in_, off, cudaMemcpyHostToDevice, stream_));
+    in.num_tokens = n, in.num_seqs = S, in.max_blocks = MB, in.num_logits = R;
+    in.num_work = static_cast<int64_t>(work.size());
+    in.num_image_rows = static_cast<int64_t>(image_rows.size());
+    in.max_kv_len = graph ? options_.max_model_len : max_kv;
+    return in;
+}
+
+void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerObserver* obs) {
+    const auto& t = config_.text;
+    const int64_t H = t.hidden_size, hd = t.head_dim();
+    const int64_t heads = t.num_attention_heads, kvh = t.num_key_value_heads;
+    const int64_t wqkv = (heads + 2 * kvh) * hd, I = t.intermediate_size;
+    const auto eps = static_cast<float>(t.rms_norm_eps);
+    const int64_t slots = num_kv_blocks_ * options_.block_size;
+    const int64_t layer_stride = 2 * slots * kvh * hd;
+    cudaStream_t st = stream_;
+    auto linear = [&](const bf16* x, int64_t m, const bf16* w, int64_t out, int64_t k,
+                      const bf16* bias, void* y, cuda::OutType type = cuda::OutType::kBf16) {
+        cuda::LinearArgs a;
+        a.x = x, a.m = m, a.w = w, a.n = out, a.k = k, a.bias = bias, a.y = y, a.out_type = type;
+        gemm_->linear(a, st);
+    };
+
+    cuda::embedding(w_->embed, in.tokens, n, H, residual_, st);
+    if (in.num_image_rows > 0)
+        cuda::scatter_rows(in.image_rows, in.image_dst, in.num_image_rows, H, residual_, st);
+    if (obs) tap(obs, "embeddings", residual_, n, H, st);
+    for (int64_t l = 0; l < t.num_hidden_layers; ++l) {
+        const Layer& L = w_->layers[static_cast<size_t>(l)];
+        if (l > 0 && !obs) {
+            cuda::add_rms_norm(residual_, branch_, w_->layers[l - 1].post_mlp, L.input_ln, nullptr,
+                               n, H, eps, normed_, st);
+        } else {
+            if (l > 0) {
+                cuda::add_rms_norm(residual_, branch_, w_->layers[l - 1].post_mlp, nullptr, nullptr,
+                                   n, H, eps, nullptr, st);
+                tap(obs, ("layer." + std::to_string(l - 1)).c_str(), residual_, n, H, st);
+            }
+            cuda::add_rms_norm(residual_, nullptr, nullptr, L.input_ln, nullptr, n, H, eps, normed_,
+                               st);
+        }
+        linear(normed_, n, L.qkv_w, wqkv, H, L.qkv_b, qkv_);
+        bf16* k_cache = kv_pool_ + l * layer_stride;
+        bf16* v_cache = k_cache + slots * kvh * hd;
+        cuda::rope_kv_write(qkv_, n, in.positions, rope_, heads, kvh, hd, in.slots, k_cache,
+                            v_cache, st);
+        cuda::AttentionParams p;
+        p.q = qkv_, p.q_stride = wqkv, p.k = k_cache, p.v = v_cache, p.kv_stride = kvh * hd;
+        p.out = attn_, p.out_stride = heads * hd;
+        p.q_start = in.q_start, p.kv_len = in.kv_len, p.block_tables = in.tables;
+        p.max_blocks_per_seq = in.max_blocks, p.block_size = options_.block_size;
+        p.num_seqs = in.num_seqs, p.heads = heads, p.kv_heads = kvh, p.head_dim = hd;
+        p.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+        p.causal = true;
+        if (decode)
+            cuda::decode_attention(p, in.max_kv_len, decode_partial_, st);
+        else
+            cuda::prefill_attention(p, in.work, in.num_work, st);
+        linear(attn_, n, L.o_w, H, heads * hd, nullptr, branch_);
+        cuda::add_rms_norm(residual_, branch_, L.post_self_attn, L.post_attention, nullptr, n, H,
+                           eps, normed_, st);
+        linear(normed_, n, L.gate_up_w, 2 * I, H, nullptr, gate_up_);
+        cuda::silu_mul(gate_up_, n, I, act_, st);
+        linear(act_, n, L.down_w, H, I, nullptr, branch_);
+    }
+    cuda::add_rms_norm(residual_, branch_, w_->layers.back().post_mlp, nullptr, nullptr, n, H, eps,
+                       nullptr, st);
+    if (obs)
+        tap(obs, ("layer." + std::to_string(t.num_hidden_layers - 1)).c_str(), residual_, n, H, st);
+    cuda::add_rms_norm(residual_, nullptr, nullptr, w_->norm, in.logits_rows, in.num_logits, H, eps,
+                       rows_normed_, st);
+    if (obs) tap_bf16(obs, "final_norm", rows_normed_, in.num_logits, H, st);
+    linear(rows_normed_, in.num_logits, w_->lm_head, t.vocab_size, H, nullptr, logits_,
+           cuda::OutType::kF32);
+    if (obs) tap(obs, "logits", logits_, in.num_logits, t.vocab_size, st);
+}
+
+void CudaGlm4vModel::run_decode_graph(const Inputs& in, int64_t padded) {
+    auto it = graphs_.find(padded);
+    if (it == graphs_.end()) {
+        cudaGraph_t graph = nullptr;
+        CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+        run_layers(in, padded, true, nullptr);
+        CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+        cudaGraphExec_t exec = nullptr;
+        CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+        CUDA_CHECK(cudaGraphDestroy(graph));
+        it = graphs_.emplace(padded, exec).first;
+    }
+    CUDA_CHECK(cudaGraphLaunch(it->second, stream_));
+}
+
+void CudaGlm4vModel::forward(const ForwardBatch& batch, std::span<const bf16* const> image_rows) {
+    const auto n = static_cast<int64_t>(batch.token_ids.size());
+    const auto seqs = static_cast<int64_t>(batch.seq_lens.size());
+    CHECK(n > 0 && seqs > 0) << "empty forward";
+    CHECK(batch.query_start.size() == batch.seq_lens.size() + 1 && batch.query_start.back() == n)
+        << "query_start must cover every token";
+    bool decode = n == seqs && image_rows.empty();
+    if (decode) {  // decode kernels return one logits row per sequence, in order
+        for (int64_t i = 0; i < seqs && decode; ++i)
+            decode = batch.logits_indices.size() == static_cast<size_t>(seqs) &&
+                     batch.logits_indices[i] == i && batch.seq_lens[i] <= options_.max_model_len;
+    }
+    if (!events_[0]) {
+        CUDA_CHECK(cudaEventCreate(&events_[0]));
+        CUDA_CHECK(cudaEventCreate(&events_[1]));
+    }
+    if (decode && options_.cuda_graphs && !batch.observer) {
+        const int64_t padded = padded_decode_batch(seqs, options_.max_num_seqs);
+        const Inputs in = stage_inputs(batch, image_rows, padded, true, true);
+        CUDA_CHECK(cudaEventRecord(events_[0], stream_));
+        run_decode_graph(in, padded);
+        CUDA_CHECK(cudaEventRecord(events_[1], stream_));
+        num_logits_ = seqs;
+        return;
+    }
+    const Inputs in = stage_inputs(batch, image_rows, 0, decode, false);
+    CUDA_CHECK(cudaEventRecord(events_[0], stream_));
+    run_layers(in, n, decode, batch.observer);
+    CUDA_CHECK(cudaEventRecord(events_[1], stream_));
+    num_logits_ = in.num_logits;
+}
+
+float CudaGlm4vModel::last_forward_ms() const {
+    CUDA_CHECK(cudaEventSynchronize(events_[1]));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, events_[0], events_[1]));
+    return ms;
+}
+
+void CudaGlm4vModel::copy_logits(float* host) const {
+    CUDA_CHECK(cudaMemcpyAsync(host, logits_,
+                               static_cast<size_t>(num_logits_ * config_.text.vocab_size) * 4,
+                               cudaMemcpyDeviceToHost, stream_));
+    synchronize();
+}
+
+std::vector<int32_t> CudaGlm4vModel::argmax() {
+    std::vector<int32_t> ids(static_cast<size_t>(num_logits_));
+    cuda::argmax_rows(logits_, num_logits_, config_.text.vocab_size, argmax_ids_, argmax_scratch_,
+                      stream_);
+    CUDA_CHECK(
+        cudaMemcpyAsync(ids.data(), argmax_ids_, ids.size() * 4, cudaMemcpyDeviceToHost, stream_));
+    synchronize();
+    return ids;
+}
+
+void CudaGlm4vModel::warm_up() {
+    // One short prefill through the one-block pool: loads the kernels and cuBLASLt handles before
+    // the caller measures what memory the KV pool may take.
+    const int64_t n = options_.block_size;
+    std::vector<int32_t> tokens(static_cast<size_t>(n), 0);
+    const std::vector<Position3> positions = text_positions(0, n);
+    const std::vector<int64_t> slots(static_cast<size_t>(n), -1);
+    const int32_t qs[2] = {0, static_cast<int32_t>(n)};
+    const int32_t lens[1] = {static_cast<int32_t>(n)};
+    const int32_t table[1] = {0};
+    const int32_t last[1] = {static_cast<int32_t>(n - 1)};
+    forward(ForwardBatch{tokens, positions, slots, qs, lens, table, 1, last, {}, -1, nullptr});
+    synchronize();
+}
+
+DeviceImageEmbeddings CudaGlm4vModel::encode_images(std::span<const float> pixel_values,
+                                                    std::span<const ImageGrid> grids,
+                                                    LayerObserver* obs) {
+    const Glm4vVisionConfig& vc = config_.vision;
+    const int64_t H = vc.hidden_size, in_dim = vc.patch_input_dim(), out_h = vc.out_hidden_size;
+    const int64_t heads = vc.num_heads, hd = vc.head_dim(),
+                  group = vc.spatial_merge_size * vc.spatial_merge_size;
+    const int64_t vI = vc.intermediate_size;
+    const auto eps = static_cast<float>(vc.rms_norm_eps);
+    int64_t N = 0;
+    for (const ImageGrid& g : grids) N += g.num_patches();
+    CHECK(static_cast<int64_t>(pixel_values.size()) == N * in_dim)
+        << "pixel_values hold " << pixel_values.size() << " floats, grids need " << N * in_dim;
+    CHECK(N % group == 0) << "patch count must be a multiple of the merge window";
+    cudaStream_t st = stream_;
+    const int64_t rpb = cuda::attention_rows_per_block();
+    if (!vision_ || vision_->capacity < N) {
+        synchronize();
+        vision_ = std::make_unique<VisionWork>();
+        VisionWork& v = *vision_;
+        const int64_t cap = std::max<int64_t>(N, 1024);
+        v.capacity = cap;
+        auto alloc = [&](size_t bytes) {
+            void* p = nullptr;
+            CUDA_CHECK(cudaMalloc(&p, std::max<size_t>(bytes, 1)));
+            v.owned.push_back(p);
+            return p;
+        };
+        v.px = static_cast<float*>(alloc(static_cast<size_t>(cap * in_dim) * 4));
+        v.px16 = static_cast<bf16*>(alloc(static_cast<size_t>(cap * in_dim) * 2));
+        v.x = static_cast<float*>(alloc(static_cast<size_t>(cap * H) * 4));
+        v.h = static_cast<bf16*>(alloc(static_cast<size_t>(cap * H) * 2));
+        v.qkv = static_cast<bf16*>(alloc(static_cast<size_t>(cap * 3 * H) * 2));
+        v.attn = static_cast<bf16*>(alloc(static_cast<size_t>(cap * H) * 2));
+        v.gu = static_cast<bf16*>(alloc(static_cast<size_t>(cap * 2 * out_h) * 2));
+        v.act = static_cast<bf16*>(alloc(static_cast<size_t>(cap * out_h) * 2));
+        const int64_t rows = cap / group + 1;
+        v.z = static_cast<bf16*>(alloc(static_cast<size_t>(rows * out_h) * 2));
+        v.t = static_cast<bf16*>(alloc(static_cast<size_t>(rows * out_h) * 2));
+        v.gu2 = static_cast<bf16*>(alloc(static_cast<size_t>(rows * 2 * vI) * 2));
+        v.act2 = static_cast<bf16*>(alloc(static_cast<size_t>(rows * vI) * 2));
+        v.ints = static_cast<int32_t*>(
+            alloc(static_cast<size_t>(cap * 4 + cap / rpb * 2 + 1024 + cap * 2) * 4));
+    }
+    VisionWork& v = *vision_;
+    // Host metadata: patch coordinates, grid sizes, per-image attention ranges and work items.
+    const auto ng = static_cast<int64_t>(grids.size());
+    std::vector<int32_t> ints(static_cast<size_t>(N * 4));
+    std::vector<int32_t> qs{0}, lens, starts;
+    std::vector<cuda::AttentionWork> work;
+    {
+        int64_t r = 0;
+        for (int64_t i = 0; i < ng; ++i) {
+            const ImageGrid& g = grids[static_cast<size_t>(i)];
+            for (const auto& [ph, pw] : vision_patch_coordinates(g, vc.spatial_merge_size)) {
+                ints[2 * r] = static_cast<int32_t>(ph), ints[2 * r + 1] = static_cast<int32_t>(pw);
+                ints[2 * N + 2 * r] = static_cast<int32_t>(g.h);
+                ints[2 * N + 2 * r + 1] = static_cast<int32_t>(g.w);
+                ++r;
+            }
+            for (int64_t r0 = 0; r0 < g.num_patches(); r0 += rpb)
+                work.push_back({static_cast<int32_t>(i), static_cast<int32_t>(r0)});
+            starts.push_back(qs.back());
+            lens.push_back(static_cast<int32_t>(g.num_patches()));
+            qs.push_back(qs.back() + static_cast<int32_t>(g.num_patches()));
+        }
+    }
+    std::vector<int32_t> meta;
+    meta.insert(meta.end(), ints.begin(), ints.end());
+    const size_t qs_off = meta.size();
+    meta.insert(meta.end(), qs.begin(), qs.end());
+    const size_t len_off = meta.size();
+    meta.insert(meta.end(), lens.begin(), lens.end());
+    const size_t start_off = meta.size();
+    meta.insert(meta.end(), starts.begin(), starts.end());
+    if (meta.size() % 2) meta.push_back(0);
+    const size_t work_off = meta.size();
+    for (const auto& wk : work) meta.push_back(wk.seq), meta.push_back(wk.row0);
+    CUDA_CHECK(cudaMemcpyAsync(v.ints, meta.data(), meta.size() * 4, cudaMemcpyHostToDevice, st));
+    CUDA_CHECK(cudaMemcpyAsync(v.px, pixel_values.data(), pixel_values.size() * 4,
+                               cudaMemcpyHostToDevice, st));
+    const int32_t* coords = v.ints;
+    const int32_t* grid_hw = v.ints + 2 * N;
+
+    auto linear = [&](const bf16* x, int64_t m, const bf16* w, int64_t out, int64_t k,
+                      const bf16* bias, void* y, cuda::OutType type = cuda::OutType::kBf16,
+                      bool accumulate = false) {
+        cuda::LinearArgs a;
+        a.x = x, a.m = m, a.w = w, a.n = out, a.k = k, a.bias = bias, a.y = y, a.out_type = type;
+        a.accumulate = accumulate;
+        gemm_->linear(a, st);
+    };
+    cuda::f32_to_bf16(v.px, N * in_dim, v.px16, st);
+    linear(v.px16, N, w_->patch_w, H, in_dim, w_->patch_b, v.h);
+    cuda::bf16_to_f32(v.h, N * H, v.x, st);
+    cuda::rms_norm_f32(v.x, w_->post_conv_ln, N, H, eps, v.x, st);
+    if (obs) tap(obs, "vision.post_conv_norm", v.x, N, H, st);
+    const int64_t side = vc.image_size / vc.patch_size;
+    cuda::vision_pos_embed(v.x, w_->pos_embed, side, H, coords, grid_hw, N, st);
+    if (obs) tap(obs, "vision.embeddings", v.x, N, H, st);
+    cuda::AttentionParams p;
+    p.q = v.qkv, p.k = v.qkv + H, p.v = v.qkv + 2 * H;
+    p.q_stride = 3 * H, p.kv_stride = 3 * H, p.out = v.attn, p.out_stride = H;
+    p.q_start = v.ints + qs_off, p.kv_len = v.ints + len_off, p.kv_start = v.ints + start_off;
+    p.num_seqs = ng, p.heads = heads, p.kv_heads = heads, p.head_dim = hd;
+    p.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    p.causal = false;
+    const auto* work_dev = reinterpret_cast<const cuda::AttentionWork*>(v.ints + work_off);
+    for (int64_t b = 0; b < vc.depth; ++b) {
+        const VisionBlock& B = w_->blocks[static_cast<size_t>(b)];
+        cuda::rms_norm_to_bf16(v.x, B.norm1, N, H, eps, v.h, st);
+        linear(v.h, N, B.qkv_w, 3 * H, H, nullptr, v.qkv);
+        cuda::vision_rope(v.qkv, N, heads, hd, coords, 10000.0f, st);
+        cuda::prefill_attention(p, work_dev, static_cast<int64_t>(work.size()), st);
+        linear(v.attn, N, B.proj_w, H, H, nullptr, v.x, cuda::OutType::kF32, true);
+        cuda::rms_norm_to_bf16(v.x, B.norm2, N, H, eps, v.h, st);
+        linear(v.h, N, B.gate_up_w, 2 * out_h, H, nullptr, v.gu);
+        cuda::silu_mul(v.gu, N, out_h, v.act, st);
+        linear(v.act, N, B.down_w, H, out_h, nullptr, v.x, cuda::OutType::kF32, true);
+        if (obs) tap(obs, ("vision.block." + std::to_string(b)).c_str(), v.x, N, H, st);
+    }
+    cuda::rms_norm_to_bf16(v.x, w_->post_ln, N, H, eps, v.h, st);
+    if (obs) tap_bf16(obs, "vision.post_norm", v.h, N, H, st);
+    const int64_t rows = N / group;
+    linear(v.h, rows, w_->down_w, out_h, H * group, w_->down_b, v.z);
+    linear(v.z, rows, w_->merger_proj, out_h, out_h, nullptr, v.t);
+    cuda::layer_norm_gelu(v.t, w_->merger_ln_w, w_->merger_ln_b, rows, out_h, 1e-5f, st);
+    linear(v.t, rows, w_->merger_gate_up, 2 * vI, out_h, nullptr, v.gu2);
+    cuda::silu_mul(v.gu2, rows, vI, v.act2, st);
+    void* out = nullptr;
+    CUDA_CHECK(cudaMalloc(&out, static_cast<size_t>(rows * out_h) * 2));
+    linear(v.act2, rows, w_->merger_down, out_h, vI, nullptr, out);
+    if (obs) tap_bf16(obs, "vision.merger", static_cast<bf16*>(out), rows, out_h, st);
+    DeviceImageEmbeddings e;
+    e.data = std::shared_ptr<void>(out, [](void* q) { cudaFree(q); });
+    e.num_tokens = rows;
+    return e;
+}
+
+uint64_t CudaGlm4vModel::kv_budget(double utilization) const {
+    const auto [total, free_now] = memory_info();
+    const uint64_t pool = kv_bytes_per_block() * static_cast<uint64_t>(num_kv_blocks_);
+    const uint64_t used = total - free_now - pool;
+    const auto allowed = static_cast<uint64_t>(utilization * static_cast<double>(total));
+    return allowed > used ? allowed - used : 0;
+}
+
+std::string CudaGlm4vModel::describe() const {
+    cudaDeviceProp prop{};
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, options_.device));
+    std::ostringstream os;
+    os << prop.name << ": weights " << (weight_bytes_ >> 20) << " MiB bf16, KV pool "
+       << num_kv_blocks_ << " blocks x " << options_.block_size << " tokens ("
+       << ((kv_bytes_per_block() * static_cast<uint64_t>(num_kv_blocks_)) >> 20)
+       << " MiB), CUDA graphs " << (options_.cuda_graphs ? "on" : "off");
+    return os.str();
+}
+
+}  // namespace autoglm

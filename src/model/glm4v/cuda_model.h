@@ -1,0 +1,143 @@
+// CudaGlm4vModel: GLM-4.1V on one GPU. Weights are uploaded once (bf16, through pinned staging
+// buffers, q/k/v and gate/up fused into single matrices); the KV pool is bf16 and paged like the
+// CPU one; every step is one batched forward on one stream. Decode steps (one token per
+// sequence) replay CUDA graphs captured per padded batch size.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "kernels/cuda/gemm.h"
+#include "kernels/cuda/ops.h"
+#include "model/forward_batch.h"
+#include "model/glm4v/model.h"
+
+namespace autoglm {
+
+struct CudaModelOptions {
+    int device = 0;
+    int64_t max_num_tokens = 8192;  // tokens of one step (activation workspaces)
+    int64_t max_num_seqs = 256;     // sequences of one step (logits rows, decode graphs)
+    int64_t max_model_len = 8192;   // longest sequence (block tables, decode graphs)
+    int32_t block_size = 16;
+    bool cuda_graphs = true;
+    std::function<void(uint64_t done, uint64_t total)> upload_progress;  // bytes uploaded
+};
+
+// One bf16 device allocation per image: [num_tokens, hidden].
+struct DeviceImageEmbeddings {
+    std::shared_ptr<void> data;
+    int64_t num_tokens = 0;
+    const cuda::bf16* row(int64_t i, int64_t hidden) const {
+        return static_cast<const cuda::bf16*>(data.get()) + i * hidden;
+    }
+};
+
+class CudaGlm4vModel {
+  public:
+    static Result<std::unique_ptr<CudaGlm4vModel>> create(const Glm4vModel& host,
+                                                          const CudaModelOptions& options);
+    ~CudaGlm4vModel();
+    CudaGlm4vModel(const CudaGlm4vModel&) = delete;
+    CudaGlm4vModel& operator=(const CudaGlm4vModel&) = delete;
+
+    // One step: K/V of the new tokens go to their slots; logits of batch.logits_indices are left
+    // on the device (logits()). `image_rows` replace, in order, the embeddings of the batch's
+    // image tokens (batch.image_embeds is ignored). The observer, if any, sees f32 copies.
+    void forward(const ForwardBatch& batch, std::span<const cuda::bf16* const> image_rows = {});
+    // Logits of the last forward, [rows, vocab] f32 on the device.
+    const float* logits() const { return logits_; }
+    int64_t num_logits() const { return num_logits_; }
+    void copy_logits(float* host) const;
+    // GPU time of the last forward's layers (after its inputs were staged), in ms.
+    float last_forward_ms() const;
+    // Greedy ids of the last forward's logits rows (GPU argmax; copies only the ids).
+    std::vector<int32_t> argmax();
+
+    // Vision tower + merger for images concatenated in pixel_values (merge-window order).
+    DeviceImageEmbeddings encode_images(std::span<const float> pixel_values,
+                                        std::span<const ImageGrid> grids,
+                                        LayerObserver* observer = nullptr);
+
+    const Glm4vConfig& config() const { return config_; }
+    int64_t num_kv_blocks() const { return num_kv_blocks_; }
+    int32_t block_size() const { return options_.block_size; }
+    uint64_t kv_bytes_per_block() const;
+    uint64_t weight_bytes() const { return weight_bytes_; }
+    cudaStream_t stream() const { return stream_; }
+    void synchronize() const;
+    // (total, free) device memory now.
+    std::pair<uint64_t, uint64_t> memory_info() const;
+    std::string describe() const;
+    // Replaces the KV pool (create() leaves a one-block pool for its warm-up); drops graphs.
+    Status allocate_kv_pool(int64_t num_blocks);
+    // Bytes the KV pool may take under a share of the whole device memory (vLLM's
+    // --gpu-memory-utilization): utilization * total - what is in use now (this pool excluded).
+    uint64_t kv_budget(double utilization) const;
+    int64_t graphs_captured() const { return static_cast<int64_t>(graphs_.size()); }
+
+  private:
+    struct Layer;
+    struct VisionBlock;
+    struct Weights;
+    struct Inputs;
+
+    CudaGlm4vModel(const Glm4vModel& host, const CudaModelOptions& options);
+    Status upload_weights(const Glm4vModel& host);
+    void allocate_workspaces();
+    void warm_up();
+    void run_layers(const Inputs& in, int64_t n, bool decode, LayerObserver* observer);
+    void run_decode_graph(const Inputs& in, int64_t padded);
+    Inputs stage_inputs(const ForwardBatch& batch, std::span<const cuda::bf16* const> image_rows,
+                        int64_t pad_to_seqs, bool decode, bool graph);
+    void* device_alloc(size_t bytes);
+
+    Glm4vConfig config_;
+    CudaModelOptions options_;
+    cudaStream_t stream_ = nullptr;
+    std::unique_ptr<cuda::Gemm> gemm_;
+    std::unique_ptr<Weights> w_;
+    std::vector<void*> allocations_;
+    uint64_t weight_bytes_ = 0;
+    cuda::MropeParams rope_{};
+
+    // KV pool: [layers][2][num_slots][kv_heads * head_dim] bf16.
+    cuda::bf16* kv_pool_ = nullptr;
+    int64_t num_kv_blocks_ = 0;
+
+    // Activations for max_num_tokens tokens.
+    float* residual_ = nullptr;
+    cuda::bf16 *normed_ = nullptr, *qkv_ = nullptr, *attn_ = nullptr, *branch_ = nullptr;
+    cuda::bf16 *gate_up_ = nullptr, *act_ = nullptr, *rows_normed_ = nullptr;
+    float* logits_ = nullptr;
+    int32_t* argmax_ids_ = nullptr;
+    void* argmax_scratch_ = nullptr;
+    float* decode_partial_ = nullptr;
+    int64_t num_logits_ = 0;
+
+    // Step inputs: one pinned host block copied to one device block.
+    char* host_in_ = nullptr;
+    char* dev_in_ = nullptr;
+    size_t in_bytes_ = 0;
+
+    // Vision workspaces (grown on demand).
+    struct VisionWork;
+    std::unique_ptr<VisionWork> vision_;
+
+    cudaEvent_t events_[2] = {nullptr, nullptr};
+    std::map<int64_t, cudaGraphExec_t> graphs_;  // padded decode batch size -> graph
+    int64_t decode_blocks_per_seq_ = 0;
+};
+
+// Decode batch sizes that get a graph: 1, 2, 4, 8, 16, ... up to max_num_seqs.
+int64_t padded_decode_batch(int64_t num_seqs, int64_t max_num_seqs);
+
+}  // namespace autoglm

@@ -1,0 +1,215 @@
+// The CUDA model against transformers' goldens on the tiny fixtures (bf16 weights and
+// activations on the GPU, so the tolerance is bf16's: 3e-2 of max|ref| per tap) and greedy ids
+// equal to transformers' through the paged KV cache and the decode graphs. Skips without a GPU.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "core/device_buffer.h"
+#include "loader/safetensors.h"
+#include "model/glm4v/cuda_model.h"
+#include "model/glm4v/rope_index.h"
+#include "util/golden.h"
+
+namespace autoglm {
+namespace {
+
+#define REQUIRE_GPU() \
+    if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: " << cuda_device_summary()
+
+constexpr double kBf16Tolerance = 3e-2;
+
+std::unique_ptr<Glm4vModel> load_fixture(const std::string& fixture) {
+    LoadOptions options;
+    options.model = std::string(AUTOGLM_TEST_DATA_DIR) + "/" + fixture + "/model";
+    auto model = Glm4vModel::load(options);
+    EXPECT_TRUE(model.ok()) << model.error_message();
+    return model.ok() ? std::move(model).value() : nullptr;
+}
+
+std::unique_ptr<CudaGlm4vModel> to_gpu(const Glm4vModel& host, bool graphs = true) {
+    CudaModelOptions o;
+    o.max_num_tokens = 512;
+    o.max_num_seqs = 256;  // the layer-tap runs ask for every token's logits
+    o.max_model_len = 256;
+    o.cuda_graphs = graphs;
+    auto m = CudaGlm4vModel::create(host, o);
+    EXPECT_TRUE(m.ok()) << m.error_message();
+    if (!m.ok()) return nullptr;
+    EXPECT_TRUE(m.value()->allocate_kv_pool(64).ok());
+    return std::move(m).value();
+}
+
+void expect_taps(const testing::Recorder& rec, const SafetensorsFile& g, const std::string& prefix,
+                 const std::string& label, size_t expected_taps) {
+    ASSERT_EQ(rec.order.size(), expected_taps) << label;
+    double worst = 0;
+    std::string worst_name;
+    for (const std::string& name : rec.order) {
+        ASSERT_TRUE(g.contains(prefix + name)) << "golden lacks " << prefix + name;
+        const auto v = g.view(prefix + name);
+        std::vector<float> want(static_cast<size_t>(v.numel()));
+        to_f32(v.dtype, v.data, want.data(), want.size());
+        const double err = testing::relative_error(rec.tensors.at(name), want);
+        ASSERT_LE(err, kBf16Tolerance)
+            << label << ": first mismatch at '" << name << "' (" << err << ")";
+        if (err >= worst) worst = err, worst_name = name;
+    }
+    std::printf("%s on CUDA: %zu taps within %.0e; worst %.3g at '%s'\n", label.c_str(),
+                rec.order.size(), kBf16Tolerance, worst, worst_name.c_str());
+}
+
+// Greedy decoding of one sequence on the GPU: prefill, then one token per step (graphs).
+std::vector<int32_t> gpu_greedy(CudaGlm4vModel& gpu, std::span<const int32_t> prompt,
+                                std::span<const Position3> positions,
+                                std::span<const cuda::bf16* const> image_rows, int64_t rope_delta,
+                                int64_t steps, int32_t image_token_id) {
+    const auto n = static_cast<int64_t>(prompt.size());
+    const int64_t bs = gpu.block_size(), total = n + steps;
+    std::vector<int32_t> table;
+    for (int64_t b = 0; b < (total + bs - 1) / bs; ++b) table.push_back(static_cast<int32_t>(b));
+    const auto mb = static_cast<int64_t>(table.size());
+    std::vector<int64_t> slots(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) slots[static_cast<size_t>(i)] = i;
+    const int32_t qs[2] = {0, static_cast<int32_t>(n)};
+    int32_t len[1] = {static_cast<int32_t>(n)};
+    const int32_t last[1] = {static_cast<int32_t>(n - 1)};
+    gpu.forward(
+        ForwardBatch{
+            prompt, positions, slots, qs, len, table, mb, last, {}, image_token_id, nullptr},
+        image_rows);
+    std::vector<int32_t> out{gpu.argmax()[0]};
+    for (int64_t i = 1; i < steps; ++i) {
+        const int32_t tok[1] = {out.back()};
+        const auto pos = text_positions(n + i - 1 + rope_delta, 1);
+        const int64_t slot[1] = {n + i - 1};
+        const int32_t qs1[2] = {0, 1};
+        len[0] = static_cast<int32_t>(n + i);
+        const int32_t first[1] = {0};
+        gpu.forward(ForwardBatch{tok, pos, slot, qs1, len, table, mb, first, {}, -1, nullptr});
+        out.push_back(gpu.argmax()[0]);
+    }
+    return out;
+}
+
+class CudaGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaGolden, TextLayersLogitsAndGreedyMatchTransformers) {
+    REQUIRE_GPU();
+    auto host = load_fixture(GetParam());
+    ASSERT_TRUE(host);
+    auto gpu = to_gpu(*host);
+    ASSERT_TRUE(gpu);
+    auto f = SafetensorsFile::open(std::string(AUTOGLM_TEST_DATA_DIR) + "/" + GetParam() +
+                                   "/golden.safetensors");
+    ASSERT_TRUE(f.ok()) << f.error_message();
+    const auto ids = testing::read_tensor<int32_t>(f.value(), "input_ids");
+    const auto n = static_cast<int64_t>(ids.size());
+    const auto positions = text_positions(0, n);
+    std::vector<int64_t> slots(ids.size());
+    std::vector<int32_t> all(ids.size());
+    for (int64_t i = 0; i < n; ++i) slots[i] = i, all[i] = static_cast<int32_t>(i);
+    const int32_t qs[2] = {0, static_cast<int32_t>(n)}, len[1] = {static_cast<int32_t>(n)};
+    std::vector<int32_t> table;
+    for (int64_t b = 0; b < (n + 15) / 16; ++b) table.push_back(static_cast<int32_t>(b));
+    testing::Recorder rec;
+    gpu->forward(ForwardBatch{ids,
+                              positions,
+                              slots,
+                              qs,
+                              len,
+                              table,
+                              static_cast<int64_t>(table.size()),
+                              all,
+                              {},
+                              -1,
+                              &rec});
+    expect_taps(rec, f.value(), "", GetParam(),
+                static_cast<size_t>(host->config().text.num_hidden_layers + 3));
+    const auto want = testing::read_tensor<int32_t>(f.value(), "generated_ids");
+    EXPECT_EQ(gpu_greedy(*gpu, ids, positions, {}, 0, 32, -1), want);
+    EXPECT_GT(gpu->graphs_captured(), 0);
+}
+
+TEST_P(CudaGolden, VisionTowerAndMultimodalMatchTransformers) {
+    REQUIRE_GPU();
+    auto host = load_fixture(GetParam());
+    ASSERT_TRUE(host);
+    auto gpu = to_gpu(*host);
+    ASSERT_TRUE(gpu);
+    const Glm4vConfig& cfg = host->config();
+    auto f = SafetensorsFile::open(std::string(AUTOGLM_TEST_DATA_DIR) + "/" + GetParam() +
+                                   "/vision_golden.safetensors");
+    ASSERT_TRUE(f.ok()) << f.error_message();
+    const SafetensorsFile& g = f.value();
+    std::vector<ImageGrid> grids;
+    const auto thw = testing::read_tensor<int32_t>(g, "image_grid_thw");
+    for (size_t i = 0; i + 2 < thw.size(); i += 3)
+        grids.push_back({thw[i], thw[i + 1], thw[i + 2]});
+    const auto pixels = testing::read_tensor<float>(g, "pixel_values");
+    {
+        testing::Recorder rec;
+        gpu->encode_images(pixels, grids, &rec);
+        expect_taps(rec, g, "", GetParam() + " vision", static_cast<size_t>(cfg.vision.depth + 4));
+    }
+    // Two images in a prompt: positions, every layer, logits, then 32 greedy ids.
+    const auto ids = testing::read_tensor<int32_t>(g, "mm.input_ids");
+    const std::vector<ImageGrid> two(grids.begin(), grids.begin() + 2);
+    auto rope = compute_rope_positions(ids, two, cfg);
+    ASSERT_TRUE(rope.ok()) << rope.error_message();
+    int64_t num_patches = 0;
+    for (const ImageGrid& gr : two) num_patches += gr.num_patches();
+    const std::span<const float> px(
+        pixels.data(), static_cast<size_t>(num_patches * cfg.vision.patch_input_dim()));
+    const DeviceImageEmbeddings emb = gpu->encode_images(px, two);
+    std::vector<const cuda::bf16*> rows;
+    for (int64_t i = 0; i < emb.num_tokens; ++i) rows.push_back(emb.row(i, cfg.text.hidden_size));
+    const auto n = static_cast<int64_t>(ids.size());
+    std::vector<int64_t> slots(ids.size());
+    std::vector<int32_t> all(ids.size());
+    for (int64_t i = 0; i < n; ++i) slots[i] = i, all[i] = static_cast<int32_t>(i);
+    const int32_t qs[2] = {0, static_cast<int32_t>(n)}, len[1] = {static_cast<int32_t>(n)};
+    std::vector<int32_t> table;
+    for (int64_t b = 0; b < (n + 15) / 16; ++b) table.push_back(static_cast<int32_t>(b));
+    testing::Recorder rec;
+    gpu->forward(ForwardBatch{ids,
+                              rope.value().positions,
+                              slots,
+                              qs,
+                              len,
+                              table,
+                              static_cast<int64_t>(table.size()),
+                              all,
+                              {},
+                              static_cast<int32_t>(cfg.image_token_id),
+                              &rec},
+                 rows);
+    expect_taps(rec, g, "mm.", GetParam() + " multimodal",
+                static_cast<size_t>(cfg.text.num_hidden_layers + 3));
+    EXPECT_EQ(gpu_greedy(*gpu, ids, rope.value().positions, rows, rope.value().rope_delta, 32,
+                         static_cast<int32_t>(cfg.image_token_id)),
+              testing::read_tensor<int32_t>(g, "mm.generated_ids"));
+}
+
+TEST_P(CudaGolden, GraphsAndPlainLaunchesAgree) {
+    REQUIRE_GPU();
+    auto host = load_fixture(GetParam());
+    ASSERT_TRUE(host);
+    auto with = to_gpu(*host, true), without = to_gpu(*host, false);
+    ASSERT_TRUE(with && without);
+    std::vector<int32_t> prompt;
+    for (int i = 0; i < 37; ++i) prompt.push_back((i * 131 + 7) % 1000);
+    const auto pos = text_positions(0, static_cast<int64_t>(prompt.size()));
+    const auto a = gpu_greedy(*with, prompt, pos, {}, 0, 40, -1);
+    const auto b = gpu_greedy(*without, prompt, pos, {}, 0, 40, -1);
+    EXPECT_EQ(a, b);
+    EXPECT_GT(with->graphs_captured(), 0);
+    EXPECT_EQ(without->graphs_captured(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, CudaGolden, ::testing::Values("tiny_f32", "tiny_bf16_sharded"));
+
+}  // namespace
+}  // namespace autoglm
