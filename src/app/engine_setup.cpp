@@ -3,8 +3,15 @@
 
 #include <cstdlib>
 
+#include "core/device_buffer.h"
+#include "core/logging.h"
 #include "loader/dummy.h"
 #include "model/kv_cache.h"
+
+#ifdef AUTOGLM_HAS_CUDA
+#include "engine/cuda_executor.h"
+#include "model/glm4v/cuda_model.h"
+#endif
 
 namespace autoglm {
 namespace {
@@ -34,6 +41,9 @@ void add_engine_flags(Flags& flags) {
     flags.add("max-num-batched-tokens", "2048",
               "tokens in one engine step at most (long prompts are prefilled in chunks of this)");
     flags.add("block-size", "16", "tokens per KV cache block");
+    flags.add("device", "auto",
+              "where the model runs: cuda, cpu, or auto (cuda when a GPU is found)");
+    flags.add("enforce-eager", "false", "CUDA: no CUDA graphs for decode steps", true);
 }
 
 void add_sampling_flags(Flags& flags) {
@@ -77,11 +87,43 @@ Result<EngineBundle> make_engine(const Flags& flags, const Glm4vModel& model,
     if (!utilization) return utilization.error();
     if (!(utilization.value() > 0.0f && utilization.value() <= 1.0f))
         return Error{"--gpu-memory-utilization must be in (0, 1]"};
+    const std::string device = flags.get("device");
+    if (device != "auto" && device != "cpu" && device != "cuda")
+        return Error{"--device must be auto, cpu or cuda, got '" + device + "'"};
+    const bool use_cuda = device == "cuda" || (device == "auto" && cuda_device_count() > 0);
+    if (use_cuda && cuda_device_count() == 0)
+        return Error{"--device cuda: " + cuda_device_summary()};
+    EngineBundle b;
     KvSizingRequest sizing;
     sizing.block_size = static_cast<int32_t>(block_size.value());
     sizing.bytes_per_block = PagedKvCache::bytes_per_block(model.config().text, sizing.block_size);
     sizing.available_bytes = host_memory_available();
     sizing.memory_utilization = utilization.value();
+#ifdef AUTOGLM_HAS_CUDA
+    std::shared_ptr<CudaGlm4vModel> gpu;
+    if (use_cuda) {
+        CudaModelOptions o;
+        o.max_num_tokens = max_tokens.value();
+        o.max_num_seqs = max_seqs.value();
+        o.max_model_len = model.config().text.max_position_embeddings;
+        if (flags.has("max-model-len")) {
+            auto len = flags.get_int("max-model-len", 2, 1 << 24);
+            if (!len) return len.error();
+            o.max_model_len = len.value();
+        }
+        o.block_size = sizing.block_size;
+        o.cuda_graphs = !flags.enabled("enforce-eager");
+        auto created = CudaGlm4vModel::create(model, o);
+        if (!created) return created.error();
+        gpu = std::move(created).value();
+        // The GPU budget is already a share of the whole device, net of weights and workspaces.
+        sizing.bytes_per_block = static_cast<int64_t>(gpu->kv_bytes_per_block());
+        sizing.available_bytes = gpu->kv_budget(utilization.value());
+        sizing.memory_utilization = 1.0;
+        sizing.default_cap = 0;
+        b.device = gpu->describe();
+    }
+#endif
     sizing.model_max_len = model.config().text.max_position_embeddings;
     if (flags.has("kv-cache-memory")) {
         auto bytes = parse_memory_size(flags.get("kv-cache-memory"));
@@ -93,14 +135,26 @@ Result<EngineBundle> make_engine(const Flags& flags, const Glm4vModel& model,
         if (!len) return len.error();
         sizing.max_model_len = len.value();
     }
-    sizing.max_useful_tokens =
-        max_seqs.value() * sizing.max_model_len.value_or(sizing.model_max_len);
+    if (!use_cuda)
+        sizing.max_useful_tokens =
+            max_seqs.value() * sizing.max_model_len.value_or(sizing.model_max_len);
     auto plan = plan_kv_cache(sizing);
     if (!plan) return plan.error();
-    EngineBundle b;
     b.kv_plan = plan.value();
-    b.executor =
-        std::make_unique<CpuModelExecutor>(model, b.kv_plan.num_blocks, b.kv_plan.block_size);
+#ifdef AUTOGLM_HAS_CUDA
+    if (gpu) {
+        if (Status s = gpu->allocate_kv_pool(b.kv_plan.num_blocks); !s)
+            return Error{s.error_message()};
+        b.executor = std::make_unique<CudaModelExecutor>(model, *gpu);
+        b.device = gpu->describe();
+        b.backend = gpu;
+    }
+#endif
+    if (!b.executor) {
+        b.device = "cpu";
+        b.executor =
+            std::make_unique<CpuModelExecutor>(model, b.kv_plan.num_blocks, b.kv_plan.block_size);
+    }
     EngineConfig config;
     config.scheduler.max_num_seqs = max_seqs.value();
     config.scheduler.max_num_batched_tokens = max_tokens.value();
@@ -110,6 +164,22 @@ Result<EngineBundle> make_engine(const Flags& flags, const Glm4vModel& model,
     b.engine = std::make_unique<Engine>(config, model.config(), *b.executor, tokenizer,
                                         std::move(eos_token_ids));
     return b;
+}
+
+std::function<std::pair<double, double>()> gpu_memory_probe(const EngineBundle& bundle) {
+#ifdef AUTOGLM_HAS_CUDA
+    if (bundle.backend) {
+        auto gpu = std::static_pointer_cast<CudaGlm4vModel>(bundle.backend);
+        return [gpu] {
+            const auto [total, free_now] = gpu->memory_info();
+            return std::pair<double, double>(static_cast<double>(total - free_now),
+                                             static_cast<double>(total));
+        };
+    }
+#else
+    (void)bundle;
+#endif
+    return {};
 }
 
 }  // namespace autoglm

@@ -2,8 +2,10 @@
 // model + executor + engine, with the start-up KV report.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "app/flags.h"
 #include "core/result.h"
@@ -19,10 +21,15 @@ void add_sampling_flags(Flags& flags);
 Result<SamplingParams> sampling_params_from_flags(const Flags& flags);
 
 struct EngineBundle {
+    std::shared_ptr<void> backend;  // the GPU model, when the engine runs on CUDA
+    std::string device;             // "cpu", or the GPU's description
     std::unique_ptr<ModelExecutor> executor;
     std::unique_ptr<Engine> engine;
     KvCachePlan kv_plan;
 };
+
+// (used, total) device memory in bytes for /metrics, or empty on the CPU backend.
+std::function<std::pair<double, double>()> gpu_memory_probe(const EngineBundle& bundle);
 
 // Sizes the KV pool from the flags and free memory, and builds the engine (not started).
 // `eos_token_ids` end sequences unless ignore_eos.

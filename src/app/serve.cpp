@@ -163,6 +163,7 @@ int run_serve(const std::vector<std::string>& args) {
     const Glm4vImageProcessor processor(m.config().vision);
     ModelServices services{&engine, tokenizer.value().get(), &chat_template.value(), &processor,
                            engine.config().max_model_len};
+    service.gpu_memory = gpu_memory_probe(bundle.value());
     service.set_ready(services);
 
     const double load_secs =
@@ -174,6 +175,7 @@ int run_serve(const std::vector<std::string>& args) {
                  "  model:     %s\n"
                  "  weights:   %.2f GiB (%lld tensors), loaded in %.2f s\n"
                  "  %s\n"
+                 "  device:    %s\n"
                  "  endpoints: http://%s:%u/v1/chat/completions  /v1/completions  /v1/models\n"
                  "             /health  /metrics  /version\n\n",
                  AUTOGLM_VERSION, config.served_model_name.c_str(),
@@ -183,7 +185,8 @@ int run_serve(const std::vector<std::string>& args) {
                  describe(m.config()).c_str(),
                  static_cast<double>(r.text_bytes + r.vision_bytes) / (1 << 30),
                  static_cast<long long>(r.num_tensors), load_secs,
-                 bundle.value().kv_plan.describe().c_str(), http_options.host.c_str(), bound);
+                 bundle.value().kv_plan.describe().c_str(), bundle.value().device.c_str(),
+                 http_options.host.c_str(), bound);
     std::fflush(stderr);
 
     const int sig = wait_for_signal(signals);

@@ -31,6 +31,25 @@ struct StepOutput {
     std::vector<int32_t> sampling_chunks;
 };
 
+// A StepPlan flattened into the arrays of one ForwardBatch (backend-neutral), plus the image
+// token ranges of the step in token order.
+struct FlatStep {
+    std::vector<int32_t> tokens, query_start{0}, seq_lens, tables, logits_rows;
+    std::vector<Position3> positions;
+    std::vector<int64_t> slots;
+    int64_t max_blocks = 1;
+    struct ImageSpan {
+        const Request* request;
+        const ImageInput* image;
+        int64_t first, last;  // token indices of the request in [first, last) are this image's
+        int64_t flat_first;   // index in `tokens` of the request's token `first`
+    };
+    std::vector<ImageSpan> images;
+    std::vector<int32_t> sampling_chunks;  // plan indices of the chunks that sample next
+    ForwardBatch view(int32_t image_token_id) const;
+};
+FlatStep flatten_plan(const StepPlan& plan, int64_t block_size);
+
 class ModelRunner {
   public:
     ModelRunner(const Glm4vModel& model, PagedKvCache& cache);
@@ -43,9 +62,6 @@ class ModelRunner {
 
   private:
     const std::vector<float>& image_embeddings(const Request& request, const ImageInput& image);
-    // Appends the embedding rows of the image tokens in [begin, end) of `request`.
-    void append_image_rows(const Request& request, int64_t begin, int64_t end,
-                           std::vector<float>& rows);
 
     const Glm4vModel& model_;
     PagedKvCache& cache_;

@@ -4,10 +4,18 @@
 // alone, and so do all 16 through a pool too small to hold them (preemption by recompute).
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdio>
+
+#include "core/device_buffer.h"
 #include "engine/engine.h"
 #include "engine/kv_sizing.h"
 #include "model/kv_cache.h"
 #include "util/golden.h"
+
+#ifdef AUTOGLM_HAS_CUDA
+#include "engine/cuda_executor.h"
+#endif
 
 namespace autoglm {
 namespace {
@@ -62,6 +70,7 @@ class EngineGolden : public ::testing::Test {
 
     struct Run {
         std::vector<std::vector<int32_t>> ids;
+        std::vector<std::vector<float>> gaps;  // top-2 logprob gap per step (with logprobs)
         std::vector<EngineUsage> usage;
         uint64_t preemptions = 0;
         uint64_t hit_tokens = 0;
@@ -70,8 +79,24 @@ class EngineGolden : public ::testing::Test {
     // Submits the cases (all before the engine thread starts, so they are "together") and
     // collects every output.
     static Run run(const std::vector<const Case*>& cases, int32_t num_blocks,
-                   SchedulerConfig sched = {64, 16}) {
-        CpuModelExecutor executor(*model_, num_blocks, kBlockSize);
+                   SchedulerConfig sched = {64, 16}, bool cuda = false, bool logprobs = false) {
+        std::unique_ptr<ModelExecutor> backend;
+        (void)cuda;  // CPU-only builds have no GPU backend to pick
+#ifdef AUTOGLM_HAS_CUDA
+        std::unique_ptr<CudaGlm4vModel> gpu;
+        if (cuda) {
+            CudaModelOptions o;
+            o.max_num_tokens = sched.max_num_batched_tokens;
+            o.max_num_seqs = sched.max_num_seqs;
+            o.max_model_len = 130;
+            o.block_size = kBlockSize;
+            gpu = std::move(CudaGlm4vModel::create(*model_, o)).value();
+            EXPECT_TRUE(gpu->allocate_kv_pool(num_blocks).ok());
+            backend = std::make_unique<CudaModelExecutor>(*model_, *gpu);
+        }
+#endif
+        if (!backend) backend = std::make_unique<CpuModelExecutor>(*model_, num_blocks, kBlockSize);
+        ModelExecutor& executor = *backend;
         std::vector<int32_t> eos(model_->config().eos_token_ids.begin(),
                                  model_->config().eos_token_ids.end());
         Engine engine({sched, num_blocks, kBlockSize, /*max_model_len=*/130}, model_->config(),
@@ -82,6 +107,7 @@ class EngineGolden : public ::testing::Test {
             in.params.temperature = 0;
             in.params.ignore_eos = true;
             in.params.max_tokens = static_cast<int64_t>(c->want.size());
+            if (logprobs) in.params.logprobs = 2;
             auto r = engine.submit(std::move(in));
             EXPECT_TRUE(std::holds_alternative<std::shared_ptr<RequestHandle>>(r));
             handles.push_back(std::get<std::shared_ptr<RequestHandle>>(r));
@@ -90,17 +116,23 @@ class EngineGolden : public ::testing::Test {
         Run out;
         for (auto& h : handles) {
             std::vector<int32_t> ids;
+            std::vector<float> gaps;
             EngineUsage usage;
             for (;;) {
                 auto item = h->outputs().pop(std::chrono::seconds(60));
                 if (!item) break;
                 ids.insert(ids.end(), item->token_ids.begin(), item->token_ids.end());
+                for (const SampleResult& lp : item->logprobs)
+                    gaps.push_back(lp.top_logprobs.size() >= 2
+                                       ? lp.top_logprobs[0].logprob - lp.top_logprobs[1].logprob
+                                       : INFINITY);
                 if (item->request_finished) {
                     usage = item->usage;
                     break;
                 }
             }
             out.ids.push_back(ids);
+            out.gaps.push_back(gaps);
             out.usage.push_back(usage);
         }
         engine.stop();
@@ -146,6 +178,49 @@ TEST_F(EngineGolden, TinyPoolPreemptsAndStillGivesTransformersIds) {
     for (int i = 0; i < kNumPrompts; ++i)
         EXPECT_EQ(r.ids[static_cast<size_t>(i)], (*cases_)[static_cast<size_t>(i)].want)
             << "prompt " << i;
+}
+
+// On the GPU a request's company changes the GEMM shapes (GEMV for decode-only steps, cuBLASLt
+// tile choices by token count), so logits may differ in the last bf16 bits and a near tie may
+// break the other way; anything else must not depend on the company. Each request's ids all
+// together, and through a pool that preempts, equal its ids alone up to the first step where
+// the alone run's top-2 logprob gap is a near tie (< 0.05 nats); the steps compared are counted.
+TEST_F(EngineGolden, CudaBatchedEqualsSingle) {
+    if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: " << cuda_device_summary();
+    constexpr float kNearTie = 0.05f;
+    std::vector<std::vector<int32_t>> alone;
+    std::vector<size_t> first_tie;
+    for (int i = 0; i < kNumPrompts; ++i) {
+        const Run r = run({&(*cases_)[static_cast<size_t>(i)]}, 64, {64, 16}, true, true);
+        alone.push_back(r.ids[0]);
+        ASSERT_EQ(r.gaps[0].size(), r.ids[0].size());
+        size_t t = 0;
+        while (t < r.gaps[0].size() && r.gaps[0][t] >= kNearTie) ++t;
+        first_tie.push_back(t);
+    }
+    const Run together = run(all(), 512, {96, 16}, true);
+    const Run tight = run(all(), 40, {64, 16}, true);
+    EXPECT_GT(tight.preemptions, 0u);
+    size_t compared = 0, total = 0;
+    int same_as_reference = 0;
+    for (int i = 0; i < kNumPrompts; ++i) {
+        const auto k = static_cast<size_t>(i);
+        ASSERT_EQ(alone[k].size(), (*cases_)[k].want.size());
+        const auto prefix = [&](const std::vector<int32_t>& v) {
+            return std::vector<int32_t>(v.begin(),
+                                        v.begin() + static_cast<ptrdiff_t>(first_tie[k]));
+        };
+        EXPECT_EQ(prefix(together.ids[k]), prefix(alone[k])) << "prompt " << i;
+        EXPECT_EQ(prefix(tight.ids[k]), prefix(alone[k])) << "prompt " << i;
+        compared += first_tie[k];
+        total += alone[k].size();
+        same_as_reference += alone[k] == (*cases_)[k].want;
+    }
+    EXPECT_GE(compared * 2, total) << "too few steps before a near tie to compare";
+    std::printf(
+        "CUDA: %zu of %zu steps compared before a near tie, all equal; %d of %d requests "
+        "give exactly the f32 reference's ids\n",
+        compared, total, same_as_reference, kNumPrompts);
 }
 
 TEST_F(EngineGolden, ThreeBlockSharedPrefixComputesOnlyTheNewTokens) {

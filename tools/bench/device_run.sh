@@ -2,7 +2,7 @@
 # Runs on the GPU machine from the repository root: the CUDA tests, compute-sanitizer memcheck on
 # the op tests, then `autoglm bench latency` on the full AutoGLM-Phone-9B shape (dummy weights).
 # then the same shapes through transformers (tools/bench/transformers_latency.py).
-# Usage: tools/bench/device_run.sh BUILD_DIR [tests|bench|transformers|all] [extra bench flags...]
+# Usage: tools/bench/device_run.sh BUILD_DIR [tests|serve|bench|transformers|all] [extra bench flags...]
 set -uo pipefail
 build=${1:?build dir}
 what=${2:-all}
@@ -19,14 +19,29 @@ fi
 nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem --format=csv,noheader
 status=0
 if [ "$what" = tests ] || [ "$what" = all ]; then
-  for t in "$build"/tests/kernels_cuda_test "$build"/tests/model_cuda_test; do
-    "$t" 2>&1 | tail -40 | tee -a "$out/tests.log" || status=1
+  for t in "$build"/tests/kernels_cuda_test "$build"/tests/model_cuda_test \
+    "$build/tests/engine_test --gtest_filter=EngineGolden.Cuda*"; do
+    $t 2>&1 | grep -vE "^\[ RUN|^\[       OK|INFO loaded" | tail -30 | tee -a "$out/tests.log" || status=1
   done
   if command -v compute-sanitizer >/dev/null; then
     compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 \
       "$build"/tests/kernels_cuda_test > "$out/memcheck.log" 2>&1
     echo "memcheck exit $?"; tail -5 "$out/memcheck.log"
   fi
+fi
+if [ "$what" = serve ] || [ "$what" = all ]; then
+  # The server on the GPU (demo model): a text and an image chat completion, then /metrics.
+  "$build"/bin/autoglm serve --model demo --port 18080 > "$out/serve.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do curl -sf localhost:18080/health > /dev/null && break; sleep 0.2; done
+  img=$(base64 -w0 tests/data/images/phone.jpg)
+  printf '{"model":"autoglm-phone-9b","max_tokens":16,"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/jpeg;base64,%s"}},{"type":"text","text":"tap"}]}]}' "$img" > "$out/image_req.json"
+  curl -s -w ' HTTP %{http_code}\n' localhost:18080/v1/chat/completions -H 'content-type: application/json' \
+    -d '{"model":"autoglm-phone-9b","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}' | tail -c 300
+  curl -s -w ' HTTP %{http_code}\n' localhost:18080/v1/chat/completions -H 'content-type: application/json' \
+    -d @"$out/image_req.json" | tail -c 300
+  curl -s localhost:18080/metrics | grep -E "^vllm:gpu|gpu_memory|generation_tokens_total" | head -4
+  kill -TERM $pid; wait $pid; echo "serve exit $?"; grep -E "device:|KV cache" "$out/serve.log" | head -3
 fi
 if [ "$what" = bench ] || [ "$what" = all ]; then
   "$build"/bin/autoglm bench latency --model autoglm-phone-9b --load-format dummy \

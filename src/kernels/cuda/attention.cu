@@ -17,7 +17,14 @@ namespace autoglm::cuda {
 namespace {
 
 constexpr int kBM = 128;  // query rows per block
-constexpr int kBN = 64;   // keys per tile
+#ifndef AUTOGLM_FLASH_BN
+#define AUTOGLM_FLASH_BN 64
+#endif
+#ifndef AUTOGLM_FLASH_KS_UNROLL
+#define AUTOGLM_FLASH_KS_UNROLL 8
+#endif
+constexpr int kBN = AUTOGLM_FLASH_BN;  // keys per tile
+constexpr int kKsUnroll = AUTOGLM_FLASH_KS_UNROLL;
 constexpr int kWarps = 4;
 constexpr float kLog2e = 1.4426950408889634f;
 
@@ -80,7 +87,7 @@ __device__ __forceinline__ int swz(int r, int c) {
     return r * HD + p * 8;
 }
 
-template <int HD, bool kPaged>
+template <int HD, bool kPaged, bool kCausal>
 __global__ void __launch_bounds__(kWarps * 32, 2)
     flash_kernel(const AttentionParams p, const AttentionWork* __restrict__ work) {
     constexpr int kChunks = HD / 8;
@@ -101,7 +108,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
 
     // Keys this block needs: up to the last valid row's causal limit.
     const int last_row = min(wk.row0 + kBM, q_len * group) - 1;
-    const int n_keys = p.causal ? min(kv_len, kv_len - q_len + last_row / group + 1) : kv_len;
+    const int n_keys = kCausal ? min(kv_len, kv_len - q_len + last_row / group + 1) : kv_len;
     const int n_tiles = (n_keys + kBN - 1) / kBN;
 
     const int32_t* table =
@@ -146,7 +153,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
         for (int hf = 0; hf < 2; ++hf) {
             const int row = wk.row0 + warp * 32 + mt * 16 + g + 8 * hf;
             const int tok = row / group;
-            limit[mt][hf] = tok < q_len ? (p.causal ? kv_len - q_len + tok + 1 : kv_len) : n_keys;
+            limit[mt][hf] = tok < q_len ? (kCausal ? kv_len - q_len + tok + 1 : kv_len) : n_keys;
             if (limit[mt][hf] < 1) limit[mt][hf] = 1;
         }
     const int min_limit = min(min(limit[0][0], limit[0][1]), min(limit[1][0], limit[1][1]));
@@ -177,7 +184,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
         for (int mt = 0; mt < 2; ++mt)
             for (int nt = 0; nt < kBN / 8; ++nt)
                 for (int e = 0; e < 4; ++e) sc[mt][nt][e] = 0.0f;
-#pragma unroll
+#pragma unroll kKsUnroll
         for (int ks = 0; ks < HD / 16; ++ks) {
             unsigned a[2][4];
 #pragma unroll
@@ -210,7 +217,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
                     for (int e = 0; e < 2; ++e) {
                         const int j = j0 + nt * 8 + 2 * t4 + e;
                         float& v = sc[mt][nt][2 * hf + e];
-                        if (!full_tile && j >= limit[mt][hf]) v = -INFINITY;
+                        if (!full_tile && j >= (kCausal ? limit[mt][hf] : n_keys)) v = -INFINITY;
                         mx = fmaxf(mx, v);
                     }
                 mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
@@ -236,17 +243,20 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
                 }
             }
 
+        // P as bf16 A fragments (the f32 scores die here, which frees registers for PV).
+        unsigned pk[2][kBN / 16][4];
+#pragma unroll
+        for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+            for (int kk = 0; kk < kBN / 16; ++kk) {
+                pk[mt][kk][0] = pack_bf16(sc[mt][2 * kk][0], sc[mt][2 * kk][1]);
+                pk[mt][kk][1] = pack_bf16(sc[mt][2 * kk][2], sc[mt][2 * kk][3]);
+                pk[mt][kk][2] = pack_bf16(sc[mt][2 * kk + 1][0], sc[mt][2 * kk + 1][1]);
+                pk[mt][kk][3] = pack_bf16(sc[mt][2 * kk + 1][2], sc[mt][2 * kk + 1][3]);
+            }
             // O += P V.
 #pragma unroll
         for (int kk = 0; kk < kBN / 16; ++kk) {
-            unsigned pa[2][4];
-#pragma unroll
-            for (int mt = 0; mt < 2; ++mt) {
-                pa[mt][0] = pack_bf16(sc[mt][2 * kk][0], sc[mt][2 * kk][1]);
-                pa[mt][1] = pack_bf16(sc[mt][2 * kk][2], sc[mt][2 * kk][3]);
-                pa[mt][2] = pack_bf16(sc[mt][2 * kk + 1][0], sc[mt][2 * kk + 1][1]);
-                pa[mt][3] = pack_bf16(sc[mt][2 * kk + 1][2], sc[mt][2 * kk + 1][3]);
-            }
 #pragma unroll
             for (int dp = 0; dp < HD / 16; ++dp) {
                 unsigned b[4];
@@ -254,8 +264,8 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
                 ldsm_x4_t(b, v_tile + swz<HD>(kk * 16 + lane % 8 + 8 * (q % 2), dp * 2 + q / 2));
 #pragma unroll
                 for (int mt = 0; mt < 2; ++mt) {
-                    mma_bf16(o[mt][2 * dp], pa[mt], b[0], b[1]);
-                    mma_bf16(o[mt][2 * dp + 1], pa[mt], b[2], b[3]);
+                    mma_bf16(o[mt][2 * dp], pk[mt][kk], b[0], b[1]);
+                    mma_bf16(o[mt][2 * dp + 1], pk[mt][kk], b[2], b[3]);
                 }
             }
         }
@@ -282,19 +292,30 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
         }
 }
 
-template <int HD, bool kPaged>
-void launch_flash(const AttentionParams& p, const AttentionWork* work, int64_t num_work,
-                  cudaStream_t stream) {
+template <int HD, bool kPaged, bool kCausal>
+void launch_flash_variant(const AttentionParams& p, const AttentionWork* work, int64_t num_work,
+                          cudaStream_t stream) {
     constexpr int smem = (kBM + 4 * kBN) * HD * 2;
     static bool configured = false;
     if (!configured) {
-        CUDA_CHECK(cudaFuncSetAttribute(flash_kernel<HD, kPaged>,
+        CUDA_CHECK(cudaFuncSetAttribute(flash_kernel<HD, kPaged, kCausal>,
                                         cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
         configured = true;
     }
     const dim3 grid(static_cast<unsigned>(num_work), static_cast<unsigned>(p.kv_heads));
-    flash_kernel<HD, kPaged><<<grid, kWarps * 32, smem, stream>>>(p, work);
+    flash_kernel<HD, kPaged, kCausal><<<grid, kWarps * 32, smem, stream>>>(p, work);
     AUTOGLM_LAUNCH_CHECK();
+}
+
+// Paged keys are the text decoder's (always causal); contiguous keys are the vision tower's
+// (never causal) unless asked.
+template <int HD, bool kPaged>
+void launch_flash(const AttentionParams& p, const AttentionWork* work, int64_t num_work,
+                  cudaStream_t stream) {
+    if (p.causal)
+        launch_flash_variant<HD, kPaged, true>(p, work, num_work, stream);
+    else
+        launch_flash_variant<HD, kPaged, false>(p, work, num_work, stream);
 }
 
 // ---- decode ------------------------------------------------------------------------------

@@ -17,8 +17,6 @@ namespace autoglm::cuda {
 namespace {
 
 constexpr int kGemvThreads = 256;
-constexpr int kGemvRows = 4;    // output columns per block
-constexpr int kGemvUnroll = 4;  // 16-byte pieces per row in flight per thread
 
 __device__ __forceinline__ float dot8(const uint4& a, const uint4& b) {
     const auto* ah = reinterpret_cast<const __nv_bfloat162*>(&a);
@@ -34,66 +32,64 @@ __device__ __forceinline__ float dot8(const uint4& a, const uint4& b) {
     return s;
 }
 
-// A block owns kGemvRows output columns; its 256 threads split k, each keeping kGemvRows x
-// kGemvUnroll 16-byte weight loads in flight, dot them with the (L1-resident) rows of x, and the
-// partial sums meet in shared memory.
-template <int MR>
+// A block owns kRows output columns; its 256 threads split k, each keeping kRows x kUnroll
+// 16-byte weight loads in flight (the first ones before waiting for the kernel that writes x),
+// dot them with the (L1-resident) rows of x, and the partial sums meet in shared memory.
+template <int MR, int kRows, int kUnroll>
 __global__ void __launch_bounds__(kGemvThreads)
     gemv_kernel(const bf16* __restrict__ x, int m, const bf16* __restrict__ w, int64_t n, int64_t k,
                 const bf16* __restrict__ bias, void* __restrict__ y, bool f32_out,
                 bool accumulate) {
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-    const int64_t col0 = static_cast<int64_t>(blockIdx.x) * kGemvRows;
+    const int64_t col0 = static_cast<int64_t>(blockIdx.x) * kRows;
     const int64_t chunks = k / 8;
-    const uint4* xr = reinterpret_cast<const uint4*>(x);
-    const uint4* wr[kGemvRows];
+    const uint4* wr[kRows];
 #pragma unroll
-    for (int r = 0; r < kGemvRows; ++r)
+    for (int r = 0; r < kRows; ++r)
         wr[r] = reinterpret_cast<const uint4*>(w + min(col0 + r, n - 1) * k);
-    float acc[kGemvRows][MR];
+    float acc[kRows][MR];
 #pragma unroll
-    for (int r = 0; r < kGemvRows; ++r)
+    for (int r = 0; r < kRows; ++r)
 #pragma unroll
         for (int i = 0; i < MR; ++i) acc[r][i] = 0.0f;
-    uint4 wv[kGemvUnroll][kGemvRows];
+    uint4 wv[kUnroll][kRows];
     auto load = [&](int64_t c0) {
 #pragma unroll
-        for (int u = 0; u < kGemvUnroll; ++u) {
+        for (int u = 0; u < kUnroll; ++u) {
             const int64_t c = c0 + u * kGemvThreads;
 #pragma unroll
-            for (int r = 0; r < kGemvRows; ++r)
+            for (int r = 0; r < kRows; ++r)
                 wv[u][r] = c < chunks ? __ldcs(wr[r] + c) : make_uint4(0, 0, 0, 0);
         }
     };
-    // The first weights are in flight before waiting for the kernel that writes x.
     load(tid);
     pdl_trigger();
     pdl_wait();
-    for (int64_t c0 = tid; c0 < chunks; c0 += kGemvThreads * kGemvUnroll) {
+    for (int64_t c0 = tid; c0 < chunks; c0 += kGemvThreads * kUnroll) {
         if (c0 != tid) load(c0);
 #pragma unroll
-        for (int u = 0; u < kGemvUnroll; ++u) {
+        for (int u = 0; u < kUnroll; ++u) {
             const int64_t c = c0 + u * kGemvThreads;
             if (c >= chunks) break;
 #pragma unroll
             for (int i = 0; i < MR; ++i) {
                 if (i >= m) break;
-                const uint4 xv = __ldg(xr + i * chunks + c);
+                const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + i * k) + c);
 #pragma unroll
-                for (int r = 0; r < kGemvRows; ++r) acc[r][i] += dot8(wv[u][r], xv);
+                for (int r = 0; r < kRows; ++r) acc[r][i] += dot8(wv[u][r], xv);
             }
         }
     }
-    __shared__ float partial[kGemvThreads / 32][kGemvRows][MR];
+    __shared__ float partial[kGemvThreads / 32][kRows][MR];
 #pragma unroll
-    for (int r = 0; r < kGemvRows; ++r)
+    for (int r = 0; r < kRows; ++r)
 #pragma unroll
         for (int i = 0; i < MR; ++i) {
             const float v = warp_sum(acc[r][i]);
             if (lane == 0) partial[warp][r][i] = v;
         }
     __syncthreads();
-    if (tid >= kGemvRows * MR) return;
+    if (tid >= kRows * MR) return;
     const int r = tid / MR, i = tid % MR;
     const int64_t col = col0 + r;
     if (i >= m || col >= n) return;
@@ -110,12 +106,23 @@ __global__ void __launch_bounds__(kGemvThreads)
     }
 }
 
-template <int MR>
-void launch_gemv(const LinearArgs& a, cudaStream_t stream) {
-    const auto blocks = static_cast<unsigned>((a.n + kGemvRows - 1) / kGemvRows);
-    launch_pdl(gemv_kernel<MR>, dim3(blocks), dim3(kGemvThreads), 0, stream, a.x,
+template <int MR, int kRows, int kUnroll>
+void launch_gemv_variant(const LinearArgs& a, cudaStream_t stream) {
+    const auto blocks = static_cast<unsigned>((a.n + kRows - 1) / kRows);
+    launch_pdl(gemv_kernel<MR, kRows, kUnroll>, dim3(blocks), dim3(kGemvThreads), 0, stream, a.x,
                static_cast<int>(a.m), a.w, a.n, a.k, a.bias, a.y, a.out_type == OutType::kF32,
                a.accumulate);
+}
+
+// Rows of up to 4096 (two pieces per thread): 8 columns per block so that every thread has 16
+// loads in flight; longer rows: 4 columns, 4 pieces each per round (measured best of 2/4/8 on
+// the H200, docs/PERFORMANCE.md).
+template <int MR>
+void launch_gemv(const LinearArgs& a, cudaStream_t stream) {
+    if (a.k / 8 <= int64_t{kGemvThreads} * 2)
+        launch_gemv_variant<MR, 8, 2>(a, stream);
+    else
+        launch_gemv_variant<MR, 4, 4>(a, stream);
 }
 
 cudaDataType_t cuda_type(OutType t) {

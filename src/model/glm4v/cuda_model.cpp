@@ -11,6 +11,7 @@
 #include "core/cuda_check.h"
 #include "core/dtype.h"
 #include "core/logging.h"
+#include "core/parallel.h"
 
 namespace autoglm {
 
@@ -115,6 +116,10 @@ CudaGlm4vModel::~CudaGlm4vModel() {
     for (auto& [b, g] : graphs_) cudaGraphExecDestroy(g);
     for (cudaEvent_t e : events_)
         if (e) cudaEventDestroy(e);
+    for (int i = 0; i < 2; ++i) {
+        if (pixel_stage_[i]) cudaFreeHost(pixel_stage_[i]);
+        if (pixel_done_[i]) cudaEventDestroy(pixel_done_[i]);
+    }
     gemm_.reset();
     vision_.reset();
     for (void* p : allocations_) cudaFree(p);
@@ -391,6 +396,7 @@ Status CudaGlm4vModel::allocate_kv_pool(int64_t num_blocks) {
 
 CudaGlm4vModel::Inputs CudaGlm4vModel::stage_inputs(const ForwardBatch& b,
                                                     std::span<const bf16* const> image_rows,
+                                                    std::span<const int32_t> image_dst,
                                                     int64_t pad_to_seqs, bool decode, bool graph) {
     const auto& t = config_.text;
     const auto n_real = static_cast<int64_t>(b.token_ids.size());
@@ -411,9 +417,11 @@ CudaGlm4vModel::Inputs CudaGlm4vModel::stage_inputs(const ForwardBatch& b,
     std::vector<cuda::AttentionWork> work;
     if (!decode) {
         const int64_t rpb = cuda::attention_rows_per_block();
+        // Causal blocks late in a sequence see the most keys: they go first, so the short ones
+        // fill the tail of the grid.
         for (int64_t s = 0; s < s_real; ++s) {
             const int64_t rows = (b.query_start[s + 1] - b.query_start[s]) * group;
-            for (int64_t r0 = 0; r0 < rows; r0 += rpb)
+            for (int64_t r0 = (rows - 1) / rpb * rpb; r0 >= 0; r0 -= rpb)
                 work.push_back({static_cast<int32_t>(s), static_cast<int32_t>(r0)});
         }
     }
@@ -460,7 +468,13 @@ CudaGlm4vModel::Inputs CudaGlm4vModel::stage_inputs(const ForwardBatch& b,
         lrows[r] = decode ? static_cast<int32_t>(r) : b.logits_indices[r];
     std::memcpy(wk, work.data(), work.size() * 8);
     for (size_t i = 0; i < image_rows.size(); ++i) irows[i] = image_rows[i];
-    if (!image_rows.empty()) {
+    if (!image_dst.empty()) {
+        CHECK(image_dst.size() == image_rows.size()) << "one destination per image row";
+        for (size_t i = 0; i < image_dst.size(); ++i) {
+            CHECK(image_dst[i] >= 0 && image_dst[i] < n_real) << "image row outside the batch";
+            idst[i] = image_dst[i];
+        }
+    } else if (!image_rows.empty()) {
         size_t next = 0;
         for (int64_t i = 0; i < n_real && next < image_rows.size(); ++i)
             if (b.token_ids[i] == b.image_token_id) idst[next++] = static_cast<int32_t>(i);
@@ -560,7 +574,8 @@ void CudaGlm4vModel::run_decode_graph(const Inputs& in, int64_t padded) {
     CUDA_CHECK(cudaGraphLaunch(it->second, stream_));
 }
 
-void CudaGlm4vModel::forward(const ForwardBatch& batch, std::span<const bf16* const> image_rows) {
+void CudaGlm4vModel::forward(const ForwardBatch& batch, std::span<const bf16* const> image_rows,
+                             std::span<const int32_t> image_dst) {
     const auto n = static_cast<int64_t>(batch.token_ids.size());
     const auto seqs = static_cast<int64_t>(batch.seq_lens.size());
     CHECK(n > 0 && seqs > 0) << "empty forward";
@@ -578,14 +593,14 @@ void CudaGlm4vModel::forward(const ForwardBatch& batch, std::span<const bf16* co
     }
     if (decode && options_.cuda_graphs && !batch.observer) {
         const int64_t padded = padded_decode_batch(seqs, options_.max_num_seqs);
-        const Inputs in = stage_inputs(batch, image_rows, padded, true, true);
+        const Inputs in = stage_inputs(batch, image_rows, image_dst, padded, true, true);
         CUDA_CHECK(cudaEventRecord(events_[0], stream_));
         run_decode_graph(in, padded);
         CUDA_CHECK(cudaEventRecord(events_[1], stream_));
         num_logits_ = seqs;
         return;
     }
-    const Inputs in = stage_inputs(batch, image_rows, 0, decode, false);
+    const Inputs in = stage_inputs(batch, image_rows, image_dst, 0, decode, false);
     CUDA_CHECK(cudaEventRecord(events_[0], stream_));
     run_layers(in, n, decode, batch.observer);
     CUDA_CHECK(cudaEventRecord(events_[1], stream_));
@@ -629,6 +644,31 @@ void CudaGlm4vModel::warm_up() {
     const int32_t last[1] = {static_cast<int32_t>(n - 1)};
     forward(ForwardBatch{tokens, positions, slots, qs, lens, table, 1, last, {}, -1, nullptr});
     synchronize();
+}
+
+void CudaGlm4vModel::upload_pixels(std::span<const float> pixels, float* dst) {
+    // Pinned double buffer: worker threads fill one piece while the other is on the bus.
+    constexpr size_t kPiece = size_t{8} << 20;  // floats
+    if (!pixel_stage_[0]) {
+        for (int i = 0; i < 2; ++i) {
+            CUDA_CHECK(cudaMallocHost(&pixel_stage_[i], kPiece * 4));
+            CUDA_CHECK(cudaEventCreateWithFlags(&pixel_done_[i], cudaEventDisableTiming));
+        }
+    }
+    int cur = 0;
+    bool used[2] = {false, false};
+    for (size_t off = 0; off < pixels.size(); off += kPiece, cur ^= 1) {
+        const size_t n = std::min(kPiece, pixels.size() - off);
+        if (used[cur]) CUDA_CHECK(cudaEventSynchronize(pixel_done_[cur]));
+        auto* stage = static_cast<float*>(pixel_stage_[cur]);
+        parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e) {
+            std::memcpy(stage + b, pixels.data() + off + static_cast<size_t>(b),
+                        static_cast<size_t>(e - b) * 4);
+        });
+        CUDA_CHECK(cudaMemcpyAsync(dst + off, stage, n * 4, cudaMemcpyHostToDevice, stream_));
+        CUDA_CHECK(cudaEventRecord(pixel_done_[cur], stream_));
+        used[cur] = true;
+    }
 }
 
 DeviceImageEmbeddings CudaGlm4vModel::encode_images(std::span<const float> pixel_values,
@@ -710,8 +750,7 @@ DeviceImageEmbeddings CudaGlm4vModel::encode_images(std::span<const float> pixel
     const size_t work_off = meta.size();
     for (const auto& wk : work) meta.push_back(wk.seq), meta.push_back(wk.row0);
     CUDA_CHECK(cudaMemcpyAsync(v.ints, meta.data(), meta.size() * 4, cudaMemcpyHostToDevice, st));
-    CUDA_CHECK(cudaMemcpyAsync(v.px, pixel_values.data(), pixel_values.size() * 4,
-                               cudaMemcpyHostToDevice, st));
+    upload_pixels(pixel_values, v.px);
     const int32_t* coords = v.ints;
     const int32_t* grid_hw = v.ints + 2 * N;
 

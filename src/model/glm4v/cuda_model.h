@@ -51,8 +51,10 @@ class CudaGlm4vModel {
 
     // One step: K/V of the new tokens go to their slots; logits of batch.logits_indices are left
     // on the device (logits()). `image_rows` replace, in order, the embeddings of the batch's
-    // image tokens (batch.image_embeds is ignored). The observer, if any, sees f32 copies.
-    void forward(const ForwardBatch& batch, std::span<const cuda::bf16* const> image_rows = {});
+    // image tokens (batch.image_embeds is ignored), or the tokens at `image_dst` when given. The
+    // observer, if any, sees f32 copies.
+    void forward(const ForwardBatch& batch, std::span<const cuda::bf16* const> image_rows = {},
+                 std::span<const int32_t> image_dst = {});
     // Logits of the last forward, [rows, vocab] f32 on the device.
     const float* logits() const { return logits_; }
     int64_t num_logits() const { return num_logits_; }
@@ -97,8 +99,10 @@ class CudaGlm4vModel {
     void run_layers(const Inputs& in, int64_t n, bool decode, LayerObserver* observer);
     void run_decode_graph(const Inputs& in, int64_t padded);
     Inputs stage_inputs(const ForwardBatch& batch, std::span<const cuda::bf16* const> image_rows,
-                        int64_t pad_to_seqs, bool decode, bool graph);
+                        std::span<const int32_t> image_dst, int64_t pad_to_seqs, bool decode,
+                        bool graph);
     void* device_alloc(size_t bytes);
+    void upload_pixels(std::span<const float> pixels, float* dst);
 
     Glm4vConfig config_;
     CudaModelOptions options_;
@@ -133,6 +137,8 @@ class CudaGlm4vModel {
     std::unique_ptr<VisionWork> vision_;
 
     cudaEvent_t events_[2] = {nullptr, nullptr};
+    void* pixel_stage_[2] = {nullptr, nullptr};
+    cudaEvent_t pixel_done_[2] = {nullptr, nullptr};
     std::map<int64_t, cudaGraphExec_t> graphs_;  // padded decode batch size -> graph
     int64_t decode_blocks_per_seq_ = 0;
 };
