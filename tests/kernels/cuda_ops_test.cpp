@@ -133,10 +133,13 @@ TEST(CudaOps, AddRmsNormIsTheSandwichStep) {
 TEST(CudaOps, LinearGemvAndCublasLtMatchCpu) {
     REQUIRE_GPU();
     cuda::Gemm gemm;
+    // Short rows (k <= 4096: 8 columns a block) and long ones (the MLP's down projection).
     for (auto [m, n, k] : {std::tuple{1, 96, 64},
                            {3, 1000, 4096},
                            {8, 257, 1176},
                            {5, 77, 320},
+                           {1, 300, 13696},
+                           {6, 129, 4104},
                            {37, 300, 128},
                            {256, 4608, 4096}}) {
         auto x = random_bf16_values(static_cast<size_t>(m * k), 10);
