@@ -171,7 +171,8 @@ int run_bench(const std::vector<std::string>& args) {
 #ifndef AUTOGLM_HAS_CUDA
     return fail("this build has no CUDA backend", kExitFailure);
 #else
-    if (cuda_device_count() == 0) return fail("no CUDA device: " + cuda_device_summary(), 1);
+    if (cuda_device_count() == 0)
+        return fail("bench latency needs a GPU: " + cuda_device_summary(), kExitFailure);
     auto repeats_r = flags.get_int("repeats", 1, 1000);
     auto ctx_r = flags.get_int("decode-context", 1, 1 << 20);
     auto steps_r = flags.get_int("decode-tokens", 1, 1 << 20);

@@ -135,14 +135,19 @@ Result<EngineBundle> make_engine(const Flags& flags, const Glm4vModel& model,
         if (!len) return len.error();
         sizing.max_model_len = len.value();
     }
-    if (!use_cuda)
-        sizing.max_useful_tokens =
-            max_seqs.value() * sizing.max_model_len.value_or(sizing.model_max_len);
+    // More than max_num_seqs full-length sequences would never be used (on a large GPU with a
+    // small model the budget alone would ask for millions of blocks of host bookkeeping).
+    sizing.max_useful_tokens =
+        max_seqs.value() * sizing.max_model_len.value_or(sizing.model_max_len);
     auto plan = plan_kv_cache(sizing);
     if (!plan) return plan.error();
     b.kv_plan = plan.value();
 #ifdef AUTOGLM_HAS_CUDA
     if (gpu) {
+        if (b.kv_plan.budget_source.rfind("100% of ", 0) == 0)
+            b.kv_plan.budget_source =
+                "--gpu-memory-utilization " + flags.get("gpu-memory-utilization") + " of " +
+                format_bytes(gpu->memory_info().first) + " less weights and activations";
         if (Status s = gpu->allocate_kv_pool(b.kv_plan.num_blocks); !s)
             return Error{s.error_message()};
         b.executor = std::make_unique<CudaModelExecutor>(model, *gpu);
