@@ -292,7 +292,7 @@ void check_paged_attention(int64_t heads, int64_t kvh, int64_t hd, std::vector<i
     p.heads = heads, p.kv_heads = kvh, p.head_dim = hd, p.scale = a.scale, p.causal = true;
     if (decode) {
         int32_t max_len = *std::max_element(kv_lens.begin(), kv_lens.end());
-        DeviceBuffer part(static_cast<size_t>(std::max<int64_t>(seqs, 264) * heads * (hd + 2) * 4));
+        DeviceBuffer part(static_cast<size_t>(cuda::decode_workspace_floats(seqs, heads, hd)) * 4);
         cuda::decode_attention(p, max_len, part.as<float>(), nullptr);
         EXPECT_LE(rel_error(download_bf16(dout, want.size()), want), 1e-2)
             << "decode heads " << heads << "/" << kvh << " hd " << hd;

@@ -540,10 +540,9 @@ void prefill_attention(const AttentionParams& p, const AttentionWork* work, int6
     }
 }
 
-int64_t decode_workspace_floats(int64_t num_seqs, int64_t heads, int64_t head_dim,
-                                int64_t max_kv_len) {
-    (void)max_kv_len;
-    return num_seqs * heads * 64 * (head_dim + 2);
+int64_t decode_workspace_floats(int64_t num_seqs, int64_t heads, int64_t head_dim) {
+    // decode_splits keeps num_seqs * splits <= max(num_seqs, 264).
+    return std::max<int64_t>(num_seqs, 264) * heads * (head_dim + 2);
 }
 
 void decode_attention(const AttentionParams& p, int64_t max_kv_len, float* partial,

@@ -123,12 +123,12 @@ int64_t attention_rows_per_block();
 void prefill_attention(const AttentionParams& p, const AttentionWork* work, int64_t num_work,
                        cudaStream_t stream);
 
-// Decode attention (one query token per sequence, q_start unused: token s is sequence s), split
-// over the keys in chunks of kDecodeSplit; `partial` holds max_splits * heads * (head_dim + 2)
-// floats per sequence. Grid size depends only on num_seqs and max_kv_len, so it graph-captures.
-constexpr int64_t kDecodeSplit = 256;
-int64_t decode_workspace_floats(int64_t num_seqs, int64_t heads, int64_t head_dim,
-                                int64_t max_kv_len);
+// Decode attention (one query token per sequence, q_start unused: token s is sequence s): the
+// keys are split over up to 64 blocks per (sequence, KV head), fewer as the batch grows, each
+// walking 64-key chunks; a combine kernel merges the splits. `partial` holds
+// decode_workspace_floats(num_seqs, ...) floats. The grid depends only on num_seqs and
+// max_kv_len (an upper bound of every kv_len), so the launch graph-captures.
+int64_t decode_workspace_floats(int64_t num_seqs, int64_t heads, int64_t head_dim);
 void decode_attention(const AttentionParams& p, int64_t max_kv_len, float* partial,
                       cudaStream_t stream);
 

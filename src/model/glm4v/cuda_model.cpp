@@ -353,10 +353,9 @@ void CudaGlm4vModel::allocate_workspaces() {
     logits_ = static_cast<float*>(device_alloc(static_cast<size_t>(R * t.vocab_size) * 4));
     argmax_ids_ = static_cast<int32_t*>(device_alloc(static_cast<size_t>(R) * 4));
     argmax_scratch_ = device_alloc(cuda::argmax_scratch_bytes(R));
-    decode_partial_ = static_cast<float*>(
-        device_alloc(static_cast<size_t>(std::max<int64_t>(R, 264) * t.num_attention_heads *
-                                         (t.head_dim() + 2)) *
-                     4));
+    decode_partial_ = static_cast<float*>(device_alloc(
+        static_cast<size_t>(cuda::decode_workspace_floats(R, t.num_attention_heads, t.head_dim())) *
+        4));
     decode_blocks_per_seq_ =
         (options_.max_model_len + options_.block_size - 1) / options_.block_size;
     const int64_t max_blocks = std::max<int64_t>(decode_blocks_per_seq_, 1);
