@@ -29,11 +29,12 @@ Result<float> get_float(const Flags& flags, const std::string& name) {
 
 void add_engine_flags(Flags& flags) {
     flags.add("kv-cache-memory", "",
-              "bytes for the KV cache pool, e.g. 8GiB (default: --gpu-memory-utilization of the "
-              "free memory; on the CPU backend at most 4 GiB)");
+              "bytes for the KV cache pool, e.g. 8GiB (default: from --gpu-memory-utilization; on "
+              "the CPU backend at most 4 GiB)");
     flags.add("gpu-memory-utilization", "0.9",
-              "share of the free memory the KV pool may take when --kv-cache-memory is not "
-              "given (CPU backend: of free host memory)");
+              "GPU: share of the whole device memory that weights, activations and the KV pool "
+              "may use together (as in vLLM); CPU backend: share of the free host memory the KV "
+              "pool may take. Ignored with --kv-cache-memory");
     flags.add("max-model-len", "",
               "prompt + output tokens of one sequence at most (default: the model's limit, "
               "lowered to what the KV pool holds)");
