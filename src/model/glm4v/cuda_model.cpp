@@ -1,6 +1,8 @@
-// CudaGlm4vModel: weight upload, workspaces, the batched text forward (prefill, mixed and
-// graph-captured decode) and the vision tower on the GPU.
+// CudaGlm4vModel: weight upload, workspaces and the batched text forward (prefill, mixed and
+// graph-captured decode). The vision tower is in cuda_vision.cpp.
 #include "model/glm4v/cuda_model.h"
+
+#include "model/glm4v/cuda_model_internal.h"
 
 #include <algorithm>
 #include <array>
@@ -11,48 +13,14 @@
 #include "core/cuda_check.h"
 #include "core/dtype.h"
 #include "core/logging.h"
-#include "core/parallel.h"
 
 namespace autoglm {
-
-using cuda::bf16;
 
 namespace {
 
 constexpr size_t kAlign = 256;
 size_t align_up(size_t n, size_t a = kAlign) {
     return (n + a - 1) / a * a;
-}
-
-void tap(LayerObserver* obs, const char* name, const float* dev, int64_t rows, int64_t cols,
-         cudaStream_t stream) {
-    std::vector<float> host(static_cast<size_t>(rows * cols));
-    CUDA_CHECK(cudaMemcpyAsync(host.data(), dev, host.size() * sizeof(float),
-                               cudaMemcpyDeviceToHost, stream));
-    CUDA_CHECK(cudaStreamSynchronize(stream));
-    obs->on_tensor(name, host.data(), rows, cols);
-}
-
-void tap_bf16(LayerObserver* obs, const char* name, const bf16* dev, int64_t rows, int64_t cols,
-              cudaStream_t stream) {
-    std::vector<uint16_t> raw(static_cast<size_t>(rows * cols));
-    CUDA_CHECK(cudaMemcpyAsync(raw.data(), dev, raw.size() * 2, cudaMemcpyDeviceToHost, stream));
-    CUDA_CHECK(cudaStreamSynchronize(stream));
-    std::vector<float> host(raw.size());
-    for (size_t i = 0; i < raw.size(); ++i) host[i] = bf16_to_f32(raw[i]);
-    obs->on_tensor(name, host.data(), rows, cols);
-}
-
-// (row, col) of each patch in merge-window order, as Glm4vVisionModel::patch_coordinates.
-std::vector<std::array<int64_t, 2>> vision_patch_coordinates(const ImageGrid& g, int64_t m) {
-    std::vector<std::array<int64_t, 2>> out;
-    out.reserve(static_cast<size_t>(g.num_patches()));
-    for (int64_t t = 0; t < g.t; ++t)
-        for (int64_t a = 0; a < g.h / m; ++a)
-            for (int64_t b = 0; b < g.w / m; ++b)
-                for (int64_t dy = 0; dy < m; ++dy)
-                    for (int64_t dx = 0; dx < m; ++dx) out.push_back({a * m + dy, b * m + dx});
-    return out;
 }
 
 }  // namespace
@@ -62,52 +30,6 @@ int64_t padded_decode_batch(int64_t num_seqs, int64_t max_num_seqs) {
     while (b < num_seqs) b *= 2;
     return std::min(b, std::max(max_num_seqs, num_seqs));
 }
-
-struct CudaGlm4vModel::Layer {
-    bf16 *input_ln, *qkv_w, *qkv_b, *o_w, *post_self_attn, *post_attention, *gate_up_w, *down_w,
-        *post_mlp;
-};
-struct CudaGlm4vModel::VisionBlock {
-    bf16 *norm1, *norm2, *qkv_w, *proj_w, *gate_up_w, *down_w;
-};
-struct CudaGlm4vModel::Weights {
-    bf16 *embed = nullptr, *norm = nullptr, *lm_head = nullptr;
-    std::vector<Layer> layers;
-    bf16 *patch_w = nullptr, *patch_b = nullptr, *post_conv_ln = nullptr, *pos_embed = nullptr;
-    std::vector<VisionBlock> blocks;
-    bf16 *post_ln = nullptr, *down_w = nullptr, *down_b = nullptr, *merger_proj = nullptr;
-    bf16 *merger_ln_w = nullptr, *merger_ln_b = nullptr, *merger_gate_up = nullptr,
-         *merger_down = nullptr;
-};
-
-struct CudaGlm4vModel::Inputs {
-    int32_t* tokens = nullptr;
-    int32_t* positions = nullptr;
-    int64_t* slots = nullptr;
-    int32_t* q_start = nullptr;
-    int32_t* kv_len = nullptr;
-    int32_t* tables = nullptr;
-    int32_t* logits_rows = nullptr;
-    cuda::AttentionWork* work = nullptr;
-    const bf16** image_rows = nullptr;
-    int32_t* image_dst = nullptr;
-    int64_t num_tokens = 0, num_seqs = 0, max_blocks = 0, num_logits = 0, num_work = 0;
-    int64_t num_image_rows = 0, max_kv_len = 0;
-};
-
-struct CudaGlm4vModel::VisionWork {
-    int64_t capacity = 0;  // patches
-    float* px = nullptr;   // [N, patch_input_dim] f32
-    bf16* px16 = nullptr;
-    float* x = nullptr;  // [N, hidden] f32 residual
-    bf16 *h = nullptr, *qkv = nullptr, *attn = nullptr, *gu = nullptr, *act = nullptr;
-    bf16 *z = nullptr, *t = nullptr, *gu2 = nullptr, *act2 = nullptr;
-    int32_t* ints = nullptr;  // coords [N,2], grid_hw [N,2], then attention metadata
-    std::vector<void*> owned;
-    ~VisionWork() {
-        for (void* p : owned) cudaFree(p);
-    }
-};
 
 CudaGlm4vModel::CudaGlm4vModel(const Glm4vModel& host, const CudaModelOptions& options)
     : config_(host.config()), options_(options), w_(std::make_unique<Weights>()) {}
@@ -507,7 +429,7 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
     cuda::embedding(w_->embed, in.tokens, n, H, residual_, st);
     if (in.num_image_rows > 0)
         cuda::scatter_rows(in.image_rows, in.image_dst, in.num_image_rows, H, residual_, st);
-    if (obs) tap(obs, "embeddings", residual_, n, H, st);
+    if (obs) detail::tap(obs, "embeddings", residual_, n, H, st);
     for (int64_t l = 0; l < t.num_hidden_layers; ++l) {
         const Layer& L = w_->layers[static_cast<size_t>(l)];
         if (l > 0 && !obs) {
@@ -517,7 +439,7 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
             if (l > 0) {
                 cuda::add_rms_norm(residual_, branch_, w_->layers[l - 1].post_mlp, nullptr, nullptr,
                                    n, H, eps, nullptr, st);
-                tap(obs, ("layer." + std::to_string(l - 1)).c_str(), residual_, n, H, st);
+                detail::tap(obs, ("layer." + std::to_string(l - 1)).c_str(), residual_, n, H, st);
             }
             cuda::add_rms_norm(residual_, nullptr, nullptr, L.input_ln, nullptr, n, H, eps, normed_,
                                st);
@@ -549,13 +471,14 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
     cuda::add_rms_norm(residual_, branch_, w_->layers.back().post_mlp, nullptr, nullptr, n, H, eps,
                        nullptr, st);
     if (obs)
-        tap(obs, ("layer." + std::to_string(t.num_hidden_layers - 1)).c_str(), residual_, n, H, st);
+        detail::tap(obs, ("layer." + std::to_string(t.num_hidden_layers - 1)).c_str(), residual_, n,
+                    H, st);
     cuda::add_rms_norm(residual_, nullptr, nullptr, w_->norm, in.logits_rows, in.num_logits, H, eps,
                        rows_normed_, st);
-    if (obs) tap_bf16(obs, "final_norm", rows_normed_, in.num_logits, H, st);
+    if (obs) detail::tap_bf16(obs, "final_norm", rows_normed_, in.num_logits, H, st);
     linear(rows_normed_, in.num_logits, w_->lm_head, t.vocab_size, H, nullptr, logits_,
            cuda::OutType::kF32);
-    if (obs) tap(obs, "logits", logits_, in.num_logits, t.vocab_size, st);
+    if (obs) detail::tap(obs, "logits", logits_, in.num_logits, t.vocab_size, st);
 }
 
 void CudaGlm4vModel::run_decode_graph(const Inputs& in, int64_t padded) {
@@ -643,169 +566,6 @@ void CudaGlm4vModel::warm_up() {
     const int32_t last[1] = {static_cast<int32_t>(n - 1)};
     forward(ForwardBatch{tokens, positions, slots, qs, lens, table, 1, last, {}, -1, nullptr});
     synchronize();
-}
-
-void CudaGlm4vModel::upload_pixels(std::span<const float> pixels, float* dst) {
-    // Pinned double buffer: worker threads fill one piece while the other is on the bus.
-    constexpr size_t kPiece = size_t{8} << 20;  // floats
-    if (!pixel_stage_[0]) {
-        for (int i = 0; i < 2; ++i) {
-            CUDA_CHECK(cudaMallocHost(&pixel_stage_[i], kPiece * 4));
-            CUDA_CHECK(cudaEventCreateWithFlags(&pixel_done_[i], cudaEventDisableTiming));
-        }
-    }
-    int cur = 0;
-    bool used[2] = {false, false};
-    for (size_t off = 0; off < pixels.size(); off += kPiece, cur ^= 1) {
-        const size_t n = std::min(kPiece, pixels.size() - off);
-        if (used[cur]) CUDA_CHECK(cudaEventSynchronize(pixel_done_[cur]));
-        auto* stage = static_cast<float*>(pixel_stage_[cur]);
-        parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e) {
-            std::memcpy(stage + b, pixels.data() + off + static_cast<size_t>(b),
-                        static_cast<size_t>(e - b) * 4);
-        });
-        CUDA_CHECK(cudaMemcpyAsync(dst + off, stage, n * 4, cudaMemcpyHostToDevice, stream_));
-        CUDA_CHECK(cudaEventRecord(pixel_done_[cur], stream_));
-        used[cur] = true;
-    }
-}
-
-DeviceImageEmbeddings CudaGlm4vModel::encode_images(std::span<const float> pixel_values,
-                                                    std::span<const ImageGrid> grids,
-                                                    LayerObserver* obs) {
-    const Glm4vVisionConfig& vc = config_.vision;
-    const int64_t H = vc.hidden_size, in_dim = vc.patch_input_dim(), out_h = vc.out_hidden_size;
-    const int64_t heads = vc.num_heads, hd = vc.head_dim(),
-                  group = vc.spatial_merge_size * vc.spatial_merge_size;
-    const int64_t vI = vc.intermediate_size;
-    const auto eps = static_cast<float>(vc.rms_norm_eps);
-    int64_t N = 0;
-    for (const ImageGrid& g : grids) N += g.num_patches();
-    CHECK(static_cast<int64_t>(pixel_values.size()) == N * in_dim)
-        << "pixel_values hold " << pixel_values.size() << " floats, grids need " << N * in_dim;
-    CHECK(N % group == 0) << "patch count must be a multiple of the merge window";
-    cudaStream_t st = stream_;
-    const int64_t rpb = cuda::attention_rows_per_block();
-    if (!vision_ || vision_->capacity < N) {
-        synchronize();
-        vision_ = std::make_unique<VisionWork>();
-        VisionWork& v = *vision_;
-        const int64_t cap = std::max<int64_t>(N, 1024);
-        v.capacity = cap;
-        auto alloc = [&](size_t bytes) {
-            void* p = nullptr;
-            CUDA_CHECK(cudaMalloc(&p, std::max<size_t>(bytes, 1)));
-            v.owned.push_back(p);
-            return p;
-        };
-        v.px = static_cast<float*>(alloc(static_cast<size_t>(cap * in_dim) * 4));
-        v.px16 = static_cast<bf16*>(alloc(static_cast<size_t>(cap * in_dim) * 2));
-        v.x = static_cast<float*>(alloc(static_cast<size_t>(cap * H) * 4));
-        v.h = static_cast<bf16*>(alloc(static_cast<size_t>(cap * H) * 2));
-        v.qkv = static_cast<bf16*>(alloc(static_cast<size_t>(cap * 3 * H) * 2));
-        v.attn = static_cast<bf16*>(alloc(static_cast<size_t>(cap * H) * 2));
-        v.gu = static_cast<bf16*>(alloc(static_cast<size_t>(cap * 2 * out_h) * 2));
-        v.act = static_cast<bf16*>(alloc(static_cast<size_t>(cap * out_h) * 2));
-        const int64_t rows = cap / group + 1;
-        v.z = static_cast<bf16*>(alloc(static_cast<size_t>(rows * out_h) * 2));
-        v.t = static_cast<bf16*>(alloc(static_cast<size_t>(rows * out_h) * 2));
-        v.gu2 = static_cast<bf16*>(alloc(static_cast<size_t>(rows * 2 * vI) * 2));
-        v.act2 = static_cast<bf16*>(alloc(static_cast<size_t>(rows * vI) * 2));
-        v.ints = static_cast<int32_t*>(
-            alloc(static_cast<size_t>(cap * 4 + cap / rpb * 2 + 1024 + cap * 2) * 4));
-    }
-    VisionWork& v = *vision_;
-    // Host metadata: patch coordinates, grid sizes, per-image attention ranges and work items.
-    const auto ng = static_cast<int64_t>(grids.size());
-    std::vector<int32_t> ints(static_cast<size_t>(N * 4));
-    std::vector<int32_t> qs{0}, lens, starts;
-    std::vector<cuda::AttentionWork> work;
-    {
-        int64_t r = 0;
-        for (int64_t i = 0; i < ng; ++i) {
-            const ImageGrid& g = grids[static_cast<size_t>(i)];
-            for (const auto& [ph, pw] : vision_patch_coordinates(g, vc.spatial_merge_size)) {
-                ints[2 * r] = static_cast<int32_t>(ph), ints[2 * r + 1] = static_cast<int32_t>(pw);
-                ints[2 * N + 2 * r] = static_cast<int32_t>(g.h);
-                ints[2 * N + 2 * r + 1] = static_cast<int32_t>(g.w);
-                ++r;
-            }
-            for (int64_t r0 = 0; r0 < g.num_patches(); r0 += rpb)
-                work.push_back({static_cast<int32_t>(i), static_cast<int32_t>(r0)});
-            starts.push_back(qs.back());
-            lens.push_back(static_cast<int32_t>(g.num_patches()));
-            qs.push_back(qs.back() + static_cast<int32_t>(g.num_patches()));
-        }
-    }
-    std::vector<int32_t> meta;
-    meta.insert(meta.end(), ints.begin(), ints.end());
-    const size_t qs_off = meta.size();
-    meta.insert(meta.end(), qs.begin(), qs.end());
-    const size_t len_off = meta.size();
-    meta.insert(meta.end(), lens.begin(), lens.end());
-    const size_t start_off = meta.size();
-    meta.insert(meta.end(), starts.begin(), starts.end());
-    if (meta.size() % 2) meta.push_back(0);
-    const size_t work_off = meta.size();
-    for (const auto& wk : work) meta.push_back(wk.seq), meta.push_back(wk.row0);
-    CUDA_CHECK(cudaMemcpyAsync(v.ints, meta.data(), meta.size() * 4, cudaMemcpyHostToDevice, st));
-    upload_pixels(pixel_values, v.px);
-    const int32_t* coords = v.ints;
-    const int32_t* grid_hw = v.ints + 2 * N;
-
-    auto linear = [&](const bf16* x, int64_t m, const bf16* w, int64_t out, int64_t k,
-                      const bf16* bias, void* y, cuda::OutType type = cuda::OutType::kBf16,
-                      bool accumulate = false) {
-        cuda::LinearArgs a;
-        a.x = x, a.m = m, a.w = w, a.n = out, a.k = k, a.bias = bias, a.y = y, a.out_type = type;
-        a.accumulate = accumulate;
-        gemm_->linear(a, st);
-    };
-    cuda::f32_to_bf16(v.px, N * in_dim, v.px16, st);
-    linear(v.px16, N, w_->patch_w, H, in_dim, w_->patch_b, v.h);
-    cuda::bf16_to_f32(v.h, N * H, v.x, st);
-    cuda::rms_norm_f32(v.x, w_->post_conv_ln, N, H, eps, v.x, st);
-    if (obs) tap(obs, "vision.post_conv_norm", v.x, N, H, st);
-    const int64_t side = vc.image_size / vc.patch_size;
-    cuda::vision_pos_embed(v.x, w_->pos_embed, side, H, coords, grid_hw, N, st);
-    if (obs) tap(obs, "vision.embeddings", v.x, N, H, st);
-    cuda::AttentionParams p;
-    p.q = v.qkv, p.k = v.qkv + H, p.v = v.qkv + 2 * H;
-    p.q_stride = 3 * H, p.kv_stride = 3 * H, p.out = v.attn, p.out_stride = H;
-    p.q_start = v.ints + qs_off, p.kv_len = v.ints + len_off, p.kv_start = v.ints + start_off;
-    p.num_seqs = ng, p.heads = heads, p.kv_heads = heads, p.head_dim = hd;
-    p.scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    p.causal = false;
-    const auto* work_dev = reinterpret_cast<const cuda::AttentionWork*>(v.ints + work_off);
-    for (int64_t b = 0; b < vc.depth; ++b) {
-        const VisionBlock& B = w_->blocks[static_cast<size_t>(b)];
-        cuda::rms_norm_to_bf16(v.x, B.norm1, N, H, eps, v.h, st);
-        linear(v.h, N, B.qkv_w, 3 * H, H, nullptr, v.qkv);
-        cuda::vision_rope(v.qkv, N, heads, hd, coords, 10000.0f, st);
-        cuda::prefill_attention(p, work_dev, static_cast<int64_t>(work.size()), st);
-        linear(v.attn, N, B.proj_w, H, H, nullptr, v.x, cuda::OutType::kF32, true);
-        cuda::rms_norm_to_bf16(v.x, B.norm2, N, H, eps, v.h, st);
-        linear(v.h, N, B.gate_up_w, 2 * out_h, H, nullptr, v.gu);
-        cuda::silu_mul(v.gu, N, out_h, v.act, st);
-        linear(v.act, N, B.down_w, H, out_h, nullptr, v.x, cuda::OutType::kF32, true);
-        if (obs) tap(obs, ("vision.block." + std::to_string(b)).c_str(), v.x, N, H, st);
-    }
-    cuda::rms_norm_to_bf16(v.x, w_->post_ln, N, H, eps, v.h, st);
-    if (obs) tap_bf16(obs, "vision.post_norm", v.h, N, H, st);
-    const int64_t rows = N / group;
-    linear(v.h, rows, w_->down_w, out_h, H * group, w_->down_b, v.z);
-    linear(v.z, rows, w_->merger_proj, out_h, out_h, nullptr, v.t);
-    cuda::layer_norm_gelu(v.t, w_->merger_ln_w, w_->merger_ln_b, rows, out_h, 1e-5f, st);
-    linear(v.t, rows, w_->merger_gate_up, 2 * vI, out_h, nullptr, v.gu2);
-    cuda::silu_mul(v.gu2, rows, vI, v.act2, st);
-    void* out = nullptr;
-    CUDA_CHECK(cudaMalloc(&out, static_cast<size_t>(rows * out_h) * 2));
-    linear(v.act2, rows, w_->merger_down, out_h, vI, nullptr, out);
-    if (obs) tap_bf16(obs, "vision.merger", static_cast<bf16*>(out), rows, out_h, st);
-    DeviceImageEmbeddings e;
-    e.data = std::shared_ptr<void>(out, [](void* q) { cudaFree(q); });
-    e.num_tokens = rows;
-    return e;
 }
 
 uint64_t CudaGlm4vModel::kv_budget(double utilization) const {

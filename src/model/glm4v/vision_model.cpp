@@ -28,8 +28,7 @@ Glm4vVisionModel::Glm4vVisionModel(const Glm4vVisionConfig& config, const Vision
             1.0f / std::pow(10000.0f, static_cast<float>(2 * k) / static_cast<float>(dim)));
 }
 
-std::vector<std::array<int64_t, 2>> Glm4vVisionModel::patch_coordinates(const ImageGrid& g) const {
-    const int64_t m = config_.spatial_merge_size;
+std::vector<std::array<int64_t, 2>> vision_patch_coordinates(const ImageGrid& g, int64_t m) {
     std::vector<std::array<int64_t, 2>> out;
     out.reserve(static_cast<size_t>(g.num_patches()));
     for (int64_t t = 0; t < g.t; ++t)

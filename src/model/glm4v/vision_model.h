@@ -21,6 +21,11 @@ struct ImageGrid {
     int64_t num_patches() const { return t * h * w; }
 };
 
+// Patch coordinates (row, col) of each row of an image's pixel values, in merge-window order
+// (m x m windows in raster order, then the patches of a window in raster order).
+std::vector<std::array<int64_t, 2>> vision_patch_coordinates(const ImageGrid& grid,
+                                                             int64_t merge_size);
+
 class Glm4vVisionModel {
   public:
     Glm4vVisionModel(const Glm4vVisionConfig& config, const VisionWeights& weights);
@@ -31,8 +36,9 @@ class Glm4vVisionModel {
                                std::span<const ImageGrid> grids,
                                LayerObserver* observer = nullptr) const;
 
-    // Patch coordinates (row, col) of each row of an image's pixel values (merge-window order).
-    std::vector<std::array<int64_t, 2>> patch_coordinates(const ImageGrid& grid) const;
+    std::vector<std::array<int64_t, 2>> patch_coordinates(const ImageGrid& grid) const {
+        return vision_patch_coordinates(grid, config_.spatial_merge_size);
+    }
 
   private:
     void add_position_embeddings(float* x, std::span<const ImageGrid> grids) const;

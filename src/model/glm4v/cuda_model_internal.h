@@ -1,0 +1,86 @@
+// Definitions CudaGlm4vModel's two source files share: the device weight pointers, the step
+// inputs, the vision workspaces, and the observer taps (device tensors copied for a
+// LayerObserver). Not part of the public header.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <vector>
+
+#include "core/cuda_check.h"
+#include "core/dtype.h"
+#include "model/glm4v/cuda_model.h"
+
+namespace autoglm {
+namespace detail {
+
+inline void tap(LayerObserver* obs, const char* name, const float* dev, int64_t rows, int64_t cols,
+                cudaStream_t stream) {
+    std::vector<float> host(static_cast<size_t>(rows * cols));
+    CUDA_CHECK(cudaMemcpyAsync(host.data(), dev, host.size() * sizeof(float),
+                               cudaMemcpyDeviceToHost, stream));
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+    obs->on_tensor(name, host.data(), rows, cols);
+}
+
+inline void tap_bf16(LayerObserver* obs, const char* name, const cuda::bf16* dev, int64_t rows,
+                     int64_t cols, cudaStream_t stream) {
+    std::vector<uint16_t> raw(static_cast<size_t>(rows * cols));
+    CUDA_CHECK(cudaMemcpyAsync(raw.data(), dev, raw.size() * 2, cudaMemcpyDeviceToHost, stream));
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+    std::vector<float> host(raw.size());
+    for (size_t i = 0; i < raw.size(); ++i) host[i] = bf16_to_f32(raw[i]);
+    obs->on_tensor(name, host.data(), rows, cols);
+}
+
+}  // namespace detail
+
+using cuda::bf16;
+
+struct CudaGlm4vModel::Layer {
+    bf16 *input_ln, *qkv_w, *qkv_b, *o_w, *post_self_attn, *post_attention, *gate_up_w, *down_w,
+        *post_mlp;
+};
+struct CudaGlm4vModel::VisionBlock {
+    bf16 *norm1, *norm2, *qkv_w, *proj_w, *gate_up_w, *down_w;
+};
+struct CudaGlm4vModel::Weights {
+    bf16 *embed = nullptr, *norm = nullptr, *lm_head = nullptr;
+    std::vector<Layer> layers;
+    bf16 *patch_w = nullptr, *patch_b = nullptr, *post_conv_ln = nullptr, *pos_embed = nullptr;
+    std::vector<VisionBlock> blocks;
+    bf16 *post_ln = nullptr, *down_w = nullptr, *down_b = nullptr, *merger_proj = nullptr;
+    bf16 *merger_ln_w = nullptr, *merger_ln_b = nullptr, *merger_gate_up = nullptr,
+         *merger_down = nullptr;
+};
+
+struct CudaGlm4vModel::Inputs {
+    int32_t* tokens = nullptr;
+    int32_t* positions = nullptr;
+    int64_t* slots = nullptr;
+    int32_t* q_start = nullptr;
+    int32_t* kv_len = nullptr;
+    int32_t* tables = nullptr;
+    int32_t* logits_rows = nullptr;
+    cuda::AttentionWork* work = nullptr;
+    const bf16** image_rows = nullptr;
+    int32_t* image_dst = nullptr;
+    int64_t num_tokens = 0, num_seqs = 0, max_blocks = 0, num_logits = 0, num_work = 0;
+    int64_t num_image_rows = 0, max_kv_len = 0;
+};
+
+struct CudaGlm4vModel::VisionWork {
+    int64_t capacity = 0;  // patches
+    float* px = nullptr;   // [N, patch_input_dim] f32
+    bf16* px16 = nullptr;
+    float* x = nullptr;  // [N, hidden] f32 residual
+    bf16 *h = nullptr, *qkv = nullptr, *attn = nullptr, *gu = nullptr, *act = nullptr;
+    bf16 *z = nullptr, *t = nullptr, *gu2 = nullptr, *act2 = nullptr;
+    int32_t* ints = nullptr;  // coords [N,2], grid_hw [N,2], then attention metadata
+    std::vector<void*> owned;
+    ~VisionWork() {
+        for (void* p : owned) cudaFree(p);
+    }
+};
+
+}  // namespace autoglm

@@ -1,0 +1,176 @@
+// CudaGlm4vModel's vision tower: pixel upload through pinned buffers, patch embedding, position
+// embeddings, the blocks, post norm, downsample and merger, all on the model's stream.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/parallel.h"
+#include "model/glm4v/cuda_model.h"
+#include "model/glm4v/cuda_model_internal.h"
+
+namespace autoglm {
+
+void CudaGlm4vModel::upload_pixels(std::span<const float> pixels, float* dst) {
+    // Pinned double buffer: worker threads fill one piece while the other is on the bus.
+    constexpr size_t kPiece = size_t{8} << 20;  // floats
+    if (!pixel_stage_[0]) {
+        for (int i = 0; i < 2; ++i) {
+            CUDA_CHECK(cudaMallocHost(&pixel_stage_[i], kPiece * 4));
+            CUDA_CHECK(cudaEventCreateWithFlags(&pixel_done_[i], cudaEventDisableTiming));
+        }
+    }
+    int cur = 0;
+    bool used[2] = {false, false};
+    for (size_t off = 0; off < pixels.size(); off += kPiece, cur ^= 1) {
+        const size_t n = std::min(kPiece, pixels.size() - off);
+        if (used[cur]) CUDA_CHECK(cudaEventSynchronize(pixel_done_[cur]));
+        auto* stage = static_cast<float*>(pixel_stage_[cur]);
+        parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e) {
+            std::memcpy(stage + b, pixels.data() + off + static_cast<size_t>(b),
+                        static_cast<size_t>(e - b) * 4);
+        });
+        CUDA_CHECK(cudaMemcpyAsync(dst + off, stage, n * 4, cudaMemcpyHostToDevice, stream_));
+        CUDA_CHECK(cudaEventRecord(pixel_done_[cur], stream_));
+        used[cur] = true;
+    }
+}
+
+DeviceImageEmbeddings CudaGlm4vModel::encode_images(std::span<const float> pixel_values,
+                                                    std::span<const ImageGrid> grids,
+                                                    LayerObserver* obs) {
+    const Glm4vVisionConfig& vc = config_.vision;
+    const int64_t H = vc.hidden_size, in_dim = vc.patch_input_dim(), out_h = vc.out_hidden_size;
+    const int64_t heads = vc.num_heads, hd = vc.head_dim(),
+                  group = vc.spatial_merge_size * vc.spatial_merge_size;
+    const int64_t vI = vc.intermediate_size;
+    const auto eps = static_cast<float>(vc.rms_norm_eps);
+    int64_t N = 0;
+    for (const ImageGrid& g : grids) N += g.num_patches();
+    CHECK(static_cast<int64_t>(pixel_values.size()) == N * in_dim)
+        << "pixel_values hold " << pixel_values.size() << " floats, grids need " << N * in_dim;
+    CHECK(N % group == 0) << "patch count must be a multiple of the merge window";
+    cudaStream_t st = stream_;
+    const int64_t rpb = cuda::attention_rows_per_block();
+    if (!vision_ || vision_->capacity < N) {
+        synchronize();
+        vision_ = std::make_unique<VisionWork>();
+        VisionWork& v = *vision_;
+        const int64_t cap = std::max<int64_t>(N, 1024);
+        v.capacity = cap;
+        auto alloc = [&](size_t bytes) {
+            void* p = nullptr;
+            CUDA_CHECK(cudaMalloc(&p, std::max<size_t>(bytes, 1)));
+            v.owned.push_back(p);
+            return p;
+        };
+        v.px = static_cast<float*>(alloc(static_cast<size_t>(cap * in_dim) * 4));
+        v.px16 = static_cast<bf16*>(alloc(static_cast<size_t>(cap * in_dim) * 2));
+        v.x = static_cast<float*>(alloc(static_cast<size_t>(cap * H) * 4));
+        v.h = static_cast<bf16*>(alloc(static_cast<size_t>(cap * H) * 2));
+        v.qkv = static_cast<bf16*>(alloc(static_cast<size_t>(cap * 3 * H) * 2));
+        v.attn = static_cast<bf16*>(alloc(static_cast<size_t>(cap * H) * 2));
+        v.gu = static_cast<bf16*>(alloc(static_cast<size_t>(cap * 2 * out_h) * 2));
+        v.act = static_cast<bf16*>(alloc(static_cast<size_t>(cap * out_h) * 2));
+        const int64_t rows = cap / group + 1;
+        v.z = static_cast<bf16*>(alloc(static_cast<size_t>(rows * out_h) * 2));
+        v.t = static_cast<bf16*>(alloc(static_cast<size_t>(rows * out_h) * 2));
+        v.gu2 = static_cast<bf16*>(alloc(static_cast<size_t>(rows * 2 * vI) * 2));
+        v.act2 = static_cast<bf16*>(alloc(static_cast<size_t>(rows * vI) * 2));
+        v.ints = static_cast<int32_t*>(
+            alloc(static_cast<size_t>(cap * 4 + cap / rpb * 2 + 1024 + cap * 2) * 4));
+    }
+    VisionWork& v = *vision_;
+    // Host metadata: patch coordinates, grid sizes, per-image attention ranges and work items.
+    const auto ng = static_cast<int64_t>(grids.size());
+    std::vector<int32_t> ints(static_cast<size_t>(N * 4));
+    std::vector<int32_t> qs{0}, lens, starts;
+    std::vector<cuda::AttentionWork> work;
+    {
+        int64_t r = 0;
+        for (int64_t i = 0; i < ng; ++i) {
+            const ImageGrid& g = grids[static_cast<size_t>(i)];
+            for (const auto& [ph, pw] : vision_patch_coordinates(g, vc.spatial_merge_size)) {
+                ints[2 * r] = static_cast<int32_t>(ph), ints[2 * r + 1] = static_cast<int32_t>(pw);
+                ints[2 * N + 2 * r] = static_cast<int32_t>(g.h);
+                ints[2 * N + 2 * r + 1] = static_cast<int32_t>(g.w);
+                ++r;
+            }
+            for (int64_t r0 = 0; r0 < g.num_patches(); r0 += rpb)
+                work.push_back({static_cast<int32_t>(i), static_cast<int32_t>(r0)});
+            starts.push_back(qs.back());
+            lens.push_back(static_cast<int32_t>(g.num_patches()));
+            qs.push_back(qs.back() + static_cast<int32_t>(g.num_patches()));
+        }
+    }
+    std::vector<int32_t> meta;
+    meta.insert(meta.end(), ints.begin(), ints.end());
+    const size_t qs_off = meta.size();
+    meta.insert(meta.end(), qs.begin(), qs.end());
+    const size_t len_off = meta.size();
+    meta.insert(meta.end(), lens.begin(), lens.end());
+    const size_t start_off = meta.size();
+    meta.insert(meta.end(), starts.begin(), starts.end());
+    if (meta.size() % 2) meta.push_back(0);
+    const size_t work_off = meta.size();
+    for (const auto& wk : work) meta.push_back(wk.seq), meta.push_back(wk.row0);
+    CUDA_CHECK(cudaMemcpyAsync(v.ints, meta.data(), meta.size() * 4, cudaMemcpyHostToDevice, st));
+    upload_pixels(pixel_values, v.px);
+    const int32_t* coords = v.ints;
+    const int32_t* grid_hw = v.ints + 2 * N;
+
+    auto linear = [&](const bf16* x, int64_t m, const bf16* w, int64_t out, int64_t k,
+                      const bf16* bias, void* y, cuda::OutType type = cuda::OutType::kBf16,
+                      bool accumulate = false) {
+        cuda::LinearArgs a;
+        a.x = x, a.m = m, a.w = w, a.n = out, a.k = k, a.bias = bias, a.y = y, a.out_type = type;
+        a.accumulate = accumulate;
+        gemm_->linear(a, st);
+    };
+    cuda::f32_to_bf16(v.px, N * in_dim, v.px16, st);
+    linear(v.px16, N, w_->patch_w, H, in_dim, w_->patch_b, v.h);
+    cuda::bf16_to_f32(v.h, N * H, v.x, st);
+    cuda::rms_norm_f32(v.x, w_->post_conv_ln, N, H, eps, v.x, st);
+    if (obs) detail::tap(obs, "vision.post_conv_norm", v.x, N, H, st);
+    const int64_t side = vc.image_size / vc.patch_size;
+    cuda::vision_pos_embed(v.x, w_->pos_embed, side, H, coords, grid_hw, N, st);
+    if (obs) detail::tap(obs, "vision.embeddings", v.x, N, H, st);
+    cuda::AttentionParams p;
+    p.q = v.qkv, p.k = v.qkv + H, p.v = v.qkv + 2 * H;
+    p.q_stride = 3 * H, p.kv_stride = 3 * H, p.out = v.attn, p.out_stride = H;
+    p.q_start = v.ints + qs_off, p.kv_len = v.ints + len_off, p.kv_start = v.ints + start_off;
+    p.num_seqs = ng, p.heads = heads, p.kv_heads = heads, p.head_dim = hd;
+    p.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    p.causal = false;
+    const auto* work_dev = reinterpret_cast<const cuda::AttentionWork*>(v.ints + work_off);
+    for (int64_t b = 0; b < vc.depth; ++b) {
+        const VisionBlock& B = w_->blocks[static_cast<size_t>(b)];
+        cuda::rms_norm_to_bf16(v.x, B.norm1, N, H, eps, v.h, st);
+        linear(v.h, N, B.qkv_w, 3 * H, H, nullptr, v.qkv);
+        cuda::vision_rope(v.qkv, N, heads, hd, coords, 10000.0f, st);
+        cuda::prefill_attention(p, work_dev, static_cast<int64_t>(work.size()), st);
+        linear(v.attn, N, B.proj_w, H, H, nullptr, v.x, cuda::OutType::kF32, true);
+        cuda::rms_norm_to_bf16(v.x, B.norm2, N, H, eps, v.h, st);
+        linear(v.h, N, B.gate_up_w, 2 * out_h, H, nullptr, v.gu);
+        cuda::silu_mul(v.gu, N, out_h, v.act, st);
+        linear(v.act, N, B.down_w, H, out_h, nullptr, v.x, cuda::OutType::kF32, true);
+        if (obs) detail::tap(obs, ("vision.block." + std::to_string(b)).c_str(), v.x, N, H, st);
+    }
+    cuda::rms_norm_to_bf16(v.x, w_->post_ln, N, H, eps, v.h, st);
+    if (obs) detail::tap_bf16(obs, "vision.post_norm", v.h, N, H, st);
+    const int64_t rows = N / group;
+    linear(v.h, rows, w_->down_w, out_h, H * group, w_->down_b, v.z);
+    linear(v.z, rows, w_->merger_proj, out_h, out_h, nullptr, v.t);
+    cuda::layer_norm_gelu(v.t, w_->merger_ln_w, w_->merger_ln_b, rows, out_h, 1e-5f, st);
+    linear(v.t, rows, w_->merger_gate_up, 2 * vI, out_h, nullptr, v.gu2);
+    cuda::silu_mul(v.gu2, rows, vI, v.act2, st);
+    void* out = nullptr;
+    CUDA_CHECK(cudaMalloc(&out, static_cast<size_t>(rows * out_h) * 2));
+    linear(v.act2, rows, w_->merger_down, out_h, vI, nullptr, out);
+    if (obs) detail::tap_bf16(obs, "vision.merger", static_cast<bf16*>(out), rows, out_h, st);
+    DeviceImageEmbeddings e;
+    e.data = std::shared_ptr<void>(out, [](void* q) { cudaFree(q); });
+    e.num_tokens = rows;
+    return e;
+}
+
+}  // namespace autoglm
