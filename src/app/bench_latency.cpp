@@ -40,6 +40,27 @@ double ms_since(Clock::time_point t0) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
+// Median device time in seconds of `run` on `st` (3 warm-up launches, then 10 timed ones).
+template <typename Fn>
+double median_device_seconds(cudaStream_t st, Fn run) {
+    cudaEvent_t e0, e1;
+    CUDA_CHECK(cudaEventCreate(&e0));
+    CUDA_CHECK(cudaEventCreate(&e1));
+    std::vector<double> secs;
+    for (int i = 0; i < 13; ++i) {
+        CUDA_CHECK(cudaEventRecord(e0, st));
+        run();
+        CUDA_CHECK(cudaEventRecord(e1, st));
+        CUDA_CHECK(cudaEventSynchronize(e1));
+        float ms = 0;
+        CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+        if (i >= 3) secs.push_back(ms * 1e-3);
+    }
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    return median(secs);
+}
+
 // Device-to-device copy of 2 x 2 GiB, bytes read + written per second (median of 10).
 double measure_copy_bandwidth(cudaStream_t st) {
     const size_t bytes = size_t{2} << 30;
@@ -47,24 +68,11 @@ double measure_copy_bandwidth(cudaStream_t st) {
     CUDA_CHECK(cudaMalloc(&a, bytes));
     CUDA_CHECK(cudaMalloc(&b, bytes));
     cuda::fill_uniform(static_cast<cuda::bf16*>(a), static_cast<int64_t>(bytes / 2), 1, 0, 1, st);
-    cudaEvent_t e0, e1;
-    CUDA_CHECK(cudaEventCreate(&e0));
-    CUDA_CHECK(cudaEventCreate(&e1));
-    std::vector<double> rates;
-    for (int i = 0; i < 13; ++i) {
-        CUDA_CHECK(cudaEventRecord(e0, st));
-        CUDA_CHECK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, st));
-        CUDA_CHECK(cudaEventRecord(e1, st));
-        CUDA_CHECK(cudaEventSynchronize(e1));
-        float ms = 0;
-        CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
-        if (i >= 3) rates.push_back(2.0 * static_cast<double>(bytes) / (ms * 1e-3));
-    }
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
+    const double t = median_device_seconds(
+        st, [&] { CUDA_CHECK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, st)); });
     cudaFree(a);
     cudaFree(b);
-    return median(rates);
+    return 2.0 * static_cast<double>(bytes) / t;
 }
 
 // cuBLASLt bf16 GEMM 8192^3 on random data, FLOP/s (median of 10).
@@ -79,25 +87,11 @@ double measure_gemm_rate(cudaStream_t st) {
     cuda::Gemm gemm;
     cuda::LinearArgs args;
     args.x = a, args.m = n, args.w = b, args.n = n, args.k = n, args.y = c;
-    cudaEvent_t e0, e1;
-    CUDA_CHECK(cudaEventCreate(&e0));
-    CUDA_CHECK(cudaEventCreate(&e1));
-    std::vector<double> rates;
-    for (int i = 0; i < 13; ++i) {
-        CUDA_CHECK(cudaEventRecord(e0, st));
-        gemm.lt_linear(args, st);
-        CUDA_CHECK(cudaEventRecord(e1, st));
-        CUDA_CHECK(cudaEventSynchronize(e1));
-        float ms = 0;
-        CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
-        if (i >= 3) rates.push_back(2.0 * static_cast<double>(n * n * n) / (ms * 1e-3));
-    }
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
+    const double t = median_device_seconds(st, [&] { gemm.lt_linear(args, st); });
     cudaFree(a);
     cudaFree(b);
     cudaFree(c);
-    return median(rates);
+    return 2.0 * static_cast<double>(n * n * n) / t;
 }
 
 // One sequence of `n` new tokens after `start` cached ones, in blocks 0, 1, 2, ...
