@@ -5,25 +5,8 @@
 
 namespace autoglm {
 
-const DeviceImageEmbeddings& CudaModelExecutor::embeddings(const Request& request,
-                                                           const ImageInput& image) {
-    auto [it, inserted] = images_.try_emplace(image.content_hash);
-    if (inserted) {
-        const Glm4vProcessedImage& px = *image.pixels;
-        const ImageGrid grid{px.grid_t, px.grid_h, px.grid_w};
-        it->second.embeddings = gpu_.encode_images(px.pixel_values, {&grid, 1});
-    }
-    it->second.users.insert(request.id);
-    return it->second.embeddings;
-}
-
 void CudaModelExecutor::release(const Request& request) {
-    for (const ImageInput& image : request.images) {
-        const auto it = images_.find(image.content_hash);
-        if (it == images_.end()) continue;
-        it->second.users.erase(request.id);
-        if (it->second.users.empty()) images_.erase(it);
-    }
+    images_.release(request);
 }
 
 StepOutput CudaModelExecutor::execute(const StepPlan& plan) {
@@ -35,7 +18,12 @@ StepOutput CudaModelExecutor::execute(const StepPlan& plan) {
     std::vector<const cuda::bf16*> rows;
     std::vector<int32_t> dst;
     for (const FlatStep::ImageSpan& span : f.images) {
-        const DeviceImageEmbeddings& e = embeddings(*span.request, *span.image);
+        const DeviceImageEmbeddings& e =
+            images_.get(*span.request, *span.image, [this](const ImageInput& im) {
+                const Glm4vProcessedImage& px = *im.pixels;
+                const ImageGrid grid{px.grid_t, px.grid_h, px.grid_w};
+                return gpu_.encode_images(px.pixel_values, {&grid, 1});
+            });
         for (int64_t j = span.first; j < span.last; ++j) {
             rows.push_back(e.row(j - span.image->token_offset, hidden));
             dst.push_back(static_cast<int32_t>(span.flat_first + j - span.first));

@@ -6,8 +6,6 @@
 #ifdef AUTOGLM_HAS_CUDA
 
 #include <cstdint>
-#include <unordered_map>
-#include <unordered_set>
 
 #include "engine/executor.h"
 #include "model/glm4v/cuda_model.h"
@@ -23,15 +21,9 @@ class CudaModelExecutor final : public ModelExecutor {
     size_t num_cached_images() const { return images_.size(); }
 
   private:
-    const DeviceImageEmbeddings& embeddings(const Request& request, const ImageInput& image);
-
     const Glm4vModel& model_;
     CudaGlm4vModel& gpu_;
-    struct CachedImage {
-        DeviceImageEmbeddings embeddings;
-        std::unordered_set<int64_t> users;
-    };
-    std::unordered_map<uint64_t, CachedImage> images_;
+    ImageEmbeddingCache<DeviceImageEmbeddings> images_;
 };
 
 }  // namespace autoglm

@@ -10,23 +10,15 @@ ModelRunner::ModelRunner(const Glm4vModel& model, PagedKvCache& cache)
 
 const std::vector<float>& ModelRunner::image_embeddings(const Request& request,
                                                         const ImageInput& image) {
-    auto [it, inserted] = vision_cache_.try_emplace(image.content_hash);
-    if (inserted) {
-        const Glm4vProcessedImage& px = *image.pixels;
+    return vision_cache_.get(request, image, [this](const ImageInput& im) {
+        const Glm4vProcessedImage& px = *im.pixels;
         const ImageGrid grid{px.grid_t, px.grid_h, px.grid_w};
-        it->second.embeddings = model_.vision().forward(px.pixel_values, {&grid, 1});
-    }
-    it->second.users.insert(request.id);
-    return it->second.embeddings;
+        return model_.vision().forward(px.pixel_values, {&grid, 1});
+    });
 }
 
 void ModelRunner::release_images(const Request& request) {
-    for (const ImageInput& image : request.images) {
-        const auto it = vision_cache_.find(image.content_hash);
-        if (it == vision_cache_.end()) continue;
-        it->second.users.erase(request.id);
-        if (it->second.users.empty()) vision_cache_.erase(it);
-    }
+    vision_cache_.release(request);
 }
 
 FlatStep flatten_plan(const StepPlan& plan, int64_t bs) {

@@ -50,6 +50,38 @@ struct FlatStep {
 };
 FlatStep flatten_plan(const StepPlan& plan, int64_t block_size);
 
+// Encoded images by content hash, each kept while any request that used it lives. T is the
+// backend's form of the embeddings (host rows on the CPU, a device allocation on the GPU).
+template <typename T>
+class ImageEmbeddingCache {
+  public:
+    // The image's embeddings, encoded with encode(image) the first time; `request` becomes a user.
+    template <typename Encode>
+    const T& get(const Request& request, const ImageInput& image, Encode&& encode) {
+        auto [it, inserted] = entries_.try_emplace(image.content_hash);
+        if (inserted) it->second.value = encode(image);
+        it->second.users.insert(request.id);
+        return it->second.value;
+    }
+    // The request is gone: images nobody else uses are dropped.
+    void release(const Request& request) {
+        for (const ImageInput& image : request.images) {
+            const auto it = entries_.find(image.content_hash);
+            if (it == entries_.end()) continue;
+            it->second.users.erase(request.id);
+            if (it->second.users.empty()) entries_.erase(it);
+        }
+    }
+    size_t size() const { return entries_.size(); }
+
+  private:
+    struct Entry {
+        T value;
+        std::unordered_set<int64_t> users;  // ids of the requests that used it
+    };
+    std::unordered_map<uint64_t, Entry> entries_;
+};
+
 class ModelRunner {
   public:
     ModelRunner(const Glm4vModel& model, PagedKvCache& cache);
@@ -65,11 +97,7 @@ class ModelRunner {
 
     const Glm4vModel& model_;
     PagedKvCache& cache_;
-    struct CachedImage {
-        std::vector<float> embeddings;      // [num_tokens, hidden]
-        std::unordered_set<int64_t> users;  // ids of the requests that used it
-    };
-    std::unordered_map<uint64_t, CachedImage> vision_cache_;
+    ImageEmbeddingCache<std::vector<float>> vision_cache_;
 };
 
 }  // namespace autoglm
