@@ -242,6 +242,118 @@ TEST(CudaOps, MropeAndPagedKvWriteMatchCpu) {
     EXPECT_LE(rel_error(download_bf16(dv, vc.size()), vc), 0.0);
 }
 
+double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+    if (a.size() != b.size()) return INFINITY;
+    double d = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+        if (!std::isfinite(a[i]) || !std::isfinite(b[i])) return INFINITY;
+        d = std::max(d, std::fabs(static_cast<double>(a[i]) - b[i]));
+    }
+    return d;
+}
+
+// The decode GEMVs with SwiGLU in their epilogue equal GEMV + silu_mul bit for bit (and the CPU
+// twin within bf16 tolerance); the grouped-layout silu_mul does too.
+TEST(CudaOps, GemvWithSiluEqualsGemvThenSiluMul) {
+    REQUIRE_GPU();
+    const int64_t G = cuda::kGemvSiluGroup;
+    for (auto [m, inter, k] : {std::tuple{1, 13696, 4096}, {3, 100, 320}, {8, 36, 4104}}) {
+        auto x = random_bf16_values(static_cast<size_t>(m * k), 50);
+        auto w = random_bf16_values(static_cast<size_t>(2 * inter * k), 51, 0.05f);
+        std::vector<float> grouped(w.size());  // gate row j -> 2G * (j / G) + j % G, up: + G
+        for (int64_t j = 0; j < inter; ++j) {
+            const int64_t row = 2 * G * (j / G) + j % G;
+            std::copy_n(w.begin() + j * k, k, grouped.begin() + row * k);
+            std::copy_n(w.begin() + (inter + j) * k, k, grouped.begin() + (row + G) * k);
+        }
+        std::vector<float> gu(static_cast<size_t>(m * 2 * inter)),
+            want(static_cast<size_t>(m * inter));
+        cpu::linear(x.data(), m, f32_view(w, {2 * inter, k}), nullptr, gu.data());
+        cpu::silu_mul(gu.data(), m, inter, want.data());
+        DeviceBuffer dx = upload_bf16(x), dw = upload_bf16(w), dg = upload_bf16(grouped);
+        DeviceBuffer dgu = poisoned(gu.size() * 2), dref = poisoned(want.size() * 2);
+        cuda::LinearArgs a;
+        a.x = dx.as<bf16>(), a.m = m, a.w = dw.as<bf16>(), a.n = 2 * inter, a.k = k;
+        a.y = dgu.data();
+        cuda::gemv(a, nullptr);
+        cuda::silu_mul(dgu.as<bf16>(), m, inter, dref.as<bf16>(), nullptr);
+        const auto ref = download_bf16(dref, want.size());
+        EXPECT_LE(rel_error(ref, want), 1e-2) << "m=" << m << " inter=" << inter;
+
+        DeviceBuffer dfused = poisoned(want.size() * 2);
+        a.w = dg.as<bf16>(), a.y = dfused.data();
+        cuda::gemv_silu_pairs(a, nullptr);
+        EXPECT_EQ(max_abs_diff(download_bf16(dfused, want.size()), ref), 0.0)
+            << "fused m=" << m << " inter=" << inter << " k=" << k;
+
+        DeviceBuffer dgu2 = poisoned(gu.size() * 2), dout2 = poisoned(want.size() * 2);
+        a.y = dgu2.data();
+        cuda::gemv(a, nullptr);
+        cuda::silu_mul_grouped4(dgu2.as<bf16>(), m, inter, dout2.as<bf16>(), nullptr);
+        EXPECT_EQ(max_abs_diff(download_bf16(dout2, want.size()), ref), 0.0)
+            << "grouped silu_mul m=" << m << " inter=" << inter;
+    }
+}
+
+// The qkv GEMV with M-RoPE and the paged KV write in its epilogue equals GEMV + rope_kv_write
+// bit for bit: the fused row, and both caches (padding tokens with slot -1 write nothing).
+TEST(CudaOps, GemvWithRopeKvEqualsGemvThenRopeKvWrite) {
+    REQUIRE_GPU();
+    struct Shape {
+        int64_t m, heads, kvh, hd, pairs, k;
+    };
+    for (const Shape& sh : {Shape{1, 32, 2, 128, 32, 4096}, Shape{3, 32, 2, 128, 32, 512},
+                            Shape{8, 4, 1, 32, 8, 256}, Shape{5, 4, 2, 16, 8, 64}}) {
+        const int64_t n = (sh.heads + 2 * sh.kvh) * sh.hd, slots_n = 24;
+        auto x = random_bf16_values(static_cast<size_t>(sh.m * sh.k), 60);
+        auto w = random_bf16_values(static_cast<size_t>(n * sh.k), 61, 0.05f);
+        auto bias = random_bf16_values(static_cast<size_t>(n), 62);
+        std::vector<int32_t> pos(static_cast<size_t>(sh.m * 3));
+        for (int64_t i = 0; i < sh.m; ++i)
+            pos[3 * i] = static_cast<int32_t>(40 + i), pos[3 * i + 1] = static_cast<int32_t>(7 * i),
+                    pos[3 * i + 2] = static_cast<int32_t>(900 - 3 * i);
+        std::vector<int64_t> slots(static_cast<size_t>(sh.m));
+        for (int64_t i = 0; i < sh.m; ++i) slots[i] = i == 1 ? -1 : (5 * i + 3) % slots_n;
+        cuda::MropeParams rp;
+        rp.num_pairs = static_cast<int>(sh.pairs);
+        for (int i = 0; i < rp.num_pairs; ++i) {
+            rp.inv_freq[i] = 1.0f / std::pow(10000.0f, static_cast<float>(2 * i) / (2 * sh.pairs));
+            rp.section[i] = static_cast<int8_t>(i % 3);
+        }
+        DeviceBuffer dx = upload_bf16(x), dw = upload_bf16(w), db = upload_bf16(bias);
+        DeviceBuffer dpos = upload(pos), dslots = upload(slots);
+        const size_t cache = static_cast<size_t>(slots_n * sh.kvh * sh.hd);
+        std::vector<float> zeros(cache, 0.0f);
+        std::vector<float> results[2][3];
+        for (int fused = 0; fused < 2; ++fused) {
+            DeviceBuffer dy = poisoned(static_cast<size_t>(sh.m * n) * 2);
+            DeviceBuffer dk = upload_bf16(zeros), dv = upload_bf16(zeros);
+            cuda::LinearArgs a;
+            a.x = dx.as<bf16>(), a.m = sh.m, a.w = dw.as<bf16>(), a.n = n, a.k = sh.k;
+            a.bias = db.as<bf16>(), a.y = dy.data();
+            if (fused) {
+                cuda::gemv_rope_kv(a, dpos.as<int32_t>(), rp, sh.heads, sh.kvh, sh.hd,
+                                   dslots.as<int64_t>(), dk.as<bf16>(), dv.as<bf16>(), nullptr);
+            } else {
+                cuda::gemv(a, nullptr);
+                cuda::rope_kv_write(dy.as<bf16>(), sh.m, dpos.as<int32_t>(), rp, sh.heads, sh.kvh,
+                                    sh.hd, dslots.as<int64_t>(), dk.as<bf16>(), dv.as<bf16>(),
+                                    nullptr);
+            }
+            results[fused][0] = download_bf16(dy, static_cast<size_t>(sh.m * n));
+            results[fused][1] = download_bf16(dk, cache);
+            results[fused][2] = download_bf16(dv, cache);
+        }
+        for (int part = 0; part < 3; ++part)
+            EXPECT_EQ(max_abs_diff(results[1][part], results[0][part]), 0.0)
+                << "part " << part << " m=" << sh.m << " heads " << sh.heads << "/" << sh.kvh
+                << " hd " << sh.hd;
+        // The K cache got the rotated keys of the tokens with slots, the V cache their values.
+        EXPECT_GT(max_abs_diff(results[1][1], zeros), 0.0);
+        EXPECT_GT(max_abs_diff(results[1][2], zeros), 0.0);
+    }
+}
+
 // Paged causal attention over ragged sequences (chunks after cached prefixes, single tokens) with
 // shuffled block tables, through both the prefill kernel and, for one-token steps, the decode one.
 void check_paged_attention(int64_t heads, int64_t kvh, int64_t hd, std::vector<int32_t> q_lens,
@@ -292,7 +404,9 @@ void check_paged_attention(int64_t heads, int64_t kvh, int64_t hd, std::vector<i
     p.heads = heads, p.kv_heads = kvh, p.head_dim = hd, p.scale = a.scale, p.causal = true;
     if (decode) {
         int32_t max_len = *std::max_element(kv_lens.begin(), kv_lens.end());
-        DeviceBuffer part(static_cast<size_t>(cuda::decode_workspace_floats(seqs, heads, hd)) * 4);
+        const size_t ws = static_cast<size_t>(cuda::decode_workspace_floats(seqs, heads, hd)) * 4;
+        DeviceBuffer part(ws);
+        CUDA_CHECK(cudaMemset(part.data(), 0, ws));  // the merge counters start at zero
         cuda::decode_attention(p, max_len, part.as<float>(), nullptr);
         EXPECT_LE(rel_error(download_bf16(dout, want.size()), want), 1e-2)
             << "decode heads " << heads << "/" << kvh << " hd " << hd;
@@ -301,6 +415,12 @@ void check_paged_attention(int64_t heads, int64_t kvh, int64_t hd, std::vector<i
         p.out = dout2.as<bf16>();
         cuda::decode_attention(p, 65536, part.as<float>(), nullptr);
         EXPECT_LE(rel_error(download_bf16(dout2, want.size()), want), 1e-2);
+        // The merge counters are back at zero: the same call again gives the same bits.
+        const auto first = download_bf16(dout, want.size());
+        DeviceBuffer dout3 = poisoned(want.size() * 2);
+        p.out = dout3.as<bf16>();
+        cuda::decode_attention(p, max_len, part.as<float>(), nullptr);
+        EXPECT_EQ(max_abs_diff(download_bf16(dout3, want.size()), first), 0.0);
         return;
     }
     std::vector<cuda::AttentionWork> work;

@@ -4,8 +4,8 @@
 //   once for the whole group; K/V tiles of 64 keys stream through shared memory (cp.async, two
 //   stages, XOR-swizzled rows), QK^T and PV run on mma.sync m16n8k16 bf16 with f32 accumulators
 //   and an online softmax in registers. Keys come from the paged pool or a contiguous buffer.
-// decode_attention: one token per sequence; the keys are split over blocks (online softmax per
-//   split on CUDA cores), then a combine kernel merges the splits.
+// decode_attention: one token per sequence; the keys are split over blocks, the group's query
+//   heads are the rows of one m16 tile (mma.sync again), and the last split to finish merges.
 #include <algorithm>
 #include <cmath>
 
@@ -320,195 +320,297 @@ void launch_flash(const AttentionParams& p, const AttentionWork* work, int64_t n
 
 // ---- decode ------------------------------------------------------------------------------
 
-constexpr int kDecChunk = 64;  // keys per inner step
-constexpr int kDecThreads = 128;
-constexpr int kMaxGroup = 16;
+constexpr int kDecChunk = 64;  // keys per block and step: 16 per warp
+constexpr int kDecWarps = 4;
+constexpr int kDecThreads = kDecWarps * 32;
+constexpr int kMaxGroup = 16;   // query heads per KV head: the 16 rows of one m16 tile
+constexpr int kMaxSplits = 64;  // decode_splits' cap
 
+// decode_splits keeps num_seqs * splits <= max(num_seqs, 264).
+int64_t decode_partial_floats(int64_t num_seqs, int64_t heads, int64_t head_dim) {
+    return std::max<int64_t>(num_seqs, 264) * heads * (head_dim + 2);
+}
+
+// The last split block of (sequence s, KV head kvh) merges the group's splits: `head0` points at
+// the partials of the group's first head, each [splits][HD + 2] (unnormalised output, then the
+// maximum and the sum in the log2 domain). Two rounds of loads, each issued in full before its
+// results are used (a chain of dependent L2 reads would cost ~0.3-0.7 us a link): maxima and
+// sums, then the outputs.
+template <int HD>
+__device__ void merge_splits(const AttentionParams& p, int s, int kvh, int group, int splits,
+                             int used, const float* head0, float (*cm)[kMaxSplits],
+                             float (*cl)[kMaxSplits]) {
+    const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+    for (int e = tid; e < group * used; e += kDecThreads) {
+        const int h = e / used, k = e % used;
+        const float* row = head0 + (static_cast<int64_t>(h) * splits + k) * (HD + 2);
+        cm[h][k] = __ldcg(row + HD);
+        cl[h][k] = __ldcg(row + HD + 1);
+    }
+    __syncthreads();
+    for (int h = warp; h < group; h += kDecWarps) {
+        const bool has0 = lane < used, has1 = lane + 32 < used;
+        const float m0 = has0 ? cm[h][lane] : -INFINITY, m1 = has1 ? cm[h][lane + 32] : -INFINITY;
+        const float m = warp_max(fmaxf(m0, m1));
+        const float e0 = has0 ? fast_exp2(m0 - m) : 0.0f, e1 = has1 ? fast_exp2(m1 - m) : 0.0f;
+        const float l =
+            warp_sum(e0 * (has0 ? cl[h][lane] : 0.0f) + e1 * (has1 ? cl[h][lane + 32] : 0.0f));
+        const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+        __syncwarp();
+        if (has0) cm[h][lane] = e0 * inv;
+        if (has1) cm[h][lane + 32] = e1 * inv;
+    }
+    __syncthreads();
+    // Splits outer, the thread's (head, dimension) pairs inner: one load per pair each round.
+    constexpr int kPer = kMaxGroup * HD / kDecThreads;
+    float o[kPer];
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) o[i] = 0.0f;
+#pragma unroll 2
+    for (int k = 0; k < used; ++k) {
+#pragma unroll
+        for (int i = 0; i < kPer; ++i) {
+            const int e = tid + i * kDecThreads, h = e / HD, d = e % HD;
+            if (h < group)
+                o[i] += cm[h][k] *
+                        __ldcg(head0 + (static_cast<int64_t>(h) * splits + k) * (HD + 2) + d);
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) {
+        const int e = tid + i * kDecThreads, h = e / HD, d = e % HD;
+        if (h < group)
+            p.out[static_cast<int64_t>(s) * p.out_stride +
+                  static_cast<int64_t>(kvh * group + h) * HD + d] = __float2bfloat16(o[i]);
+    }
+}
+
+// One block per (sequence, KV head, split of the keys); the group's query heads are the 16 rows
+// of an m16 tile, so QK^T and PV run on mma.sync m16n8k16 with each K/V row read once for all of
+// them. Each warp takes 16 keys of every 64-key step with its own online softmax; the block merges
+// its warps through shared memory, and the last split block to finish merges the splits. The
+// keys older than the step's token are requested before waiting for the kernel that wrote the
+// new token's K/V (and q).
 template <int HD>
 __global__ void __launch_bounds__(kDecThreads)
-    decode_split_kernel(const AttentionParams p, int splits, float* __restrict__ partial) {
-    constexpr int kSub = kDecThreads / HD;  // head subsets in the PV phase
-    constexpr int kPv = (kMaxGroup + kSub - 1) / kSub;
-    constexpr int kRow = HD + 8;  // padded smem rows: 16-byte reads of different rows spread banks
-    __shared__ __align__(16) bf16 sk[kDecChunk][kRow];
-    __shared__ __align__(16) bf16 sv[kDecChunk][kRow];
-    __shared__ __align__(16) float sq[kMaxGroup][HD];
-    __shared__ float sp[kMaxGroup][kDecChunk + 1];
-    __shared__ float s_alpha[kMaxGroup], s_m[kMaxGroup], s_l[kMaxGroup];
+    decode_kernel(const AttentionParams p, int splits, float* __restrict__ partial,
+                  int* __restrict__ tickets) {
+    constexpr int kChunks = HD / 8;
+    // Per warp: its 16 K rows and 16 V rows (swizzled), later its f32 [16][HD] output.
+    __shared__ __align__(16) bf16 skv[kDecWarps][2][16 * HD];
+    __shared__ float s_m[kDecWarps][16], s_l[kDecWarps][16];
+    __shared__ float s_cl[kMaxGroup][kMaxSplits];  // the merge's per-split sums
+    __shared__ bool s_last;
 
     pdl_trigger();
-    pdl_wait();
     const int s = blockIdx.x, kvh = blockIdx.y, split = blockIdx.z;
+    const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+    const int g = lane / 4, t4 = lane % 4;
     const int group = static_cast<int>(p.heads / p.kv_heads);
+    // Step inputs (kv_len, block tables) and the older keys were written before this step.
     const int kv_len = p.kv_len[s];
     const int chunks = (kv_len + kDecChunk - 1) / kDecChunk;
     const int per_split = (chunks + splits - 1) / splits * kDecChunk;
     const int j_begin = split * per_split;
     if (j_begin >= kv_len) return;
     const int j_end = min(kv_len, j_begin + per_split);
-    const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-    const int32_t* table = p.block_tables + static_cast<int64_t>(s) * p.max_blocks_per_seq;
-
-    const bf16* q =
-        p.q + static_cast<int64_t>(s) * p.q_stride + static_cast<int64_t>(kvh) * group * HD;
-    // q of the group's heads: 16-byte pieces, all loads issued before the first store.
-    {
-        constexpr int kQPieces = (kMaxGroup * HD / 8 + kDecThreads - 1) / kDecThreads;
-        uint4 qv[kQPieces];
-#pragma unroll
-        for (int it = 0; it < kQPieces; ++it) {
-            const int i = tid + it * kDecThreads;
-            qv[it] =
-                i < group * HD / 8 ? reinterpret_cast<const uint4*>(q)[i] : make_uint4(0, 0, 0, 0);
-        }
-#pragma unroll
-        for (int it = 0; it < kQPieces; ++it) {
-            const int i = tid + it * kDecThreads;
-            if (i >= group * HD / 8) break;
-            float f[8];
-            unpack8(*reinterpret_cast<const Bf16x8*>(&qv[it]), f);
-            for (int e = 0; e < 8; ++e) sq[(i * 8) / HD][(i * 8) % HD + e] = f[e] * p.scale;
-        }
-    }
-    if (tid < kMaxGroup) s_m[tid] = -INFINITY, s_l[tid] = 0.0f;
-    float acc[kPv];
-    for (int i = 0; i < kPv; ++i) acc[i] = 0.0f;
-    const int d = tid % HD, hs = tid / HD;
-
-    for (int c0 = j_begin; c0 < j_end; c0 += kDecChunk) {
-        // All K and V rows of the chunk in flight at once (16-byte pieces, zeros past the end).
-        constexpr int kPieces = kDecChunk * HD / 8;
-        static_assert(kPieces % kDecThreads == 0, "whole pieces per thread");
-#pragma unroll
-        for (int it = 0; it < kPieces / kDecThreads; ++it) {
-            const int i = tid + it * kDecThreads;
-            const int jj = i / (HD / 8), c = i % (HD / 8);
-            const int j = c0 + jj;
-            uint4 kv = make_uint4(0, 0, 0, 0), vv = kv;
-            if (j < j_end) {
-                const int64_t row =
-                    static_cast<int64_t>(table[j / p.block_size]) * p.block_size + j % p.block_size;
-                const int64_t off = row * p.kv_stride + static_cast<int64_t>(kvh) * HD + c * 8;
-                kv = *reinterpret_cast<const uint4*>(p.k + off);
-                vv = *reinterpret_cast<const uint4*>(p.v + off);
-            }
-            *reinterpret_cast<uint4*>(&sk[jj][c * 8]) = kv;
-            *reinterpret_cast<uint4*>(&sv[jj][c * 8]) = vv;
-        }
-        __syncthreads();
-        // Scores: thread -> (key tid % 64, heads of parity tid / 64).
-        {
-            const int jj = tid % kDecChunk, hh = tid / kDecChunk;
-            const int j = c0 + jj;
-            float dots[kMaxGroup / 2];
-            for (int i = 0; i < kMaxGroup / 2; ++i) dots[i] = 0.0f;
-#pragma unroll
-            for (int c = 0; c < HD / 8; ++c) {
-                float kf[8];
-                unpack8(*reinterpret_cast<const Bf16x8*>(&sk[jj][c * 8]), kf);
-#pragma unroll
-                for (int i = 0; i < kMaxGroup / 2; ++i) {
-                    const int h = hh + 2 * i;
-                    if (h < group) {
-                        const float4 q0 = *reinterpret_cast<const float4*>(&sq[h][c * 8]);
-                        const float4 q1 = *reinterpret_cast<const float4*>(&sq[h][c * 8 + 4]);
-                        dots[i] += q0.x * kf[0] + q0.y * kf[1] + q0.z * kf[2] + q0.w * kf[3] +
-                                   q1.x * kf[4] + q1.y * kf[5] + q1.z * kf[6] + q1.w * kf[7];
-                    }
-                }
-            }
-            for (int i = 0; i < kMaxGroup / 2; ++i) {
-                const int h = hh + 2 * i;
-                if (h < group) sp[h][jj] = j < j_end ? dots[i] : -INFINITY;
-            }
-        }
-        __syncthreads();
-        // Softmax update per head: warp w takes heads w, w + 4, ...
-        for (int h = warp; h < group; h += kDecThreads / 32) {
-            const float a = sp[h][lane], b = sp[h][lane + 32];
-            const float m_new = fmaxf(s_m[h], warp_max(fmaxf(a, b)));
-            const float pa = __expf(a - m_new), pb = __expf(b - m_new);
-            const float sum = warp_sum(pa + pb);
-            sp[h][lane] = pa;
-            sp[h][lane + 32] = pb;
-            __syncwarp();
-            if (lane == 0) {
-                const float alpha = __expf(s_m[h] - m_new);
-                s_alpha[h] = alpha;
-                s_l[h] = s_l[h] * alpha + sum;
-                s_m[h] = m_new;
-            }
-        }
-        __syncthreads();
-        // PV: thread -> (dim d, heads hs, hs + kSub, ...).
-#pragma unroll
-        for (int i = 0; i < kPv; ++i) {
-            const int h = hs + i * kSub;
-            if (h < group) acc[i] *= s_alpha[h];
-        }
-        const int n = min(kDecChunk, j_end - c0);
-        for (int jj = 0; jj < n; ++jj) {
-            const float v = __bfloat162float(sv[jj][d]);
-#pragma unroll
-            for (int i = 0; i < kPv; ++i) {
-                const int h = hs + i * kSub;
-                if (h < group) acc[i] += sp[h][jj] * v;
-            }
-        }
-        __syncthreads();
-    }
-    for (int i = 0; i < kPv; ++i) {
-        const int h = hs + i * kSub;
-        if (h >= group) continue;
-        const int head = kvh * group + h;
-        float* out =
-            partial + ((static_cast<int64_t>(s) * p.heads + head) * splits + split) * (HD + 2);
-        out[d] = acc[i];
-        if (d == 0) out[HD] = s_m[h], out[HD + 1] = s_l[h];
-    }
-}
-
-template <int HD>
-__global__ void decode_combine_kernel(const AttentionParams p, int splits,
-                                      const float* __restrict__ partial) {
-    pdl_trigger();
-    pdl_wait();
-    const int s = blockIdx.x, head = blockIdx.y;
-    const int kv_len = p.kv_len[s];
-    const int chunks = (kv_len + kDecChunk - 1) / kDecChunk;
-    const int per_split = (chunks + splits - 1) / splits * kDecChunk;
     const int used = (kv_len + per_split - 1) / per_split;
-    const float* base = partial + (static_cast<int64_t>(s) * p.heads + head) * splits * (HD + 2);
-    float m = -INFINITY;
-    for (int i = 0; i < used; ++i) m = fmaxf(m, base[i * (HD + 2) + HD]);
-    float l = 0.0f;
-    for (int i = 0; i < used; ++i)
-        l += __expf(base[i * (HD + 2) + HD] - m) * base[i * (HD + 2) + HD + 1];
-    bf16* out = p.out + static_cast<int64_t>(s) * p.out_stride + static_cast<int64_t>(head) * HD;
-    for (int d = threadIdx.x; d < HD; d += blockDim.x) {
-        float acc = 0.0f;
-        for (int i = 0; i < used; ++i)
-            acc += __expf(base[i * (HD + 2) + HD] - m) * base[i * (HD + 2) + d];
-        out[d] = __float2bfloat16(l > 0.0f ? acc / l : 0.0f);
+    const int newest = kv_len - 1;
+    const int32_t* table = p.block_tables + static_cast<int64_t>(s) * p.max_blocks_per_seq;
+    bf16* sk = skv[warp][0];
+    bf16* sv = skv[warp][1];
+    // cp.async of this warp's 16 rows from key j0 (zeros past the split); `older`: all but the
+    // newest key, `newest_only`: just that one.
+    auto issue = [&](int j0, bool older, bool newest_only) {
+        for (int i = lane; i < 16 * kChunks; i += 32) {
+            const int r = i / kChunks, c = i % kChunks, j = j0 + r;
+            if ((older && j == newest) || (newest_only && j != newest)) continue;
+            const bool valid = j < j_end;
+            int64_t off = 0;
+            if (valid)
+                off = (static_cast<int64_t>(table[j / p.block_size]) * p.block_size +
+                       j % p.block_size) *
+                          p.kv_stride +
+                      static_cast<int64_t>(kvh) * HD + c * 8;
+            cp_async16(sk + swz<HD>(r, c), p.k + off, valid);
+            cp_async16(sv + swz<HD>(r, c), p.v + off, valid);
+        }
+        cp_async_commit();
+    };
+    const int first = j_begin + warp * 16;
+    issue(first, true, false);
+    pdl_wait();
+    if (newest >= first && newest < first + 16) issue(first, false, true);
+
+    // q of the group as A fragments (rows past the group are zero), one per 16 dimensions.
+    unsigned qa[HD / 16][4];
+    {
+        const bf16* q =
+            p.q + static_cast<int64_t>(s) * p.q_stride + static_cast<int64_t>(kvh) * group * HD;
+        const bool r0 = g < group, r1 = g + 8 < group;
+#pragma unroll
+        for (int ks = 0; ks < HD / 16; ++ks) {
+            const int c = ks * 16 + 2 * t4;
+            qa[ks][0] = r0 ? *reinterpret_cast<const unsigned*>(q + g * HD + c) : 0u;
+            qa[ks][1] = r1 ? *reinterpret_cast<const unsigned*>(q + (g + 8) * HD + c) : 0u;
+            qa[ks][2] = r0 ? *reinterpret_cast<const unsigned*>(q + g * HD + c + 8) : 0u;
+            qa[ks][3] = r1 ? *reinterpret_cast<const unsigned*>(q + (g + 8) * HD + c + 8) : 0u;
+        }
     }
+    float o[HD / 8][4];
+#pragma unroll
+    for (int dt = 0; dt < HD / 8; ++dt)
+        for (int e = 0; e < 4; ++e) o[dt][e] = 0.0f;
+    float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
+    const float sl2 = p.scale * kLog2e;
+
+    for (int j0 = first; j0 - warp * 16 < j_end; j0 += kDecChunk) {
+        if (j0 != first) issue(j0, false, false);
+        cp_async_wait<0>();
+        __syncwarp();
+        float sc[2][4] = {};
+#pragma unroll
+        for (int ks = 0; ks < HD / 16; ++ks) {
+            unsigned b[4];
+            const int q = lane / 8;
+            ldsm_x4(b, sk + swz<HD>(lane % 8 + 8 * (q / 2), ks * 2 + q % 2));
+            mma_bf16(sc[0], qa[ks], b[0], b[1]);
+            mma_bf16(sc[1], qa[ks], b[2], b[3]);
+        }
+        // Online softmax of rows g (hf 0) and g + 8 (hf 1); a row's 16 keys sit in a quad.
+#pragma unroll
+        for (int hf = 0; hf < 2; ++hf) {
+            float mx = -INFINITY;
+#pragma unroll
+            for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+                for (int e = 0; e < 2; ++e) {
+                    float& v = sc[nt][2 * hf + e];
+                    if (j0 + nt * 8 + 2 * t4 + e >= j_end) v = -INFINITY;
+                    mx = fmaxf(mx, v);
+                }
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+            const float m_new = fmaxf(m_run[hf], mx);
+            const float m_use = m_new == -INFINITY ? 0.0f : m_new;
+            const float alpha = fast_exp2((m_run[hf] - m_use) * sl2);
+            m_run[hf] = m_new;
+            float sum = 0.0f;
+#pragma unroll
+            for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+                for (int e = 0; e < 2; ++e) {
+                    float& v = sc[nt][2 * hf + e];
+                    v = fast_exp2(v * sl2 - m_use * sl2);
+                    sum += v;
+                }
+            l_run[hf] = l_run[hf] * alpha + sum;
+#pragma unroll
+            for (int dt = 0; dt < HD / 8; ++dt) o[dt][2 * hf] *= alpha, o[dt][2 * hf + 1] *= alpha;
+        }
+        // P as a bf16 pair (value and rounding remainder): PV as exact as f32 P for two MMAs
+        // where one would do (the tile is tiny; decode keeps the f32 kernel's accuracy).
+        unsigned hi[4], lo[4];
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+            const float a = sc[k / 2][2 * (k % 2)], b = sc[k / 2][2 * (k % 2) + 1];
+            const __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
+            hi[k] = *reinterpret_cast<const unsigned*>(&h);
+            lo[k] = pack_bf16(a - __low2float(h), b - __high2float(h));
+        }
+#pragma unroll
+        for (int dp = 0; dp < HD / 16; ++dp) {
+            unsigned b[4];
+            const int q = lane / 8;
+            ldsm_x4_t(b, sv + swz<HD>(lane % 8 + 8 * (q % 2), dp * 2 + q / 2));
+            mma_bf16(o[2 * dp], hi, b[0], b[1]);
+            mma_bf16(o[2 * dp + 1], hi, b[2], b[3]);
+            mma_bf16(o[2 * dp], lo, b[0], b[1]);
+            mma_bf16(o[2 * dp + 1], lo, b[2], b[3]);
+        }
+        __syncwarp();
+    }
+
+    // Merge the warps: each leaves (max, sum) per row (log2 domain) and its output rows.
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+        float l = l_run[hf];
+        l += __shfl_xor_sync(0xffffffffu, l, 1);
+        l += __shfl_xor_sync(0xffffffffu, l, 2);
+        if (t4 == 0) {
+            s_m[warp][g + 8 * hf] = m_run[hf] == -INFINITY ? -INFINITY : m_run[hf] * sl2;
+            s_l[warp][g + 8 * hf] = l;
+        }
+    }
+    auto* om = reinterpret_cast<float*>(skv[warp]);  // [16][HD], this warp's own region
+#pragma unroll
+    for (int dt = 0; dt < HD / 8; ++dt)
+#pragma unroll
+        for (int hf = 0; hf < 2; ++hf)
+            *reinterpret_cast<float2*>(om + (g + 8 * hf) * HD + dt * 8 + 2 * t4) =
+                make_float2(o[dt][2 * hf], o[dt][2 * hf + 1]);
+    __syncthreads();
+    const auto* all = reinterpret_cast<const float*>(skv);  // [warps][16][HD]
+    const float* head0 =
+        partial +
+        (static_cast<int64_t>(s) * p.heads + static_cast<int64_t>(kvh) * group) * splits * (HD + 2);
+    for (int e = tid; e < group * HD; e += kDecThreads) {
+        const int r = e / HD, d = e % HD;
+        float mx = -INFINITY;
+#pragma unroll
+        for (int w = 0; w < kDecWarps; ++w) mx = fmaxf(mx, s_m[w][r]);
+        float acc = 0.0f, l = 0.0f;
+#pragma unroll
+        for (int w = 0; w < kDecWarps; ++w) {
+            const float f = s_m[w][r] == -INFINITY ? 0.0f : fast_exp2(s_m[w][r] - mx);
+            acc += f * all[(w * 16 + r) * HD + d];
+            l += f * s_l[w][r];
+        }
+        if (used == 1) {
+            p.out[static_cast<int64_t>(s) * p.out_stride +
+                  static_cast<int64_t>(kvh * group + r) * HD + d] =
+                __float2bfloat16(l > 0.0f ? acc / l : 0.0f);
+        } else {
+            float* row =
+                const_cast<float*>(head0) + (static_cast<int64_t>(r) * splits + split) * (HD + 2);
+            row[d] = acc;
+            if (d == 0) row[HD] = mx, row[HD + 1] = l;
+        }
+    }
+    if (used == 1) return;
+    // The last split of (sequence, KV head) to finish merges; it leaves the ticket at zero.
+    __threadfence();
+    __syncthreads();
+    if (tid == 0) {
+        int* ticket = tickets + s * p.kv_heads + kvh;
+        s_last = atomicAdd(ticket, 1) == used - 1;
+        if (s_last) atomicExch(ticket, 0);
+    }
+    __syncthreads();
+    if (!s_last) return;
+    __threadfence();
+    static_assert(sizeof(skv) >= sizeof(float) * kMaxGroup * kMaxSplits, "merge weights fit");
+    merge_splits<HD>(p, s, kvh, group, splits, used, head0,
+                     reinterpret_cast<float(*)[kMaxSplits]>(&skv[0][0][0]), s_cl);
 }
 
 int decode_splits(int64_t num_seqs, int64_t kv_heads, int64_t max_kv_len) {
     const int64_t by_fill = std::max<int64_t>(1, 264 / std::max<int64_t>(1, num_seqs * kv_heads));
     const int64_t by_len = (max_kv_len + kDecChunk - 1) / kDecChunk;
-    return static_cast<int>(std::max<int64_t>(1, std::min(std::min(by_fill, by_len), int64_t{64})));
+    return static_cast<int>(
+        std::max<int64_t>(1, std::min(std::min(by_fill, by_len), int64_t{kMaxSplits})));
 }
 
 template <int HD>
-void launch_decode(const AttentionParams& p, int64_t max_kv_len, float* partial,
+void launch_decode(const AttentionParams& p, int64_t max_kv_len, float* workspace,
                    cudaStream_t stream) {
     const int splits = decode_splits(p.num_seqs, p.kv_heads, max_kv_len);
     const dim3 grid(static_cast<unsigned>(p.num_seqs), static_cast<unsigned>(p.kv_heads),
                     static_cast<unsigned>(splits));
-    launch_pdl(decode_split_kernel<HD>, grid, dim3(kDecThreads), 0, stream, p, splits, partial);
-    const dim3 grid2(static_cast<unsigned>(p.num_seqs), static_cast<unsigned>(p.heads));
-    launch_pdl(decode_combine_kernel<HD>, grid2, dim3(128), 0, stream, p, splits,
-               static_cast<const float*>(partial));
+    int* tickets =
+        reinterpret_cast<int*>(workspace + decode_partial_floats(p.num_seqs, p.heads, p.head_dim));
+    launch_pdl(decode_kernel<HD>, grid, dim3(kDecThreads), 0, stream, p, splits, workspace,
+               tickets);
 }
 
 }  // namespace
@@ -541,8 +643,8 @@ void prefill_attention(const AttentionParams& p, const AttentionWork* work, int6
 }
 
 int64_t decode_workspace_floats(int64_t num_seqs, int64_t heads, int64_t head_dim) {
-    // decode_splits keeps num_seqs * splits <= max(num_seqs, 264).
-    return std::max<int64_t>(num_seqs, 264) * heads * (head_dim + 2);
+    // The partial results, then one ticket per (sequence, KV head) (kv_heads <= heads).
+    return decode_partial_floats(num_seqs, heads, head_dim) + num_seqs * heads;
 }
 
 void decode_attention(const AttentionParams& p, int64_t max_kv_len, float* partial,

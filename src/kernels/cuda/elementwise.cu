@@ -2,6 +2,7 @@
 // SwiGLU, the vision tower's rotary, position-embedding resample and LayerNorm+GELU, argmax.
 #include <cmath>
 
+#include "core/check.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/ops.h"
 
@@ -196,6 +197,22 @@ __global__ void silu_mul_kernel(const bf16* __restrict__ gate_up, int64_t rows, 
     const int64_t r = i / width, c = i % width;
     const float g = bf(gate_up[r * 2 * width + c]), u = bf(gate_up[r * 2 * width + width + c]);
     out[i] = __float2bfloat16(u * (g / (1.0f + __expf(-g))));
+}
+
+__global__ void silu_mul_grouped4_kernel(const bf16* __restrict__ gate_up, int64_t groups,
+                                         bf16* __restrict__ out) {
+    const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+    if (i >= groups) return;
+    const Bf16x8 v = reinterpret_cast<const Bf16x8*>(gate_up)[i];
+    float f[8];
+    unpack8(v, f);
+    __nv_bfloat162 o[2];
+    for (int k = 0; k < 2; ++k) {
+        const float g0 = f[2 * k], g1 = f[2 * k + 1], u0 = f[4 + 2 * k], u1 = f[5 + 2 * k];
+        o[k] = __floats2bfloat162_rn(u0 * (g0 / (1.0f + __expf(-g0))),
+                                     u1 * (g1 / (1.0f + __expf(-g1))));
+    }
+    *reinterpret_cast<uint2*>(out + 4 * i) = *reinterpret_cast<const uint2*>(o);
 }
 
 __global__ void vision_rope_kernel(bf16* __restrict__ qkv, int heads, int head_dim,
@@ -429,6 +446,15 @@ void rope_kv_write(bf16* qkv, int64_t n, const int32_t* positions, const MropePa
     launch_pdl(rope_kv_write_kernel, grid, dim3(128), 0, stream, qkv, positions, rope,
                static_cast<int>(heads), static_cast<int>(kv_heads), static_cast<int>(head_dim),
                slots, k_cache, v_cache);
+    AUTOGLM_LAUNCH_CHECK();
+}
+
+void silu_mul_grouped4(const bf16* gate_up, int64_t rows, int64_t width, bf16* out,
+                       cudaStream_t stream) {
+    CHECK(width % 4 == 0) << "silu_mul_grouped4 needs width % 4 == 0, got " << width;
+    const int64_t groups = rows * width / 4;
+    if (groups == 0) return;
+    silu_mul_grouped4_kernel<<<grid_for(groups, 256), 256, 0, stream>>>(gate_up, groups, out);
     AUTOGLM_LAUNCH_CHECK();
 }
 

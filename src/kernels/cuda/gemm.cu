@@ -2,6 +2,7 @@
 #include "kernels/cuda/gemm.h"
 
 #include <string>
+#include <type_traits>
 
 #include "core/check.h"
 #include "kernels/cuda/common.cuh"
@@ -32,14 +33,43 @@ __device__ __forceinline__ float dot8(const uint4& a, const uint4& b) {
     return s;
 }
 
+// What the GEMV does with a finished output value (bias added).
+enum class GemvEpilogue {
+    kStore,     // y[i, col] (bf16 or f32, optionally accumulated)
+    kSiluPair,  // columns come in groups of kRows: gate rows, then up rows (half each);
+                // y[i, group * kRows / 2 + r] = silu(gate) * up, both rounded to bf16 first
+    kRopeKv,    // fused qkv: M-RoPE on adjacent pairs of q and k, bf16 out, k and v also to the
+                // paged pool (the rope_kv_write op, bit for bit)
+};
+
+struct NoEpilogueArgs {};
+
+struct RopeKvTarget {
+    const int32_t* positions = nullptr;  // [m, 3]
+    MropeParams rope;
+    int heads = 0, kv_heads = 0, head_dim = 0;
+    const int64_t* slots = nullptr;  // [m], < 0: no write
+    bf16* k_cache = nullptr;
+    bf16* v_cache = nullptr;
+};
+
+__device__ __forceinline__ float round_bf16(float v) {
+    return __bfloat162float(__float2bfloat16(v));
+}
+
 // A block owns kRows output columns; its 256 threads split k, each keeping kRows x kUnroll
 // 16-byte weight loads in flight (the first ones before waiting for the kernel that writes x),
 // dot them with the (L1-resident) rows of x, and the partial sums meet in shared memory.
-template <int MR, int kRows, int kUnroll>
+// Only the fused-rope kernel carries the rope arguments (small parameter blocks launch faster).
+template <GemvEpilogue kEpi>
+using EpilogueArgs =
+    std::conditional_t<kEpi == GemvEpilogue::kRopeKv, RopeKvTarget, NoEpilogueArgs>;
+
+template <int MR, int kRows, int kUnroll, GemvEpilogue kEpi>
 __global__ void __launch_bounds__(kGemvThreads)
     gemv_kernel(const bf16* __restrict__ x, int m, const bf16* __restrict__ w, int64_t n, int64_t k,
-                const bf16* __restrict__ bias, void* __restrict__ y, bool f32_out,
-                bool accumulate) {
+                const bf16* __restrict__ bias, void* __restrict__ y, bool f32_out, bool accumulate,
+                const EpilogueArgs<kEpi> rk) {
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
     const int64_t col0 = static_cast<int64_t>(blockIdx.x) * kRows;
     const int64_t chunks = k / 8;
@@ -89,40 +119,91 @@ __global__ void __launch_bounds__(kGemvThreads)
             if (lane == 0) partial[warp][r][i] = v;
         }
     __syncthreads();
-    if (tid >= kRows * MR) return;
     const int r = tid / MR, i = tid % MR;
     const int64_t col = col0 + r;
-    if (i >= m || col >= n) return;
     float v = 0.0f;
+    if (tid < kRows * MR) {
 #pragma unroll
-    for (int wi = 0; wi < kGemvThreads / 32; ++wi) v += partial[wi][r][i];
-    if (bias) v += __bfloat162float(bias[col]);
-    if (f32_out) {
-        float* out = static_cast<float*>(y) + i * n + col;
-        *out = accumulate ? *out + v : v;
+        for (int wi = 0; wi < kGemvThreads / 32; ++wi) v += partial[wi][r][i];
+        if (bias && col < n) v += __bfloat162float(bias[col]);
+    }
+    if constexpr (kEpi == GemvEpilogue::kStore) {
+        if (tid >= kRows * MR || i >= m || col >= n) return;
+        if (f32_out) {
+            float* out = static_cast<float*>(y) + i * n + col;
+            *out = accumulate ? *out + v : v;
+        } else {
+            bf16* out = static_cast<bf16*>(y) + i * n + col;
+            *out = __float2bfloat16(accumulate ? __bfloat162float(*out) + v : v);
+        }
     } else {
-        bf16* out = static_cast<bf16*>(y) + i * n + col;
-        *out = __float2bfloat16(accumulate ? __bfloat162float(*out) + v : v);
+        __shared__ float res[kRows][MR];
+        if (tid < kRows * MR) res[r][i] = round_bf16(v);
+        __syncthreads();
+        if constexpr (kEpi == GemvEpilogue::kSiluPair) {
+            constexpr int kHalf = kRows / 2;
+            if (tid >= kHalf * MR || i >= m) return;
+            const int64_t half = n / 2, out_col = static_cast<int64_t>(blockIdx.x) * kHalf + r;
+            if (out_col >= half) return;
+            const float g = res[r][i], u = res[r + kHalf][i];
+            static_cast<bf16*>(y)[i * half + out_col] =
+                __float2bfloat16(u * (g / (1.0f + __expf(-g))));
+        } else {
+            if (tid >= kRows * MR || i >= m || col >= n) return;
+            const int hd = rk.head_dim;
+            const int h = static_cast<int>(col / hd), d = static_cast<int>(col % hd);
+            float out = res[r][i];
+            if (h < rk.heads + rk.kv_heads && d / 2 < rk.rope.num_pairs) {
+                const float other = res[r ^ 1][i];
+                const float pos = static_cast<float>(rk.positions[3 * i + rk.rope.section[d / 2]]);
+                float s, c;
+                sincosf(pos * rk.rope.inv_freq[d / 2], &s, &c);
+                out = (d % 2 == 0) ? out * c - other * s : out * c + other * s;
+            }
+            const bf16 ob = __float2bfloat16(out);
+            static_cast<bf16*>(y)[i * n + col] = ob;
+            if (h < rk.heads) return;
+            const int64_t slot = rk.slots[i];
+            if (slot < 0) return;
+            const bool is_k = h < rk.heads + rk.kv_heads;
+            const int kvh = is_k ? h - rk.heads : h - rk.heads - rk.kv_heads;
+            (is_k ? rk.k_cache : rk.v_cache)[(slot * rk.kv_heads + kvh) * hd + d] = ob;
+        }
     }
 }
 
-template <int MR, int kRows, int kUnroll>
-void launch_gemv_variant(const LinearArgs& a, cudaStream_t stream) {
+template <int MR, int kRows, int kUnroll, GemvEpilogue kEpi>
+void launch_gemv_variant(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream_t stream) {
     const auto blocks = static_cast<unsigned>((a.n + kRows - 1) / kRows);
-    launch_pdl(gemv_kernel<MR, kRows, kUnroll>, dim3(blocks), dim3(kGemvThreads), 0, stream, a.x,
-               static_cast<int>(a.m), a.w, a.n, a.k, a.bias, a.y, a.out_type == OutType::kF32,
-               a.accumulate);
+    launch_pdl(gemv_kernel<MR, kRows, kUnroll, kEpi>, dim3(blocks), dim3(kGemvThreads), 0, stream,
+               a.x, static_cast<int>(a.m), a.w, a.n, a.k, a.bias, a.y, a.out_type == OutType::kF32,
+               a.accumulate, rk);
 }
 
 // Rows of up to 4096 (two pieces per thread): 8 columns per block so that every thread has 16
 // loads in flight; longer rows: 4 columns, 4 pieces each per round (measured best of 2/4/8 on
-// the H200, docs/PERFORMANCE.md).
-template <int MR>
-void launch_gemv(const LinearArgs& a, cudaStream_t stream) {
-    if (a.k / 8 <= int64_t{kGemvThreads} * 2)
-        launch_gemv_variant<MR, 8, 2>(a, stream);
+// the H200, docs/PERFORMANCE.md) — except SwiGLU, whose blocks need 8 columns (4 gate, 4 up).
+// Every variant sums each column in the same order, so the choice does not change a bit.
+template <int MR, GemvEpilogue kEpi>
+void launch_gemv(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream_t stream) {
+    if (kEpi == GemvEpilogue::kSiluPair || a.k / 8 <= int64_t{kGemvThreads} * 2)
+        launch_gemv_variant<MR, 8, 2, kEpi>(a, rk, stream);
     else
-        launch_gemv_variant<MR, 4, 4>(a, stream);
+        launch_gemv_variant<MR, 4, 4, kEpi>(a, rk, stream);
+}
+
+template <GemvEpilogue kEpi>
+void dispatch_gemv(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream_t stream) {
+    CHECK(a.m >= 1 && a.m <= kGemvMaxRows) << "gemv takes 1.." << kGemvMaxRows << " rows";
+    CHECK(a.k % 8 == 0) << "gemv needs k % 8 == 0, got " << a.k;
+    if (a.m == 1)
+        launch_gemv<1, kEpi>(a, rk, stream);
+    else if (a.m == 2)
+        launch_gemv<2, kEpi>(a, rk, stream);
+    else if (a.m <= 4)
+        launch_gemv<4, kEpi>(a, rk, stream);
+    else
+        launch_gemv<8, kEpi>(a, rk, stream);
 }
 
 cudaDataType_t cuda_type(OutType t) {
@@ -132,16 +213,27 @@ cudaDataType_t cuda_type(OutType t) {
 }  // namespace
 
 void gemv(const LinearArgs& a, cudaStream_t stream) {
-    CHECK(a.m >= 1 && a.m <= kGemvMaxRows) << "gemv takes 1.." << kGemvMaxRows << " rows";
-    CHECK(a.k % 8 == 0) << "gemv needs k % 8 == 0, got " << a.k;
-    if (a.m == 1)
-        launch_gemv<1>(a, stream);
-    else if (a.m == 2)
-        launch_gemv<2>(a, stream);
-    else if (a.m <= 4)
-        launch_gemv<4>(a, stream);
-    else
-        launch_gemv<8>(a, stream);
+    dispatch_gemv<GemvEpilogue::kStore>(a, NoEpilogueArgs{}, stream);
+}
+
+void gemv_silu_pairs(const LinearArgs& a, cudaStream_t stream) {
+    CHECK(a.n % (2 * kGemvSiluGroup) == 0)
+        << "gemv_silu_pairs needs n % " << 2 * kGemvSiluGroup << " == 0, got " << a.n;
+    CHECK(a.out_type == OutType::kBf16 && !a.accumulate) << "gemv_silu_pairs writes bf16";
+    dispatch_gemv<GemvEpilogue::kSiluPair>(a, NoEpilogueArgs{}, stream);
+}
+
+void gemv_rope_kv(const LinearArgs& a, const int32_t* positions, const MropeParams& rope,
+                  int64_t heads, int64_t kv_heads, int64_t head_dim, const int64_t* slots,
+                  bf16* k_cache, bf16* v_cache, cudaStream_t stream) {
+    CHECK(a.n == (heads + 2 * kv_heads) * head_dim) << "gemv_rope_kv: n is not the qkv width";
+    CHECK(head_dim % 2 == 0 && a.out_type == OutType::kBf16 && !a.accumulate)
+        << "gemv_rope_kv writes bf16 pairs";
+    RopeKvTarget rk;
+    rk.positions = positions, rk.rope = rope, rk.heads = static_cast<int>(heads);
+    rk.kv_heads = static_cast<int>(kv_heads), rk.head_dim = static_cast<int>(head_dim);
+    rk.slots = slots, rk.k_cache = k_cache, rk.v_cache = v_cache;
+    dispatch_gemv<GemvEpilogue::kRopeKv>(a, rk, stream);
 }
 
 Gemm::Gemm() {
@@ -216,7 +308,7 @@ void Gemm::lt_linear(const LinearArgs& a, cudaStream_t stream) {
 
 void Gemm::linear(const LinearArgs& a, cudaStream_t stream) {
     if (a.m == 0) return;
-    if (a.m <= gemv_max_rows_ && a.k % 8 == 0)
+    if (uses_gemv(a.m, a.k))
         gemv(a, stream);
     else
         lt_linear(a, stream);

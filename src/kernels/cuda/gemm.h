@@ -11,6 +11,8 @@
 #include <map>
 #include <tuple>
 
+#include "kernels/cuda/ops.h"
+
 namespace autoglm::cuda {
 
 enum class OutType { kBf16, kF32 };
@@ -33,6 +35,17 @@ constexpr int64_t kGemvMaxRows = 8;
 // The GEMV kernel on its own (m <= kGemvMaxRows), for tests and benchmarks.
 void gemv(const LinearArgs& a, cudaStream_t stream);
 
+// Decode GEMVs with the next op in their epilogue (m <= kGemvMaxRows, bf16 out):
+// gemv_silu_pairs: w's rows come in groups of 2 * kGemvSiluGroup, the group's gate rows then its
+// up rows (gate row j of the MLP at 2g * G + j % G with g = j / G, G = kGemvSiluGroup, its up row
+// G further), and y [m, n / 2] = silu(gate) * up — the silu_mul op without the [m, n] round trip.
+constexpr int64_t kGemvSiluGroup = 4;
+void gemv_silu_pairs(const LinearArgs& a, cudaStream_t stream);
+// gemv_rope_kv: the fused qkv projection followed by rope_kv_write (same arguments), in one kernel.
+void gemv_rope_kv(const LinearArgs& a, const int32_t* positions, const MropeParams& rope,
+                  int64_t heads, int64_t kv_heads, int64_t head_dim, const int64_t* slots,
+                  bf16* k_cache, bf16* v_cache, cudaStream_t stream);
+
 class Gemm {
   public:
     Gemm();
@@ -41,6 +54,10 @@ class Gemm {
     Gemm& operator=(const Gemm&) = delete;
 
     void linear(const LinearArgs& a, cudaStream_t stream);
+    // Whether linear() takes the GEMV path for this shape.
+    bool uses_gemv(int64_t m, int64_t k) const {
+        return m >= 1 && m <= gemv_max_rows_ && k % 8 == 0;
+    }
     // cuBLASLt regardless of m (tests, benchmarks).
     void lt_linear(const LinearArgs& a, cudaStream_t stream);
     // GEMV for m <= this, cuBLASLt above (0 = cuBLASLt always).

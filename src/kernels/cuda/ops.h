@@ -51,6 +51,11 @@ void rope_kv_write(bf16* qkv, int64_t n, const int32_t* positions /* [n, 3] */,
 
 // out[r, j] = silu(gate_up[r, j]) * gate_up[r, width + j].
 void silu_mul(const bf16* gate_up, int64_t rows, int64_t width, bf16* out, cudaStream_t stream);
+// The same on rows whose gate and up halves are interleaved in groups of 4 (the layout
+// gemv_silu_pairs reads, kernels/cuda/gemm.h): out[r, j] = silu(g) * u with
+// g = gate_up[r, 8 * (j / 4) + j % 4] and u four columns further. width % 4 == 0.
+void silu_mul_grouped4(const bf16* gate_up, int64_t rows, int64_t width, bf16* out,
+                       cudaStream_t stream);
 
 // Vision 2-D rotary on q and k of qkv [n, 3 * heads * head_dim]: half-split pairs (i, i + d/2);
 // pair i < d/4 takes coords[t].row * inv_freq[i], the rest coords[t].col * inv_freq[i - d/4],
@@ -125,11 +130,12 @@ void prefill_attention(const AttentionParams& p, const AttentionWork* work, int6
 
 // Decode attention (one query token per sequence, q_start unused: token s is sequence s): the
 // keys are split over up to 64 blocks per (sequence, KV head), fewer as the batch grows, each
-// walking 64-key chunks; a combine kernel merges the splits. `partial` holds
-// decode_workspace_floats(num_seqs, ...) floats. The grid depends only on num_seqs and
+// walking 64-key chunks; the last split of a (sequence, KV head) to finish merges the splits.
+// `workspace` holds decode_workspace_floats(num_seqs, ...) floats, zeroed before the first call
+// (the kernel leaves its counters at zero again). The grid depends only on num_seqs and
 // max_kv_len (an upper bound of every kv_len), so the launch graph-captures.
 int64_t decode_workspace_floats(int64_t num_seqs, int64_t heads, int64_t head_dim);
-void decode_attention(const AttentionParams& p, int64_t max_kv_len, float* partial,
+void decode_attention(const AttentionParams& p, int64_t max_kv_len, float* workspace,
                       cudaStream_t stream);
 
 }  // namespace autoglm::cuda

@@ -117,12 +117,18 @@ Status CudaGlm4vModel::upload_weights(const Glm4vModel& host) {
         bf16** dst;
         std::vector<const TensorView*> parts;
         bool permute_downsample = false;
+        bool group_gate_up = false;
     };
     std::vector<Item> items;
-    auto add = [&](bf16** dst, std::vector<const TensorView*> parts, bool permute = false) {
-        items.push_back({dst, std::move(parts), permute});
+    auto add = [&](bf16** dst, std::vector<const TensorView*> parts, bool permute = false,
+                   bool group = false) {
+        items.push_back({dst, std::move(parts), permute, group});
     };
     Weights& w = *w_;
+    // The text MLP's gate and up rows interleave in groups of kGemvSiluGroup, so one decode
+    // GEMV block holds matching gate and up columns and applies SwiGLU itself.
+    const int64_t G = cuda::kGemvSiluGroup;
+    gate_up_grouped_ = c.text.intermediate_size % G == 0;
     add(&w.embed, {&hw.embed_tokens});
     w.layers.resize(hw.layers.size());
     for (size_t l = 0; l < hw.layers.size(); ++l) {
@@ -134,7 +140,7 @@ Status CudaGlm4vModel::upload_weights(const Glm4vModel& host) {
         add(&d.o_w, {&s.o_proj_weight});
         add(&d.post_self_attn, {&s.post_self_attn_layernorm});
         add(&d.post_attention, {&s.post_attention_layernorm});
-        add(&d.gate_up_w, {&s.gate_up_proj_weight});
+        add(&d.gate_up_w, {&s.gate_up_proj_weight}, false, gate_up_grouped_);
         add(&d.down_w, {&s.down_proj_weight});
         add(&d.post_mlp, {&s.post_mlp_layernorm});
     }
@@ -209,8 +215,13 @@ Status CudaGlm4vModel::upload_weights(const Glm4vModel& host) {
             const int64_t cols = n / rows;
             int64_t r = 0;
             while (r < rows) {
-                const int64_t take = std::max<int64_t>(
+                int64_t take = std::max<int64_t>(
                     1, std::min<int64_t>(rows - r, static_cast<int64_t>(kStage / 2 / (cols * 2))));
+                const int64_t half = rows / 2;
+                if (it.group_gate_up) {  // whole groups, never across the gate/up boundary
+                    take = std::min(take, r < half ? half - r : rows - r) / G * G;
+                    CHECK(take > 0) << "gate/up rows too wide to stage";
+                }
                 CHECK(static_cast<size_t>(take * cols * 2) <= kStage) << "row too wide to stage";
                 CUDA_CHECK(cudaEventSynchronize(done[cur]));
                 auto* out = static_cast<uint16_t*>(stage[cur]);
@@ -236,8 +247,19 @@ Status CudaGlm4vModel::upload_weights(const Glm4vModel& host) {
                     to_f32(p->dtype, src, f32.data(), count);
                     for (size_t i = 0; i < count; ++i) out[i] = f32_to_bf16(f32[i]);
                 }
-                CUDA_CHECK(cudaMemcpyAsync(dst + written, out, count * 2, cudaMemcpyHostToDevice,
-                                           stream_));
+                if (it.group_gate_up) {
+                    // Gate row j -> 2G * (j / G) + j % G, up row j -> the same + G.
+                    const bool up = r >= half;
+                    const int64_t j0 = up ? r - half : r;
+                    const size_t group_bytes = static_cast<size_t>(G * cols) * 2;
+                    char* first = dst + (2 * j0 + (up ? G : 0)) * cols * 2;
+                    CUDA_CHECK(cudaMemcpy2DAsync(first, 2 * group_bytes, out, group_bytes,
+                                                 group_bytes, static_cast<size_t>(take / G),
+                                                 cudaMemcpyHostToDevice, stream_));
+                } else {
+                    CUDA_CHECK(cudaMemcpyAsync(dst + written, out, count * 2,
+                                               cudaMemcpyHostToDevice, stream_));
+                }
                 CUDA_CHECK(cudaEventRecord(done[cur], stream_));
                 cur ^= 1;
                 written += count * 2;
@@ -275,9 +297,11 @@ void CudaGlm4vModel::allocate_workspaces() {
     logits_ = static_cast<float*>(device_alloc(static_cast<size_t>(R * t.vocab_size) * 4));
     argmax_ids_ = static_cast<int32_t*>(device_alloc(static_cast<size_t>(R) * 4));
     argmax_scratch_ = device_alloc(cuda::argmax_scratch_bytes(R));
-    decode_partial_ = static_cast<float*>(device_alloc(
+    const auto decode_bytes =
         static_cast<size_t>(cuda::decode_workspace_floats(R, t.num_attention_heads, t.head_dim())) *
-        4));
+        4;
+    decode_partial_ = static_cast<float*>(device_alloc(decode_bytes));
+    CUDA_CHECK(cudaMemsetAsync(decode_partial_, 0, decode_bytes, stream_));
     decode_blocks_per_seq_ =
         (options_.max_model_len + options_.block_size - 1) / options_.block_size;
     const int64_t max_blocks = std::max<int64_t>(decode_blocks_per_seq_, 1);
@@ -425,6 +449,10 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
         a.x = x, a.m = m, a.w = w, a.n = out, a.k = k, a.bias = bias, a.y = y, a.out_type = type;
         gemm_->linear(a, st);
     };
+    // Decode-sized steps (the GEMV path) fuse M-RoPE and the KV write into the qkv GEMV's
+    // epilogue and SwiGLU into the gate/up GEMV's (norms folded into the GEMV prologues were
+    // measured slower: every block repeats the reduction, docs/PERFORMANCE.md).
+    const bool fuse = !obs && gemm_->uses_gemv(n, H);
 
     cuda::embedding(w_->embed, in.tokens, n, H, residual_, st);
     if (in.num_image_rows > 0)
@@ -432,23 +460,35 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
     if (obs) detail::tap(obs, "embeddings", residual_, n, H, st);
     for (int64_t l = 0; l < t.num_hidden_layers; ++l) {
         const Layer& L = w_->layers[static_cast<size_t>(l)];
-        if (l > 0 && !obs) {
-            cuda::add_rms_norm(residual_, branch_, w_->layers[l - 1].post_mlp, L.input_ln, nullptr,
-                               n, H, eps, normed_, st);
-        } else {
-            if (l > 0) {
-                cuda::add_rms_norm(residual_, branch_, w_->layers[l - 1].post_mlp, nullptr, nullptr,
-                                   n, H, eps, nullptr, st);
-                detail::tap(obs, ("layer." + std::to_string(l - 1)).c_str(), residual_, n, H, st);
-            }
-            cuda::add_rms_norm(residual_, nullptr, nullptr, L.input_ln, nullptr, n, H, eps, normed_,
-                               st);
-        }
-        linear(normed_, n, L.qkv_w, wqkv, H, L.qkv_b, qkv_);
+        const bf16* prev_post_mlp = l > 0 ? w_->layers[l - 1].post_mlp : nullptr;
         bf16* k_cache = kv_pool_ + l * layer_stride;
         bf16* v_cache = k_cache + slots * kvh * hd;
-        cuda::rope_kv_write(qkv_, n, in.positions, rope_, heads, kvh, hd, in.slots, k_cache,
-                            v_cache, st);
+        if (fuse) {
+            cuda::add_rms_norm(residual_, l > 0 ? branch_ : nullptr, prev_post_mlp, L.input_ln,
+                               nullptr, n, H, eps, normed_, st);
+            cuda::LinearArgs a;
+            a.x = normed_, a.m = n, a.w = L.qkv_w, a.n = wqkv, a.k = H, a.bias = L.qkv_b;
+            a.y = qkv_;
+            cuda::gemv_rope_kv(a, in.positions, rope_, heads, kvh, hd, in.slots, k_cache, v_cache,
+                               st);
+        } else {
+            if (l > 0 && !obs) {
+                cuda::add_rms_norm(residual_, branch_, prev_post_mlp, L.input_ln, nullptr, n, H,
+                                   eps, normed_, st);
+            } else {
+                if (l > 0) {
+                    cuda::add_rms_norm(residual_, branch_, prev_post_mlp, nullptr, nullptr, n, H,
+                                       eps, nullptr, st);
+                    detail::tap(obs, ("layer." + std::to_string(l - 1)).c_str(), residual_, n, H,
+                                st);
+                }
+                cuda::add_rms_norm(residual_, nullptr, nullptr, L.input_ln, nullptr, n, H, eps,
+                                   normed_, st);
+            }
+            linear(normed_, n, L.qkv_w, wqkv, H, L.qkv_b, qkv_);
+            cuda::rope_kv_write(qkv_, n, in.positions, rope_, heads, kvh, hd, in.slots, k_cache,
+                                v_cache, st);
+        }
         cuda::AttentionParams p;
         p.q = qkv_, p.q_stride = wqkv, p.k = k_cache, p.v = v_cache, p.kv_stride = kvh * hd;
         p.out = attn_, p.out_stride = heads * hd;
@@ -464,8 +504,17 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
         linear(attn_, n, L.o_w, H, heads * hd, nullptr, branch_);
         cuda::add_rms_norm(residual_, branch_, L.post_self_attn, L.post_attention, nullptr, n, H,
                            eps, normed_, st);
-        linear(normed_, n, L.gate_up_w, 2 * I, H, nullptr, gate_up_);
-        cuda::silu_mul(gate_up_, n, I, act_, st);
+        if (fuse && gate_up_grouped_) {
+            cuda::LinearArgs a;
+            a.x = normed_, a.m = n, a.w = L.gate_up_w, a.n = 2 * I, a.k = H, a.y = act_;
+            cuda::gemv_silu_pairs(a, st);
+        } else {
+            linear(normed_, n, L.gate_up_w, 2 * I, H, nullptr, gate_up_);
+            if (gate_up_grouped_)
+                cuda::silu_mul_grouped4(gate_up_, n, I, act_, st);
+            else
+                cuda::silu_mul(gate_up_, n, I, act_, st);
+        }
         linear(act_, n, L.down_w, H, I, nullptr, branch_);
     }
     cuda::add_rms_norm(residual_, branch_, w_->layers.back().post_mlp, nullptr, nullptr, n, H, eps,

@@ -112,6 +112,7 @@ class CudaGlm4vModel {
     std::vector<void*> allocations_;
     uint64_t weight_bytes_ = 0;
     cuda::MropeParams rope_{};
+    bool gate_up_grouped_ = false;  // text gate/up rows interleaved (see upload_weights)
 
     // KV pool: [layers][2][num_slots][kv_heads * head_dim] bf16.
     cuda::bf16* kv_pool_ = nullptr;
