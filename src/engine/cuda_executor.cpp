@@ -1,12 +1,88 @@
-// CudaModelExecutor::execute: flatten, gather the image rows' device addresses, one GPU forward.
+// CudaModelExecutor::execute: flatten, gather the image rows' device addresses, one GPU forward;
+// then sampling on the GPU, or the logits copied to the host sampler on request.
 #include "engine/cuda_executor.h"
 
 #ifdef AUTOGLM_HAS_CUDA
 
+#include <algorithm>
+
+#include "core/cuda_check.h"
+
 namespace autoglm {
+
+struct CudaModelExecutor::SampleBuffers {
+    int64_t capacity = 0;  // rows
+    cuda::SampleRowParams* host_params = nullptr;
+    int32_t* host_ids = nullptr;
+    cuda::SampleRowParams* params = nullptr;
+    int32_t* ids = nullptr;
+
+    ~SampleBuffers() { clear(); }
+    void clear() {
+        if (host_params) cudaFreeHost(host_params);
+        if (host_ids) cudaFreeHost(host_ids);
+        if (params) cudaFree(params);
+        if (ids) cudaFree(ids);
+        host_params = nullptr, host_ids = nullptr, params = nullptr, ids = nullptr;
+        capacity = 0;
+    }
+    void reserve(int64_t rows) {
+        if (rows <= capacity) return;
+        clear();
+        const auto n = static_cast<size_t>(std::max<int64_t>(rows, 64));
+        CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_params),
+                                  n * sizeof(cuda::SampleRowParams)));
+        CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_ids), n * sizeof(int32_t)));
+        CUDA_CHECK(
+            cudaMalloc(reinterpret_cast<void**>(&params), n * sizeof(cuda::SampleRowParams)));
+        CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&ids), n * sizeof(int32_t)));
+        capacity = static_cast<int64_t>(n);
+    }
+};
+
+CudaModelExecutor::CudaModelExecutor(const Glm4vModel& model, CudaGlm4vModel& gpu)
+    : model_(model), gpu_(gpu), sample_(std::make_unique<SampleBuffers>()) {}
+
+CudaModelExecutor::~CudaModelExecutor() = default;
 
 void CudaModelExecutor::release(const Request& request) {
     images_.release(request);
+}
+
+void CudaModelExecutor::fetch_logits(StepOutput& out) {
+    const auto n = static_cast<size_t>(gpu_.num_logits() * vocab_size());
+    if (out.sampling_chunks.empty() || out.logits.size() == n) return;
+    out.logits.resize(n);
+    gpu_.copy_logits(out.logits.data());
+}
+
+bool CudaModelExecutor::sample_on_device(std::span<const DeviceSampleRow> rows,
+                                         std::vector<int32_t>& ids) {
+    const auto n = static_cast<int64_t>(rows.size());
+    CHECK(n == gpu_.num_logits()) << n << " sampling rows for " << gpu_.num_logits()
+                                  << " logits rows";
+    num_device_sampled_rows_ += n;
+    if (std::all_of(rows.begin(), rows.end(),
+                    [](const DeviceSampleRow& r) { return r.temperature == 0.0f; })) {
+        ids = gpu_.argmax();
+        return true;
+    }
+    SampleBuffers& b = *sample_;
+    b.reserve(n);
+    for (int64_t i = 0; i < n; ++i) {
+        const DeviceSampleRow& r = rows[static_cast<size_t>(i)];
+        b.host_params[i] = {r.temperature, r.top_k, r.top_p, r.min_p, r.u};
+    }
+    const cudaStream_t stream = gpu_.stream();
+    CUDA_CHECK(cudaMemcpyAsync(b.params, b.host_params,
+                               static_cast<size_t>(n) * sizeof(cuda::SampleRowParams),
+                               cudaMemcpyHostToDevice, stream));
+    cuda::sample_rows(gpu_.logits(), n, vocab_size(), b.params, b.ids, stream);
+    CUDA_CHECK(cudaMemcpyAsync(b.host_ids, b.ids, static_cast<size_t>(n) * sizeof(int32_t),
+                               cudaMemcpyDeviceToHost, stream));
+    gpu_.synchronize();
+    ids.assign(b.host_ids, b.host_ids + n);
+    return true;
 }
 
 StepOutput CudaModelExecutor::execute(const StepPlan& plan) {
@@ -30,8 +106,7 @@ StepOutput CudaModelExecutor::execute(const StepPlan& plan) {
         }
     }
     gpu_.forward(f.view(static_cast<int32_t>(model_.config().image_token_id)), rows, dst);
-    out.logits.resize(static_cast<size_t>(gpu_.num_logits() * vocab_size()));
-    if (!out.logits.empty()) gpu_.copy_logits(out.logits.data());
+    // The logits stay on the device: sample_on_device, or fetch_logits for the host sampler.
     for (const ScheduledChunk& c : plan.chunks) c.request->num_computed_tokens += c.num_new_tokens;
     return out;
 }

@@ -1,11 +1,13 @@
 // CudaModelExecutor: the engine's ModelExecutor on the GPU. It flattens each StepPlan as the CPU
 // runner does, keeps each image's embeddings on the device (by content hash, while a request
-// that uses them lives) and returns the sampling rows' logits to the host sampler.
+// that uses them lives), samples on the GPU (cuda::sample_rows, or the GPU argmax when every
+// row is greedy) and copies the logits to the host only when the engine's sampler needs them.
 #pragma once
 
 #ifdef AUTOGLM_HAS_CUDA
 
 #include <cstdint>
+#include <memory>
 
 #include "engine/executor.h"
 #include "model/glm4v/cuda_model.h"
@@ -14,16 +16,29 @@ namespace autoglm {
 
 class CudaModelExecutor final : public ModelExecutor {
   public:
-    CudaModelExecutor(const Glm4vModel& model, CudaGlm4vModel& gpu) : model_(model), gpu_(gpu) {}
+    CudaModelExecutor(const Glm4vModel& model, CudaGlm4vModel& gpu);
+    ~CudaModelExecutor() override;
+    CudaModelExecutor(const CudaModelExecutor&) = delete;
+    CudaModelExecutor& operator=(const CudaModelExecutor&) = delete;
+
     StepOutput execute(const StepPlan& plan) override;
+    void fetch_logits(StepOutput& out) override;
+    bool sample_on_device(std::span<const DeviceSampleRow> rows,
+                          std::vector<int32_t>& ids) override;
     void release(const Request& request) override;
     int64_t vocab_size() const override { return model_.config().text.vocab_size; }
     size_t num_cached_images() const { return images_.size(); }
+    // Rows sampled on the GPU so far (tests: which path the engine took).
+    int64_t num_device_sampled_rows() const { return num_device_sampled_rows_; }
 
   private:
+    struct SampleBuffers;  // pinned params and ids with their device twins, grown on demand
+
     const Glm4vModel& model_;
     CudaGlm4vModel& gpu_;
     ImageEmbeddingCache<DeviceImageEmbeddings> images_;
+    std::unique_ptr<SampleBuffers> sample_;
+    int64_t num_device_sampled_rows_ = 0;
 };
 
 }  // namespace autoglm

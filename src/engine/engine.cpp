@@ -350,21 +350,47 @@ void Engine::append_token(EngineSequence& seq, const SampleResult& sample) {
     deliver(group, std::move(out));
 }
 
-void Engine::update(const StepPlan& plan, const StepOutput& out) {
-    const auto vocab = static_cast<size_t>(executor_.vocab_size());
-    std::vector<SamplerRow> rows;
+bool Engine::sample_on_device(const std::vector<EngineSequence*>& seqs) {
+    std::vector<DeviceSampleRow> rows;
+    for (const EngineSequence* seq : seqs) {
+        const SamplingParams& p = seq->group->params;
+        const int64_t num_generated = seq->request.num_output_tokens();
+        if (!samples_without_host(p, num_generated)) return false;  // mixed steps: all on host
+        const bool greedy = p.is_greedy();
+        rows.push_back({greedy ? 0.0f : p.effective_temperature(), p.top_k, p.top_p, p.min_p,
+                        greedy ? 0.0 : counter_uniform(seq->seed, num_generated)});
+    }
+    std::vector<int32_t> ids;
+    if (!executor_.sample_on_device(rows, ids)) return false;
+    CHECK(ids.size() == seqs.size())
+        << "the device sampled " << ids.size() << " of " << seqs.size() << " rows";
+    for (size_t i = 0; i < seqs.size(); ++i) {
+        SampleResult sample;
+        sample.token_id = ids[i];
+        append_token(*seqs[i], sample);
+    }
+    return true;
+}
+
+void Engine::update(const StepPlan& plan, StepOutput& out) {
     std::vector<EngineSequence*> seqs;
-    for (size_t i = 0; i < out.sampling_chunks.size(); ++i) {
-        Request* r = plan.chunks[static_cast<size_t>(out.sampling_chunks[i])].request;
-        EngineSequence* seq = sequences_.at(r->id);
+    for (const int32_t chunk : out.sampling_chunks)
+        seqs.push_back(sequences_.at(plan.chunks[static_cast<size_t>(chunk)].request->id));
+    if (seqs.empty() || sample_on_device(seqs)) return;
+    executor_.fetch_logits(out);
+    const auto vocab = static_cast<size_t>(executor_.vocab_size());
+    CHECK(out.logits.size() == seqs.size() * vocab)
+        << "logits for " << out.logits.size() / vocab << " of " << seqs.size() << " sampling rows";
+    std::vector<SamplerRow> rows;
+    for (size_t i = 0; i < seqs.size(); ++i) {
+        const Request& r = seqs[i]->request;
         const auto prompt =
-            std::span<const int32_t>(r->token_ids).first(static_cast<size_t>(r->num_prompt_tokens));
+            std::span<const int32_t>(r.token_ids).first(static_cast<size_t>(r.num_prompt_tokens));
         rows.push_back({{out.logits.data() + i * vocab, vocab},
                         prompt,
-                        r->output_ids(),
-                        &seq->group->params,
-                        seq->seed});
-        seqs.push_back(seq);
+                        r.output_ids(),
+                        &seqs[i]->group->params,
+                        seqs[i]->seed});
     }
     const std::vector<SampleResult> samples = sampler_.sample_batch(rows);
     for (size_t i = 0; i < seqs.size(); ++i) append_token(*seqs[i], samples[i]);
@@ -391,7 +417,7 @@ bool Engine::step() {
     CHECK(!plan.chunks.empty()) << "the scheduler planned nothing for " << scheduler_.num_waiting()
                                 << " waiting requests";
     record_first_schedules(plan);
-    const StepOutput out = executor_.execute(plan);
+    StepOutput out = executor_.execute(plan);
     update(plan, out);
     update_gauges();
     return true;

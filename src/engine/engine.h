@@ -131,7 +131,9 @@ class Engine {
     void start_sequence(EngineSequence& seq);
     void abort_groups(bool only_cancelled);
     void record_first_schedules(const StepPlan& plan);
-    void update(const StepPlan& plan, const StepOutput& out);
+    void update(const StepPlan& plan, StepOutput& out);
+    // The step's rows through ModelExecutor::sample_on_device when every one of them allows it.
+    bool sample_on_device(const std::vector<EngineSequence*>& seqs);
     void append_token(EngineSequence& seq, const SampleResult& sample);
     void finish_sequence(EngineSequence& seq, EngineOutput& out);
     void deliver(EngineGroup& group, EngineOutput out);

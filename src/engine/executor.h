@@ -1,19 +1,41 @@
 // ModelExecutor: what the engine needs from a backend — run one StepPlan as a batched forward
-// and return the logits of the chunks that sample. ModelRunner (CPU) implements it; tests use a
-// fake; the CUDA runner plugs in here.
+// and return the logits of the chunks that sample (or sample them where they are). ModelRunner
+// (CPU) implements it; tests use a fake; the CUDA runner plugs in here.
 #pragma once
 
 #include <cstdint>
+#include <span>
+#include <vector>
 
 #include "engine/model_runner.h"
 
 namespace autoglm {
 
+// One sampling row for a backend that samples on its device: the Sampler's settings for a row
+// it would only truncate and draw from (sampler.h: samples_without_host), and the draw's
+// uniform computed on the host, so a seeded request gets the same tokens on either path.
+struct DeviceSampleRow {
+    float temperature = 0.0f;  // 0 = greedy (argmax_first), else the effective temperature
+    int32_t top_k = 0;
+    float top_p = 1.0f;
+    float min_p = 0.0f;
+    double u = 0.0;  // counter_uniform(seed, number of output tokens so far)
+};
+
 class ModelExecutor {
   public:
     virtual ~ModelExecutor() = default;
-    // Runs the step, advances each chunk's request.num_computed_tokens, returns sampling logits.
+    // Runs the step, advances each chunk's request.num_computed_tokens, returns sampling logits
+    // (in out.logits, or kept on the device until fetch_logits).
     virtual StepOutput execute(const StepPlan& plan) = 0;
+    // Makes out.logits (of the last execute) hold every sampling row on the host.
+    virtual void fetch_logits(StepOutput& /*out*/) {}
+    // Samples the last execute's rows (out.sampling_chunks order) where the logits are and
+    // writes one id per row; false: not supported, the engine samples on the host.
+    virtual bool sample_on_device(std::span<const DeviceSampleRow> /*rows*/,
+                                  std::vector<int32_t>& /*ids*/) {
+        return false;
+    }
     // The request finished or was preempted/aborted for good: drop what is kept for it.
     virtual void release(const Request& request) = 0;
     virtual int64_t vocab_size() const = 0;

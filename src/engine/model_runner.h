@@ -26,7 +26,8 @@ struct StepPlan {
 
 struct StepOutput {
     // One logits row per chunk that reaches the end of its request's known tokens (it samples
-    // next), in plan order; `sampling_chunks` holds those chunks' indices into the plan.
+    // next), in plan order; `sampling_chunks` holds those chunks' indices into the plan. A
+    // backend may leave them on its device until ModelExecutor::fetch_logits.
     std::vector<float> logits;  // [sampling_chunks.size(), vocab]
     std::vector<int32_t> sampling_chunks;
 };

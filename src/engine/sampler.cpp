@@ -195,6 +195,12 @@ int32_t argmax_first(std::span<const float> logits) {
     return static_cast<int32_t>(best);
 }
 
+bool samples_without_host(const SamplingParams& params, int64_t num_generated) {
+    return params.repetition_penalty == 1.0f && params.frequency_penalty == 0.0f &&
+           params.presence_penalty == 0.0f && num_generated >= params.min_tokens &&
+           !params.logprobs;
+}
+
 int32_t sample_inverse_cdf(std::span<const float> logits, double u) {
     const double max = max_logit(logits);
     // NOTE: all -inf (or NaN) logits leave nothing to draw from: a model or caller bug.

@@ -58,6 +58,9 @@ void apply_top_k(std::span<float> logits, int32_t top_k);
 void apply_top_p(std::span<float> logits, float top_p);
 // First index of the maximum (ties -> lowest id).
 int32_t argmax_first(std::span<const float> logits);
+// True when the Sampler's token for a row depends only on temperature, min_p, top_k, top_p and
+// counter_uniform: no penalties, min_tokens met, no logprobs. A backend may then sample it.
+bool samples_without_host(const SamplingParams& params, int64_t num_generated);
 // Inverse CDF in token-id order over softmax(logits): the first id whose running mass
 // exceeds u * total (masked -inf entries have zero mass).
 int32_t sample_inverse_cdf(std::span<const float> logits, double u);

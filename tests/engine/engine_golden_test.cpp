@@ -74,16 +74,19 @@ class EngineGolden : public ::testing::Test {
         std::vector<EngineUsage> usage;
         uint64_t preemptions = 0;
         uint64_t hit_tokens = 0;
+        int64_t device_sampled_rows = 0;  // CUDA: rows the executor sampled on the GPU
     };
 
     // Submits the cases (all before the engine thread starts, so they are "together") and
-    // collects every output.
+    // collects every output. Greedy unless `sampled` is given (case k then uses its seed + k).
     static Run run(const std::vector<const Case*>& cases, int32_t num_blocks,
-                   SchedulerConfig sched = {64, 16}, bool cuda = false, bool logprobs = false) {
+                   SchedulerConfig sched = {64, 16}, bool cuda = false, bool logprobs = false,
+                   const SamplingParams* sampled = nullptr) {
         std::unique_ptr<ModelExecutor> backend;
         (void)cuda;  // CPU-only builds have no GPU backend to pick
 #ifdef AUTOGLM_HAS_CUDA
         std::unique_ptr<CudaGlm4vModel> gpu;
+        CudaModelExecutor* gpu_executor = nullptr;
         if (cuda) {
             CudaModelOptions o;
             o.max_num_tokens = sched.max_num_batched_tokens;
@@ -92,7 +95,9 @@ class EngineGolden : public ::testing::Test {
             o.block_size = kBlockSize;
             gpu = std::move(CudaGlm4vModel::create(*model_, o)).value();
             EXPECT_TRUE(gpu->allocate_kv_pool(num_blocks).ok());
-            backend = std::make_unique<CudaModelExecutor>(*model_, *gpu);
+            auto executor = std::make_unique<CudaModelExecutor>(*model_, *gpu);
+            gpu_executor = executor.get();
+            backend = std::move(executor);
         }
 #endif
         if (!backend) backend = std::make_unique<CpuModelExecutor>(*model_, num_blocks, kBlockSize);
@@ -102,9 +107,14 @@ class EngineGolden : public ::testing::Test {
         Engine engine({sched, num_blocks, kBlockSize, /*max_model_len=*/130}, model_->config(),
                       executor, nullptr, eos);
         std::vector<std::shared_ptr<RequestHandle>> handles;
-        for (const Case* c : cases) {
+        for (size_t k = 0; k < cases.size(); ++k) {
+            const Case* c = cases[k];
             GenerationInput in{c->prompt, c->images, {}};
             in.params.temperature = 0;
+            if (sampled) {
+                in.params = *sampled;
+                in.params.seed = sampled->seed.value_or(0) + static_cast<int64_t>(k);
+            }
             in.params.ignore_eos = true;
             in.params.max_tokens = static_cast<int64_t>(c->want.size());
             if (logprobs) in.params.logprobs = 2;
@@ -138,6 +148,9 @@ class EngineGolden : public ::testing::Test {
         engine.stop();
         out.preemptions = engine.metrics().preemptions.load();
         out.hit_tokens = engine.metrics().prefix_cache_hits.load();
+#ifdef AUTOGLM_HAS_CUDA
+        if (gpu_executor) out.device_sampled_rows = gpu_executor->num_device_sampled_rows();
+#endif
         EXPECT_EQ(engine.kv_cache().pool().usage(), 0.0);
         return out;
     }
@@ -221,6 +234,34 @@ TEST_F(EngineGolden, CudaBatchedEqualsSingle) {
         "CUDA: %zu of %zu steps compared before a near tie, all equal; %d of %d requests "
         "give exactly the f32 reference's ids\n",
         compared, total, same_as_reference, kNumPrompts);
+}
+
+// Seeded sampling (temperature 0.8, top-p 0.9, top-k 50) of the 16 requests on the GPU: the
+// GPU sampler gives exactly the host Sampler's tokens on the same logits (the same run with
+// logprobs, which samples on the host; the batches and so the logits are the same while the
+// tokens are), and a second run gives them again.
+TEST_F(EngineGolden, CudaDeviceSamplingEqualsHostSampling) {
+    if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: " << cuda_device_summary();
+    SamplingParams p;
+    p.temperature = 0.8f;
+    p.top_p = 0.9f;
+    p.top_k = 50;
+    p.seed = 1234;
+    const Run device = run(all(), 512, {96, 16}, true, false, &p);
+    const Run again = run(all(), 512, {96, 16}, true, false, &p);
+    const Run host = run(all(), 512, {96, 16}, true, true, &p);
+    int64_t tokens = 0;
+    int greedy_like = 0;
+    for (int i = 0; i < kNumPrompts; ++i) {
+        const auto k = static_cast<size_t>(i);
+        EXPECT_EQ(device.ids[k], host.ids[k]) << "prompt " << i;
+        EXPECT_EQ(device.ids[k], again.ids[k]) << "prompt " << i;
+        tokens += static_cast<int64_t>(device.ids[k].size());
+        greedy_like += device.ids[k] == (*cases_)[k].want;
+    }
+    EXPECT_EQ(device.device_sampled_rows, tokens);  // every step sampled on the GPU
+    EXPECT_EQ(host.device_sampled_rows, 0);
+    EXPECT_LT(greedy_like, kNumPrompts) << "sampling should leave the greedy path somewhere";
 }
 
 TEST_F(EngineGolden, ThreeBlockSharedPrefixComputesOnlyTheNewTokens) {

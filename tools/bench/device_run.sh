@@ -19,14 +19,17 @@ fi
 nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem --format=csv,noheader
 status=0
 if [ "$what" = tests ] || [ "$what" = all ]; then
-  for t in "$build"/tests/kernels_cuda_test "$build"/tests/model_cuda_test \
-    "$build/tests/engine_test --gtest_filter=EngineGolden.Cuda*"; do
+  for t in "$build"/tests/kernels_cuda_test "$build"/tests/kernels_cuda_sampling_test \
+    "$build"/tests/model_cuda_test "$build/tests/engine_test --gtest_filter=EngineGolden.Cuda*"; do
     $t 2>&1 | grep -vE "^\[ RUN|^\[       OK|INFO loaded" | tail -30 | tee -a "$out/tests.log" || status=1
   done
   if command -v compute-sanitizer >/dev/null; then
     compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 \
       "$build"/tests/kernels_cuda_test > "$out/memcheck.log" 2>&1
     echo "memcheck exit $?"; tail -5 "$out/memcheck.log"
+    compute-sanitizer --tool memcheck --error-exitcode 9 "$build"/tests/kernels_cuda_sampling_test \
+      --gtest_filter='CudaSampling.Small*:CudaSampling.Graph*' > "$out/memcheck_sampling.log" 2>&1
+    echo "memcheck (sampling) exit $?"; tail -5 "$out/memcheck_sampling.log"
   fi
 fi
 if [ "$what" = serve ] || [ "$what" = all ]; then

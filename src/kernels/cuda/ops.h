@@ -138,4 +138,25 @@ int64_t decode_workspace_floats(int64_t num_seqs, int64_t heads, int64_t head_di
 void decode_attention(const AttentionParams& p, int64_t max_kv_len, float* workspace,
                       cudaStream_t stream);
 
+// --- sampling ------------------------------------------------------------------------------
+
+// One row's settings, as the CPU Sampler reads them (engine/sampler.h) for a row without
+// penalties and past min_tokens.
+struct SampleRowParams {
+    float temperature;  // 0: greedy (argmax_first of the raw row); else the divisor (> 0)
+    int32_t top_k;      // <= 0 or >= vocab: off
+    float top_p;        // >= 1: off
+    float min_p;        // <= 0: off
+    double u;           // the draw's uniform in [0, 1) (counter_uniform(seed, step))
+};
+
+// ids[r] = the CPU Sampler's token for logits[r, 0 .. vocab) (f32, rows contiguous): divide by
+// the temperature, min-p, top-k (ties at the k-th value kept), top-p (vLLM's rule, ties by lower
+// id), then the first id in id order whose running mass exceeds u * total, masses in double.
+// One 1024-thread block per row; thresholds by exact selection over the values' bit patterns,
+// no sort of the row. `params` [rows] lives on the device. No allocation and no host
+// synchronization, so the launch graph-captures. vocab <= 2^21.
+void sample_rows(const float* logits, int64_t rows, int64_t vocab, const SampleRowParams* params,
+                 int32_t* ids, cudaStream_t stream);
+
 }  // namespace autoglm::cuda
