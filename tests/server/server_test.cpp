@@ -3,6 +3,7 @@
 // come back), 64 concurrent streams equal to sequential answers, and the metrics moving.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <random>
 #include <thread>
 
@@ -391,8 +392,17 @@ TEST(Server, MetricsMoveWithRequests) {
     for (int i = 0; i < 3; ++i)
         ASSERT_EQ(post_json(s.port(), "/v1/chat/completions", chat_body("hi", 4)).status, 200);
     post_json(s.port(), "/v1/chat/completions", {{"messages", 5}});
-    const auto r = http_call(s.port(), "GET", "/metrics");
-    ASSERT_EQ(r.status, 200);
+    // A request is counted once its response is written, so a client that has read the
+    // response may scrape a moment before the count moves: scrape until it has (2 s at most).
+    const std::string last =
+        "http_requests_total{handler=\"/v1/chat/completions\",method=\"POST\",status=\"4xx\"} 1";
+    testing::HttpReply r;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        r = http_call(s.port(), "GET", "/metrics");
+        ASSERT_EQ(r.status, 200);
+        if (r.body.find(last) != std::string::npos) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     const std::string& m = r.body;
     const auto has = [&](const std::string& line) {
         EXPECT_NE(m.find(line), std::string::npos) << line;
