@@ -7,6 +7,7 @@
 #include <random>
 
 #include "engine/engine.h"
+#include "util/fake_config.h"
 
 namespace autoglm {
 namespace {
@@ -15,15 +16,7 @@ constexpr int64_t kVocab = 256;
 constexpr int32_t kEos = 7;
 
 Glm4vConfig small_config() {
-    Glm4vConfig c;
-    c.text.vocab_size = kVocab;
-    c.image_start_token_id = 250;
-    c.image_token_id = 251;
-    c.image_end_token_id = 252;
-    c.video_start_token_id = 253;
-    c.video_end_token_id = 254;
-    c.video_token_id = 255;
-    return c;
+    return testing::fake_glm4v_config(kVocab, 250);  // image/video ids 250..255
 }
 
 // Broad logits from the whole sequence so far (many plausible tokens, so draws differ).

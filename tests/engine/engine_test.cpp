@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "tokenizer/builtin.h"
+#include "util/fake_config.h"
 
 namespace autoglm {
 namespace {
@@ -18,15 +19,7 @@ constexpr int32_t kImageToken = 500;
 constexpr int64_t kVocab = 512;
 
 Glm4vConfig fake_config() {
-    Glm4vConfig c;
-    c.text.vocab_size = kVocab;
-    c.image_start_token_id = 499;
-    c.image_token_id = kImageToken;
-    c.image_end_token_id = 501;
-    c.video_start_token_id = 502;
-    c.video_end_token_id = 503;
-    c.video_token_id = 504;
-    return c;
+    return testing::fake_glm4v_config(kVocab, kImageToken - 1);
 }
 
 // The value a token contributes: its id, or for an image token its image's content and offset.
