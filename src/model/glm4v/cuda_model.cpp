@@ -463,28 +463,23 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
         const bf16* prev_post_mlp = l > 0 ? w_->layers[l - 1].post_mlp : nullptr;
         bf16* k_cache = kv_pool_ + l * layer_stride;
         bf16* v_cache = k_cache + slots * kvh * hd;
-        if (fuse) {
+        if (obs && l > 0) {  // the tap wants the residual between the two norms
+            cuda::add_rms_norm(residual_, branch_, prev_post_mlp, nullptr, nullptr, n, H, eps,
+                               nullptr, st);
+            detail::tap(obs, ("layer." + std::to_string(l - 1)).c_str(), residual_, n, H, st);
+            cuda::add_rms_norm(residual_, nullptr, nullptr, L.input_ln, nullptr, n, H, eps, normed_,
+                               st);
+        } else {
             cuda::add_rms_norm(residual_, l > 0 ? branch_ : nullptr, prev_post_mlp, L.input_ln,
                                nullptr, n, H, eps, normed_, st);
+        }
+        if (fuse) {
             cuda::LinearArgs a;
             a.x = normed_, a.m = n, a.w = L.qkv_w, a.n = wqkv, a.k = H, a.bias = L.qkv_b;
             a.y = qkv_;
             cuda::gemv_rope_kv(a, in.positions, rope_, heads, kvh, hd, in.slots, k_cache, v_cache,
                                st);
         } else {
-            if (l > 0 && !obs) {
-                cuda::add_rms_norm(residual_, branch_, prev_post_mlp, L.input_ln, nullptr, n, H,
-                                   eps, normed_, st);
-            } else {
-                if (l > 0) {
-                    cuda::add_rms_norm(residual_, branch_, prev_post_mlp, nullptr, nullptr, n, H,
-                                       eps, nullptr, st);
-                    detail::tap(obs, ("layer." + std::to_string(l - 1)).c_str(), residual_, n, H,
-                                st);
-                }
-                cuda::add_rms_norm(residual_, nullptr, nullptr, L.input_ln, nullptr, n, H, eps,
-                                   normed_, st);
-            }
             linear(normed_, n, L.qkv_w, wqkv, H, L.qkv_b, qkv_);
             cuda::rope_kv_write(qkv_, n, in.positions, rope_, heads, kvh, hd, in.slots, k_cache,
                                 v_cache, st);
