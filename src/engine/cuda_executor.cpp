@@ -5,45 +5,14 @@
 #ifdef AUTOGLM_HAS_CUDA
 
 #include <algorithm>
+#include <vector>
 
 #include "core/cuda_check.h"
 
 namespace autoglm {
 
-struct CudaModelExecutor::SampleBuffers {
-    int64_t capacity = 0;  // rows
-    cuda::SampleRowParams* host_params = nullptr;
-    int32_t* host_ids = nullptr;
-    cuda::SampleRowParams* params = nullptr;
-    int32_t* ids = nullptr;
-
-    ~SampleBuffers() { clear(); }
-    void clear() {
-        if (host_params) cudaFreeHost(host_params);
-        if (host_ids) cudaFreeHost(host_ids);
-        if (params) cudaFree(params);
-        if (ids) cudaFree(ids);
-        host_params = nullptr, host_ids = nullptr, params = nullptr, ids = nullptr;
-        capacity = 0;
-    }
-    void reserve(int64_t rows) {
-        if (rows <= capacity) return;
-        clear();
-        const auto n = static_cast<size_t>(std::max<int64_t>(rows, 64));
-        CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_params),
-                                  n * sizeof(cuda::SampleRowParams)));
-        CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_ids), n * sizeof(int32_t)));
-        CUDA_CHECK(
-            cudaMalloc(reinterpret_cast<void**>(&params), n * sizeof(cuda::SampleRowParams)));
-        CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&ids), n * sizeof(int32_t)));
-        capacity = static_cast<int64_t>(n);
-    }
-};
-
 CudaModelExecutor::CudaModelExecutor(const Glm4vModel& model, CudaGlm4vModel& gpu)
-    : model_(model), gpu_(gpu), sample_(std::make_unique<SampleBuffers>()) {}
-
-CudaModelExecutor::~CudaModelExecutor() = default;
+    : model_(model), gpu_(gpu) {}
 
 void CudaModelExecutor::release(const Request& request) {
     images_.release(request);
@@ -67,21 +36,23 @@ bool CudaModelExecutor::sample_on_device(std::span<const DeviceSampleRow> rows,
         ids = gpu_.argmax();
         return true;
     }
-    SampleBuffers& b = *sample_;
-    b.reserve(n);
-    for (int64_t i = 0; i < n; ++i) {
-        const DeviceSampleRow& r = rows[static_cast<size_t>(i)];
-        b.host_params[i] = {r.temperature, r.top_k, r.top_p, r.min_p, r.u};
+    std::vector<cuda::SampleRowParams> params;
+    for (const DeviceSampleRow& r : rows)
+        params.push_back({r.temperature, r.top_k, r.top_p, r.min_p, r.u});
+    const size_t param_bytes = params.size() * sizeof(cuda::SampleRowParams);
+    if (sample_params_.nbytes() < param_bytes) {  // grown on demand, kept
+        sample_params_ = DeviceBuffer(param_bytes);
+        sample_ids_ = DeviceBuffer(rows.size() * sizeof(int32_t));
     }
     const cudaStream_t stream = gpu_.stream();
-    CUDA_CHECK(cudaMemcpyAsync(b.params, b.host_params,
-                               static_cast<size_t>(n) * sizeof(cuda::SampleRowParams),
+    CUDA_CHECK(cudaMemcpyAsync(sample_params_.data(), params.data(), param_bytes,
                                cudaMemcpyHostToDevice, stream));
-    cuda::sample_rows(gpu_.logits(), n, vocab_size(), b.params, b.ids, stream);
-    CUDA_CHECK(cudaMemcpyAsync(b.host_ids, b.ids, static_cast<size_t>(n) * sizeof(int32_t),
+    cuda::sample_rows(gpu_.logits(), n, vocab_size(), sample_params_.as<cuda::SampleRowParams>(),
+                      sample_ids_.as<int32_t>(), stream);
+    ids.resize(rows.size());
+    CUDA_CHECK(cudaMemcpyAsync(ids.data(), sample_ids_.data(), ids.size() * sizeof(int32_t),
                                cudaMemcpyDeviceToHost, stream));
     gpu_.synchronize();
-    ids.assign(b.host_ids, b.host_ids + n);
     return true;
 }
 

@@ -7,8 +7,8 @@
 #ifdef AUTOGLM_HAS_CUDA
 
 #include <cstdint>
-#include <memory>
 
+#include "core/device_buffer.h"
 #include "engine/executor.h"
 #include "model/glm4v/cuda_model.h"
 
@@ -17,9 +17,6 @@ namespace autoglm {
 class CudaModelExecutor final : public ModelExecutor {
   public:
     CudaModelExecutor(const Glm4vModel& model, CudaGlm4vModel& gpu);
-    ~CudaModelExecutor() override;
-    CudaModelExecutor(const CudaModelExecutor&) = delete;
-    CudaModelExecutor& operator=(const CudaModelExecutor&) = delete;
 
     StepOutput execute(const StepPlan& plan) override;
     void fetch_logits(StepOutput& out) override;
@@ -32,12 +29,10 @@ class CudaModelExecutor final : public ModelExecutor {
     int64_t num_device_sampled_rows() const { return num_device_sampled_rows_; }
 
   private:
-    struct SampleBuffers;  // pinned params and ids with their device twins, grown on demand
-
     const Glm4vModel& model_;
     CudaGlm4vModel& gpu_;
     ImageEmbeddingCache<DeviceImageEmbeddings> images_;
-    std::unique_ptr<SampleBuffers> sample_;
+    DeviceBuffer sample_params_, sample_ids_;  // sample_rows' settings and ids, grown on demand
     int64_t num_device_sampled_rows_ = 0;
 };
 
