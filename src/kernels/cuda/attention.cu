@@ -551,7 +551,7 @@ __global__ void __launch_bounds__(kDecThreads)
                 make_float2(o[dt][2 * hf], o[dt][2 * hf + 1]);
     __syncthreads();
     const auto* all = reinterpret_cast<const float*>(skv);  // [warps][16][HD]
-    const float* head0 =
+    float* head0 =
         partial +
         (static_cast<int64_t>(s) * p.heads + static_cast<int64_t>(kvh) * group) * splits * (HD + 2);
     for (int e = tid; e < group * HD; e += kDecThreads) {
@@ -571,8 +571,7 @@ __global__ void __launch_bounds__(kDecThreads)
                   static_cast<int64_t>(kvh * group + r) * HD + d] =
                 __float2bfloat16(l > 0.0f ? acc / l : 0.0f);
         } else {
-            float* row =
-                const_cast<float*>(head0) + (static_cast<int64_t>(r) * splits + split) * (HD + 2);
+            float* row = head0 + (static_cast<int64_t>(r) * splits + split) * (HD + 2);
             row[d] = acc;
             if (d == 0) row[HD] = mx, row[HD + 1] = l;
         }

@@ -141,6 +141,7 @@ __global__ void __launch_bounds__(kGemvThreads)
         if (tid < kRows * MR) res[r][i] = round_bf16(v);
         __syncthreads();
         if constexpr (kEpi == GemvEpilogue::kSiluPair) {
+            static_assert(kRows == 2 * kGemvSiluGroup, "a block holds one gate/up group");
             constexpr int kHalf = kRows / 2;
             if (tid >= kHalf * MR || i >= m) return;
             const int64_t half = n / 2, out_col = static_cast<int64_t>(blockIdx.x) * kHalf + r;
@@ -186,10 +187,14 @@ void launch_gemv_variant(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cuda
 // Every variant sums each column in the same order, so the choice does not change a bit.
 template <int MR, GemvEpilogue kEpi>
 void launch_gemv(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream_t stream) {
-    if (kEpi == GemvEpilogue::kSiluPair || a.k / 8 <= int64_t{kGemvThreads} * 2)
-        launch_gemv_variant<MR, 8, 2, kEpi>(a, rk, stream);
-    else
-        launch_gemv_variant<MR, 4, 4, kEpi>(a, rk, stream);
+    if constexpr (kEpi == GemvEpilogue::kSiluPair) {
+        launch_gemv_variant<MR, 2 * kGemvSiluGroup, 2, kEpi>(a, rk, stream);
+    } else {
+        if (a.k / 8 <= int64_t{kGemvThreads} * 2)
+            launch_gemv_variant<MR, 8, 2, kEpi>(a, rk, stream);
+        else
+            launch_gemv_variant<MR, 4, 4, kEpi>(a, rk, stream);
+    }
 }
 
 template <GemvEpilogue kEpi>
