@@ -3,6 +3,7 @@
 // max|got - want| / max|want| against the f32 CPU op fed the same bf16-rounded inputs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -292,6 +293,74 @@ TEST(CudaOps, GemvWithSiluEqualsGemvThenSiluMul) {
         cuda::silu_mul_grouped4(dgu2.as<bf16>(), m, inter, dout2.as<bf16>(), nullptr);
         EXPECT_EQ(max_abs_diff(download_bf16(dout2, want.size()), ref), 0.0)
             << "grouped silu_mul m=" << m << " inter=" << inter;
+    }
+}
+
+// The o / down GEMV with the sandwich norm in an extra block equals GEMV + add_rms_norm (its
+// sums are grouped differently: residual within 1e-6, normed rows within bf16 rounding), with
+// and without the second norm, and gives the same bits launch after launch, its scratch rows
+// left empty for the next.
+TEST(CudaOps, GemvWithNormMatchesGemvThenAddRmsNorm) {
+    REQUIRE_GPU();
+    for (auto [m, n, k] : {std::tuple{1, 4096, 4096},
+                           {1, 4096, 13696},
+                           {3, 64, 320},
+                           {8, 4096, 4104},
+                           {5, 200, 1024}}) {
+        const auto rows = static_cast<size_t>(m * n);
+        auto x = random_bf16_values(static_cast<size_t>(m * k), 60);
+        auto w = random_bf16_values(static_cast<size_t>(n * k), 61, 0.05f);
+        auto residual = random_bf16_values(rows, 62, 3.0f);
+        auto wb = random_bf16_values(static_cast<size_t>(n), 63);
+        auto wo = random_bf16_values(static_cast<size_t>(n), 64);
+        DeviceBuffer dx = upload_bf16(x), dw = upload_bf16(w), dwb = upload_bf16(wb),
+                     dwo = upload_bf16(wo), scratch(rows * 2);
+        cuda::gemv_norm_rows_empty(scratch.as<bf16>(), static_cast<int64_t>(rows), nullptr);
+        for (const bool second : {true, false}) {
+            DeviceBuffer res_ref = upload(residual), br_ref = poisoned(rows * 2),
+                         out_ref = poisoned(rows * 2);
+            cuda::LinearArgs a;
+            a.x = dx.as<bf16>(), a.m = m, a.w = dw.as<bf16>(), a.n = n, a.k = k;
+            a.y = br_ref.data();
+            cuda::gemv(a, nullptr);
+            cuda::add_rms_norm(res_ref.as<float>(), br_ref.as<bf16>(), dwb.as<bf16>(),
+                               second ? dwo.as<bf16>() : nullptr, nullptr, m, n, 1e-5f,
+                               second ? out_ref.as<bf16>() : nullptr, nullptr);
+            const auto want_res = download_f32(res_ref, rows);
+            const auto want_out = download_bf16(out_ref, rows);
+            std::vector<float> first_res, first_out;
+            for (int launch = 0; launch < 3; ++launch) {
+                DeviceBuffer res = upload(residual), out = poisoned(rows * 2);
+                a.y = scratch.data();
+                cuda::NormTarget nt;
+                nt.residual = res.as<float>(), nt.w_branch = dwb.as<bf16>();
+                nt.w_out = second ? dwo.as<bf16>() : nullptr, nt.eps = 1e-5f;
+                nt.out = second ? out.as<bf16>() : nullptr;
+                cuda::gemv_add_rms_norm(a, nt, nullptr);
+                const std::string at = "m=" + std::to_string(m) + " n=" + std::to_string(n) +
+                                       " k=" + std::to_string(k) +
+                                       " second=" + std::to_string(second) + " launch " +
+                                       std::to_string(launch);
+                const auto got_res = download_f32(res, rows);
+                EXPECT_LE(rel_error(got_res, want_res), 1e-6) << at;
+                std::vector<float> got_out;
+                if (second) {
+                    got_out = download_bf16(out, rows);
+                    EXPECT_LE(rel_error(got_out, want_out), 8e-3) << at;
+                }
+                if (launch == 0) {
+                    first_res = got_res, first_out = got_out;
+                } else {
+                    EXPECT_EQ(got_res, first_res) << at;
+                    EXPECT_EQ(got_out, first_out) << at;
+                }
+                std::vector<uint16_t> left(rows);
+                scratch.copy_to_host(left.data(), rows * 2);
+                EXPECT_EQ(std::count(left.begin(), left.end(), uint16_t{0xffff}),
+                          static_cast<std::ptrdiff_t>(rows))
+                    << at << ": the scratch rows are left empty";
+            }
+        }
     }
 }
 

@@ -40,7 +40,12 @@ enum class GemvEpilogue {
                 // y[i, group * kRows / 2 + r] = silu(gate) * up, both rounded to bf16 first
     kRopeKv,    // fused qkv: M-RoPE on adjacent pairs of q and k, bf16 out, k and v also to the
                 // paged pool (the rope_kv_write op, bit for bit)
+    kNorm,      // bf16 out into a row that holds kEmpty until written; one extra block waits for
+                // the rows to fill and runs add_rms_norm on them (then empties them again)
 };
+
+// A bf16 that no GEMV output takes (a NaN result is stored as the canonical 0x7fff instead).
+constexpr uint16_t kEmpty = 0xffff;
 
 struct NoEpilogueArgs {};
 
@@ -60,16 +65,110 @@ __device__ __forceinline__ float round_bf16(float v) {
 // A block owns kRows output columns; its 256 threads split k, each keeping kRows x kUnroll
 // 16-byte weight loads in flight (the first ones before waiting for the kernel that writes x),
 // dot them with the (L1-resident) rows of x, and the partial sums meet in shared memory.
-// Only the fused-rope kernel carries the rope arguments (small parameter blocks launch faster).
+// Only the fused kernels carry their epilogue's arguments (small parameter blocks launch faster).
 template <GemvEpilogue kEpi>
 using EpilogueArgs =
-    std::conditional_t<kEpi == GemvEpilogue::kRopeKv, RopeKvTarget, NoEpilogueArgs>;
+    std::conditional_t<kEpi == GemvEpilogue::kRopeKv, RopeKvTarget,
+                       std::conditional_t<kEpi == GemvEpilogue::kNorm, NormTarget, NoEpilogueArgs>>;
+
+__device__ __forceinline__ uint4 load_relaxed16(const void* p) {
+    uint4 v;
+    asm volatile("ld.relaxed.gpu.global.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p));
+    return v;
+}
+
+__device__ __forceinline__ bool has_empty(const uint4& v) {
+    const unsigned w[4] = {v.x, v.y, v.z, v.w};
+    bool e = false;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) e |= (w[i] & 0xffffu) == kEmpty || (w[i] >> 16) == kEmpty;
+    return e;
+}
+
+// kNorm's extra block: the sandwich-norm step (add_rms_norm) on the m rows of y as soon as every
+// GEMV block has stored into them — no fence or counter in the GEMV blocks, each value is
+// stored once and watched for. The rows are emptied again for the next launch; the kernel's end
+// publishes residual and out to the next kernel. Thread t holds pieces t and t + 256 of a row.
+__device__ void norm_when_filled(const NormTarget& nt, bf16* y, int m, int dim) {
+    __shared__ float scratch[32];
+    constexpr int kPieces = 2;
+    const int pieces = dim / 8;
+    const float inv_dim = 1.0f / static_cast<float>(dim);
+    for (int i = 0; i < m; ++i) {
+        float* res = nt.residual + static_cast<int64_t>(i) * dim;
+        bf16* row = y + static_cast<int64_t>(i) * dim;
+        float x[kPieces][8] = {}, b[kPieces][8] = {}, wb[kPieces][8] = {}, wo[kPieces][8] = {};
+        uint4 raw[kPieces];
+#pragma unroll
+        for (int p = 0; p < kPieces; ++p) {
+            const int c = threadIdx.x + p * kGemvThreads;
+            if (c >= pieces) continue;
+            const float4 x0 = reinterpret_cast<const float4*>(res + c * 8)[0];
+            const float4 x1 = reinterpret_cast<const float4*>(res + c * 8)[1];
+            x[p][0] = x0.x, x[p][1] = x0.y, x[p][2] = x0.z, x[p][3] = x0.w;
+            x[p][4] = x1.x, x[p][5] = x1.y, x[p][6] = x1.z, x[p][7] = x1.w;
+            unpack8(*reinterpret_cast<const Bf16x8*>(nt.w_branch + c * 8), wb[p]);
+            if (nt.out) unpack8(*reinterpret_cast<const Bf16x8*>(nt.w_out + c * 8), wo[p]);
+            raw[p] = load_relaxed16(row + c * 8);
+        }
+#pragma unroll
+        for (int p = 0; p < kPieces; ++p) {
+            const int c = threadIdx.x + p * kGemvThreads;
+            if (c >= pieces) continue;
+            while (has_empty(raw[p])) raw[p] = load_relaxed16(row + c * 8);
+            unpack8(*reinterpret_cast<const Bf16x8*>(&raw[p]), b[p]);
+            *reinterpret_cast<uint4*>(row + c * 8) = make_uint4(~0u, ~0u, ~0u, ~0u);
+        }
+        float ss = 0.0f;
+#pragma unroll
+        for (int p = 0; p < kPieces; ++p)
+#pragma unroll
+            for (int e = 0; e < 8; ++e) ss += b[p][e] * b[p][e];
+        const float inv = rsqrtf(block_sum(ss, scratch) * inv_dim + nt.eps);
+        float ss2 = 0.0f;
+#pragma unroll
+        for (int p = 0; p < kPieces; ++p) {
+            const int c = threadIdx.x + p * kGemvThreads;
+#pragma unroll
+            for (int e = 0; e < 8; ++e) {
+                x[p][e] += wb[p][e] * (b[p][e] * inv);
+                ss2 += x[p][e] * x[p][e];
+            }
+            if (c >= pieces) continue;
+            reinterpret_cast<float4*>(res + c * 8)[0] =
+                make_float4(x[p][0], x[p][1], x[p][2], x[p][3]);
+            reinterpret_cast<float4*>(res + c * 8)[1] =
+                make_float4(x[p][4], x[p][5], x[p][6], x[p][7]);
+        }
+        if (!nt.out) continue;
+        const float inv2 = rsqrtf(block_sum(ss2, scratch) * inv_dim + nt.eps);
+#pragma unroll
+        for (int p = 0; p < kPieces; ++p) {
+            const int c = threadIdx.x + p * kGemvThreads;
+            if (c >= pieces) continue;
+            float o[8];
+#pragma unroll
+            for (int e = 0; e < 8; ++e) o[e] = wo[p][e] * (x[p][e] * inv2);
+            *reinterpret_cast<Bf16x8*>(nt.out + static_cast<int64_t>(i) * dim + c * 8) = pack8(o);
+        }
+    }
+}
 
 template <int MR, int kRows, int kUnroll, GemvEpilogue kEpi>
 __global__ void __launch_bounds__(kGemvThreads)
     gemv_kernel(const bf16* __restrict__ x, int m, const bf16* __restrict__ w, int64_t n, int64_t k,
                 const bf16* __restrict__ bias, void* __restrict__ y, bool f32_out, bool accumulate,
                 const EpilogueArgs<kEpi> rk) {
+    if constexpr (kEpi == GemvEpilogue::kNorm) {
+        if (blockIdx.x == gridDim.x - 1) {
+            pdl_trigger();
+            pdl_wait();
+            norm_when_filled(rk, static_cast<bf16*>(y), m, static_cast<int>(n));
+            return;
+        }
+    }
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
     const int64_t col0 = static_cast<int64_t>(blockIdx.x) * kRows;
     const int64_t chunks = k / 8;
@@ -136,6 +235,15 @@ __global__ void __launch_bounds__(kGemvThreads)
             bf16* out = static_cast<bf16*>(y) + i * n + col;
             *out = __float2bfloat16(accumulate ? __bfloat162float(*out) + v : v);
         }
+    } else if constexpr (kEpi == GemvEpilogue::kNorm) {
+        if (tid >= kRows * MR || i >= m || col >= n) return;
+        uint16_t out = __bfloat16_as_ushort(__float2bfloat16(v));
+        if (out == kEmpty) out = 0x7fff;
+        // A strong store: the norm block reads it while this kernel runs.
+        asm volatile(
+            "st.relaxed.gpu.global.b16 [%0], %1;\n" ::"l"(static_cast<bf16*>(y) + i * n + col),
+            "h"(out)
+            : "memory");
     } else {
         __shared__ float res[kRows][MR];
         if (tid < kRows * MR) res[r][i] = round_bf16(v);
@@ -175,7 +283,8 @@ __global__ void __launch_bounds__(kGemvThreads)
 
 template <int MR, int kRows, int kUnroll, GemvEpilogue kEpi>
 void launch_gemv_variant(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream_t stream) {
-    const auto blocks = static_cast<unsigned>((a.n + kRows - 1) / kRows);
+    const auto blocks =
+        static_cast<unsigned>((a.n + kRows - 1) / kRows) + (kEpi == GemvEpilogue::kNorm ? 1u : 0u);
     launch_pdl(gemv_kernel<MR, kRows, kUnroll, kEpi>, dim3(blocks), dim3(kGemvThreads), 0, stream,
                a.x, static_cast<int>(a.m), a.w, a.n, a.k, a.bias, a.y, a.out_type == OutType::kF32,
                a.accumulate, rk);
@@ -239,6 +348,21 @@ void gemv_rope_kv(const LinearArgs& a, const int32_t* positions, const MropePara
     rk.kv_heads = static_cast<int>(kv_heads), rk.head_dim = static_cast<int>(head_dim);
     rk.slots = slots, rk.k_cache = k_cache, rk.v_cache = v_cache;
     dispatch_gemv<GemvEpilogue::kRopeKv>(a, rk, stream);
+}
+
+void gemv_add_rms_norm(const LinearArgs& a, const NormTarget& norm, cudaStream_t stream) {
+    CHECK(a.out_type == OutType::kBf16 && !a.accumulate && !a.bias)
+        << "gemv_add_rms_norm writes bf16 without bias";
+    CHECK(a.n % 8 == 0 && a.n <= kGemvNormMaxDim)
+        << "gemv_add_rms_norm: rows of " << a.n << " do not fit one block's norm";
+    CHECK(norm.residual && norm.w_branch) << "gemv_add_rms_norm: no residual or branch weight";
+    CHECK(!norm.out == !norm.w_out) << "gemv_add_rms_norm: out and w_out go together";
+    static_assert(kGemvNormMaxDim == 2 * 8 * kGemvThreads, "two pieces of 8 a thread");
+    dispatch_gemv<GemvEpilogue::kNorm>(a, norm, stream);
+}
+
+void gemv_norm_rows_empty(bf16* y, int64_t count, cudaStream_t stream) {
+    CUDA_CHECK(cudaMemsetAsync(y, 0xff, static_cast<size_t>(count) * sizeof(bf16), stream));
 }
 
 Gemm::Gemm() {

@@ -46,6 +46,22 @@ void gemv_rope_kv(const LinearArgs& a, const int32_t* positions, const MropePara
                   int64_t heads, int64_t kv_heads, int64_t head_dim, const int64_t* slots,
                   bf16* k_cache, bf16* v_cache, cudaStream_t stream);
 
+// gemv_add_rms_norm: the o / down projection (bf16 out, no bias) followed by the add_rms_norm op
+// on its rows, in one launch: residual[m, n] += w_branch * rmsnorm(y); then, when out is given,
+// out[m, n] = w_out * rmsnorm(residual). y is the kernel's own scratch: it must hold the empty
+// pattern before the first call (gemv_norm_rows_empty), and is left so after each call.
+constexpr int64_t kGemvNormMaxDim = 4096;
+struct NormTarget {
+    float* residual = nullptr;
+    const bf16* w_branch = nullptr;
+    const bf16* w_out = nullptr;  // with out, or both null
+    float eps = 0.0f;
+    bf16* out = nullptr;
+};
+void gemv_add_rms_norm(const LinearArgs& a, const NormTarget& norm, cudaStream_t stream);
+// Fills `count` bf16 of a gemv_add_rms_norm output with the empty pattern.
+void gemv_norm_rows_empty(bf16* y, int64_t count, cudaStream_t stream);
+
 class Gemm {
   public:
     Gemm();

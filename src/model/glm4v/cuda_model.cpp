@@ -302,6 +302,9 @@ void CudaGlm4vModel::allocate_workspaces() {
         4;
     decode_partial_ = static_cast<float*>(device_alloc(decode_bytes));
     CUDA_CHECK(cudaMemsetAsync(decode_partial_, 0, decode_bytes, stream_));
+    norm_branch_ =
+        static_cast<bf16*>(device_alloc(static_cast<size_t>(cuda::kGemvMaxRows * H) * 2));
+    cuda::gemv_norm_rows_empty(norm_branch_, cuda::kGemvMaxRows * H, stream_);
     decode_blocks_per_seq_ =
         (options_.max_model_len + options_.block_size - 1) / options_.block_size;
     const int64_t max_blocks = std::max<int64_t>(decode_blocks_per_seq_, 1);
@@ -450,29 +453,39 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
         gemm_->linear(a, st);
     };
     // Decode-sized steps (the GEMV path) fuse M-RoPE and the KV write into the qkv GEMV's
-    // epilogue and SwiGLU into the gate/up GEMV's (norms folded into the GEMV prologues were
-    // measured slower: every block repeats the reduction, docs/PERFORMANCE.md).
+    // epilogue, SwiGLU into the gate/up GEMV's, and each sandwich norm into an extra block of the
+    // o / down GEMV before it (norms folded into the GEMV prologues were measured slower: every
+    // block repeats the reduction, docs/PERFORMANCE.md).
     const bool fuse = !obs && gemm_->uses_gemv(n, H);
+    const bool fuse_norm = fuse && gemm_->uses_gemv(n, heads * hd) && gemm_->uses_gemv(n, I) &&
+                           H % 8 == 0 && H <= cuda::kGemvNormMaxDim;
+    // The o / down projection, then add_rms_norm(branch -> residual_, -> out).
+    auto project_then_norm = [&](const bf16* x, const bf16* w, int64_t k, const bf16* w_branch,
+                                 const bf16* w_out, bf16* out) {
+        if (fuse_norm) {
+            cuda::LinearArgs a;
+            a.x = x, a.m = n, a.w = w, a.n = H, a.k = k, a.y = norm_branch_;
+            cuda::NormTarget nt;
+            nt.residual = residual_, nt.w_branch = w_branch, nt.w_out = w_out, nt.eps = eps;
+            nt.out = out;
+            cuda::gemv_add_rms_norm(a, nt, st);
+        } else {
+            linear(x, n, w, H, k, nullptr, branch_);
+            cuda::add_rms_norm(residual_, branch_, w_branch, w_out, nullptr, n, H, eps, out, st);
+        }
+    };
 
     cuda::embedding(w_->embed, in.tokens, n, H, residual_, st);
     if (in.num_image_rows > 0)
         cuda::scatter_rows(in.image_rows, in.image_dst, in.num_image_rows, H, residual_, st);
     if (obs) detail::tap(obs, "embeddings", residual_, n, H, st);
-    for (int64_t l = 0; l < t.num_hidden_layers; ++l) {
+    cuda::add_rms_norm(residual_, nullptr, nullptr, w_->layers[0].input_ln, nullptr, n, H, eps,
+                       normed_, st);
+    const int64_t layers = t.num_hidden_layers;
+    for (int64_t l = 0; l < layers; ++l) {
         const Layer& L = w_->layers[static_cast<size_t>(l)];
-        const bf16* prev_post_mlp = l > 0 ? w_->layers[l - 1].post_mlp : nullptr;
         bf16* k_cache = kv_pool_ + l * layer_stride;
         bf16* v_cache = k_cache + slots * kvh * hd;
-        if (obs && l > 0) {  // the tap wants the residual between the two norms
-            cuda::add_rms_norm(residual_, branch_, prev_post_mlp, nullptr, nullptr, n, H, eps,
-                               nullptr, st);
-            detail::tap(obs, ("layer." + std::to_string(l - 1)).c_str(), residual_, n, H, st);
-            cuda::add_rms_norm(residual_, nullptr, nullptr, L.input_ln, nullptr, n, H, eps, normed_,
-                               st);
-        } else {
-            cuda::add_rms_norm(residual_, l > 0 ? branch_ : nullptr, prev_post_mlp, L.input_ln,
-                               nullptr, n, H, eps, normed_, st);
-        }
         if (fuse) {
             cuda::LinearArgs a;
             a.x = normed_, a.m = n, a.w = L.qkv_w, a.n = wqkv, a.k = H, a.bias = L.qkv_b;
@@ -496,9 +509,7 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
             cuda::decode_attention(p, in.max_kv_len, decode_partial_, st);
         else
             cuda::prefill_attention(p, in.work, in.num_work, st);
-        linear(attn_, n, L.o_w, H, heads * hd, nullptr, branch_);
-        cuda::add_rms_norm(residual_, branch_, L.post_self_attn, L.post_attention, nullptr, n, H,
-                           eps, normed_, st);
+        project_then_norm(attn_, L.o_w, heads * hd, L.post_self_attn, L.post_attention, normed_);
         if (fuse && gate_up_grouped_) {
             cuda::LinearArgs a;
             a.x = normed_, a.m = n, a.w = L.gate_up_w, a.n = 2 * I, a.k = H, a.y = act_;
@@ -510,13 +521,19 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
             else
                 cuda::silu_mul(gate_up_, n, I, act_, st);
         }
-        linear(act_, n, L.down_w, H, I, nullptr, branch_);
+        // The residual after the MLP, then (but after the last layer) the next layer's input
+        // norm; the observer's tap wants the residual between the two.
+        const bool next = l + 1 < layers;
+        const bf16* next_ln = next ? w_->layers[static_cast<size_t>(l) + 1].input_ln : nullptr;
+        project_then_norm(act_, L.down_w, I, L.post_mlp, obs ? nullptr : next_ln,
+                          obs || !next ? nullptr : normed_);
+        if (obs) {
+            detail::tap(obs, ("layer." + std::to_string(l)).c_str(), residual_, n, H, st);
+            if (next)
+                cuda::add_rms_norm(residual_, nullptr, nullptr, next_ln, nullptr, n, H, eps,
+                                   normed_, st);
+        }
     }
-    cuda::add_rms_norm(residual_, branch_, w_->layers.back().post_mlp, nullptr, nullptr, n, H, eps,
-                       nullptr, st);
-    if (obs)
-        detail::tap(obs, ("layer." + std::to_string(t.num_hidden_layers - 1)).c_str(), residual_, n,
-                    H, st);
     cuda::add_rms_norm(residual_, nullptr, nullptr, w_->norm, in.logits_rows, in.num_logits, H, eps,
                        rows_normed_, st);
     if (obs) detail::tap_bf16(obs, "final_norm", rows_normed_, in.num_logits, H, st);

@@ -126,6 +126,7 @@ class CudaGlm4vModel {
     int32_t* argmax_ids_ = nullptr;
     void* argmax_scratch_ = nullptr;
     float* decode_partial_ = nullptr;
+    cuda::bf16* norm_branch_ = nullptr;  // gemv_add_rms_norm's rows (kept empty between steps)
     int64_t num_logits_ = 0;
 
     // Step inputs: one pinned host block copied to one device block.
