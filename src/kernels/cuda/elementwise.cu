@@ -4,6 +4,7 @@
 
 #include "core/check.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/norm_pieces.cuh"
 #include "kernels/cuda/ops.h"
 
 namespace autoglm::cuda {
@@ -75,40 +76,14 @@ __global__ void add_rms_norm8_kernel(float* __restrict__ residual, const bf16* _
     pdl_wait();
     const int64_t r = blockIdx.x;
     const int64_t src = src_row ? src_row[r] : r;
-    const int c = threadIdx.x * 8;
-    const bool active = c < dim;
-    float* res = residual + src * dim + c;
-    float x[8] = {}, b[8] = {}, wb[8] = {}, wo[8] = {};
-    if (active) {
-        const float4 x0 = reinterpret_cast<const float4*>(res)[0];
-        const float4 x1 = reinterpret_cast<const float4*>(res)[1];
-        x[0] = x0.x, x[1] = x0.y, x[2] = x0.z, x[3] = x0.w;
-        x[4] = x1.x, x[5] = x1.y, x[6] = x1.z, x[7] = x1.w;
-        if (branch) {
-            unpack8(*reinterpret_cast<const Bf16x8*>(branch + src * dim + c), b);
-            unpack8(*reinterpret_cast<const Bf16x8*>(w_branch + c), wb);
-        }
-        if (out) unpack8(*reinterpret_cast<const Bf16x8*>(w_out + c), wo);
-    }
-    const float inv_dim = 1.0f / static_cast<float>(dim);
-    if (branch) {
-        float ss = 0.0f;
-        for (int i = 0; i < 8; ++i) ss += b[i] * b[i];
-        const float inv = rsqrtf(block_sum(ss, scratch) * inv_dim + eps);
-        for (int i = 0; i < 8; ++i) x[i] += wb[i] * (b[i] * inv);
-        if (active) {
-            reinterpret_cast<float4*>(res)[0] = make_float4(x[0], x[1], x[2], x[3]);
-            reinterpret_cast<float4*>(res)[1] = make_float4(x[4], x[5], x[6], x[7]);
-        }
-    }
-    if (out) {
-        float ss = 0.0f;
-        for (int i = 0; i < 8; ++i) ss += x[i] * x[i];
-        const float inv = rsqrtf(block_sum(ss, scratch) * inv_dim + eps);
-        float y[8];
-        for (int i = 0; i < 8; ++i) y[i] = wo[i] * (x[i] * inv);
-        if (active) *reinterpret_cast<Bf16x8*>(out + r * dim + c) = pack8(y);
-    }
+    float* res = residual + src * dim;
+    NormPieces<1> v;
+    load_norm_pieces(v, res, branch ? w_branch : nullptr, out ? w_out : nullptr, dim);
+    const int c = norm_piece(0);
+    if (branch && c < dim)
+        unpack8(*reinterpret_cast<const Bf16x8*>(branch + src * dim + c), v.b[0]);
+    finish_add_rms_norm(v, branch != nullptr, res, out ? out + r * dim : nullptr, dim, eps,
+                        scratch);
 }
 
 bool norm8_fits(int64_t dim) {

@@ -6,6 +6,7 @@
 
 #include "core/check.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/norm_pieces.cuh"
 
 #define CUBLAS_CHECK(expr)                                                              \
     do {                                                                                \
@@ -40,8 +41,8 @@ enum class GemvEpilogue {
                 // y[i, group * kRows / 2 + r] = silu(gate) * up, both rounded to bf16 first
     kRopeKv,    // fused qkv: M-RoPE on adjacent pairs of q and k, bf16 out, k and v also to the
                 // paged pool (the rope_kv_write op, bit for bit)
-    kNorm,      // bf16 out into a row that holds kEmpty until written; one extra block waits for
-                // the rows to fill and runs add_rms_norm on them (then empties them again)
+    kNorm,      // bf16 out into rows that hold kEmpty until written; one extra block per row
+                // waits for it to fill and runs add_rms_norm on it (then empties it again)
 };
 
 // A bf16 that no GEMV output takes (a NaN result is stored as the canonical 0x7fff instead).
@@ -87,73 +88,28 @@ __device__ __forceinline__ bool has_empty(const uint4& v) {
     return e;
 }
 
-// kNorm's extra block: the sandwich-norm step (add_rms_norm) on the m rows of y as soon as every
-// GEMV block has stored into them — no fence or counter in the GEMV blocks, each value is
-// stored once and watched for. The rows are emptied again for the next launch; the kernel's end
-// publishes residual and out to the next kernel. Thread t holds pieces t and t + 256 of a row.
-__device__ void norm_when_filled(const NormTarget& nt, bf16* y, int m, int dim) {
+// kNorm's extra blocks, one per row of y: the sandwich-norm step (add_rms_norm) on the row as
+// soon as every GEMV block has stored into it — no fence or counter in the GEMV blocks, each
+// value is stored once and watched for. The row is emptied again for the next launch; the
+// kernel's end publishes residual and out to the next kernel.
+__device__ void norm_when_filled(const NormTarget& nt, bf16* row, int dim) {
     __shared__ float scratch[32];
-    constexpr int kPieces = 2;
-    const int pieces = dim / 8;
-    const float inv_dim = 1.0f / static_cast<float>(dim);
-    for (int i = 0; i < m; ++i) {
-        float* res = nt.residual + static_cast<int64_t>(i) * dim;
-        bf16* row = y + static_cast<int64_t>(i) * dim;
-        float x[kPieces][8] = {}, b[kPieces][8] = {}, wb[kPieces][8] = {}, wo[kPieces][8] = {};
-        uint4 raw[kPieces];
+    constexpr int kPieces = 2;  // dim <= kGemvNormMaxDim = 2 pieces x 8 x 256 threads
+    NormPieces<kPieces> v;
+    load_norm_pieces(v, nt.residual, nt.w_branch, nt.out ? nt.w_out : nullptr, dim);
+    uint4 raw[kPieces];
 #pragma unroll
-        for (int p = 0; p < kPieces; ++p) {
-            const int c = threadIdx.x + p * kGemvThreads;
-            if (c >= pieces) continue;
-            const float4 x0 = reinterpret_cast<const float4*>(res + c * 8)[0];
-            const float4 x1 = reinterpret_cast<const float4*>(res + c * 8)[1];
-            x[p][0] = x0.x, x[p][1] = x0.y, x[p][2] = x0.z, x[p][3] = x0.w;
-            x[p][4] = x1.x, x[p][5] = x1.y, x[p][6] = x1.z, x[p][7] = x1.w;
-            unpack8(*reinterpret_cast<const Bf16x8*>(nt.w_branch + c * 8), wb[p]);
-            if (nt.out) unpack8(*reinterpret_cast<const Bf16x8*>(nt.w_out + c * 8), wo[p]);
-            raw[p] = load_relaxed16(row + c * 8);
-        }
+    for (int p = 0; p < kPieces; ++p)
+        if (norm_piece(p) < dim) raw[p] = load_relaxed16(row + norm_piece(p));
 #pragma unroll
-        for (int p = 0; p < kPieces; ++p) {
-            const int c = threadIdx.x + p * kGemvThreads;
-            if (c >= pieces) continue;
-            while (has_empty(raw[p])) raw[p] = load_relaxed16(row + c * 8);
-            unpack8(*reinterpret_cast<const Bf16x8*>(&raw[p]), b[p]);
-            *reinterpret_cast<uint4*>(row + c * 8) = make_uint4(~0u, ~0u, ~0u, ~0u);
-        }
-        float ss = 0.0f;
-#pragma unroll
-        for (int p = 0; p < kPieces; ++p)
-#pragma unroll
-            for (int e = 0; e < 8; ++e) ss += b[p][e] * b[p][e];
-        const float inv = rsqrtf(block_sum(ss, scratch) * inv_dim + nt.eps);
-        float ss2 = 0.0f;
-#pragma unroll
-        for (int p = 0; p < kPieces; ++p) {
-            const int c = threadIdx.x + p * kGemvThreads;
-#pragma unroll
-            for (int e = 0; e < 8; ++e) {
-                x[p][e] += wb[p][e] * (b[p][e] * inv);
-                ss2 += x[p][e] * x[p][e];
-            }
-            if (c >= pieces) continue;
-            reinterpret_cast<float4*>(res + c * 8)[0] =
-                make_float4(x[p][0], x[p][1], x[p][2], x[p][3]);
-            reinterpret_cast<float4*>(res + c * 8)[1] =
-                make_float4(x[p][4], x[p][5], x[p][6], x[p][7]);
-        }
-        if (!nt.out) continue;
-        const float inv2 = rsqrtf(block_sum(ss2, scratch) * inv_dim + nt.eps);
-#pragma unroll
-        for (int p = 0; p < kPieces; ++p) {
-            const int c = threadIdx.x + p * kGemvThreads;
-            if (c >= pieces) continue;
-            float o[8];
-#pragma unroll
-            for (int e = 0; e < 8; ++e) o[e] = wo[p][e] * (x[p][e] * inv2);
-            *reinterpret_cast<Bf16x8*>(nt.out + static_cast<int64_t>(i) * dim + c * 8) = pack8(o);
-        }
+    for (int p = 0; p < kPieces; ++p) {
+        const int c = norm_piece(p);
+        if (c >= dim) continue;
+        while (has_empty(raw[p])) raw[p] = load_relaxed16(row + c);
+        unpack8(*reinterpret_cast<const Bf16x8*>(&raw[p]), v.b[p]);
+        *reinterpret_cast<uint4*>(row + c) = make_uint4(~0u, ~0u, ~0u, ~0u);
     }
+    finish_add_rms_norm(v, true, nt.residual, nt.out, dim, nt.eps, scratch);
 }
 
 template <int MR, int kRows, int kUnroll, GemvEpilogue kEpi>
@@ -162,10 +118,15 @@ __global__ void __launch_bounds__(kGemvThreads)
                 const bf16* __restrict__ bias, void* __restrict__ y, bool f32_out, bool accumulate,
                 const EpilogueArgs<kEpi> rk) {
     if constexpr (kEpi == GemvEpilogue::kNorm) {
-        if (blockIdx.x == gridDim.x - 1) {
+        const int row = static_cast<int>(blockIdx.x) - (static_cast<int>(gridDim.x) - m);
+        if (row >= 0) {  // the last m blocks: one norm each
             pdl_trigger();
             pdl_wait();
-            norm_when_filled(rk, static_cast<bf16*>(y), m, static_cast<int>(n));
+            NormTarget nt = rk;
+            nt.residual += static_cast<int64_t>(row) * n;
+            if (nt.out) nt.out += static_cast<int64_t>(row) * n;
+            norm_when_filled(nt, static_cast<bf16*>(y) + static_cast<int64_t>(row) * n,
+                             static_cast<int>(n));
             return;
         }
     }
@@ -283,8 +244,8 @@ __global__ void __launch_bounds__(kGemvThreads)
 
 template <int MR, int kRows, int kUnroll, GemvEpilogue kEpi>
 void launch_gemv_variant(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream_t stream) {
-    const auto blocks =
-        static_cast<unsigned>((a.n + kRows - 1) / kRows) + (kEpi == GemvEpilogue::kNorm ? 1u : 0u);
+    const auto blocks = static_cast<unsigned>((a.n + kRows - 1) / kRows) +
+                        (kEpi == GemvEpilogue::kNorm ? static_cast<unsigned>(a.m) : 0u);
     launch_pdl(gemv_kernel<MR, kRows, kUnroll, kEpi>, dim3(blocks), dim3(kGemvThreads), 0, stream,
                a.x, static_cast<int>(a.m), a.w, a.n, a.k, a.bias, a.y, a.out_type == OutType::kF32,
                a.accumulate, rk);
