@@ -517,8 +517,16 @@ TEST(CudaOps, PrefillAttentionOverPagedKvMatchesCpu) {
 TEST(CudaOps, DecodeAttentionMatchesCpu) {
     REQUIRE_GPU();
     check_paged_attention(32, 2, 128, {1, 1, 1}, {1, 700, 4097}, true);
+    // All keys in one block (up to 6 steps of 64), just past it, and short ones beside them.
+    check_paged_attention(32, 2, 128, {1, 1, 1, 1}, {384, 385, 200, 65}, true);
     check_paged_attention(4, 1, 32, {1, 1}, {63, 64}, true);
     check_paged_attention(4, 2, 16, {1}, {300}, true);
+    // Splits longer than the keys a block holds at once: 30,000 keys over at most 64 splits,
+    // and 24 sequences (few splits each) of up to 3,000 keys.
+    check_paged_attention(4, 1, 32, {1, 1}, {30000, 7}, true);
+    std::vector<int32_t> ones(24, 1), lens;
+    for (int i = 0; i < 24; ++i) lens.push_back(1 + (i * 977) % 3000);
+    check_paged_attention(32, 2, 128, ones, lens, true);
 }
 
 TEST(CudaOps, VisionAttentionPerImageMatchesCpu) {

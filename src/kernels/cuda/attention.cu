@@ -320,86 +320,115 @@ void launch_flash(const AttentionParams& p, const AttentionWork* work, int64_t n
 
 // ---- decode ------------------------------------------------------------------------------
 
-constexpr int kDecChunk = 64;  // keys per block and step: 16 per warp
+constexpr int kDecChunk = 64;  // keys per block step: 16 per warp
 constexpr int kDecWarps = 4;
 constexpr int kDecThreads = kDecWarps * 32;
-constexpr int kMaxGroup = 16;   // query heads per KV head: the 16 rows of one m16 tile
-constexpr int kMaxSplits = 64;  // decode_splits' cap
+constexpr int kMaxGroup = 16;      // query heads per KV head: the 16 rows of one m16 tile
+constexpr int kMaxSplits = 64;     // decode_splits' cap
+constexpr int kDecResident = 4;    // 64-key steps a block holds in shared memory at once
+constexpr int kDecMinSteps = 2;    // steps a split takes at least once the keys need splits
+constexpr int kDecMaxUsed = 32;    // splits one sequence's keys use at most
+constexpr int kDecMergeBatch = 4;  // splits the merge loads per round
+
+// A block's shared K/V for one 64-key step: each warp's 16 K and 16 V rows (swizzled).
+template <int HD>
+constexpr size_t decode_step_bytes() {
+    return sizeof(bf16) * kDecWarps * 2 * 16 * HD;
+}
 
 // decode_splits keeps num_seqs * splits <= max(num_seqs, 264).
 int64_t decode_partial_floats(int64_t num_seqs, int64_t heads, int64_t head_dim) {
     return std::max<int64_t>(num_seqs, 264) * heads * (head_dim + 2);
 }
 
+// How the keys of one sequence are shared out, the same in every block: `steps` 64-key steps a
+// split, `used` splits. Up to kDecResident steps (the keys one block holds at once) go to one
+// block, which needs no merge; longer contexts take splits of at least kDecMinSteps, as many as
+// the grid has up to kDecMaxUsed (each split more is another partial for the merge to read, each
+// step more another 64 keys for one SM to load: measured on the H200, docs/PERFORMANCE.md).
+struct DecodeShare {
+    int steps, used;
+};
+__device__ __forceinline__ DecodeShare decode_share(int kv_len, int splits) {
+    const int chunks = (kv_len + kDecChunk - 1) / kDecChunk;
+    const int spread = min(splits, kDecMaxUsed);
+    const int steps =
+        chunks <= kDecResident ? chunks : max(kDecMinSteps, (chunks + spread - 1) / spread);
+    return {steps, (chunks + steps - 1) / steps};
+}
+
 // The last split block of (sequence s, KV head kvh) merges the group's splits: `head0` points at
 // the partials of the group's first head, each [splits][HD + 2] (unnormalised output, then the
-// maximum and the sum in the log2 domain). Two rounds of loads, each issued in full before its
-// results are used (a chain of dependent L2 reads would cost ~0.3-0.7 us a link): maxima and
-// sums, then the outputs.
+// maximum and the sum in the log2 domain). Thread (row r, dimensions d0..) loads kDecMergeBatch
+// splits' values and (maximum, sum) in one round and folds them into a running maximum, so a
+// merge of up to kDecMergeBatch splits costs one L2 round trip.
 template <int HD>
 __device__ void merge_splits(const AttentionParams& p, int s, int kvh, int group, int splits,
-                             int used, const float* head0, float (*cm)[kMaxSplits],
-                             float (*cl)[kMaxSplits]) {
-    const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-    for (int e = tid; e < group * used; e += kDecThreads) {
-        const int h = e / used, k = e % used;
-        const float* row = head0 + (static_cast<int64_t>(h) * splits + k) * (HD + 2);
-        cm[h][k] = __ldcg(row + HD);
-        cl[h][k] = __ldcg(row + HD + 1);
-    }
-    __syncthreads();
-    for (int h = warp; h < group; h += kDecWarps) {
-        const bool has0 = lane < used, has1 = lane + 32 < used;
-        const float m0 = has0 ? cm[h][lane] : -INFINITY, m1 = has1 ? cm[h][lane + 32] : -INFINITY;
-        const float m = warp_max(fmaxf(m0, m1));
-        const float e0 = has0 ? fast_exp2(m0 - m) : 0.0f, e1 = has1 ? fast_exp2(m1 - m) : 0.0f;
-        const float l =
-            warp_sum(e0 * (has0 ? cl[h][lane] : 0.0f) + e1 * (has1 ? cl[h][lane + 32] : 0.0f));
-        const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-        __syncwarp();
-        if (has0) cm[h][lane] = e0 * inv;
-        if (has1) cm[h][lane + 32] = e1 * inv;
-    }
-    __syncthreads();
-    // Splits outer, the thread's (head, dimension) pairs inner: one load per pair each round.
-    constexpr int kPer = kMaxGroup * HD / kDecThreads;
-    float o[kPer];
+                             int used, const float* head0) {
+    constexpr int kPer = HD / 8;  // dimensions a thread merges: 8 threads a row
+    const int tid = threadIdx.x, r = tid / 8, d0 = (tid % 8) * kPer;
+    if (r >= group) return;
+    float mx = -INFINITY, l = 0.0f, acc[kPer];
 #pragma unroll
-    for (int i = 0; i < kPer; ++i) o[i] = 0.0f;
-#pragma unroll 2
-    for (int k = 0; k < used; ++k) {
+    for (int i = 0; i < kPer; ++i) acc[i] = 0.0f;
+    for (int k0 = 0; k0 < used; k0 += kDecMergeBatch) {
+        float bm[kDecMergeBatch], bl[kDecMergeBatch], bv[kDecMergeBatch][kPer];
 #pragma unroll
-        for (int i = 0; i < kPer; ++i) {
-            const int e = tid + i * kDecThreads, h = e / HD, d = e % HD;
-            if (h < group)
-                o[i] += cm[h][k] *
-                        __ldcg(head0 + (static_cast<int64_t>(h) * splits + k) * (HD + 2) + d);
+        for (int b = 0; b < kDecMergeBatch; ++b) {
+            const int k = k0 + b;
+            const float* row = head0 + (static_cast<int64_t>(r) * splits + k) * (HD + 2);
+            const bool has = k < used;
+            bm[b] = has ? __ldcg(row + HD) : -INFINITY;
+            bl[b] = has ? __ldcg(row + HD + 1) : 0.0f;
+#pragma unroll
+            for (int i = 0; i < kPer; i += 2) {
+                const float2 v =
+                    has ? __ldcg(reinterpret_cast<const float2*>(row + d0 + i)) : float2{0, 0};
+                bv[b][i] = v.x, bv[b][i + 1] = v.y;
+            }
         }
-    }
+        float m_new = mx;
 #pragma unroll
-    for (int i = 0; i < kPer; ++i) {
-        const int e = tid + i * kDecThreads, h = e / HD, d = e % HD;
-        if (h < group)
-            p.out[static_cast<int64_t>(s) * p.out_stride +
-                  static_cast<int64_t>(kvh * group + h) * HD + d] = __float2bfloat16(o[i]);
+        for (int b = 0; b < kDecMergeBatch; ++b) m_new = fmaxf(m_new, bm[b]);
+        if (m_new == -INFINITY) continue;
+        const float keep = mx == -INFINITY ? 0.0f : fast_exp2(mx - m_new);
+        l *= keep;
+#pragma unroll
+        for (int i = 0; i < kPer; ++i) acc[i] *= keep;
+#pragma unroll
+        for (int b = 0; b < kDecMergeBatch; ++b) {
+            const float f = bm[b] == -INFINITY ? 0.0f : fast_exp2(bm[b] - m_new);
+            l += f * bl[b];
+#pragma unroll
+            for (int i = 0; i < kPer; ++i) acc[i] += f * bv[b][i];
+        }
+        mx = m_new;
     }
+    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    bf16* out = p.out + static_cast<int64_t>(s) * p.out_stride +
+                static_cast<int64_t>(kvh * group + r) * HD + d0;
+#pragma unroll
+    for (int i = 0; i < kPer; i += 2)
+        *reinterpret_cast<__nv_bfloat162*>(out + i) =
+            __floats2bfloat162_rn(acc[i] * inv, acc[i + 1] * inv);
 }
 
 // One block per (sequence, KV head, split of the keys); the group's query heads are the 16 rows
 // of an m16 tile, so QK^T and PV run on mma.sync m16n8k16 with each K/V row read once for all of
-// them. Each warp takes 16 keys of every 64-key step with its own online softmax; the block merges
-// its warps through shared memory, and the last split block to finish merges the splits. The
-// keys older than the step's token are requested before waiting for the kernel that wrote the
-// new token's K/V (and q).
+// them. Each warp takes 16 keys of every 64-key step with its own online softmax. A split's first
+// kDecResident steps of keys (all of them unless the split is longer) are requested into shared
+// memory before waiting for the kernel that wrote the new token's K/V and q, so after the wait
+// only q and the newest key are fetched; longer splits refill a buffer as each step is done. The
+// block merges its warps through shared memory; when the keys took more than one split, the last
+// split block to finish merges the splits.
 template <int HD>
 __global__ void __launch_bounds__(kDecThreads)
     decode_kernel(const AttentionParams p, int splits, float* __restrict__ partial,
                   int* __restrict__ tickets) {
-    constexpr int kChunks = HD / 8;
-    // Per warp: its 16 K rows and 16 V rows (swizzled), later its f32 [16][HD] output.
-    __shared__ __align__(16) bf16 skv[kDecWarps][2][16 * HD];
+    constexpr int kChunks = HD / 8, kTile = 16 * HD;
+    extern __shared__ __align__(16) unsigned char dec_smem[];
+    bf16* const kv = reinterpret_cast<bf16*>(dec_smem);  // [kDecResident][warp][K, V][kTile]
     __shared__ float s_m[kDecWarps][16], s_l[kDecWarps][16];
-    __shared__ float s_cl[kMaxGroup][kMaxSplits];  // the merge's per-split sums
     __shared__ bool s_last;
 
     pdl_trigger();
@@ -409,38 +438,51 @@ __global__ void __launch_bounds__(kDecThreads)
     const int group = static_cast<int>(p.heads / p.kv_heads);
     // Step inputs (kv_len, block tables) and the older keys were written before this step.
     const int kv_len = p.kv_len[s];
-    const int chunks = (kv_len + kDecChunk - 1) / kDecChunk;
-    const int per_split = (chunks + splits - 1) / splits * kDecChunk;
-    const int j_begin = split * per_split;
-    if (j_begin >= kv_len) return;
-    const int j_end = min(kv_len, j_begin + per_split);
-    const int used = (kv_len + per_split - 1) / per_split;
+    if (kv_len <= 0) return;
+    const DecodeShare share = decode_share(kv_len, splits);
+    if (split >= share.used) return;
+    const int c_begin = split * share.steps;
+    const int j_end = min(kv_len, (c_begin + share.steps) * kDecChunk);
+    const int steps = (j_end + kDecChunk - 1) / kDecChunk - c_begin;
     const int newest = kv_len - 1;
     const int32_t* table = p.block_tables + static_cast<int64_t>(s) * p.max_blocks_per_seq;
-    bf16* sk = skv[warp][0];
-    bf16* sv = skv[warp][1];
-    // cp.async of this warp's 16 rows from key j0 (zeros past the split); `older`: all but the
-    // newest key, `newest_only`: just that one.
-    auto issue = [&](int j0, bool older, bool newest_only) {
-        for (int i = lane; i < 16 * kChunks; i += 32) {
-            const int r = i / kChunks, c = i % kChunks, j = j0 + r;
-            if ((older && j == newest) || (newest_only && j != newest)) continue;
-            const bool valid = j < j_end;
-            int64_t off = 0;
-            if (valid)
-                off = (static_cast<int64_t>(table[j / p.block_size]) * p.block_size +
-                       j % p.block_size) *
-                          p.kv_stride +
-                      static_cast<int64_t>(kvh) * HD + c * 8;
-            cp_async16(sk + swz<HD>(r, c), p.k + off, valid);
-            cp_async16(sv + swz<HD>(r, c), p.v + off, valid);
+    auto tile = [&](int buf, int which) {
+        return kv + ((buf * kDecWarps + warp) * 2 + which) * kTile;
+    };
+    // cp.async of this warp's 16 rows of step t into buffer buf (zeros past the split), one
+    // commit group; `older`: all but the newest key, `newest_only`: just that one.
+    auto issue = [&](int t, int buf, bool older, bool newest_only) {
+        if (t < steps) {
+            const int j0 = (c_begin + t) * kDecChunk + warp * 16;
+            bf16* sk = tile(buf, 0);
+            bf16* sv = tile(buf, 1);
+            for (int i = lane; i < 16 * kChunks; i += 32) {
+                const int r = i / kChunks, c = i % kChunks, j = j0 + r;
+                if ((older && j == newest) || (newest_only && j != newest)) continue;
+                const bool valid = j < j_end;
+                int64_t off = 0;
+                if (valid)
+                    off = (static_cast<int64_t>(table[j / p.block_size]) * p.block_size +
+                           j % p.block_size) *
+                              p.kv_stride +
+                          static_cast<int64_t>(kvh) * HD + c * 8;
+                cp_async16(sk + swz<HD>(r, c), p.k + off, valid);
+                cp_async16(sv + swz<HD>(r, c), p.v + off, valid);
+            }
         }
         cp_async_commit();
     };
-    const int first = j_begin + warp * 16;
-    issue(first, true, false);
+    // Commit groups: the first min(steps, kDecResident) steps, the newest key, then one a step
+    // (step t + kDecResident into the buffer step t leaves), so step t >= kDecResident may leave
+    // kDecResident - 1 later groups pending.
+    const int first = min(steps, kDecResident);
+    for (int t = 0; t < first; ++t) issue(t, t, true, false);
     pdl_wait();
-    if (newest >= first && newest < first + 16) issue(first, false, true);
+    const int newest_step = newest / kDecChunk - c_begin;
+    if (newest_step >= 0 && newest_step < first)
+        issue(newest_step, newest_step, false, true);
+    else
+        cp_async_commit();
 
     // q of the group as A fragments (rows past the group are zero), one per 16 dimensions.
     unsigned qa[HD / 16][4];
@@ -464,10 +506,16 @@ __global__ void __launch_bounds__(kDecThreads)
     float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
     const float sl2 = p.scale * kLog2e;
 
-    for (int j0 = first; j0 - warp * 16 < j_end; j0 += kDecChunk) {
-        if (j0 != first) issue(j0, false, false);
-        cp_async_wait<0>();
+    int buf = 0;
+    for (int t = 0; t < steps; ++t) {
+        if (t == 0)
+            cp_async_wait<0>();
+        else if (t >= kDecResident)
+            cp_async_wait<kDecResident - 1>();
         __syncwarp();
+        const int j0 = (c_begin + t) * kDecChunk + warp * 16;
+        const bf16* sk = tile(buf, 0);
+        const bf16* sv = tile(buf, 1);
         float sc[2][4] = {};
 #pragma unroll
         for (int ks = 0; ks < HD / 16; ++ks) {
@@ -529,51 +577,76 @@ __global__ void __launch_bounds__(kDecThreads)
             mma_bf16(o[2 * dp + 1], lo, b[2], b[3]);
         }
         __syncwarp();
+        issue(t + kDecResident, buf, false, false);  // into the buffer just read
+        buf = buf + 1 == kDecResident ? 0 : buf + 1;
     }
+    cp_async_wait<0>();
 
-    // Merge the warps: each leaves (max, sum) per row (log2 domain) and its output rows.
+    // Merge the warps: each leaves (max, sum) per row (log2 domain), scales its output rows to
+    // the block's maximum and leaves them in its own tiles; thread (row r, dimensions d0..) sums
+    // the four.
+    float mine[2];
 #pragma unroll
     for (int hf = 0; hf < 2; ++hf) {
         float l = l_run[hf];
         l += __shfl_xor_sync(0xffffffffu, l, 1);
         l += __shfl_xor_sync(0xffffffffu, l, 2);
-        if (t4 == 0) {
-            s_m[warp][g + 8 * hf] = m_run[hf] == -INFINITY ? -INFINITY : m_run[hf] * sl2;
-            s_l[warp][g + 8 * hf] = l;
-        }
+        mine[hf] = m_run[hf] == -INFINITY ? -INFINITY : m_run[hf] * sl2;
+        if (t4 == 0) s_m[warp][g + 8 * hf] = mine[hf], s_l[warp][g + 8 * hf] = l;
     }
-    auto* om = reinterpret_cast<float*>(skv[warp]);  // [16][HD], this warp's own region
-#pragma unroll
-    for (int dt = 0; dt < HD / 8; ++dt)
-#pragma unroll
-        for (int hf = 0; hf < 2; ++hf)
-            *reinterpret_cast<float2*>(om + (g + 8 * hf) * HD + dt * 8 + 2 * t4) =
-                make_float2(o[dt][2 * hf], o[dt][2 * hf + 1]);
     __syncthreads();
-    const auto* all = reinterpret_cast<const float*>(skv);  // [warps][16][HD]
-    float* head0 =
-        partial +
-        (static_cast<int64_t>(s) * p.heads + static_cast<int64_t>(kvh) * group) * splits * (HD + 2);
-    for (int e = tid; e < group * HD; e += kDecThreads) {
-        const int r = e / HD, d = e % HD;
+    auto* om = reinterpret_cast<float*>(tile(0, 0));  // [16][HD]: this warp's own tiles
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+        const int row = g + 8 * hf;
         float mx = -INFINITY;
 #pragma unroll
+        for (int w = 0; w < kDecWarps; ++w) mx = fmaxf(mx, s_m[w][row]);
+        const float f = mine[hf] == -INFINITY ? 0.0f : fast_exp2(mine[hf] - mx);
+#pragma unroll
+        for (int dt = 0; dt < HD / 8; ++dt)
+            *reinterpret_cast<float2*>(om + row * HD + dt * 8 + 2 * t4) =
+                make_float2(o[dt][2 * hf] * f, o[dt][2 * hf + 1] * f);
+    }
+    __syncthreads();
+    constexpr int kPer = HD / 8;
+    const int r = tid / 8, d0 = (tid % 8) * kPer;
+    const int used = share.used;
+    if (r < group) {
+        float mx = -INFINITY, l = 0.0f;
+#pragma unroll
         for (int w = 0; w < kDecWarps; ++w) mx = fmaxf(mx, s_m[w][r]);
-        float acc = 0.0f, l = 0.0f;
+#pragma unroll
+        for (int w = 0; w < kDecWarps; ++w)
+            l += s_m[w][r] == -INFINITY ? 0.0f : fast_exp2(s_m[w][r] - mx) * s_l[w][r];
+        float acc[kPer];
+#pragma unroll
+        for (int i = 0; i < kPer; ++i) acc[i] = 0.0f;
 #pragma unroll
         for (int w = 0; w < kDecWarps; ++w) {
-            const float f = s_m[w][r] == -INFINITY ? 0.0f : fast_exp2(s_m[w][r] - mx);
-            acc += f * all[(w * 16 + r) * HD + d];
-            l += f * s_l[w][r];
+            const float* wrow = reinterpret_cast<const float*>(kv + w * 2 * kTile) + r * HD + d0;
+#pragma unroll
+            for (int i = 0; i < kPer; i += 2) {
+                const float2 v = *reinterpret_cast<const float2*>(wrow + i);
+                acc[i] += v.x, acc[i + 1] += v.y;
+            }
         }
         if (used == 1) {
-            p.out[static_cast<int64_t>(s) * p.out_stride +
-                  static_cast<int64_t>(kvh * group + r) * HD + d] =
-                __float2bfloat16(l > 0.0f ? acc / l : 0.0f);
+            const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+            bf16* out = p.out + static_cast<int64_t>(s) * p.out_stride +
+                        static_cast<int64_t>(kvh * group + r) * HD + d0;
+#pragma unroll
+            for (int i = 0; i < kPer; i += 2)
+                *reinterpret_cast<__nv_bfloat162*>(out + i) =
+                    __floats2bfloat162_rn(acc[i] * inv, acc[i + 1] * inv);
         } else {
-            float* row = head0 + (static_cast<int64_t>(r) * splits + split) * (HD + 2);
-            row[d] = acc;
-            if (d == 0) row[HD] = mx, row[HD + 1] = l;
+            float* row =
+                partial +
+                ((static_cast<int64_t>(s) * p.heads + kvh * group + r) * splits + split) * (HD + 2);
+#pragma unroll
+            for (int i = 0; i < kPer; i += 2)
+                *reinterpret_cast<float2*>(row + d0 + i) = make_float2(acc[i], acc[i + 1]);
+            if (d0 == 0) row[HD] = mx, row[HD + 1] = l;
         }
     }
     if (used == 1) return;
@@ -588,9 +661,10 @@ __global__ void __launch_bounds__(kDecThreads)
     __syncthreads();
     if (!s_last) return;
     __threadfence();
-    static_assert(sizeof(skv) >= sizeof(float) * kMaxGroup * kMaxSplits, "merge weights fit");
-    merge_splits<HD>(p, s, kvh, group, splits, used, head0,
-                     reinterpret_cast<float(*)[kMaxSplits]>(&skv[0][0][0]), s_cl);
+    merge_splits<HD>(
+        p, s, kvh, group, splits, used,
+        partial + (static_cast<int64_t>(s) * p.heads + static_cast<int64_t>(kvh) * group) * splits *
+                      (HD + 2));
 }
 
 int decode_splits(int64_t num_seqs, int64_t kv_heads, int64_t max_kv_len) {
@@ -603,12 +677,20 @@ int decode_splits(int64_t num_seqs, int64_t kv_heads, int64_t max_kv_len) {
 template <int HD>
 void launch_decode(const AttentionParams& p, int64_t max_kv_len, float* workspace,
                    cudaStream_t stream) {
+    const size_t smem = decode_step_bytes<HD>() * static_cast<size_t>(kDecResident);
+    static const bool sized = [smem] {
+        CUDA_CHECK(cudaFuncSetAttribute(decode_kernel<HD>,
+                                        cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(smem)));
+        return true;
+    }();
+    (void)sized;
     const int splits = decode_splits(p.num_seqs, p.kv_heads, max_kv_len);
     const dim3 grid(static_cast<unsigned>(p.num_seqs), static_cast<unsigned>(p.kv_heads),
                     static_cast<unsigned>(splits));
     int* tickets =
         reinterpret_cast<int*>(workspace + decode_partial_floats(p.num_seqs, p.heads, p.head_dim));
-    launch_pdl(decode_kernel<HD>, grid, dim3(kDecThreads), 0, stream, p, splits, workspace,
+    launch_pdl(decode_kernel<HD>, grid, dim3(kDecThreads), smem, stream, p, splits, workspace,
                tickets);
 }
 
