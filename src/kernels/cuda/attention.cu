@@ -325,7 +325,7 @@ constexpr int kDecWarps = 4;
 constexpr int kDecThreads = kDecWarps * 32;
 constexpr int kMaxGroup = 16;      // query heads per KV head: the 16 rows of one m16 tile
 constexpr int kMaxSplits = 64;     // decode_splits' cap
-constexpr int kDecResident = 4;    // 64-key steps a block holds in shared memory at once
+constexpr int kDecResident = 4;    // 64-key steps a block holds in shared memory (at most)
 constexpr int kDecMinSteps = 2;    // steps a split takes at least once the keys need splits
 constexpr int kDecMaxUsed = 32;    // splits one sequence's keys use at most
 constexpr int kDecMergeBatch = 4;  // splits the merge loads per round
@@ -342,18 +342,32 @@ int64_t decode_partial_floats(int64_t num_seqs, int64_t heads, int64_t head_dim)
 }
 
 // How the keys of one sequence are shared out, the same in every block: `steps` 64-key steps a
-// split, `used` splits. Up to kDecResident steps (the keys one block holds at once) go to one
-// block, which needs no merge; longer contexts take splits of at least kDecMinSteps, as many as
-// the grid has up to kDecMaxUsed (each split more is another partial for the merge to read, each
-// step more another 64 keys for one SM to load: measured on the H200, docs/PERFORMANCE.md).
+// split, `used` splits. Up to `resident` steps (the keys one block holds at once: kDecResident
+// where the device's shared memory allows) go to one block, which needs no merge; longer contexts
+// take splits of at least kDecMinSteps, as many as the grid has up to kDecMaxUsed (each split more
+// is another partial for the merge to read, each step more another 64 keys for one SM to load:
+// measured on the H200, docs/PERFORMANCE.md).
 struct DecodeShare {
     int steps, used;
 };
-__device__ __forceinline__ DecodeShare decode_share(int kv_len, int splits) {
+// cp.async.wait_group with a count known only at run time (0 .. kDecResident - 1).
+__device__ __forceinline__ void cp_async_wait_pending(int n) {
+    static_assert(kDecResident <= 4, "cp_async_wait_pending covers counts 0..3");
+    if (n <= 0)
+        cp_async_wait<0>();
+    else if (n == 1)
+        cp_async_wait<1>();
+    else if (n == 2)
+        cp_async_wait<2>();
+    else
+        cp_async_wait<3>();
+}
+
+__device__ __forceinline__ DecodeShare decode_share(int kv_len, int splits, int resident) {
     const int chunks = (kv_len + kDecChunk - 1) / kDecChunk;
     const int spread = min(splits, kDecMaxUsed);
     const int steps =
-        chunks <= kDecResident ? chunks : max(kDecMinSteps, (chunks + spread - 1) / spread);
+        chunks <= resident ? chunks : max(kDecMinSteps, (chunks + spread - 1) / spread);
     return {steps, (chunks + steps - 1) / steps};
 }
 
@@ -416,18 +430,18 @@ __device__ void merge_splits(const AttentionParams& p, int s, int kvh, int group
 // One block per (sequence, KV head, split of the keys); the group's query heads are the 16 rows
 // of an m16 tile, so QK^T and PV run on mma.sync m16n8k16 with each K/V row read once for all of
 // them. Each warp takes 16 keys of every 64-key step with its own online softmax. A split's first
-// kDecResident steps of keys (all of them unless the split is longer) are requested into shared
+// `resident` steps of keys (all of them unless the split is longer) are requested into shared
 // memory before waiting for the kernel that wrote the new token's K/V and q, so after the wait
 // only q and the newest key are fetched; longer splits refill a buffer as each step is done. The
 // block merges its warps through shared memory; when the keys took more than one split, the last
 // split block to finish merges the splits.
 template <int HD>
 __global__ void __launch_bounds__(kDecThreads)
-    decode_kernel(const AttentionParams p, int splits, float* __restrict__ partial,
+    decode_kernel(const AttentionParams p, int splits, int resident, float* __restrict__ partial,
                   int* __restrict__ tickets) {
     constexpr int kChunks = HD / 8, kTile = 16 * HD;
     extern __shared__ __align__(16) unsigned char dec_smem[];
-    bf16* const kv = reinterpret_cast<bf16*>(dec_smem);  // [kDecResident][warp][K, V][kTile]
+    bf16* const kv = reinterpret_cast<bf16*>(dec_smem);  // [resident][warp][K, V][kTile]
     __shared__ float s_m[kDecWarps][16], s_l[kDecWarps][16];
     __shared__ bool s_last;
 
@@ -439,7 +453,7 @@ __global__ void __launch_bounds__(kDecThreads)
     // Step inputs (kv_len, block tables) and the older keys were written before this step.
     const int kv_len = p.kv_len[s];
     if (kv_len <= 0) return;
-    const DecodeShare share = decode_share(kv_len, splits);
+    const DecodeShare share = decode_share(kv_len, splits, resident);
     if (split >= share.used) return;
     const int c_begin = split * share.steps;
     const int j_end = min(kv_len, (c_begin + share.steps) * kDecChunk);
@@ -472,10 +486,10 @@ __global__ void __launch_bounds__(kDecThreads)
         }
         cp_async_commit();
     };
-    // Commit groups: the first min(steps, kDecResident) steps, the newest key, then one a step
-    // (step t + kDecResident into the buffer step t leaves), so step t >= kDecResident may leave
-    // kDecResident - 1 later groups pending.
-    const int first = min(steps, kDecResident);
+    // Commit groups: the first min(steps, resident) steps, the newest key, then one a step (step
+    // t + resident into the buffer step t leaves), so step t >= resident may leave resident - 1
+    // later groups pending.
+    const int first = min(steps, resident);
     for (int t = 0; t < first; ++t) issue(t, t, true, false);
     pdl_wait();
     const int newest_step = newest / kDecChunk - c_begin;
@@ -510,8 +524,8 @@ __global__ void __launch_bounds__(kDecThreads)
     for (int t = 0; t < steps; ++t) {
         if (t == 0)
             cp_async_wait<0>();
-        else if (t >= kDecResident)
-            cp_async_wait<kDecResident - 1>();
+        else if (t >= resident)
+            cp_async_wait_pending(resident - 1);
         __syncwarp();
         const int j0 = (c_begin + t) * kDecChunk + warp * 16;
         const bf16* sk = tile(buf, 0);
@@ -577,8 +591,8 @@ __global__ void __launch_bounds__(kDecThreads)
             mma_bf16(o[2 * dp + 1], lo, b[2], b[3]);
         }
         __syncwarp();
-        issue(t + kDecResident, buf, false, false);  // into the buffer just read
-        buf = buf + 1 == kDecResident ? 0 : buf + 1;
+        issue(t + resident, buf, false, false);  // into the buffer just read
+        buf = buf + 1 == resident ? 0 : buf + 1;
     }
     cp_async_wait<0>();
 
@@ -677,21 +691,29 @@ int decode_splits(int64_t num_seqs, int64_t kv_heads, int64_t max_kv_len) {
 template <int HD>
 void launch_decode(const AttentionParams& p, int64_t max_kv_len, float* workspace,
                    cudaStream_t stream) {
-    const size_t smem = decode_step_bytes<HD>() * static_cast<size_t>(kDecResident);
-    static const bool sized = [smem] {
+    // kDecResident steps where a block may have that much shared memory (sm_90: 227 KiB), fewer
+    // where not (sm_89: 99 KiB); set once per process.
+    static const int resident = [] {
+        int dev = 0, optin = 0;
+        CUDA_CHECK(cudaGetDevice(&dev));
+        CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+        int r = kDecResident;
+        while (r > 1 &&
+               decode_step_bytes<HD>() * static_cast<size_t>(r) + 1024 > static_cast<size_t>(optin))
+            r /= 2;
         CUDA_CHECK(cudaFuncSetAttribute(decode_kernel<HD>,
                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(smem)));
-        return true;
+                                        static_cast<int>(decode_step_bytes<HD>() * r)));
+        return r;
     }();
-    (void)sized;
+    const size_t smem = decode_step_bytes<HD>() * static_cast<size_t>(resident);
     const int splits = decode_splits(p.num_seqs, p.kv_heads, max_kv_len);
     const dim3 grid(static_cast<unsigned>(p.num_seqs), static_cast<unsigned>(p.kv_heads),
                     static_cast<unsigned>(splits));
     int* tickets =
         reinterpret_cast<int*>(workspace + decode_partial_floats(p.num_seqs, p.heads, p.head_dim));
-    launch_pdl(decode_kernel<HD>, grid, dim3(kDecThreads), smem, stream, p, splits, workspace,
-               tickets);
+    launch_pdl(decode_kernel<HD>, grid, dim3(kDecThreads), smem, stream, p, splits, resident,
+               workspace, tickets);
 }
 
 }  // namespace
