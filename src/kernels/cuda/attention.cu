@@ -4,8 +4,9 @@
 //   once for the whole group; K/V tiles of 64 keys stream through shared memory (cp.async, two
 //   stages, XOR-swizzled rows), QK^T and PV run on mma.sync m16n8k16 bf16 with f32 accumulators
 //   and an online softmax in registers. Keys come from the paged pool or a contiguous buffer.
-// decode_attention: one token per sequence; the keys are split over blocks, the group's query
-//   heads are the rows of one m16 tile (mma.sync again), and the last split to finish merges.
+// decode_attention: one token per sequence; the group's query heads are the rows of one m16 tile
+//   (mma.sync again); up to 256 keys (128 on sm_89) run in one block, longer contexts split over
+//   blocks and the last split to finish merges.
 #include <algorithm>
 #include <cmath>
 
@@ -341,15 +342,6 @@ int64_t decode_partial_floats(int64_t num_seqs, int64_t heads, int64_t head_dim)
     return std::max<int64_t>(num_seqs, 264) * heads * (head_dim + 2);
 }
 
-// How the keys of one sequence are shared out, the same in every block: `steps` 64-key steps a
-// split, `used` splits. Up to `resident` steps (the keys one block holds at once: kDecResident
-// where the device's shared memory allows) go to one block, which needs no merge; longer contexts
-// take splits of at least kDecMinSteps, as many as the grid has up to kDecMaxUsed (each split more
-// is another partial for the merge to read, each step more another 64 keys for one SM to load:
-// measured on the H200, docs/PERFORMANCE.md).
-struct DecodeShare {
-    int steps, used;
-};
 // cp.async.wait_group with a count known only at run time (0 .. kDecResident - 1).
 __device__ __forceinline__ void cp_async_wait_pending(int n) {
     static_assert(kDecResident <= 4, "cp_async_wait_pending covers counts 0..3");
@@ -363,6 +355,15 @@ __device__ __forceinline__ void cp_async_wait_pending(int n) {
         cp_async_wait<3>();
 }
 
+// How the keys of one sequence are shared out, the same in every block: `steps` 64-key steps a
+// split, `used` splits. Up to `resident` steps (the keys one block holds at once: kDecResident
+// where the device's shared memory allows) go to one block, which needs no merge; longer contexts
+// take splits of at least kDecMinSteps, as many as the grid has up to kDecMaxUsed (each split more
+// is another partial for the merge to read, each step more another 64 keys for one SM to load:
+// measured on the H200, docs/PERFORMANCE.md).
+struct DecodeShare {
+    int steps, used;
+};
 __device__ __forceinline__ DecodeShare decode_share(int kv_len, int splits, int resident) {
     const int chunks = (kv_len + kDecChunk - 1) / kDecChunk;
     const int spread = min(splits, kDecMaxUsed);
