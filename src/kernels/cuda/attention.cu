@@ -372,6 +372,20 @@ __device__ __forceinline__ DecodeShare decode_share(int kv_len, int splits, int 
     return {steps, (chunks + steps - 1) / steps};
 }
 
+// Dimensions d0.. (HD / 8 of them) of query head `head`'s output for sequence s: the unnormalised
+// sums divided by the softmax sum l, as bf16.
+template <int HD>
+__device__ __forceinline__ void store_out_row(const AttentionParams& p, int s, int head, int d0,
+                                              const float (&acc)[HD / 8], float l) {
+    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    bf16* out =
+        p.out + static_cast<int64_t>(s) * p.out_stride + static_cast<int64_t>(head) * HD + d0;
+#pragma unroll
+    for (int i = 0; i < HD / 8; i += 2)
+        *reinterpret_cast<__nv_bfloat162*>(out + i) =
+            __floats2bfloat162_rn(acc[i] * inv, acc[i + 1] * inv);
+}
+
 // The last split block of (sequence s, KV head kvh) merges the group's splits: `head0` points at
 // the partials of the group's first head, each [splits][HD + 2] (unnormalised output, then the
 // maximum and the sum in the log2 domain). Thread (row r, dimensions d0..) loads kDecMergeBatch
@@ -419,13 +433,7 @@ __device__ void merge_splits(const AttentionParams& p, int s, int kvh, int group
         }
         mx = m_new;
     }
-    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-    bf16* out = p.out + static_cast<int64_t>(s) * p.out_stride +
-                static_cast<int64_t>(kvh * group + r) * HD + d0;
-#pragma unroll
-    for (int i = 0; i < kPer; i += 2)
-        *reinterpret_cast<__nv_bfloat162*>(out + i) =
-            __floats2bfloat162_rn(acc[i] * inv, acc[i + 1] * inv);
+    store_out_row<HD>(p, s, kvh * group + r, d0, acc, l);
 }
 
 // One block per (sequence, KV head, split of the keys); the group's query heads are the 16 rows
@@ -647,13 +655,7 @@ __global__ void __launch_bounds__(kDecThreads)
             }
         }
         if (used == 1) {
-            const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-            bf16* out = p.out + static_cast<int64_t>(s) * p.out_stride +
-                        static_cast<int64_t>(kvh * group + r) * HD + d0;
-#pragma unroll
-            for (int i = 0; i < kPer; i += 2)
-                *reinterpret_cast<__nv_bfloat162*>(out + i) =
-                    __floats2bfloat162_rn(acc[i] * inv, acc[i + 1] * inv);
+            store_out_row<HD>(p, s, kvh * group + r, d0, acc, l);
         } else {
             float* row =
                 partial +

@@ -38,19 +38,25 @@ __device__ __forceinline__ void load_norm_pieces(NormPieces<kPieces>& v, const f
     }
 }
 
+// 1 / rms of the block's row held as pieces (zeros past dim), eps added to the mean square.
+template <int kPieces>
+__device__ __forceinline__ float inv_rms(const float (&a)[kPieces][8], int dim, float eps,
+                                         float* scratch /* [32] */) {
+    float ss = 0.0f;
+#pragma unroll
+    for (int p = 0; p < kPieces; ++p)
+#pragma unroll
+        for (int e = 0; e < 8; ++e) ss += a[p][e] * a[p][e];
+    return rsqrtf(block_sum(ss, scratch) * (1.0f / static_cast<float>(dim)) + eps);
+}
+
 // With the branch: residual += wb * rmsnorm(b), stored. With out: out = wo * rmsnorm(residual).
 template <int kPieces>
 __device__ __forceinline__ void finish_add_rms_norm(NormPieces<kPieces>& v, bool branch,
                                                     float* residual, bf16* out, int dim, float eps,
                                                     float* scratch /* [32] */) {
-    const float inv_dim = 1.0f / static_cast<float>(dim);
     if (branch) {
-        float ss = 0.0f;
-#pragma unroll
-        for (int p = 0; p < kPieces; ++p)
-#pragma unroll
-            for (int e = 0; e < 8; ++e) ss += v.b[p][e] * v.b[p][e];
-        const float inv = rsqrtf(block_sum(ss, scratch) * inv_dim + eps);
+        const float inv = inv_rms(v.b, dim, eps, scratch);
 #pragma unroll
         for (int p = 0; p < kPieces; ++p) {
 #pragma unroll
@@ -64,12 +70,7 @@ __device__ __forceinline__ void finish_add_rms_norm(NormPieces<kPieces>& v, bool
         }
     }
     if (out) {
-        float ss = 0.0f;
-#pragma unroll
-        for (int p = 0; p < kPieces; ++p)
-#pragma unroll
-            for (int e = 0; e < 8; ++e) ss += v.x[p][e] * v.x[p][e];
-        const float inv = rsqrtf(block_sum(ss, scratch) * inv_dim + eps);
+        const float inv = inv_rms(v.x, dim, eps, scratch);
 #pragma unroll
         for (int p = 0; p < kPieces; ++p) {
             const int c = norm_piece(p);
