@@ -6,6 +6,7 @@
 
 #include "core/check.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/norm_pieces.cuh"
 
 #define CUBLAS_CHECK(expr)                                                              \
@@ -66,6 +67,9 @@ __device__ __forceinline__ float round_bf16(float v) {
 // A block owns kRows output columns; its 256 threads split k, each keeping kRows x kUnroll
 // 16-byte weight loads in flight (the first ones before waiting for the kernel that writes x),
 // dot them with the (L1-resident) rows of x, and the partial sums meet in shared memory.
+// kStaged > 0 (rows of k <= kGemvThreads * kUnroll * 8, one round): the block owns kStaged more
+// columns, whose weights are copied into shared memory before the wait, so that a one-wave grid
+// has all of its weights requested before it waits.
 // Only the fused kernels carry their epilogue's arguments (small parameter blocks launch faster).
 template <GemvEpilogue kEpi>
 using EpilogueArgs =
@@ -112,7 +116,7 @@ __device__ void norm_when_filled(const NormTarget& nt, bf16* row, int dim) {
     finish_add_rms_norm(v, true, nt.residual, nt.out, dim, nt.eps, scratch);
 }
 
-template <int MR, int kRows, int kUnroll, GemvEpilogue kEpi>
+template <int MR, int kRows, int kUnroll, GemvEpilogue kEpi, int kStaged>
 __global__ void __launch_bounds__(kGemvThreads)
     gemv_kernel(const bf16* __restrict__ x, int m, const bf16* __restrict__ w, int64_t n, int64_t k,
                 const bf16* __restrict__ bias, void* __restrict__ y, bool f32_out, bool accumulate,
@@ -130,16 +134,18 @@ __global__ void __launch_bounds__(kGemvThreads)
             return;
         }
     }
+    constexpr int kCols = kRows + kStaged;
+    static_assert(kCols * MR <= kGemvThreads, "one epilogue thread per output");
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-    const int64_t col0 = static_cast<int64_t>(blockIdx.x) * kRows;
+    const int64_t col0 = static_cast<int64_t>(blockIdx.x) * kCols;
     const int64_t chunks = k / 8;
     const uint4* wr[kRows];
 #pragma unroll
     for (int r = 0; r < kRows; ++r)
         wr[r] = reinterpret_cast<const uint4*>(w + min(col0 + r, n - 1) * k);
-    float acc[kRows][MR];
+    float acc[kCols][MR];
 #pragma unroll
-    for (int r = 0; r < kRows; ++r)
+    for (int r = 0; r < kCols; ++r)
 #pragma unroll
         for (int i = 0; i < MR; ++i) acc[r][i] = 0.0f;
     uint4 wv[kUnroll][kRows];
@@ -153,8 +159,24 @@ __global__ void __launch_bounds__(kGemvThreads)
         }
     };
     load(tid);
+    // Staged columns: each thread copies the chunks it will read itself, [u][s][thread].
+    extern __shared__ uint4 gemv_stage[];
+    if constexpr (kStaged > 0) {
+#pragma unroll
+        for (int s = 0; s < kStaged; ++s) {
+            const uint4* ws = reinterpret_cast<const uint4*>(w + min(col0 + kRows + s, n - 1) * k);
+#pragma unroll
+            for (int u = 0; u < kUnroll; ++u) {
+                const int64_t c = tid + u * kGemvThreads;
+                cp_async16(&gemv_stage[(u * kStaged + s) * kGemvThreads + tid],
+                           ws + min(c, chunks - 1), c < chunks);
+            }
+        }
+        cp_async_commit();
+    }
     pdl_trigger();
     pdl_wait();
+    if constexpr (kStaged > 0) cp_async_wait<0>();
     for (int64_t c0 = tid; c0 < chunks; c0 += kGemvThreads * kUnroll) {
         if (c0 != tid) load(c0);
 #pragma unroll
@@ -167,12 +189,16 @@ __global__ void __launch_bounds__(kGemvThreads)
                 const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + i * k) + c);
 #pragma unroll
                 for (int r = 0; r < kRows; ++r) acc[r][i] += dot8(wv[u][r], xv);
+#pragma unroll
+                for (int s = 0; s < kStaged; ++s)
+                    acc[kRows + s][i] +=
+                        dot8(gemv_stage[(u * kStaged + s) * kGemvThreads + tid], xv);
             }
         }
     }
-    __shared__ float partial[kGemvThreads / 32][kRows][MR];
+    __shared__ float partial[kGemvThreads / 32][kCols][MR];
 #pragma unroll
-    for (int r = 0; r < kRows; ++r)
+    for (int r = 0; r < kCols; ++r)
 #pragma unroll
         for (int i = 0; i < MR; ++i) {
             const float v = warp_sum(acc[r][i]);
@@ -182,13 +208,13 @@ __global__ void __launch_bounds__(kGemvThreads)
     const int r = tid / MR, i = tid % MR;
     const int64_t col = col0 + r;
     float v = 0.0f;
-    if (tid < kRows * MR) {
+    if (tid < kCols * MR) {
 #pragma unroll
         for (int wi = 0; wi < kGemvThreads / 32; ++wi) v += partial[wi][r][i];
         if (bias && col < n) v += __bfloat162float(bias[col]);
     }
     if constexpr (kEpi == GemvEpilogue::kStore) {
-        if (tid >= kRows * MR || i >= m || col >= n) return;
+        if (tid >= kCols * MR || i >= m || col >= n) return;
         if (f32_out) {
             float* out = static_cast<float*>(y) + i * n + col;
             *out = accumulate ? *out + v : v;
@@ -197,7 +223,7 @@ __global__ void __launch_bounds__(kGemvThreads)
             *out = __float2bfloat16(accumulate ? __bfloat162float(*out) + v : v);
         }
     } else if constexpr (kEpi == GemvEpilogue::kNorm) {
-        if (tid >= kRows * MR || i >= m || col >= n) return;
+        if (tid >= kCols * MR || i >= m || col >= n) return;
         uint16_t out = __bfloat16_as_ushort(__float2bfloat16(v));
         if (out == kEmpty) out = 0x7fff;
         // A strong store: the norm block reads it while this kernel runs.
@@ -206,11 +232,12 @@ __global__ void __launch_bounds__(kGemvThreads)
             "h"(out)
             : "memory");
     } else {
-        __shared__ float res[kRows][MR];
-        if (tid < kRows * MR) res[r][i] = round_bf16(v);
+        __shared__ float res[kCols][MR];
+        if (tid < kCols * MR) res[r][i] = round_bf16(v);
         __syncthreads();
         if constexpr (kEpi == GemvEpilogue::kSiluPair) {
-            static_assert(kRows == 2 * kGemvSiluGroup, "a block holds one gate/up group");
+            static_assert(kRows == 2 * kGemvSiluGroup && kStaged == 0,
+                          "a block holds one gate/up group");
             constexpr int kHalf = kRows / 2;
             if (tid >= kHalf * MR || i >= m) return;
             const int64_t half = n / 2, out_col = static_cast<int64_t>(blockIdx.x) * kHalf + r;
@@ -219,7 +246,7 @@ __global__ void __launch_bounds__(kGemvThreads)
             static_cast<bf16*>(y)[i * half + out_col] =
                 __float2bfloat16(u * (g / (1.0f + __expf(-g))));
         } else {
-            if (tid >= kRows * MR || i >= m || col >= n) return;
+            if (tid >= kCols * MR || i >= m || col >= n) return;
             const int hd = rk.head_dim;
             const int h = static_cast<int>(col / hd), d = static_cast<int>(col % hd);
             float out = res[r][i];
@@ -242,25 +269,67 @@ __global__ void __launch_bounds__(kGemvThreads)
     }
 }
 
-template <int MR, int kRows, int kUnroll, GemvEpilogue kEpi>
+template <int kUnroll, int kStaged>
+constexpr size_t gemv_stage_bytes() {
+    return size_t{kUnroll} * kStaged * kGemvThreads * sizeof(uint4);
+}
+
+// Whether a variant with staged columns fits two blocks on an SM (sm_89's 100 KiB of shared
+// memory holds one; the plain variant runs there). Asked once per process.
+template <int MR, int kRows, int kUnroll, GemvEpilogue kEpi, int kStaged>
+bool gemv_staged_fits() {
+    static const bool fits = [] {
+        auto* kernel = gemv_kernel<MR, kRows, kUnroll, kEpi, kStaged>;
+        const auto bytes = static_cast<int>(gemv_stage_bytes<kUnroll, kStaged>());
+        if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) !=
+            cudaSuccess) {
+            (void)cudaGetLastError();
+            return false;
+        }
+        int blocks = 0;
+        CUDA_CHECK(
+            cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kGemvThreads, bytes));
+        return blocks >= 2;
+    }();
+    return fits;
+}
+
+template <int MR, int kRows, int kUnroll, GemvEpilogue kEpi, int kStaged = 0>
 void launch_gemv_variant(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream_t stream) {
-    const auto blocks = static_cast<unsigned>((a.n + kRows - 1) / kRows) +
+    constexpr int kCols = kRows + kStaged;
+    const auto blocks = static_cast<unsigned>((a.n + kCols - 1) / kCols) +
                         (kEpi == GemvEpilogue::kNorm ? static_cast<unsigned>(a.m) : 0u);
-    launch_pdl(gemv_kernel<MR, kRows, kUnroll, kEpi>, dim3(blocks), dim3(kGemvThreads), 0, stream,
-               a.x, static_cast<int>(a.m), a.w, a.n, a.k, a.bias, a.y, a.out_type == OutType::kF32,
-               a.accumulate, rk);
+    if constexpr (kStaged > 0)
+        CHECK(a.k / 8 <= int64_t{kGemvThreads} * kUnroll &&
+              (gemv_staged_fits<MR, kRows, kUnroll, kEpi, kStaged>()))
+            << "staged gemv: k " << a.k << " too long or no room for two blocks an SM";
+    launch_pdl(gemv_kernel<MR, kRows, kUnroll, kEpi, kStaged>, dim3(blocks), dim3(kGemvThreads),
+               gemv_stage_bytes<kUnroll, kStaged>(), stream, a.x, static_cast<int>(a.m), a.w, a.n,
+               a.k, a.bias, a.y, a.out_type == OutType::kF32, a.accumulate, rk);
 }
 
 // Rows of up to 4096 (two pieces per thread): 8 columns per block so that every thread has 16
 // loads in flight; longer rows: 4 columns, 4 pieces each per round (measured best of 2/4/8 on
 // the H200, docs/PERFORMANCE.md) — except SwiGLU, whose blocks need 8 columns (4 gate, 4 up).
+// The one-token qkv GEMV stages 10 more columns a block in shared memory: its 4,608 columns then
+// take 256 blocks, one wave of two an SM on 132 SMs, and all of its weights are requested before
+// its wait (measured faster than 8 staged or none at batch 1; not measured above it).
 // Every variant sums each column in the same order, so the choice does not change a bit.
+constexpr int kGemvStagedCols = 10;
+
 template <int MR, GemvEpilogue kEpi>
 void launch_gemv(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream_t stream) {
+    const bool short_rows = a.k / 8 <= int64_t{kGemvThreads} * 2;
     if constexpr (kEpi == GemvEpilogue::kSiluPair) {
         launch_gemv_variant<MR, 2 * kGemvSiluGroup, 2, kEpi>(a, rk, stream);
     } else {
-        if (a.k / 8 <= int64_t{kGemvThreads} * 2)
+        if constexpr (kEpi == GemvEpilogue::kRopeKv && MR == 1) {
+            if (short_rows && gemv_staged_fits<MR, 8, 2, kEpi, kGemvStagedCols>()) {
+                launch_gemv_variant<MR, 8, 2, kEpi, kGemvStagedCols>(a, rk, stream);
+                return;
+            }
+        }
+        if (short_rows)
             launch_gemv_variant<MR, 8, 2, kEpi>(a, rk, stream);
         else
             launch_gemv_variant<MR, 4, 4, kEpi>(a, rk, stream);
