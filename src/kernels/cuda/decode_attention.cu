@@ -145,7 +145,6 @@ __global__ void __launch_bounds__(kDecThreads)
     __shared__ float s_m[kDecWarps][16], s_l[kDecWarps][16];
     __shared__ bool s_last;
 
-    pdl_trigger();
     const int s = blockIdx.x, kvh = blockIdx.y, split = blockIdx.z;
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
     const int g = lane / 4, t4 = lane % 4;
@@ -192,6 +191,10 @@ __global__ void __launch_bounds__(kDecThreads)
     const int first = min(steps, resident);
     for (int t = 0; t < first; ++t) issue(t, t, true, false);
     pdl_wait();
+    // Only now may the o GEMV launch: its blocks would otherwise request their weights while the
+    // qkv GEMV's last loads are still on the way (measured 0.1 ms a token slower, with the qkv
+    // GEMV's staged rows; docs/PERFORMANCE.md).
+    pdl_trigger();
     const int newest_step = newest / kDecChunk - c_begin;
     if (newest_step >= 0 && newest_step < first)
         issue(newest_step, newest_step, false, true);
