@@ -269,22 +269,14 @@ void prefill_attention(const AttentionParams& p, const AttentionWork* work, int6
     if (num_work == 0) return;
     CHECK(p.heads % p.kv_heads == 0) << "heads must be a multiple of kv_heads";
     const bool paged = p.block_tables != nullptr;
-    switch (p.head_dim) {
-#define AUTOGLM_FLASH_CASE(HD)                                  \
-    case HD:                                                    \
-        if (paged)                                              \
-            launch_flash<HD, true>(p, work, num_work, stream);  \
-        else                                                    \
-            launch_flash<HD, false>(p, work, num_work, stream); \
-        break;
-        AUTOGLM_FLASH_CASE(16)
-        AUTOGLM_FLASH_CASE(32)
-        AUTOGLM_FLASH_CASE(64)
-        AUTOGLM_FLASH_CASE(128)
-#undef AUTOGLM_FLASH_CASE
-        default:
-            CHECK(false) << "attention head_dim " << p.head_dim << " is not built (16/32/64/128)";
-    }
+    const bool built = with_head_dim(p.head_dim, [&](auto hd) {
+        constexpr int HD = decltype(hd)::value;
+        if (paged)
+            launch_flash<HD, true>(p, work, num_work, stream);
+        else
+            launch_flash<HD, false>(p, work, num_work, stream);
+    });
+    CHECK(built) << "attention head_dim " << p.head_dim << " is not built (16/32/64/128)";
 }
 
 }  // namespace autoglm::cuda

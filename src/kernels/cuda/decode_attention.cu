@@ -425,22 +425,10 @@ void decode_attention(const AttentionParams& p, int64_t max_kv_len, float* parti
     if (p.num_seqs == 0) return;
     CHECK(p.block_tables != nullptr) << "decode attention reads the paged pool";
     CHECK(p.heads / p.kv_heads <= kMaxGroup) << "decode attention supports GQA groups <= 16";
-    switch (p.head_dim) {
-        case 16:
-            launch_decode<16>(p, max_kv_len, partial, stream);
-            break;
-        case 32:
-            launch_decode<32>(p, max_kv_len, partial, stream);
-            break;
-        case 64:
-            launch_decode<64>(p, max_kv_len, partial, stream);
-            break;
-        case 128:
-            launch_decode<128>(p, max_kv_len, partial, stream);
-            break;
-        default:
-            CHECK(false) << "decode head_dim " << p.head_dim << " is not built";
-    }
+    const bool built = with_head_dim(p.head_dim, [&](auto hd) {
+        launch_decode<decltype(hd)::value>(p, max_kv_len, partial, stream);
+    });
+    CHECK(built) << "decode head_dim " << p.head_dim << " is not built (16/32/64/128)";
 }
 
 }  // namespace autoglm::cuda

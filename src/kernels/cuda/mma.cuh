@@ -1,7 +1,10 @@
 // Tensor-core building blocks the attention kernels share: cp.async into shared memory,
 // ldmatrix fragments, mma.sync m16n8k16 bf16 with f32 accumulators, ex2 and the XOR swizzle
-// of [rows][HD] bf16 tiles.
+// of [rows][HD] bf16 tiles, and the head dims both kernels are built for.
 #pragma once
+
+#include <cstdint>
+#include <type_traits>
 
 #include "kernels/cuda/common.cuh"
 
@@ -66,6 +69,28 @@ __device__ __forceinline__ int swz(int r, int c) {
     else
         p = c ^ ((r >> 2) & 1);
     return r * HD + p * 8;
+}
+
+// The head dims the attention kernels are built for: calls f(std::integral_constant<int, HD>())
+// and returns true, or returns false for any other head dim.
+template <typename F>
+bool with_head_dim(int64_t head_dim, F&& f) {
+    switch (head_dim) {
+        case 16:
+            f(std::integral_constant<int, 16>());
+            return true;
+        case 32:
+            f(std::integral_constant<int, 32>());
+            return true;
+        case 64:
+            f(std::integral_constant<int, 64>());
+            return true;
+        case 128:
+            f(std::integral_constant<int, 128>());
+            return true;
+        default:
+            return false;
+    }
 }
 
 }  // namespace autoglm::cuda
