@@ -393,14 +393,19 @@ TEST(Server, MetricsMoveWithRequests) {
         ASSERT_EQ(post_json(s.port(), "/v1/chat/completions", chat_body("hi", 4)).status, 200);
     post_json(s.port(), "/v1/chat/completions", {{"messages", 5}});
     // A request is counted once its response is written, so a client that has read the
-    // response may scrape a moment before the count moves: scrape until it has (2 s at most).
-    const std::string last =
+    // response may scrape a moment before the count moves, and each connection's count moves on
+    // its own: scrape until both counts have (2 s at most).
+    const std::string ok_count =
+        "http_requests_total{handler=\"/v1/chat/completions\",method=\"POST\",status=\"2xx\"} 3";
+    const std::string bad_count =
         "http_requests_total{handler=\"/v1/chat/completions\",method=\"POST\",status=\"4xx\"} 1";
     testing::HttpReply r;
     for (int attempt = 0; attempt < 100; ++attempt) {
         r = http_call(s.port(), "GET", "/metrics");
         ASSERT_EQ(r.status, 200);
-        if (r.body.find(last) != std::string::npos) break;
+        if (r.body.find(ok_count) != std::string::npos &&
+            r.body.find(bad_count) != std::string::npos)
+            break;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     const std::string& m = r.body;
