@@ -109,9 +109,13 @@ int run_chat(const std::vector<std::string>& args) {
     auto model = load_from_flags(flags);
     if (!model) return fail(model.error_message(), kExitFailure);
 
-    ChatSession session{*model.value(),        *tokenizer.value(),
-                        chat_template.value(), {},
-                        max_tokens.value(),    Glm4vImageProcessor(model.value()->config().vision)};
+    ChatSession session{*model.value(),
+                        *tokenizer.value(),
+                        chat_template.value(),
+                        {},
+                        max_tokens.value(),
+                        Glm4vImageProcessor(model.value()->config().vision,
+                                            model.value()->image_processor_options())};
     session.stops =
         find_special_tokens(*tokenizer.value()).stop_ids(model.value()->config().eos_token_ids);
     const json system = flags.has("system")

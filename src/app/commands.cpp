@@ -100,7 +100,9 @@ int run_generate(const std::vector<std::string>& args) {
     input.params.max_tokens = max_tokens.value();
     input.params.ignore_eos = flags.enabled("ignore-eos");
     if (flags.has("image")) {
-        auto image = load_image_file(flags.get("image"), Glm4vImageProcessor(m.config().vision));
+        auto image =
+            load_image_file(flags.get("image"),
+                            Glm4vImageProcessor(m.config().vision, m.image_processor_options()));
         if (!image) return fail(image.error_message(), kExitFailure);
         input.images.push_back(
             {std::make_shared<const Glm4vProcessedImage>(std::move(image).value())});
@@ -141,6 +143,9 @@ int run_info(const std::vector<std::string>& args) {
                 static_cast<long long>(r.vision_params),
                 static_cast<unsigned long long>(r.vision_bytes));
     std::printf("unused checkpoint tensors: %zu\n", r.unused.size());
+    const Glm4vImageProcessorOptions& ip = m.image_processor_options();
+    std::printf("image processor: %s\n  from %s\n", ip.describe().c_str(), ip.source.c_str());
+    for (const std::string& note : ip.notes) std::printf("  note: %s\n", note.c_str());
     std::printf("cuda: %s\n", cuda_device_summary().c_str());
     return 0;
 }

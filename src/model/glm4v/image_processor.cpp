@@ -58,22 +58,64 @@ Result<ResizedSize> glm4v_smart_resize(int64_t height, int64_t width, const Smar
     return ResizedSize{h_bar, w_bar};
 }
 
+Status check_image_processor_options(const Glm4vImageProcessorOptions& options,
+                                     const Glm4vVisionConfig& vision) {
+    const auto mismatch = [&](const char* key, int64_t have, const char* vision_key,
+                              int64_t want) -> Status {
+        if (have == want) return {};
+        return Error{options.source + ": key '" + key + "' = " + std::to_string(have) +
+                     " disagrees with config.json vision_config." + vision_key + " = " +
+                     std::to_string(want)};
+    };
+    if (Status s = mismatch("patch_size", options.patch_size, "patch_size", vision.patch_size); !s)
+        return s;
+    if (Status s = mismatch("merge_size", options.merge_size, "spatial_merge_size",
+                            vision.spatial_merge_size);
+        !s)
+        return s;
+    if (Status s = mismatch("temporal_patch_size", options.temporal_patch_size,
+                            "temporal_patch_size", vision.temporal_patch_size);
+        !s)
+        return s;
+    if (vision.in_channels != 3)
+        return Error{"config.json: vision_config.in_channels must be 3 (the processor makes RGB)"};
+    return options.validate();
+}
+
 Glm4vImageProcessor::Glm4vImageProcessor(const Glm4vVisionConfig& vision,
                                          const Glm4vImageProcessorOptions& options)
-    : patch_(vision.patch_size),
-      merge_(vision.spatial_merge_size),
-      temporal_(vision.temporal_patch_size),
+    : patch_(options.patch_size),
+      merge_(options.merge_size),
+      temporal_(options.temporal_patch_size),
       options_(options) {
-    CHECK(patch_ > 0 && merge_ > 0 && temporal_ > 0) << "bad vision config";
-    CHECK(vision.in_channels == 3) << "the image processor produces RGB";
-    CHECK(options.min_pixels > 0 && options.max_pixels >= options.min_pixels);
-    for (int c = 0; c < 3; ++c) {
-        // NOTE: fp32 like torch: mean and std are float32 tensors multiplied by 1 / (1/255) = 255
-        // in float, then (x - mean) / std, each step rounded to float.
-        const float mean = options.image_mean[c] * 255.0f;
-        const float std = options.image_std[c] * 255.0f;
-        for (int v = 0; v < 256; ++v) lut_[c][v] = (static_cast<float>(v) - mean) / std;
+    const Status ok = check_image_processor_options(options, vision);
+    CHECK(ok.ok()) << ok.error_message();
+    // NOTE: fp32 exactly as transformers' torchvision backend: with rescale and normalize both on,
+    // mean and std (float32 tensors) are multiplied by float(1 / rescale_factor) and the uint8
+    // value goes through (x - mean) / std; rescale alone is x * float(rescale_factor); neither
+    // leaves the uint8 value as it is.
+    const auto inv_rescale = static_cast<float>(1.0 / options.rescale_factor);
+    const auto rescale = static_cast<float>(options.rescale_factor);
+    for (size_t c = 0; c < 3; ++c) {
+        float mean = options.image_mean[c], std = options.image_std[c];
+        if (options.do_rescale && options.do_normalize) mean *= inv_rescale, std *= inv_rescale;
+        for (int v = 0; v < 256; ++v) {
+            const auto x = static_cast<float>(v);
+            lut_[c][static_cast<size_t>(v)] = options.do_normalize ? (x - mean) / std
+                                              : options.do_rescale ? x * rescale
+                                                                   : x;
+        }
     }
+}
+
+Glm4vImageProcessor Glm4vImageProcessor::with_pixel_caps(int64_t min_pixels,
+                                                         int64_t max_pixels) const {
+    CHECK(min_pixels > 0 && max_pixels >= min_pixels)
+        << "pixel caps " << min_pixels << ", " << max_pixels;
+    Glm4vImageProcessor copy = *this;
+    copy.options_.min_pixels = min_pixels;
+    copy.options_.max_pixels = max_pixels;
+    return copy;
 }
 
 Result<ResizedSize> Glm4vImageProcessor::target_size(int64_t height, int64_t width) const {

@@ -9,24 +9,9 @@
 #include "core/result.h"
 #include "image/image.h"
 #include "model/glm4v/config.h"
+#include "model/glm4v/preprocessor_config.h"
 
 namespace autoglm {
-
-// NOTE on the pixel budget: these are *pixel counts* (HF names them size.shortest_edge /
-// size.longest_edge). The transformers 5.17 Glm4vImageProcessor class default is
-// {12544, 11760000 (28*28*15000)}; the smart_resize function default and the GLM-4.1V
-// preprocessor_config.json (as quoted by third-party ports) use {12544, 9633792
-// (14*14*2*2*2*6144)}. We default to the checkpoint's pair; the two caps give the same sizes for
-// every phone screen up to 1440x3200. The budget counts the 2 temporal frames: the per-image limit
-// is max_pixels / 2.
-struct Glm4vImageProcessorOptions {
-    int64_t min_pixels = 12544;
-    int64_t max_pixels = 9633792;
-    // OpenAI CLIP; the processor fuses rescale (1/255) into these: (x - 255 mean) / (255 std) in
-    // fp32.
-    std::array<float, 3> image_mean = {0.48145466f, 0.4578275f, 0.40821073f};
-    std::array<float, 3> image_std = {0.26862954f, 0.26130258f, 0.27577711f};
-};
 
 struct SmartResizeParams {
     int64_t factor = 28;  // patch_size * merge_size
@@ -68,10 +53,20 @@ struct Glm4vImageWorkspace {
     Glm4vProcessedImage out;
 };
 
+// The processor's patch, merge and temporal sizes must be the vision tower's (an error names the
+// file and key otherwise).
+Status check_image_processor_options(const Glm4vImageProcessorOptions& options,
+                                     const Glm4vVisionConfig& vision);
+
 class Glm4vImageProcessor {
   public:
+    // `options` must agree with the vision tower (check_image_processor_options).
     explicit Glm4vImageProcessor(const Glm4vVisionConfig& vision,
                                  const Glm4vImageProcessorOptions& options = {});
+
+    const Glm4vImageProcessorOptions& options() const { return options_; }
+    // The same processor with other pixel caps (mm_processor_kwargs).
+    Glm4vImageProcessor with_pixel_caps(int64_t min_pixels, int64_t max_pixels) const;
 
     Result<ResizedSize> target_size(int64_t height, int64_t width) const;
     // The number of LLM tokens an image of this size becomes (without decoding it).
@@ -89,7 +84,7 @@ class Glm4vImageProcessor {
     int64_t merge_ = 2;
     int64_t temporal_ = 2;
     Glm4vImageProcessorOptions options_;
-    std::array<std::array<float, 256>, 3> lut_;  // uint8 value -> normalised fp32, per channel
+    std::array<std::array<float, 256>, 3> lut_;  // uint8 value -> rescaled/normalised, per channel
 };
 
 }  // namespace autoglm

@@ -7,6 +7,7 @@
 #include "core/logging.h"
 #include "loader/checkpoint.h"
 #include "loader/dummy.h"
+#include "model/glm4v/image_processor.h"
 
 namespace autoglm {
 namespace {
@@ -53,6 +54,17 @@ Result<std::unique_ptr<Glm4vModel>> Glm4vModel::load(const LoadOptions& options)
     auto config = is_preset ? glm4v_preset(options.model) : load_glm4v_config(options.model);
     if (!config) return config.error();
     model->config_ = std::move(config).value();
+    if (!is_preset) {
+        auto processor = load_glm4v_preprocessor_config(options.model);
+        if (!processor) return processor.error();
+        model->image_processor_options_ = std::move(processor).value();
+    }
+    if (Status s =
+            check_image_processor_options(model->image_processor_options_, model->config_.vision);
+        !s)
+        return Error{s.error_message()};
+    for (const std::string& note : model->image_processor_options_.notes)
+        LOG_INFO << model->image_processor_options_.source << ": " << note;
 
     const bool dummy = is_preset || options.format == LoadFormat::kDummy;
     if (dummy) {

@@ -12,6 +12,7 @@
 #include "core/result.h"
 #include "loader/weight_source.h"
 #include "model/glm4v/config.h"
+#include "model/glm4v/preprocessor_config.h"
 #include "model/glm4v/text_model.h"
 #include "model/glm4v/vision_model.h"
 #include "model/glm4v/weights.h"
@@ -43,6 +44,11 @@ class Glm4vModel {
     const Glm4vTextModel& text() const { return *text_; }
     const Glm4vVisionModel& vision() const { return *vision_; }
     const std::string& source_description() const { return source_description_; }
+    // The image processor's settings: the folder's preprocessor_config.json, or the GLM-4.1V
+    // defaults (presets, or a folder without the file).
+    const Glm4vImageProcessorOptions& image_processor_options() const {
+        return image_processor_options_;
+    }
 
   private:
     Glm4vModel() = default;
@@ -53,6 +59,7 @@ class Glm4vModel {
     std::unique_ptr<Glm4vTextModel> text_;
     std::unique_ptr<Glm4vVisionModel> vision_;
     std::string source_description_;
+    Glm4vImageProcessorOptions image_processor_options_;
 };
 
 // Called with each generated id as soon as it is known; returning false stops generation.
