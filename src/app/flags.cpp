@@ -23,37 +23,54 @@ void Flags::add_alias(const std::string& name, const std::string& target, const 
     order_.push_back(name);
 }
 
+void Flags::add_ignored(const std::string& name, const std::string& why, bool is_switch) {
+    order_.push_back(name);
+    specs_[name] = Spec{is_switch ? "false" : "", why, is_switch, "", /*ignored=*/true};
+}
+
 Status Flags::parse(const std::vector<std::string>& args) {
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string& arg = args[i];
-        if (arg.rfind("--", 0) != 0) return Error{"unexpected argument '" + arg + "'"};
-        std::string name = arg.substr(2);
-        std::string value;
-        bool has_value = false;
-        if (const auto eq = name.find('='); eq != std::string::npos) {
-            value = name.substr(eq + 1);
-            name = name.substr(0, eq);
-            has_value = true;
-        }
-        auto it = specs_.find(name);
-        if (it == specs_.end())
-            return Error{"unknown flag --" + name + " (see autoglm " + command_ + " --help)"};
-        if (!it->second.alias_of.empty()) {
-            name = it->second.alias_of;
-            it = specs_.find(name);
-        }
-        if (it->second.is_switch) {
-            if (has_value && value != "true" && value != "false")
-                return Error{"--" + name + " takes no value (or =true/=false)"};
-            values_[name] = has_value ? value : "true";
+        if (arg.rfind("--", 0) == 0 && arg.size() > 2) {
+            if (Status s = set_value(arg.substr(2), args, i); !s) return s;
             continue;
         }
-        if (!has_value) {
-            if (i + 1 >= args.size()) return Error{"--" + name + " needs a value"};
-            value = args[++i];
-        }
-        values_[name] = value;
+        if (positional_.empty() || i != 0 || has(positional_))
+            return Error{"unexpected argument '" + arg + "'"};
+        values_[positional_] = arg;
     }
+    return {};
+}
+
+Status Flags::set_value(std::string name, const std::vector<std::string>& args, size_t& i) {
+    std::string value;
+    bool has_value = false;
+    if (const auto eq = name.find('='); eq != std::string::npos) {
+        value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+        has_value = true;
+    }
+    for (char& c : name)  // vLLM (argparse) takes --flag_name for --flag-name
+        if (c == '_') c = '-';
+    auto it = specs_.find(name);
+    if (it == specs_.end())
+        return Error{"unknown flag --" + name + " (see autoglm " + command_ + " --help)"};
+    if (!it->second.alias_of.empty()) {
+        name = it->second.alias_of;
+        it = specs_.find(name);
+    }
+    if (it->second.is_switch) {
+        if (has_value && value != "true" && value != "false")
+            return Error{"--" + name + " takes no value (or =true/=false)"};
+        value = has_value ? value : "true";
+    } else if (!has_value) {
+        if (i + 1 >= args.size()) return Error{"--" + name + " needs a value"};
+        value = args[++i];
+    }
+    if (it->second.ignored)
+        notes_.push_back("--" + name + (it->second.is_switch ? "" : " " + value) +
+                         " is accepted and ignored: " + it->second.help);
+    values_[name] = value;
     return {};
 }
 
@@ -79,9 +96,16 @@ Result<int64_t> Flags::get_int(const std::string& name, int64_t min, int64_t max
 
 std::string Flags::help() const {
     std::ostringstream ss;
-    ss << "usage: autoglm " << command_ << " [flags]\n\n" << summary_ << "\n\nflags:\n";
+    ss << "usage: autoglm " << command_ << (positional_.empty() ? "" : " [" + positional_ + "]")
+       << " [flags]\n\n"
+       << summary_ << "\n\nflags (--flag-name or --flag_name, --flag VALUE or --flag=VALUE):\n";
+    std::vector<std::string> ignored;
     for (const std::string& name : order_) {
         const Spec& s = specs_.at(name);
+        if (s.ignored) {
+            ignored.push_back(name);
+            continue;
+        }
         std::string left = "  --" + name + (s.is_switch ? "" : " VALUE");
         ss << left;
         if (left.size() < 28)
@@ -91,6 +115,12 @@ std::string Flags::help() const {
         ss << s.help;
         if (!s.is_switch && !s.default_value.empty()) ss << " (default: " << s.default_value << ")";
         ss << "\n";
+    }
+    if (!ignored.empty()) {
+        ss << "\naccepted for vLLM compatibility, changing nothing here:\n";
+        for (const std::string& name : ignored)
+            ss << "  --" << name << (specs_.at(name).is_switch ? "" : " VALUE") << ": "
+               << specs_.at(name).help << "\n";
     }
     return ss.str();
 }

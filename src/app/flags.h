@@ -1,5 +1,6 @@
-// A small --flag value / --flag=value parser for the subcommands; unknown flags are errors and
-// every flag has a help line.
+// A small --flag value / --flag=value parser for the subcommands, spelled as vLLM accepts them
+// (--flag-name or --flag_name, one positional argument); unknown flags are errors and every flag
+// has a help line.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +21,10 @@ class Flags {
              bool is_switch = false);
     // --name sets `target` (another spelling of the same flag).
     void add_alias(const std::string& name, const std::string& target, const std::string& help);
+    // A flag other servers have that changes nothing here: accepted, and notes() says why.
+    void add_ignored(const std::string& name, const std::string& why, bool is_switch = false);
+    // A first argument that is not a flag sets `name` (vLLM's `serve MODEL`).
+    void set_positional(const std::string& name) { positional_ = name; }
     Status parse(const std::vector<std::string>& args);
 
     const std::string& get(const std::string& name) const;
@@ -27,6 +32,8 @@ class Flags {
     bool enabled(const std::string& name) const { return get(name) == "true"; }
     Result<int64_t> get_int(const std::string& name, int64_t min, int64_t max) const;
     std::string help() const;
+    // One line per ignored flag that was given: "--name VALUE is accepted and ignored: why".
+    const std::vector<std::string>& notes() const { return notes_; }
 
   private:
     struct Spec {
@@ -34,12 +41,16 @@ class Flags {
         std::string help;
         bool is_switch = false;
         std::string alias_of;  // non-empty: an alias that sets this flag instead
+        bool ignored = false;  // accepted for compatibility; `help` says why it changes nothing
     };
+    Status set_value(std::string name, const std::vector<std::string>& args, size_t& i);
     std::string command_;
     std::string summary_;
     std::vector<std::string> order_;
     std::map<std::string, Spec> specs_;
     std::map<std::string, std::string> values_;
+    std::string positional_;
+    std::vector<std::string> notes_;
 };
 
 }  // namespace autoglm

@@ -16,6 +16,7 @@
 #include "server/http_server.h"
 #include "server/openai_service.h"
 #include "tokenizer/builtin.h"
+#include "tokenizer/content_format.h"
 #include "tokenizer/special_tokens.h"
 
 namespace autoglm {
@@ -41,6 +42,79 @@ void add_serve_flags(Flags& flags) {
     flags.add("shutdown-timeout", "30", "seconds in-flight requests get to finish on SIGTERM");
     flags.add("max-request-body", "64MiB", "largest request body accepted (413 beyond)");
     flags.add("api-threads", "4", "HTTP I/O threads");
+    flags.add("mm-processor-kwargs", "",
+              "image processor overrides as JSON, as in vLLM: {\"max_pixels\": N, "
+              "\"min_pixels\": N} or {\"size\": {\"shortest_edge\": N, \"longest_edge\": N}} "
+              "(pixel counts of both temporal frames; over the checkpoint's "
+              "preprocessor_config.json)");
+    flags.add("chat-template-content-format", "auto",
+              "how list contents reach the template: openai (lists of parts, as sent), string "
+              "(text parts joined with newlines, one image placeholder per image in front, as "
+              "vLLM's 'string'), auto (= openai: GLM-4.1V's template loops over the parts)");
+    flags.add("allowed-origins", "[\"*\"]", "CORS: origins allowed to call the API (JSON list)");
+    flags.add("allowed-methods", "[\"*\"]", "CORS: methods allowed in preflights (JSON list)");
+    flags.add("allowed-headers", "[\"*\"]", "CORS: request headers allowed (JSON list)");
+    flags.add("allow-credentials", "", "CORS: allow cookies and credentials", true);
+    flags.add_ignored("mm-encoder-tp-mode",
+                      "the vision tower runs whole on the one GPU that runs the model");
+    flags.add_ignored("mm-processor-cache-type",
+                      "images are preprocessed per request; a repeated image's prefill is reused "
+                      "through the prefix cache");
+    flags.add_ignored("trust-remote-code", "no checkpoint code is ever run", true);
+    flags.add_ignored("enable-prefix-caching", "prefix caching is always on", true);
+    flags.add_ignored("disable-log-requests", "requests are not logged", true);
+    flags.add_ignored("disable-log-stats", "statistics are exported on /metrics only", true);
+    flags.add_ignored("uvicorn-log-level", "the server logs at info level");
+}
+
+Result<ContentFormat> parse_content_format(const std::string& text) {
+    if (text == "auto" || text == "openai") return ContentFormat::kOpenAi;
+    if (text == "string") return ContentFormat::kString;
+    return Error{"--chat-template-content-format: expected auto, string or openai, got '" + text +
+                 "'"};
+}
+
+// A JSON list of strings (vLLM's CORS flags), or one bare string.
+Result<std::vector<std::string>> parse_string_list(const std::string& flag,
+                                                   const std::string& text) {
+    const auto doc = nlohmann::json::parse(text, nullptr, false);
+    std::vector<std::string> out;
+    if (!doc.is_discarded() && doc.is_array()) {
+        for (const auto& v : doc) {
+            if (!v.is_string()) return Error{"--" + flag + ": expected a JSON list of strings"};
+            out.push_back(v.get<std::string>());
+        }
+        return out;
+    }
+    if (text.empty() || text.front() == '[')
+        return Error{"--" + flag + ": expected a JSON list of strings, got '" + text + "'"};
+    out.push_back(text);
+    return out;
+}
+
+Status read_cors(const Flags& flags, CorsOptions& cors) {
+    auto origins = parse_string_list("allowed-origins", flags.get("allowed-origins"));
+    auto methods = parse_string_list("allowed-methods", flags.get("allowed-methods"));
+    auto headers = parse_string_list("allowed-headers", flags.get("allowed-headers"));
+    for (const auto* r : {&origins, &methods, &headers})
+        if (!*r) return r->error();
+    cors.allowed_origins = origins.value();
+    cors.allowed_methods = methods.value();
+    cors.allowed_headers = headers.value();
+    cors.allow_credentials = flags.enabled("allow-credentials");
+    return {};
+}
+
+// The checkpoint's processor settings with --mm-processor-kwargs on top.
+Result<Glm4vImageProcessorOptions> processor_options(const Flags& flags, const Glm4vModel& m) {
+    if (!flags.has("mm-processor-kwargs")) return m.image_processor_options();
+    auto overrides =
+        parse_pixel_overrides(flags.get("mm-processor-kwargs"), "--mm-processor-kwargs");
+    if (!overrides) return overrides.error();
+    auto options = apply_pixel_overrides(m.image_processor_options(), overrides.value(), true);
+    if (!options) return Error{"--mm-processor-kwargs: " + options.error_message()};
+    options.value().source += " with --mm-processor-kwargs " + flags.get("mm-processor-kwargs");
+    return options;
 }
 
 Result<int64_t> parse_image_limit(std::string text) {
@@ -89,12 +163,16 @@ int wait_for_signal(const sigset_t& set) {
 int run_serve(const std::vector<std::string>& args) {
     Flags flags("serve",
                 "OpenAI-compatible HTTP server: /v1/chat/completions, /v1/completions (streaming\n"
-                "with SSE), /v1/models, /health, /metrics (Prometheus, vLLM's names), /version.\n"
-                "With no --model it serves the built-in demo model (random weights).");
+                "with SSE), /v1/models, /tokenize, /detokenize, /health, /metrics (Prometheus,\n"
+                "vLLM's names), /version. The model is --model DIR or the first argument\n"
+                "(`autoglm serve DIR`); with neither it serves the built-in demo model (random\n"
+                "weights). vLLM's command lines work as written.");
     add_model_flags(flags);
     add_engine_flags(flags);
     add_serve_flags(flags);
+    flags.set_positional("model");
     if (int rc = parse_or_exit(flags, args); rc >= 0) return rc;
+    for (const std::string& note : flags.notes()) LOG_INFO << note;
     const auto t0 = std::chrono::steady_clock::now();
 
     ServeConfig config;
@@ -113,6 +191,15 @@ int run_serve(const std::vector<std::string>& args) {
     if (!parser.empty() && parser != "glm45")
         return fail("--reasoning-parser: only 'glm45' is known", kExitUsage);
     config.reasoning_parser = parser == "glm45";
+    auto content_format = parse_content_format(flags.get("chat-template-content-format"));
+    if (!content_format) return fail(content_format.error_message(), kExitUsage);
+    config.content_format = content_format.value();
+    if (Status s = read_cors(flags, config.cors); !s) return fail(s.error_message(), kExitUsage);
+    if (flags.has("mm-processor-kwargs")) {  // checked before the model loads
+        auto kwargs =
+            parse_pixel_overrides(flags.get("mm-processor-kwargs"), "--mm-processor-kwargs");
+        if (!kwargs) return fail(kwargs.error_message(), kExitUsage);
+    }
     auto port = flags.get_int("port", 0, 65535);
     auto shutdown_timeout = flags.get_int("shutdown-timeout", 0, 86400);
     auto api_threads = flags.get_int("api-threads", 1, 256);
@@ -160,7 +247,9 @@ int run_serve(const std::vector<std::string>& args) {
     if (!bundle) return fail(bundle.error_message(), kExitFailure);
     Engine& engine = *bundle.value().engine;
     engine.start();
-    const Glm4vImageProcessor processor(m.config().vision);
+    auto processor_settings = processor_options(flags, m);
+    if (!processor_settings) return fail(processor_settings.error_message(), kExitFailure);
+    const Glm4vImageProcessor processor(m.config().vision, processor_settings.value());
     ModelServices services{&engine, tokenizer.value().get(), &chat_template.value(), &processor,
                            engine.config().max_model_len};
     service.gpu_memory = gpu_memory_probe(bundle.value());
@@ -175,9 +264,11 @@ int run_serve(const std::vector<std::string>& args) {
                  "  model:     %s\n"
                  "  weights:   %.2f GiB (%lld tensors), loaded in %.2f s\n"
                  "  %s\n"
+                 "  images:    %s\n"
+                 "             from %s\n"
                  "  device:    %s\n"
                  "  endpoints: http://%s:%u/v1/chat/completions  /v1/completions  /v1/models\n"
-                 "             /health  /metrics  /version\n\n",
+                 "             /tokenize  /detokenize  /health  /metrics  /version\n\n",
                  AUTOGLM_VERSION, config.served_model_name.c_str(),
                  random ? " (RANDOM WEIGHTS: output is gibberish; pass --model DIR for a real "
                           "checkpoint)"
@@ -185,7 +276,8 @@ int run_serve(const std::vector<std::string>& args) {
                  describe(m.config()).c_str(),
                  static_cast<double>(r.text_bytes + r.vision_bytes) / (1 << 30),
                  static_cast<long long>(r.num_tensors), load_secs,
-                 bundle.value().kv_plan.describe().c_str(), bundle.value().device.c_str(),
+                 bundle.value().kv_plan.describe().c_str(), processor.options().describe().c_str(),
+                 processor.options().source.c_str(), bundle.value().device.c_str(),
                  http_options.host.c_str(), bound);
     std::fflush(stderr);
 

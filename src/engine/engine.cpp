@@ -113,6 +113,10 @@ Result<Request> Engine::prepare(GenerationInput& input) const {
                          std::to_string(vocab) + ")"};
         num_placeholders += id == image_token;
     }
+    for (const auto& [id, bias] : input.params.logit_bias)
+        if (id < 0 || id >= vocab)
+            return Error{"logit_bias token id " + std::to_string(id) +
+                         " is out of vocabulary (size " + std::to_string(vocab) + ")"};
     if (num_placeholders != input.images.size())
         return Error{"the prompt has " + std::to_string(num_placeholders) +
                      " image placeholders for " + std::to_string(input.images.size()) + " images"};
@@ -142,6 +146,12 @@ Result<Request> Engine::prepare(GenerationInput& input) const {
         r.image_spans.push_back({image.content_hash, image.token_offset, image.num_tokens});
     r.images = std::move(images);
     return r;
+}
+
+Result<std::vector<int32_t>> Engine::prompt_token_ids(GenerationInput input) const {
+    auto prepared = prepare(input);
+    if (!prepared) return prepared.error();
+    return std::move(prepared.value().token_ids);
 }
 
 std::variant<std::shared_ptr<RequestHandle>, SubmitFailure> Engine::submit(GenerationInput input) {

@@ -110,6 +110,8 @@ class Engine {
 
     // Any thread. Validates, expands image placeholders, computes positions and queues it.
     std::variant<std::shared_ptr<RequestHandle>, SubmitFailure> submit(GenerationInput input);
+    // Any thread. The prompt as submit() would run it (images expanded), or why it is invalid.
+    Result<std::vector<int32_t>> prompt_token_ids(GenerationInput input) const;
 
     void start();  // the engine thread
     // Stops the thread after aborting every unfinished request. Idempotent.

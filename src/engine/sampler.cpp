@@ -99,6 +99,9 @@ double counter_uniform(uint64_t seed, uint64_t step) {
 
 void apply_penalties(std::span<float> logits, std::span<const int32_t> prompt_ids,
                      std::span<const int32_t> output_ids, const SamplingParams& params) {
+    for (const auto& [id, bias] : params.logit_bias)  // ids were checked against the vocabulary
+        if (id >= 0 && static_cast<size_t>(id) < logits.size())
+            logits[static_cast<size_t>(id)] += bias;
     const auto output_counts = count_ids(output_ids);
     for (const auto& [id, count] : output_counts) check_token(id, logits.size());
     if (params.repetition_penalty != 1.0f) {
@@ -198,7 +201,7 @@ int32_t argmax_first(std::span<const float> logits) {
 bool samples_without_host(const SamplingParams& params, int64_t num_generated) {
     return params.repetition_penalty == 1.0f && params.frequency_penalty == 0.0f &&
            params.presence_penalty == 0.0f && num_generated >= params.min_tokens &&
-           !params.logprobs;
+           !params.logprobs && params.logit_bias.empty();
 }
 
 int32_t sample_inverse_cdf(std::span<const float> logits, double u) {

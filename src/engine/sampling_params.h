@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/result.h"
@@ -36,6 +37,8 @@ struct SamplingParams {
     std::optional<int32_t> logprobs;      // number of top alternatives; 0 = only the chosen
     bool skip_special_tokens = true;      // for the detokenizer
     bool include_stop_str_in_output = false;
+    // OpenAI logit_bias: added to the token's logit before penalties and sampling.
+    std::vector<std::pair<int32_t, float>> logit_bias;
 
     // vLLM's checks, in its order; the message is vLLM's (user errors -> HTTP 400).
     Status validate() const;

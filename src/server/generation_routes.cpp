@@ -2,11 +2,13 @@
 // one JSON answer or an SSE stream of chunks (vLLM's shapes), with reasoning split on request.
 #include <chrono>
 #include <ctime>
+#include <optional>
 #include <random>
 
 #include "image/image.h"
 #include "server/openai_service.h"
 #include "server/reasoning.h"
+#include "tokenizer/content_format.h"
 
 namespace autoglm {
 namespace {
@@ -69,16 +71,22 @@ OrderedJson token_bytes_json(const Tokenizer& tok, int32_t id) {
     return bytes;
 }
 
+// A logprob entry's token: its text, or "token_id:<id>" (vLLM's return_tokens_as_token_ids).
+std::string token_label(const Tokenizer& tok, int32_t id, bool as_id) {
+    return as_id ? "token_id:" + std::to_string(id) : tok.decode(std::vector<int32_t>{id});
+}
+
 // Chat logprobs entries for the new tokens ({"token","logprob","bytes","top_logprobs"}).
-OrderedJson chat_logprobs(const Tokenizer& tok, const std::vector<SampleResult>& samples) {
+OrderedJson chat_logprobs(const Tokenizer& tok, const std::vector<SampleResult>& samples,
+                          bool as_ids) {
     OrderedJson content = OrderedJson::array();
     for (const SampleResult& s : samples) {
         OrderedJson top = OrderedJson::array();
         for (const TokenLogprob& t : s.top_logprobs)
-            top.push_back({{"token", tok.decode(std::vector<int32_t>{t.token_id})},
+            top.push_back({{"token", token_label(tok, t.token_id, as_ids)},
                            {"logprob", t.logprob},
                            {"bytes", token_bytes_json(tok, t.token_id)}});
-        content.push_back({{"token", tok.decode(std::vector<int32_t>{s.token_id})},
+        content.push_back({{"token", token_label(tok, s.token_id, as_ids)},
                            {"logprob", s.logprob},
                            {"bytes", token_bytes_json(tok, s.token_id)},
                            {"top_logprobs", top}});
@@ -159,14 +167,16 @@ OrderedJson chat_message(const Choice& c, bool split) {
 }
 
 OrderedJson chat_response(const std::string& id, int64_t created, const std::string& model,
-                          const std::vector<Choice>& choices, bool split, bool logprobs,
+                          const std::vector<Choice>& choices, bool split, const ChatRequest& req,
                           const Tokenizer& tok, const EngineUsage& usage) {
     OrderedJson list = OrderedJson::array();
     for (size_t i = 0; i < choices.size(); ++i) {
         const Choice& c = choices[i];
         list.push_back({{"index", i},
                         {"message", chat_message(c, split)},
-                        {"logprobs", logprobs ? chat_logprobs(tok, c.logprobs) : OrderedJson()},
+                        {"logprobs", req.logprobs ? chat_logprobs(tok, c.logprobs,
+                                                                  req.return_tokens_as_token_ids)
+                                                  : OrderedJson()},
                         {"finish_reason", finish_json(c.finish.value_or(FinishReason::kAbort))},
                         {"stop_reason", stop_reason_json(c.stop_reason)}});
     }
@@ -181,6 +191,48 @@ ApiError image_error(size_t index, const std::string& message) {
 
 }  // namespace
 
+std::variant<ChatPrompt, ApiError> OpenAiService::chat_prompt(const ChatRequest& req) const {
+    if (static_cast<int64_t>(req.image_urls.size()) > config_.max_images_per_prompt)
+        return ApiError{400,
+                        "At most " + std::to_string(config_.max_images_per_prompt) +
+                            " image(s) may be provided in one prompt.",
+                        "messages"};
+    const Glm4vImageProcessor* processor = services_.image_processor;
+    std::optional<Glm4vImageProcessor> own;
+    if (!req.mm_overrides.empty() && !req.image_urls.empty()) {
+        auto options = apply_pixel_overrides(processor->options(), req.mm_overrides, false);
+        if (!options)
+            return ApiError{400, "mm_processor_kwargs: " + options.error_message(),
+                            "mm_processor_kwargs"};
+        own.emplace(
+            processor->with_pixel_caps(options.value().min_pixels, options.value().max_pixels));
+        processor = &*own;
+    }
+    ChatPrompt out;
+    for (size_t i = 0; i < req.image_urls.size(); ++i) {
+        auto bytes = fetch_image_bytes(req.image_urls[i], config_.media);
+        if (!bytes) return image_error(i, bytes.error_message());
+        const auto* data = reinterpret_cast<const uint8_t*>(bytes.value().data());
+        auto decoded = decode_image(data, bytes.value().size());
+        if (!decoded) return image_error(i, decoded.error_message());
+        auto processed = processor->process(decoded.value());
+        if (!processed) return image_error(i, processed.error_message());
+        out.images.push_back(
+            {std::make_shared<const Glm4vProcessedImage>(std::move(processed).value())});
+    }
+    OrderedJson context = req.template_kwargs;
+    context["messages"] = config_.content_format == ContentFormat::kString
+                              ? OrderedJson(apply_content_format(nlohmann::json(req.messages),
+                                                                 ContentFormat::kString))
+                              : req.messages;
+    context["add_generation_prompt"] = req.add_generation_prompt && !req.continue_final_message;
+    if (!req.tools.is_null()) context["tools"] = req.tools;
+    auto prompt = services_.chat_template->render(context);
+    if (!prompt) return ApiError{400, "chat template: " + prompt.error_message()};
+    out.ids = services_.tokenizer->encode(prompt.value());
+    return out;
+}
+
 awaitable<void> OpenAiService::chat(http::Exchange& ex) {
     const auto body = OrderedJson::parse(ex.request().body, nullptr, /*allow_exceptions=*/false);
     if (body.is_discarded())
@@ -192,34 +244,10 @@ awaitable<void> OpenAiService::chat(http::Exchange& ex) {
     if (!req.model.empty() && req.model != config_.served_model_name)
         co_return co_await send_error(
             ex, {404, "The model `" + req.model + "` does not exist.", "model"});
-    if (static_cast<int64_t>(req.image_urls.size()) > config_.max_images_per_prompt)
-        co_return co_await send_error(ex,
-                                      {400,
-                                       "At most " + std::to_string(config_.max_images_per_prompt) +
-                                           " image(s) may be provided in one prompt.",
-                                       "messages"});
-    std::vector<EngineImage> images;
-    for (size_t i = 0; i < req.image_urls.size(); ++i) {
-        auto bytes = fetch_image_bytes(req.image_urls[i], config_.media);
-        if (!bytes) co_return co_await send_error(ex, image_error(i, bytes.error_message()));
-        const auto* data = reinterpret_cast<const uint8_t*>(bytes.value().data());
-        auto decoded = decode_image(data, bytes.value().size());
-        if (!decoded) co_return co_await send_error(ex, image_error(i, decoded.error_message()));
-        auto processed = services_.image_processor->process(decoded.value());
-        if (!processed)
-            co_return co_await send_error(ex, image_error(i, processed.error_message()));
-        images.push_back(
-            {std::make_shared<const Glm4vProcessedImage>(std::move(processed).value())});
-    }
-    OrderedJson context = req.template_kwargs;
-    context["messages"] = req.messages;
-    context["add_generation_prompt"] = req.add_generation_prompt && !req.continue_final_message;
-    if (!req.tools.is_null()) context["tools"] = req.tools;
-    auto prompt = services_.chat_template->render(context);
-    if (!prompt)
-        co_return co_await send_error(ex, {400, "chat template: " + prompt.error_message()});
-    GenerationInput input{services_.tokenizer->encode(prompt.value()), std::move(images),
-                          req.params};
+    auto prepared = chat_prompt(req);
+    if (const auto* e = std::get_if<ApiError>(&prepared)) co_return co_await send_error(ex, *e);
+    ChatPrompt& prompt = std::get<ChatPrompt>(prepared);
+    GenerationInput input{std::move(prompt.ids), std::move(prompt.images), req.params};
     auto submitted = services_.engine->submit(std::move(input));
     if (auto* f = std::get_if<SubmitFailure>(&submitted)) co_return co_await submit_failed(ex, *f);
     auto handle = std::get<std::shared_ptr<RequestHandle>>(submitted);
@@ -265,7 +293,9 @@ awaitable<void> OpenAiService::chat(http::Exchange& ex) {
         if (req.stream) {
             OrderedJson delta = reasoning_delta(d);
             if (!delta.empty() || out->finish_reason || !out->logprobs.empty()) {
-                OrderedJson lp = req.logprobs ? chat_logprobs(tok, out->logprobs) : OrderedJson();
+                OrderedJson lp =
+                    req.logprobs ? chat_logprobs(tok, out->logprobs, req.return_tokens_as_token_ids)
+                                 : OrderedJson();
                 const std::string event =
                     dump(chunk(one(chat_delta_choice(*out, std::move(delta), std::move(lp)))));
                 if (!co_await ex.send_event(event)) co_return handle->cancel();
@@ -278,9 +308,9 @@ awaitable<void> OpenAiService::chat(http::Exchange& ex) {
         if (req.include_usage) usage_event = dump(usage_chunk(chunk(OrderedJson::array()), usage));
         co_return co_await end_stream(ex, usage_event);
     }
-    co_await send_json(ex, 200,
-                       chat_response(id, created, config_.served_model_name, choices, split,
-                                     req.logprobs, tok, usage));
+    co_await send_json(
+        ex, 200,
+        chat_response(id, created, config_.served_model_name, choices, split, req, tok, usage));
 }
 
 namespace {
@@ -288,14 +318,14 @@ namespace {
 // Completions logprobs ({"tokens","token_logprobs","top_logprobs","text_offset"}) for samples
 // whose text starts at `offset` in the choice's text.
 void append_completion_logprobs(const Tokenizer& tok, const std::vector<SampleResult>& samples,
-                                size_t& offset, OrderedJson& lp) {
+                                bool as_ids, size_t& offset, OrderedJson& lp) {
     for (const SampleResult& s : samples) {
         const std::string text = tok.decode(std::vector<int32_t>{s.token_id});
-        lp["tokens"].push_back(text);
+        lp["tokens"].push_back(token_label(tok, s.token_id, as_ids));
         lp["token_logprobs"].push_back(s.logprob);
         OrderedJson top = OrderedJson::object();
         for (const TokenLogprob& t : s.top_logprobs)
-            top[tok.decode(std::vector<int32_t>{t.token_id})] = t.logprob;
+            top[token_label(tok, t.token_id, as_ids)] = t.logprob;
         lp["top_logprobs"].push_back(top);
         lp["text_offset"].push_back(offset);
         offset += text.size();
@@ -321,15 +351,15 @@ OrderedJson completion_choice(int64_t index, const std::string& text, OrderedJso
 }
 
 OrderedJson completion_response(const std::string& id, int64_t created, const std::string& model,
-                                const std::vector<Choice>& choices, bool logprobs, size_t echo_size,
-                                const Tokenizer& tok, const EngineUsage& usage) {
+                                const std::vector<Choice>& choices, bool logprobs, bool as_ids,
+                                size_t echo_size, const Tokenizer& tok, const EngineUsage& usage) {
     OrderedJson list = OrderedJson::array();
     for (size_t i = 0; i < choices.size(); ++i) {
         OrderedJson lp;
         if (logprobs) {
             lp = empty_completion_logprobs();
             size_t offset = echo_size;
-            append_completion_logprobs(tok, choices[i].logprobs, offset, lp);
+            append_completion_logprobs(tok, choices[i].logprobs, as_ids, offset, lp);
         }
         OrderedJson c = completion_choice(static_cast<int64_t>(i), choices[i].text, std::move(lp),
                                           choices[i].finish.value_or(FinishReason::kAbort),
@@ -393,7 +423,8 @@ awaitable<void> OpenAiService::completions(http::Exchange& ex) {
             OrderedJson lp;
             if (want_logprobs) {
                 lp = empty_completion_logprobs();
-                append_completion_logprobs(tok, out->logprobs, offsets[i], lp);
+                append_completion_logprobs(tok, out->logprobs, req.return_tokens_as_token_ids,
+                                           offsets[i], lp);
             }
             const std::string event = dump(chunk(one(completion_choice(
                 out->index, text, std::move(lp), out->finish_reason, out->stop_reason))));
@@ -406,9 +437,10 @@ awaitable<void> OpenAiService::completions(http::Exchange& ex) {
         if (req.include_usage) usage_event = dump(usage_chunk(chunk(OrderedJson::array()), usage));
         co_return co_await end_stream(ex, usage_event);
     }
-    co_await send_json(ex, 200,
-                       completion_response(id, created, config_.served_model_name, choices,
-                                           want_logprobs, echo_text.size(), tok, usage));
+    co_await send_json(
+        ex, 200,
+        completion_response(id, created, config_.served_model_name, choices, want_logprobs,
+                            req.return_tokens_as_token_ids, echo_text.size(), tok, usage));
 }
 
 }  // namespace autoglm

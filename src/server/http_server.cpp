@@ -45,6 +45,7 @@ template <typename Response>
 void Exchange::set_common_headers(Response& res, const Headers& extra) const {
     res.set(bhttp::field::server, "autoglm");
     res.set("X-Request-Id", request_.request_id);
+    for (const auto& [name, value] : always_) res.set(name, value);
     for (const auto& [name, value] : extra) res.set(name, value);
     res.keep_alive(keep_alive_);
 }

@@ -59,6 +59,11 @@ class Exchange {
     // True once the peer closed its side (checked without reading: recv with MSG_PEEK).
     bool client_gone();
 
+    // Headers every response of this exchange carries (CORS), set before it responds.
+    void add_response_headers(const Headers& headers) {
+        always_.insert(always_.end(), headers.begin(), headers.end());
+    }
+
     int status() const { return status_; }
     bool responded() const { return status_ != 0; }
     bool keep_alive() const { return keep_alive_ && !gone_; }
@@ -73,6 +78,7 @@ class Exchange {
     int status_ = 0;
     bool gone_ = false;
     std::shared_ptr<asio::steady_timer> timer_;
+    Headers always_;
 };
 
 using Handler = std::function<asio::awaitable<void>(Exchange&)>;

@@ -1,6 +1,7 @@
 // Request parsing with per-field type checks, and the error body.
 #include "server/openai_protocol.h"
 
+#include <charconv>
 #include <cmath>
 #include <limits>
 
@@ -76,6 +77,9 @@ void read_stop(FieldReader& r, SamplingParams& p) {
         if (stop->is_string()) {
             p.stop = {stop->get<std::string>()};
         } else if (stop->is_array()) {
+            if (stop->size() > kMaxStopStrings)
+                return r.fail("stop", "'stop' may hold at most " + std::to_string(kMaxStopStrings) +
+                                          " strings");
             for (const auto& s : *stop) {
                 if (!s.is_string()) return r.fail("stop", "'stop' must be a string or strings");
                 p.stop.push_back(s.get<std::string>());
@@ -83,9 +87,16 @@ void read_stop(FieldReader& r, SamplingParams& p) {
         } else {
             return r.fail("stop", "'stop' must be a string or a list of strings");
         }
+        for (const std::string& s : p.stop)
+            if (s.size() > kMaxStopStringBytes)
+                return r.fail("stop", "each 'stop' string may be at most " +
+                                          std::to_string(kMaxStopStringBytes) + " bytes");
     }
     if (const OrderedJson* ids = r.find("stop_token_ids")) {
         if (!ids->is_array()) return r.fail("stop_token_ids", "'stop_token_ids' must be a list");
+        if (ids->size() > kMaxStopTokenIds)
+            return r.fail("stop_token_ids", "'stop_token_ids' may hold at most " +
+                                                std::to_string(kMaxStopTokenIds) + " ids");
         for (const auto& id : *ids) {
             if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
                 id.get<int64_t>() > std::numeric_limits<int32_t>::max())
@@ -93,6 +104,37 @@ void read_stop(FieldReader& r, SamplingParams& p) {
             p.stop_token_ids.push_back(id.get<int32_t>());
         }
     }
+}
+
+// OpenAI's {"<token id>": bias in [-100, 100]}.
+void read_logit_bias(FieldReader& r, SamplingParams& p) {
+    const OrderedJson* bias = r.find("logit_bias");
+    if (!bias) return;
+    if (!bias->is_object())
+        return r.fail("logit_bias", "'logit_bias' must be an object of token id -> bias");
+    if (bias->size() > kMaxLogitBias)
+        return r.fail("logit_bias",
+                      "'logit_bias' may hold at most " + std::to_string(kMaxLogitBias) + " tokens");
+    for (const auto& [key, value] : bias->items()) {
+        int64_t id = -1;
+        const auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), id);
+        if (ec != std::errc() || end != key.data() + key.size() || id < 0 ||
+            id > std::numeric_limits<int32_t>::max())
+            return r.fail("logit_bias", "'logit_bias' keys must be token ids, got '" + key + "'");
+        if (!value.is_number() || !(value.get<double>() >= -100 && value.get<double>() <= 100))
+            return r.fail("logit_bias", "'logit_bias' values must be numbers in [-100, 100]");
+        p.logit_bias.emplace_back(static_cast<int32_t>(id), value.get<float>());
+    }
+}
+
+// mm_processor_kwargs: {"max_pixels", "min_pixels", "size"} (checked against the server's caps
+// when the images are processed).
+void read_mm_processor_kwargs(FieldReader& r, PixelOverrides& out) {
+    const OrderedJson* kwargs = r.find("mm_processor_kwargs");
+    if (!kwargs) return;
+    auto parsed = parse_pixel_overrides(kwargs->dump(), "mm_processor_kwargs");
+    if (!parsed) return r.fail("mm_processor_kwargs", parsed.error_message());
+    out = parsed.value();
 }
 
 // The sampling fields chat and completions share (vLLM's names and defaults).
@@ -112,7 +154,8 @@ void read_sampling(FieldReader& r, SamplingParams& p) {
     r.boolean("skip_special_tokens", p.skip_special_tokens);
     r.boolean("include_stop_str_in_output", p.include_stop_str_in_output);
     read_stop(r, p);
-    if (r.ok() && p.n > 16) r.fail("n", "'n' must be at most 16");
+    read_logit_bias(r, p);
+    if (r.ok() && p.n > kMaxN) r.fail("n", "'n' must be at most " + std::to_string(kMaxN));
 }
 
 void read_stream_options(FieldReader& r, bool& include_usage) {
@@ -227,6 +270,8 @@ Result<ChatRequest> parse_chat_request(const OrderedJson& body, std::string* par
             req.template_kwargs["enable_thinking"] = *thinking;
     }
     if (const OrderedJson* tools = r.find("tools")) req.tools = *tools;
+    read_mm_processor_kwargs(r, req.mm_overrides);
+    r.boolean("return_tokens_as_token_ids", req.return_tokens_as_token_ids);
     if (!r.ok()) return Error{r.error()};
     if (req.logprobs) req.params.logprobs = req.top_logprobs;
     if (req.top_logprobs < 0 || req.top_logprobs > kMaxLogprobs) {
@@ -260,6 +305,7 @@ Result<CompletionRequest> parse_completion_request(const OrderedJson& body, std:
     read_stream_options(r, req.include_usage);
     r.boolean("echo", req.echo);
     r.integer("logprobs", req.logprobs);
+    r.boolean("return_tokens_as_token_ids", req.return_tokens_as_token_ids);
     if (!r.ok()) return Error{r.error()};
     if (req.logprobs && (*req.logprobs < 0 || *req.logprobs > kMaxLogprobs)) {
         if (param) *param = "logprobs";
@@ -293,6 +339,58 @@ Result<CompletionRequest> parse_completion_request(const OrderedJson& body, std:
         req.prompt_ids.push_back(id.get<int32_t>());
     }
     req.prompt_is_ids = true;
+    return req;
+}
+
+Result<TokenizeRequest> parse_tokenize_request(const OrderedJson& body, std::string* param) {
+    if (!body.is_object()) return Error{"the request body must be a JSON object"};
+    TokenizeRequest req;
+    FieldReader r(body, param);
+    r.string("model", req.model);
+    r.boolean("add_special_tokens", req.add_special_tokens);
+    r.boolean("return_token_strs", req.return_token_strs);
+    if (!r.ok()) return Error{r.error()};
+    const bool has_prompt = body.contains("prompt") && !body["prompt"].is_null();
+    const bool has_messages = body.contains("messages") && !body["messages"].is_null();
+    if (has_prompt == has_messages) {
+        if (param) *param = has_prompt ? "messages" : "prompt";
+        return Error{"give exactly one of 'prompt' and 'messages'"};
+    }
+    if (has_prompt) {
+        r.string("prompt", req.prompt);
+        if (!r.ok()) return Error{r.error()};
+        return req;
+    }
+    auto chat = parse_chat_request(body, param);
+    if (!chat) return chat.error();
+    req.is_chat = true;
+    req.chat = std::move(chat).value();
+    // vLLM's /tokenize defaults: no generation prompt unless asked, special tokens not added.
+    const auto agp = body.find("add_generation_prompt");
+    req.chat.add_generation_prompt = agp != body.end() && agp->is_boolean() && agp->get<bool>();
+    if (!body.contains("add_special_tokens")) req.add_special_tokens = false;
+    return req;
+}
+
+Result<DetokenizeRequest> parse_detokenize_request(const OrderedJson& body, std::string* param) {
+    if (!body.is_object()) return Error{"the request body must be a JSON object"};
+    DetokenizeRequest req;
+    FieldReader r(body, param);
+    r.string("model", req.model);
+    if (!r.ok()) return Error{r.error()};
+    const auto tokens = body.find("tokens");
+    if (tokens == body.end() || !tokens->is_array()) {
+        if (param) *param = "tokens";
+        return Error{"'tokens' must be a list of token ids"};
+    }
+    for (const auto& id : *tokens) {
+        if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
+            id.get<int64_t>() > std::numeric_limits<int32_t>::max()) {
+            if (param) *param = "tokens";
+            return Error{"'tokens' must hold non-negative token ids"};
+        }
+        req.tokens.push_back(id.get<int32_t>());
+    }
     return req;
 }
 

@@ -10,6 +10,7 @@
 
 #include "core/result.h"
 #include "engine/sampling_params.h"
+#include "model/glm4v/preprocessor_config.h"
 
 namespace autoglm {
 
@@ -44,8 +45,17 @@ struct ChatRequest {
     bool continue_final_message = false;
     // Template variables: chat_template_kwargs, then enable_thinking (top level) over them.
     OrderedJson template_kwargs = OrderedJson::object();
-    OrderedJson tools;  // null when absent
+    OrderedJson tools;            // null when absent
+    PixelOverrides mm_overrides;  // mm_processor_kwargs (may lower the server's pixel caps)
+    bool return_tokens_as_token_ids = false;  // logprob tokens as "token_id:<id>" (vLLM)
 };
+
+// Bounds on request fields (each breach is a 400 naming the field).
+inline constexpr size_t kMaxStopStrings = 16;
+inline constexpr size_t kMaxStopStringBytes = 1024;
+inline constexpr size_t kMaxStopTokenIds = 64;
+inline constexpr size_t kMaxLogitBias = 300;
+inline constexpr int32_t kMaxN = 16;
 
 struct CompletionRequest {
     std::string model;
@@ -57,10 +67,27 @@ struct CompletionRequest {
     bool include_usage = false;
     bool echo = false;
     std::optional<int32_t> logprobs;  // completions: number of alternatives (0..20)
+    bool return_tokens_as_token_ids = false;
+};
+
+// vLLM's POST /tokenize: a prompt, or chat messages rendered through the template.
+struct TokenizeRequest {
+    std::string model;
+    bool is_chat = false;
+    std::string prompt;              // !is_chat
+    ChatRequest chat;                // is_chat: messages, template kwargs, mm_processor_kwargs
+    bool add_special_tokens = true;  // accepted; GLM's tokenizer adds no special tokens itself
+    bool return_token_strs = false;
+};
+struct DetokenizeRequest {
+    std::string model;
+    std::vector<int32_t> tokens;
 };
 
 // Both return a 400-worthy message on any bad field; `param` names it.
 Result<ChatRequest> parse_chat_request(const OrderedJson& body, std::string* param);
 Result<CompletionRequest> parse_completion_request(const OrderedJson& body, std::string* param);
+Result<TokenizeRequest> parse_tokenize_request(const OrderedJson& body, std::string* param);
+Result<DetokenizeRequest> parse_detokenize_request(const OrderedJson& body, std::string* param);
 
 }  // namespace autoglm

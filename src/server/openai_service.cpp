@@ -117,6 +117,13 @@ awaitable<void> OpenAiService::dispatch(http::Exchange& ex, std::string& label) 
         label = "other";
         co_return co_await send_error(ex, {400, "malformed HTTP request"});
     }
+    if (is_cors_preflight(req)) {  // answered before routing, as Starlette's middleware does
+        label = "preflight";
+        const PreflightAnswer a = answer_cors_preflight(config_.cors, req);
+        if (!a.allowed) co_return co_await send_error(ex, {400, a.reason});
+        co_return co_await ex.respond(204, "text/plain", "", a.headers);
+    }
+    ex.add_response_headers(cors_response_headers(config_.cors, req));
     struct Entry {
         const char* path;
         const char* method;
@@ -124,6 +131,8 @@ awaitable<void> OpenAiService::dispatch(http::Exchange& ex, std::string& label) 
     static const Entry kRoutes[] = {{"/v1/chat/completions", "POST"},
                                     {"/v1/completions", "POST"},
                                     {"/v1/models", "GET"},
+                                    {"/tokenize", "POST"},
+                                    {"/detokenize", "POST"},
                                     {"/health", "GET"},
                                     {"/metrics", "GET"},
                                     {"/version", "GET"}};
@@ -151,7 +160,7 @@ awaitable<void> OpenAiService::dispatch(http::Exchange& ex, std::string& label) 
                                       metrics_text());
     if (req.path == "/version")
         co_return co_await send_json(ex, 200, version_body(config_.version));
-    // /v1/...
+    // /v1/..., /tokenize, /detokenize
     if (!authorized(req)) co_return co_await send_error(ex, {401, "Incorrect API key provided."});
     if (state_.load() != State::kReady)
         co_return co_await send_error(
@@ -161,6 +170,8 @@ awaitable<void> OpenAiService::dispatch(http::Exchange& ex, std::string& label) 
         co_return co_await send_json(
             ex, 200, models_body(config_.served_model_name, start_time_, services_.max_model_len));
     if (req.path == "/v1/chat/completions") co_return co_await chat(ex);
+    if (req.path == "/tokenize") co_return co_await tokenize(ex);
+    if (req.path == "/detokenize") co_return co_await detokenize(ex);
     co_return co_await completions(ex);
 }
 
@@ -177,7 +188,8 @@ awaitable<void> OpenAiService::handle(http::Exchange& ex) {
     if (failed && !ex.responded())
         co_await send_error(ex, {500, "internal error; see the server log"});
     // As vLLM's instrumentation: probes and scrapes are not counted; statuses are grouped.
-    if (label == "/metrics" || label == "/health" || label == "/version") co_return;
+    if (label == "/metrics" || label == "/health" || label == "/version" || label == "preflight")
+        co_return;
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const int status = ex.status() == 0 ? 499 : ex.status();

@@ -6,13 +6,17 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <variant>
+#include <vector>
 
 #include "engine/engine.h"
 #include "model/glm4v/image_processor.h"
+#include "server/cors.h"
 #include "server/http_server.h"
 #include "server/media.h"
 #include "server/openai_protocol.h"
 #include "server/prom_metrics.h"
+#include "tokenizer/content_format.h"
 #include "tokenizer/jinja/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -24,7 +28,16 @@ struct ServeConfig {
     MediaOptions media;
     int64_t max_images_per_prompt = 4;  // --limit-mm-per-prompt
     bool reasoning_parser = false;      // --reasoning-parser glm45: always split reasoning
+    ContentFormat content_format = ContentFormat::kOpenAi;  // --chat-template-content-format
+    CorsOptions cors;
     std::string version;
+};
+
+// A chat request made ready for the engine: the rendered prompt's ids (one <|image|> per image)
+// and the processed images.
+struct ChatPrompt {
+    std::vector<int32_t> ids;
+    std::vector<EngineImage> images;
 };
 
 // What the routes need once the model is loaded. Not owned.
@@ -57,6 +70,11 @@ class OpenAiService {
     http::asio::awaitable<void> dispatch(http::Exchange& ex, std::string& handler_label);
     http::asio::awaitable<void> chat(http::Exchange& ex);
     http::asio::awaitable<void> completions(http::Exchange& ex);
+    http::asio::awaitable<void> tokenize(http::Exchange& ex);
+    http::asio::awaitable<void> detokenize(http::Exchange& ex);
+    // The one path from chat messages to engine input: images fetched, decoded and processed
+    // (with the request's mm_processor_kwargs), the template rendered, the text tokenized.
+    std::variant<ChatPrompt, ApiError> chat_prompt(const ChatRequest& req) const;
     http::asio::awaitable<void> send_error(http::Exchange& ex, const ApiError& error,
                                            const http::Headers& extra = {});
     http::asio::awaitable<void> send_json(http::Exchange& ex, int status, const OrderedJson& body);

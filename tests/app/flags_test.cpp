@@ -55,5 +55,34 @@ TEST(Flags, AliasSetsItsTarget) {
     EXPECT_NE(flags.help().find("--model-config"), std::string::npos);
 }
 
+TEST(Flags, TakesVllmSpellings) {
+    Flags f = make();
+    f.add("mm-processor-kwargs", "", "json");
+    f.add_ignored("mm-encoder-tp-mode", "one GPU");
+    f.add_ignored("trust-remote-code", "never", true);
+    f.set_positional("model");
+    ASSERT_TRUE(
+        f.parse({"/ckpt", "--max_tokens", "5", "--mm_processor_kwargs", "{\"max_pixels\":5000000}",
+                 "--mm-encoder-tp-mode=data", "--trust_remote_code"})
+            .ok());
+    EXPECT_EQ(f.get("model"), "/ckpt");
+    EXPECT_EQ(f.get_int("max-tokens", 1, 10).value(), 5);
+    EXPECT_EQ(f.get("mm-processor-kwargs"), "{\"max_pixels\":5000000}");
+    ASSERT_EQ(f.notes().size(), 2u);
+    EXPECT_EQ(f.notes()[0], "--mm-encoder-tp-mode data is accepted and ignored: one GPU");
+    EXPECT_EQ(f.notes()[1], "--trust-remote-code is accepted and ignored: never");
+    EXPECT_NE(f.help().find("accepted for vLLM compatibility"), std::string::npos);
+    // Still refused: an unknown flag in either spelling, a second positional argument.
+    Flags g = make();
+    g.set_positional("model");
+    const Status s = g.parse({"--no_such_flag", "1"});
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.error_message().find("unknown flag --no-such-flag"), std::string::npos);
+    EXPECT_FALSE(make().parse({"/ckpt"}).ok());  // no positional declared
+    Flags h = make();
+    h.set_positional("model");
+    EXPECT_FALSE(h.parse({"/a", "/b"}).ok());
+}
+
 }  // namespace
 }  // namespace autoglm
