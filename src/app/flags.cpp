@@ -35,10 +35,17 @@ Status Flags::parse(const std::vector<std::string>& args) {
             if (Status s = set_value(arg.substr(2), args, i); !s) return s;
             continue;
         }
-        if (positional_.empty() || i != 0 || has(positional_))
+        if (positional_.empty() || positional_given_)
             return Error{"unexpected argument '" + arg + "'"};
+        if (has(positional_))
+            return Error{"the " + positional_ + " is given twice ('" + arg + "' and --" +
+                         positional_ + ")"};
         values_[positional_] = arg;
+        positional_given_ = true;
     }
+    if (positional_given_ && positional_overridden_)
+        return Error{"the " + positional_ + " is given twice (as an argument and as --" +
+                     positional_ + ")"};
     return {};
 }
 
@@ -70,6 +77,7 @@ Status Flags::set_value(std::string name, const std::vector<std::string>& args, 
     if (it->second.ignored)
         notes_.push_back("--" + name + (it->second.is_switch ? "" : " " + value) +
                          " is accepted and ignored: " + it->second.help);
+    if (name == positional_ && positional_given_) positional_overridden_ = true;
     values_[name] = value;
     return {};
 }

@@ -23,7 +23,8 @@ class Flags {
     void add_alias(const std::string& name, const std::string& target, const std::string& help);
     // A flag other servers have that changes nothing here: accepted, and notes() says why.
     void add_ignored(const std::string& name, const std::string& why, bool is_switch = false);
-    // A first argument that is not a flag sets `name` (vLLM's `serve MODEL`).
+    // One argument that is not a flag sets `name` (vLLM's `serve MODEL`); giving it as --name
+    // too is an error.
     void set_positional(const std::string& name) { positional_ = name; }
     Status parse(const std::vector<std::string>& args);
 
@@ -50,6 +51,8 @@ class Flags {
     std::map<std::string, Spec> specs_;
     std::map<std::string, std::string> values_;
     std::string positional_;
+    bool positional_given_ = false;
+    bool positional_overridden_ = false;
     std::vector<std::string> notes_;
 };
 

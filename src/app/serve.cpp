@@ -250,6 +250,8 @@ int run_serve(const std::vector<std::string>& args) {
     auto processor_settings = processor_options(flags, m);
     if (!processor_settings) return fail(processor_settings.error_message(), kExitFailure);
     const Glm4vImageProcessor processor(m.config().vision, processor_settings.value());
+    LOG_INFO << "image processor: " << processor.options().describe() << " (from "
+             << processor.options().source << ")";
     ModelServices services{&engine, tokenizer.value().get(), &chat_template.value(), &processor,
                            engine.config().max_model_len};
     service.gpu_memory = gpu_memory_probe(bundle.value());

@@ -82,6 +82,13 @@ TEST(Flags, TakesVllmSpellings) {
     Flags h = make();
     h.set_positional("model");
     EXPECT_FALSE(h.parse({"/a", "/b"}).ok());
+    Flags twice = make();
+    twice.set_positional("model");
+    EXPECT_FALSE(twice.parse({"--model", "/a", "/b"}).ok());
+    Flags later = make();  // anywhere among the flags, as argparse takes it
+    later.set_positional("model");
+    ASSERT_TRUE(later.parse({"--quiet", "/ckpt", "--max-tokens", "2"}).ok());
+    EXPECT_EQ(later.get("model"), "/ckpt");
 }
 
 }  // namespace
