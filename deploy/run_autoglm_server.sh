@@ -17,7 +17,17 @@
 # REASONING_PARSER         glm45 to always split <think> into reasoning_content
 # SHUTDOWN_TIMEOUT         seconds to drain on SIGTERM (30)
 # LOAD_FORMAT              auto | safetensors | dummy
+# MM_PROCESSOR_KWARGS      image processor overrides, e.g. {"max_pixels":5000000} (Open-AutoGLM's)
+# CONTENT_FORMAT           --chat-template-content-format: auto | string | openai
+# ALLOWED_ORIGINS          CORS origins as a JSON list (["*"])
 # EXTRA_ARGS               anything else, appended verbatim
+#
+# A vLLM command line also works unchanged on the binary itself, e.g. Open-AutoGLM's:
+#   autoglm serve --served-model-name autoglm-phone-9b --allowed-local-media-path / \
+#     --mm-encoder-tp-mode data --mm_processor_cache_type shm \
+#     --mm_processor_kwargs "{\"max_pixels\":5000000}" --max-model-len 25480 \
+#     --chat-template-content-format string --limit-mm-per-prompt "{\"image\":10}" \
+#     --model /models/AutoGLM-Phone-9B --port 8000
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 bin="${AUTOGLM_BIN:-}"
@@ -38,6 +48,9 @@ args=(serve
 [[ -n "${KV_CACHE_MEMORY:-}" ]] && args+=(--kv-cache-memory "$KV_CACHE_MEMORY")
 [[ -n "${API_KEY:-}" ]] && args+=(--api-key "$API_KEY")
 [[ -n "${REASONING_PARSER:-}" ]] && args+=(--reasoning-parser "$REASONING_PARSER")
+[[ -n "${MM_PROCESSOR_KWARGS:-}" ]] && args+=(--mm-processor-kwargs "$MM_PROCESSOR_KWARGS")
+[[ -n "${CONTENT_FORMAT:-}" ]] && args+=(--chat-template-content-format "$CONTENT_FORMAT")
+[[ -n "${ALLOWED_ORIGINS:-}" ]] && args+=(--allowed-origins "$ALLOWED_ORIGINS")
 # shellcheck disable=SC2206
 [[ -n "${EXTRA_ARGS:-}" ]] && args+=($EXTRA_ARGS)
 exec "$bin" "${args[@]}"
