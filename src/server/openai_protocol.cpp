@@ -365,9 +365,12 @@ Result<TokenizeRequest> parse_tokenize_request(const OrderedJson& body, std::str
     if (!chat) return chat.error();
     req.is_chat = true;
     req.chat = std::move(chat).value();
-    // vLLM's /tokenize defaults: no generation prompt unless asked, special tokens not added.
-    const auto agp = body.find("add_generation_prompt");
-    req.chat.add_generation_prompt = agp != body.end() && agp->is_boolean() && agp->get<bool>();
+    // vLLM's chat /tokenize defaults: the generation prompt on, special tokens not added.
+    if (req.chat.add_generation_prompt && req.chat.continue_final_message) {
+        if (param) *param = "continue_final_message";
+        return Error{
+            "Cannot set both `continue_final_message` and `add_generation_prompt` to True."};
+    }
     if (!body.contains("add_special_tokens")) req.add_special_tokens = false;
     return req;
 }

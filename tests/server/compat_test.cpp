@@ -96,14 +96,14 @@ std::vector<int32_t> rendered_ids(const json& messages, bool add_generation_prom
 
 TEST(Tokenize, ChatAndPromptEqualTheTokenizerOnTheTemplatesRendering) {
     Stack s;
-    auto r = post_json(s.port(), "/tokenize", {{"messages", conversation()}});
+    auto r = post_json(s.port(), "/tokenize",
+                       {{"messages", conversation()}, {"add_generation_prompt", false}});
     ASSERT_EQ(r.status, 200) << r.body;
     const auto want = rendered_ids(conversation(), false);
     EXPECT_EQ(r.json()["tokens"].get<std::vector<int32_t>>(), want);
     EXPECT_EQ(r.json()["count"], want.size());
     EXPECT_EQ(r.json()["max_model_len"], 512);
-    r = post_json(s.port(), "/tokenize",
-                  {{"messages", conversation()}, {"add_generation_prompt", true}});
+    r = post_json(s.port(), "/tokenize", {{"messages", conversation()}});  // vLLM's default: on
     EXPECT_EQ(r.json()["tokens"].get<std::vector<int32_t>>(), rendered_ids(conversation(), true));
     r = post_json(s.port(), "/tokenize", {{"prompt", "你好 world"}, {"return_token_strs", true}});
     ASSERT_EQ(r.status, 200) << r.body;
@@ -168,7 +168,7 @@ TEST(ContentFormat, StringFlattensPartsAsVllmDoes) {
     auto r = post_json(s.port(), "/tokenize", {{"messages", parts}});
     ASSERT_EQ(r.status, 200) << r.body;
     const json flat = {{{"role", "user"}, {"content", "a\nb"}}};
-    EXPECT_EQ(r.json()["tokens"].get<std::vector<int32_t>>(), rendered_ids(flat, false));
+    EXPECT_EQ(r.json()["tokens"].get<std::vector<int32_t>>(), rendered_ids(flat, true));
 }
 
 TEST(Bounds, OversizedFieldsGet400NamingTheField) {
