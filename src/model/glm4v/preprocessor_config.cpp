@@ -197,7 +197,14 @@ std::string Glm4vImageProcessorOptions::describe() const {
     ss << "pixels [" << min_pixels << ", " << max_pixels << "], patch " << patch_size << ", merge "
        << merge_size << ", temporal " << temporal_patch_size << ", resample "
        << (resample == PilResample::kLanczos ? "lanczos (as bicubic)" : "bicubic");
-    ss << ", rescale " << (do_rescale ? "1/" + std::to_string(1.0 / rescale_factor) : "off");
+    const double inverse = 1.0 / rescale_factor;
+    ss << ", rescale ";
+    if (!do_rescale)
+        ss << "off";
+    else if (std::fabs(inverse - std::round(inverse)) < 1e-6)
+        ss << "1/" << static_cast<int64_t>(std::round(inverse));
+    else
+        ss << rescale_factor;
     if (do_normalize)
         ss << ", mean " << list3(image_mean) << ", std " << list3(image_std);
     else
