@@ -3,7 +3,6 @@
 // with reused ones.
 //   taskset -c 0 build/release/bench/image_bench --benchmark_repetitions=5
 #include <benchmark/benchmark.h>
-#include <png.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -61,32 +60,8 @@ RgbImage synthetic_screenshot() {
     return im;
 }
 
-void append_bytes(png_structp png, png_bytep data, size_t n) {
-    static_cast<std::string*>(png_get_io_ptr(png))->append(reinterpret_cast<char*>(data), n);
-}
-
-[[noreturn]] void abort_on_error(png_structp, png_const_charp msg) {
-    std::fprintf(stderr, "PNG encode: %s\n", msg);
-    std::abort();
-}
-
-std::string encode_png(const RgbImage& im) {
-    std::string out;
-    png_structp png =
-        png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, abort_on_error, nullptr);
-    png_infop info = png_create_info_struct(png);
-    png_set_write_fn(png, &out, append_bytes, nullptr);
-    png_set_IHDR(png, info, im.width, im.height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    for (int64_t y = 0; y < im.height; ++y) png_write_row(png, im.row(y));
-    png_write_end(png, nullptr);
-    png_destroy_write_struct(&png, &info);
-    return out;
-}
-
 const std::string& screenshot_png() {
-    static const std::string png = encode_png(synthetic_screenshot());
+    static const std::string png = autoglm::encode_png(synthetic_screenshot()).value();
     return png;
 }
 

@@ -11,6 +11,8 @@ packages=(build-essential cmake ninja-build pkg-config git ca-certificates
           libjpeg62-turbo-dev libpng-dev libboost-dev curl)
 # The server tests: real OpenAI / LangChain clients (Node.js + npm) and promtool (prometheus).
 packages+=(prometheus)
+# bench serve's tests: the HTML report rendered by headless Chromium, the locustfile run by locust.
+packages+=(chromium python3-locust)
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 
 missing=()

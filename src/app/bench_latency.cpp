@@ -137,11 +137,15 @@ struct Row {
 #endif
 
 int run_bench(const std::vector<std::string>& args) {
+    if (!args.empty() && args[0] == "serve")
+        return run_bench_serve(std::vector<std::string>(args.begin() + 1, args.end()));
     if (args.empty() || args[0] != "latency") {
         std::fprintf(stderr,
-                     "usage: autoglm bench latency [flags]\n"
+                     "usage: autoglm bench latency|serve [flags]\n"
                      "  latency   offline decode / prefill / vision / agent-step timings on the "
-                     "GPU\n");
+                     "GPU\n"
+                     "  serve     load test of a running server (TTFT / TPOT / ITL / E2E, "
+                     "throughput, KPI and soak checks)\n");
         return args.empty() || args[0] == "--help" ? (args.empty() ? kExitUsage : 0) : kExitUsage;
     }
     Flags flags("bench latency",

@@ -12,5 +12,6 @@ int run_chat(const std::vector<std::string>& args);
 int run_serve(const std::vector<std::string>& args);
 int run_version();
 int run_bench(const std::vector<std::string>& args);
+int run_bench_serve(const std::vector<std::string>& args);
 
 }  // namespace autoglm

@@ -78,6 +78,9 @@ Status decode_png_into(const uint8_t* data, size_t size, const DecodeOptions& op
 Status decode_jpeg_into(const uint8_t* data, size_t size, const DecodeOptions& options,
                         RgbImage& out);
 
+// 8-bit RGB -> PNG bytes (zlib level 0-9), for generated pictures (tests, benchmark load).
+Result<std::string> encode_png(const RgbImage& image, int compression_level = 6);
+
 // The shared size check: Error when width/height/pixels exceed the caps or are not positive.
 Status check_image_size(int64_t width, int64_t height, const DecodeOptions& options);
 

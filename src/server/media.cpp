@@ -1,4 +1,4 @@
-// fetch_image_bytes and base64_decode.
+// fetch_image_bytes.
 #include "server/media.h"
 
 #include <utility>  // NOTE: before Asio
@@ -14,15 +14,6 @@
 namespace autoglm {
 namespace {
 
-int base64_value(char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-}
-
 Result<std::string> from_data_url(const std::string& url, uint64_t max_bytes) {
     const size_t comma = url.find(',');
     if (comma == std::string::npos) return Error{"malformed data: URL (no comma)"};
@@ -30,7 +21,9 @@ Result<std::string> from_data_url(const std::string& url, uint64_t max_bytes) {
     if (meta.size() < 7 || meta.compare(meta.size() - 7, 7, ";base64") != 0)
         return Error{"data: URLs must be base64-encoded (data:image/png;base64,...)"};
     if ((url.size() - comma) / 4 * 3 > max_bytes) return Error{"the image is too large"};
-    return base64_decode(std::string_view(url).substr(comma + 1));
+    auto bytes = base64_decode(std::string_view(url).substr(comma + 1));
+    if (!bytes) return Error{bytes.error_message() + " in the data: URL"};
+    return bytes;
 }
 
 Result<std::string> from_file_url(const std::string& url, const MediaOptions& options) {
@@ -84,31 +77,6 @@ Result<std::string> from_http_url(const std::string& url, const MediaOptions& op
 }
 
 }  // namespace
-
-Result<std::string> base64_decode(std::string_view text) {
-    std::string out;
-    out.reserve(text.size() / 4 * 3);
-    uint32_t acc = 0;
-    int bits = 0;
-    bool padding = false;
-    for (char c : text) {
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
-        if (c == '=') {
-            padding = true;
-            continue;
-        }
-        const int v = base64_value(c);
-        if (v < 0 || padding) return Error{"invalid base64 in the data: URL"};
-        acc = (acc << 6) | static_cast<uint32_t>(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out.push_back(static_cast<char>((acc >> bits) & 0xff));
-        }
-    }
-    if (bits >= 6) return Error{"truncated base64 in the data: URL"};
-    return out;
-}
 
 Result<std::string> fetch_image_bytes(const std::string& url, const MediaOptions& options) {
     if (url.rfind("data:", 0) == 0) return from_data_url(url, options.max_bytes);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/base64.h"
 #include "core/result.h"
 
 namespace autoglm {
@@ -15,9 +16,6 @@ struct MediaOptions {
     uint64_t max_bytes = uint64_t{64} << 20;  // one image's encoded size at most
     int remote_timeout_seconds = 10;
 };
-
-// Standard or URL-safe base64, padding optional, whitespace ignored.
-Result<std::string> base64_decode(std::string_view text);
 
 Result<std::string> fetch_image_bytes(const std::string& url, const MediaOptions& options);
 

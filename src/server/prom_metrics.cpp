@@ -1,6 +1,7 @@
 // render_prometheus: gauges, counters and histograms in the text format, plus /proc gauges.
 #include "server/prom_metrics.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -88,6 +89,14 @@ void process_metrics(std::string& out, double start_time) {
     out += "process_virtual_memory_bytes " + number(static_cast<double>(pages_total) * page) + "\n";
     header(out, "process_start_time_seconds", "gauge", "Start time since the epoch, seconds.");
     out += "process_start_time_seconds " + number(start_time) + "\n";
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    const auto secs = [](const timeval& t) {
+        return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6;
+    };
+    header(out, "process_cpu_seconds_total", "counter", "User and system CPU time, seconds.");
+    out +=
+        "process_cpu_seconds_total " + number(secs(usage.ru_utime) + secs(usage.ru_stime)) + "\n";
 }
 
 }  // namespace

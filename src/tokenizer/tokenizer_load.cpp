@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/base64.h"
 #include "core/file.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
@@ -13,29 +14,10 @@ namespace {
 
 using nlohmann::json;
 
-bool base64_decode(std::string_view in, std::string& out) {
-    static const auto table = [] {
-        std::array<int8_t, 256> t{};
-        t.fill(-1);
-        const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        for (int i = 0; i < 64; ++i)
-            t[static_cast<unsigned char>(alphabet[i])] = static_cast<int8_t>(i);
-        return t;
-    }();
-    out.clear();
-    uint32_t acc = 0;
-    int bits = 0;
-    for (char c : in) {
-        if (c == '=') break;
-        const int v = table[static_cast<unsigned char>(c)];
-        if (v < 0) return false;
-        acc = (acc << 6) | static_cast<uint32_t>(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out += static_cast<char>((acc >> bits) & 0xff);
-        }
-    }
+bool decode_token(std::string_view text, std::string& out) {
+    auto bytes = base64_decode(text);
+    if (!bytes) return false;
+    out = std::move(bytes).value();
     return true;
 }
 
@@ -146,7 +128,7 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_tiktoken(const std::string& r
             rank = sp == std::string::npos ? -1 : std::stoll(line.substr(sp + 1));
         } catch (const std::exception&) {
         }
-        if (rank < 0 || rank > INT32_MAX || !base64_decode(line.substr(0, sp), bytes) ||
+        if (rank < 0 || rank > INT32_MAX || !decode_token(line.substr(0, sp), bytes) ||
             !tok->bpe_.add_token(static_cast<int32_t>(rank), bytes))
             return Error{"tokenizer.model: line " + std::to_string(line_no) + " is malformed"};
     }
