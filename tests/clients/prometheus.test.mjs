@@ -128,6 +128,9 @@ test("every dashboard query returns data under load (GPU memory only on GPU serv
 test("every KEDA trigger and the HPA metric cross their thresholds under load and fall back", async (t) => {
   if (!hasPrometheus) return t.skip("prometheus is not installed");
   assert.equal(triggers.length, 3);
+  for (const trigger of triggers) {
+    console.log(`# ${trigger.name}: peak ${trigger.peak.toFixed(2)} (threshold ${trigger.threshold})`);
+  }
   for (const trigger of triggers)
     assert.ok(trigger.peak > trigger.threshold,
       `${trigger.name}: ${trigger.query} peaked at ${trigger.peak}, threshold ${trigger.threshold}`);
