@@ -13,8 +13,9 @@ packages=(build-essential cmake ninja-build pkg-config git ca-certificates
 packages+=(prometheus)
 # bench serve's tests: the HTML report rendered by headless Chromium, the locustfile run by locust.
 packages+=(chromium python3-locust)
-# deploy/k8s is rendered with kubectl kustomize in the tests.
-packages+=(kubernetes-client)
+# deploy/k8s is rendered with kubectl kustomize in the tests (any kubectl will do: a machine may
+# already have one from another package, which Debian's would conflict with).
+command -v kubectl >/dev/null || packages+=(kubernetes-client)
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 
 missing=()
