@@ -57,16 +57,6 @@ void add_bench_serve_flags(Flags& f) {
     f.add("help", "", "show this help", true);
 }
 
-Result<double> get_double(const Flags& f, const std::string& name, double min) {
-    const std::string& text = f.get(name);
-    char* end = nullptr;
-    const double v = std::strtod(text.c_str(), &end);
-    if (text.empty() || *end != '\0' || !(v >= min))
-        return Error{"--" + name + ": expected a number >= " + std::to_string(min) + ", got '" +
-                     text + "'"};
-    return v;
-}
-
 Status read_workload(const Flags& f, loadgen::WorkloadOptions& w) {
     auto kind = loadgen::parse_workload_kind(f.get("workload"));
     if (!kind) return kind.error();
@@ -87,7 +77,7 @@ Status read_workload(const Flags& f, loadgen::WorkloadOptions& w) {
     auto seed = f.get_int("seed", 0, INT64_MAX);
     for (const auto* r : {&steps, &max_tokens, &in, &out, &level, &seed})
         if (!*r) return r->error();
-    auto ratio = get_double(f, "random-range-ratio", 0);
+    auto ratio = f.get_double("random-range-ratio", 0);
     if (!ratio) return ratio.error();
     w.steps = steps.value(), w.max_tokens = max_tokens.value();
     w.input_len = in.value(), w.output_len = out.value();
@@ -108,7 +98,7 @@ Status read_load(const Flags& f, RunOptions& o) {
         o.sessions = f.has("sessions") ? s.value() : 1;
     }
     if (f.get("request-rate") != "inf") {
-        auto rate = get_double(f, "request-rate", 1e-6);
+        auto rate = f.get_double("request-rate", 1e-6);
         if (!rate) return rate.error();
         o.request_rate = rate.value();
     }
@@ -128,7 +118,7 @@ Status read_load(const Flags& f, RunOptions& o) {
         o.num_prompts = n.value();
     }
     if (f.has("duration")) {
-        auto d = get_double(f, "duration", 0.1);
+        auto d = f.get_double("duration", 0.1);
         if (!d) return d.error();
         o.duration = d.value();
     }
@@ -139,11 +129,11 @@ Status read_load(const Flags& f, RunOptions& o) {
         o.num_prompts = 100;
     }
     if (f.has("think-time")) {
-        auto t = get_double(f, "think-time", 0);
+        auto t = f.get_double("think-time", 0);
         if (!t) return t.error();
         o.think_time = t.value();
     }
-    auto abort = get_double(f, "abort-fraction", 0);
+    auto abort = f.get_double("abort-fraction", 0);
     if (!abort || abort.value() > 1) return Error{"--abort-fraction must be in [0, 1]"};
     o.abort_fraction = abort.value();
     o.progress = !f.enabled("no-progress");
@@ -179,7 +169,7 @@ int run_bench_serve(const std::vector<std::string>& args) {
     auto slo = loadgen::parse_slo(f.get("slo"));
     if (!slo) return fail(slo.error_message(), kExitUsage);
     if (f.has("kpi") && f.get("kpi") != "seeds") return fail("--kpi: only 'seeds'", kExitUsage);
-    auto idle_timeout = get_double(f, "idle-timeout", 0);
+    auto idle_timeout = f.get_double("idle-timeout", 0);
     if (!idle_timeout) return fail(idle_timeout.error_message(), kExitUsage);
 
     auto result = loadgen::run_load(o);

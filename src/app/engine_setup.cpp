@@ -17,12 +17,9 @@ namespace autoglm {
 namespace {
 
 Result<float> get_float(const Flags& flags, const std::string& name) {
-    const std::string& text = flags.get(name);
-    char* end = nullptr;
-    const float v = std::strtof(text.c_str(), &end);
-    if (text.empty() || end != text.c_str() + text.size())
-        return Error{"--" + name + ": '" + text + "' is not a number"};
-    return v;
+    auto v = flags.get_double(name);
+    if (!v) return v.error();
+    return static_cast<float>(v.value());
 }
 
 }  // namespace

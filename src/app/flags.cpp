@@ -2,6 +2,8 @@
 #include "app/flags.h"
 
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <sstream>
 
 #include "core/check.h"
@@ -99,6 +101,18 @@ Result<int64_t> Flags::get_int(const std::string& name, int64_t min, int64_t max
     if (ec != std::errc() || ptr != text.data() + text.size() || value < min || value > max)
         return Error{"--" + name + " must be an integer in [" + std::to_string(min) + ", " +
                      std::to_string(max) + "], got '" + text + "'"};
+    return value;
+}
+
+Result<double> Flags::get_double(const std::string& name, double min) const {
+    const std::string& text = get(name);
+    char* end = nullptr;
+    const double value = std::strtod(text.c_str(), &end);
+    if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(value))
+        return Error{"--" + name + ": '" + text + "' is not a number"};
+    if (value < min)
+        return Error{"--" + name + " must be at least " + std::to_string(min) + ", got '" + text +
+                     "'"};
     return value;
 }
 

@@ -32,6 +32,8 @@ class Flags {
     bool has(const std::string& name) const;  // given on the command line
     bool enabled(const std::string& name) const { return get(name) == "true"; }
     Result<int64_t> get_int(const std::string& name, int64_t min, int64_t max) const;
+    // A finite number, at least `min`.
+    Result<double> get_double(const std::string& name, double min = -1e308) const;
     std::string help() const;
     // One line per ignored flag that was given: "--name VALUE is accepted and ignored: why".
     const std::vector<std::string>& notes() const { return notes_; }

@@ -234,16 +234,13 @@ std::variant<ChatPrompt, ApiError> OpenAiService::chat_prompt(const ChatRequest&
 }
 
 awaitable<void> OpenAiService::chat(http::Exchange& ex) {
-    const auto body = OrderedJson::parse(ex.request().body, nullptr, /*allow_exceptions=*/false);
-    if (body.is_discarded())
-        co_return co_await send_error(ex, {400, "the request body is not valid JSON"});
+    const auto body = parse_json_body(ex.request().body);
+    if (!body) co_return co_await send_error(ex, {400, body.error_message()});
     std::string param;
-    auto parsed = parse_chat_request(body, &param);
+    auto parsed = parse_chat_request(body.value(), &param);
     if (!parsed) co_return co_await send_error(ex, {400, parsed.error_message(), param});
     ChatRequest& req = parsed.value();
-    if (!req.model.empty() && req.model != config_.served_model_name)
-        co_return co_await send_error(
-            ex, {404, "The model `" + req.model + "` does not exist.", "model"});
+    if (const auto e = unknown_model(req.model)) co_return co_await send_error(ex, *e);
     auto prepared = chat_prompt(req);
     if (const auto* e = std::get_if<ApiError>(&prepared)) co_return co_await send_error(ex, *e);
     ChatPrompt& prompt = std::get<ChatPrompt>(prepared);
@@ -375,16 +372,13 @@ OrderedJson completion_response(const std::string& id, int64_t created, const st
 }  // namespace
 
 awaitable<void> OpenAiService::completions(http::Exchange& ex) {
-    const auto body = OrderedJson::parse(ex.request().body, nullptr, false);
-    if (body.is_discarded())
-        co_return co_await send_error(ex, {400, "the request body is not valid JSON"});
+    const auto body = parse_json_body(ex.request().body);
+    if (!body) co_return co_await send_error(ex, {400, body.error_message()});
     std::string param;
-    auto parsed = parse_completion_request(body, &param);
+    auto parsed = parse_completion_request(body.value(), &param);
     if (!parsed) co_return co_await send_error(ex, {400, parsed.error_message(), param});
     CompletionRequest& req = parsed.value();
-    if (!req.model.empty() && req.model != config_.served_model_name)
-        co_return co_await send_error(
-            ex, {404, "The model `" + req.model + "` does not exist.", "model"});
+    if (const auto e = unknown_model(req.model)) co_return co_await send_error(ex, *e);
     const Tokenizer& tok = *services_.tokenizer;
     GenerationInput input;
     input.prompt_ids = req.prompt_is_ids ? req.prompt_ids : tok.encode(req.prompt);

@@ -241,6 +241,12 @@ std::string error_body(const ApiError& e) {
     return OrderedJson{{"error", err}}.dump(-1, ' ', false, OrderedJson::error_handler_t::replace);
 }
 
+Result<OrderedJson> parse_json_body(const std::string& text) {
+    auto body = OrderedJson::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded()) return Error{"the request body is not valid JSON"};
+    return body;
+}
+
 Result<ChatRequest> parse_chat_request(const OrderedJson& body, std::string* param) {
     if (!body.is_object()) return Error{"the request body must be a JSON object"};
     ChatRequest req;

@@ -84,6 +84,9 @@ struct DetokenizeRequest {
     std::vector<int32_t> tokens;
 };
 
+// The request body as JSON, or "the request body is not valid JSON".
+Result<OrderedJson> parse_json_body(const std::string& text);
+
 // Both return a 400-worthy message on any bad field; `param` names it.
 Result<ChatRequest> parse_chat_request(const OrderedJson& body, std::string* param);
 Result<CompletionRequest> parse_completion_request(const OrderedJson& body, std::string* param);

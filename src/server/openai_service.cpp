@@ -94,6 +94,11 @@ bool OpenAiService::authorized(const http::HttpRequest& request) const {
     return same_secret(given, config_.api_key);
 }
 
+std::optional<ApiError> OpenAiService::unknown_model(const std::string& model) const {
+    if (model.empty() || model == config_.served_model_name) return std::nullopt;
+    return ApiError{404, "The model `" + model + "` does not exist.", "model"};
+}
+
 std::string OpenAiService::metrics_text() const {
     MetricsSources sources;
     if (state_.load() != State::kLoading) sources.engine = &services_.engine->metrics();

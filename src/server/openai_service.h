@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -80,6 +81,8 @@ class OpenAiService {
     http::asio::awaitable<void> send_json(http::Exchange& ex, int status, const OrderedJson& body);
     http::asio::awaitable<void> submit_failed(http::Exchange& ex, const SubmitFailure& failure);
     bool authorized(const http::HttpRequest& request) const;
+    // 404 for a model name other than the served one ("" = any).
+    std::optional<ApiError> unknown_model(const std::string& model) const;
     std::string metrics_text() const;
 
     ServeConfig config_;

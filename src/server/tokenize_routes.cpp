@@ -27,24 +27,16 @@ OrderedJson detokenize_body(const std::string& text) {
     return {{"prompt", text}};
 }
 
-Result<OrderedJson> parse_body(const std::string& text) {
-    auto body = OrderedJson::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (body.is_discarded()) return Error{"the request body is not valid JSON"};
-    return body;
-}
-
 }  // namespace
 
 awaitable<void> OpenAiService::tokenize(http::Exchange& ex) {
-    auto body = parse_body(ex.request().body);
+    auto body = parse_json_body(ex.request().body);
     if (!body) co_return co_await send_error(ex, {400, body.error_message()});
     std::string param;
     auto parsed = parse_tokenize_request(body.value(), &param);
     if (!parsed) co_return co_await send_error(ex, {400, parsed.error_message(), param});
     const TokenizeRequest& req = parsed.value();
-    if (!req.model.empty() && req.model != config_.served_model_name)
-        co_return co_await send_error(
-            ex, {404, "The model `" + req.model + "` does not exist.", "model"});
+    if (const auto e = unknown_model(req.model)) co_return co_await send_error(ex, *e);
     const Tokenizer& tok = *services_.tokenizer;
     std::vector<int32_t> ids;
     if (!req.is_chat) {
@@ -64,15 +56,13 @@ awaitable<void> OpenAiService::tokenize(http::Exchange& ex) {
 }
 
 awaitable<void> OpenAiService::detokenize(http::Exchange& ex) {
-    auto body = parse_body(ex.request().body);
+    auto body = parse_json_body(ex.request().body);
     if (!body) co_return co_await send_error(ex, {400, body.error_message()});
     std::string param;
     auto parsed = parse_detokenize_request(body.value(), &param);
     if (!parsed) co_return co_await send_error(ex, {400, parsed.error_message(), param});
     const DetokenizeRequest& req = parsed.value();
-    if (!req.model.empty() && req.model != config_.served_model_name)
-        co_return co_await send_error(
-            ex, {404, "The model `" + req.model + "` does not exist.", "model"});
+    if (const auto e = unknown_model(req.model)) co_return co_await send_error(ex, *e);
     const Tokenizer& tok = *services_.tokenizer;
     for (int32_t id : req.tokens)
         if (id >= tok.vocab_size())
