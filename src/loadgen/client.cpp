@@ -4,6 +4,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/beast.hpp>
 #include <chrono>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 namespace autoglm::loadgen {
@@ -166,7 +167,9 @@ awaitable<RequestResult> post_request(Endpoint e, std::string path, std::string 
     co_await bhttp::async_write(stream, req, into(ec));
     beast::flat_buffer buffer;
     bhttp::response_parser<bhttp::buffer_body> parser;
-    parser.body_limit(boost::none);
+    // Not boost::none: Boost 1.74 compares a Content-Length against an empty limit as "over"
+    // (every non-chunked answer, such as a 400, would fail to parse).
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     if (!ec) co_await bhttp::async_read_header(stream, buffer, parser, into(ec));
     if (ec) {
         r.error = "request: " + ec.message();

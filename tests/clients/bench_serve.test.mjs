@@ -66,6 +66,16 @@ test("random token-length prompts, open loop with a concurrency cap", () => {
   assert.ok(runs.random.report.max_in_flight <= 3);
 });
 
+test("refused requests are counted by their HTTP status", () => {
+  // 9,000-token prompts exceed the demo model's 8,192: the server answers 400 with a
+  // Content-Length body, which the client must parse like a streamed answer.
+  const run = bench(["--workload", "random", "--num-prompts", "2", "--max-concurrency", "1",
+    "--random-input-len", "9000", "--random-output-len", "4", "--warmup", "0"]);
+  assert.equal(run.report.completed, 0);
+  assert.equal(run.report.failed, 2);
+  assert.deepEqual(run.report.errors, { "HTTP 400": 2 });
+});
+
 test("chat users and recorded request files", () => {
   expectCountsMatchServer(bench(["--workload", "chat", "--sessions", "2", "--duration", "3",
     "--think-time", "0.2", "--max-tokens", "8"]));
