@@ -50,6 +50,9 @@ void add_bench_serve_flags(Flags& f) {
           "--abort-fraction)",
           true);
     f.add("idle-timeout", "60", "soak: seconds to wait for the server to go idle");
+    f.add("settle", "2",
+          "soak: seconds an idle server gets before each RSS reading (after the warm-up and at "
+          "the end), to return freed memory");
     f.add("json", "", "write every figure to this JSON file");
     f.add("html", "", "write a self-contained HTML report with plots to this file");
     f.add("threads", "2", "client I/O threads");
@@ -171,6 +174,10 @@ int run_bench_serve(const std::vector<std::string>& args) {
     if (f.has("kpi") && f.get("kpi") != "seeds") return fail("--kpi: only 'seeds'", kExitUsage);
     auto idle_timeout = f.get_double("idle-timeout", 0);
     if (!idle_timeout) return fail(idle_timeout.error_message(), kExitUsage);
+    auto settle = f.get_double("settle", 0);
+    if (!settle) return fail(settle.error_message(), kExitUsage);
+    const bool soak = f.enabled("soak") || o.abort_fraction > 0;
+    if (soak) o.settle = settle.value();
 
     auto result = loadgen::run_load(o);
     if (!result) return fail(result.error_message(), kExitFailure);
@@ -178,8 +185,8 @@ int run_bench_serve(const std::vector<std::string>& args) {
     ro.run = o;
     ro.slo = slo.value();
     ro.kpi_seeds = f.has("kpi");
-    ro.soak = f.enabled("soak") || o.abort_fraction > 0;
-    if (ro.soak) ro.idle = loadgen::wait_for_idle(o.endpoint, idle_timeout.value());
+    ro.soak = soak;
+    if (ro.soak) ro.idle = loadgen::wait_for_idle(o.endpoint, idle_timeout.value(), o.settle);
     const auto report = loadgen::make_report(result.value(), ro);
     std::fputs(loadgen::console_table(report).c_str(), stdout);
     if (f.has("json") && !write_text(f.get("json"), report.dump(1) + "\n"))

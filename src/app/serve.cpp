@@ -12,6 +12,7 @@
 #include "app/common.h"
 #include "app/engine_setup.h"
 #include "core/file.h"
+#include "core/heap.h"
 #include "core/logging.h"
 #include "server/http_server.h"
 #include "server/openai_service.h"
@@ -256,6 +257,20 @@ int run_serve(const std::vector<std::string>& args) {
                            engine.config().max_model_len};
     service.gpu_memory = gpu_memory_probe(bundle.value());
     service.set_ready(services);
+    if (bundle.value().backend) {
+        // The GPU holds the weights now; the mapped checkpoint would stay resident (~20 GB of RSS).
+        model.value()->release_host_weights();
+        LOG_INFO << "weights are on the GPU: host copy released";
+    }
+    // Freed request buffers (bodies, decoded images, pixel values) go back to the OS once the
+    // engine has been idle for a moment, so RSS follows the load down.
+    const IdleHeapTrimmer trimmer([&engine] { return engine.num_unfinished() == 0; },
+                                  [&engine] {
+                                      const EngineMetrics& em = engine.metrics();
+                                      return em.prompt_tokens.load() + em.generation_tokens.load() +
+                                             em.finished_abort.load();
+                                  },
+                                  {});
 
     const double load_secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -176,6 +176,27 @@ awaitable<void> monitor(Ctx& c) {
     if (c.o.progress) std::fputs("\n", stderr);
 }
 
+// Polls /metrics until nothing runs, waits or holds KV blocks (at most `timeout` seconds), then
+// sleeps `settle` seconds and scrapes once more.
+awaitable<IdleState> until_idle(const Endpoint& endpoint, double timeout, double settle) {
+    IdleState state;
+    const double deadline = now_seconds() + timeout;
+    for (;;) {
+        state.metrics = co_await scrape(endpoint);
+        state.idle = !state.metrics.empty() &&
+                     state.metrics.sum("vllm:num_requests_running") == 0 &&
+                     state.metrics.sum("vllm:num_requests_waiting") == 0 &&
+                     state.metrics.sum("vllm:kv_cache_usage_perc") == 0;
+        if (state.idle || now_seconds() > deadline) break;
+        co_await sleep_for(0.5);
+    }
+    if (state.idle && settle > 0) {
+        co_await sleep_for(settle);
+        state.metrics = co_await scrape(endpoint);
+    }
+    co_return state;
+}
+
 awaitable<void> main_task(Ctx& c) {
     auto ex = co_await asio::this_coro::executor;
     // Warm-up at the run's concurrency (so buffers sized by batch are in place), not measured.
@@ -194,6 +215,7 @@ awaitable<void> main_task(Ctx& c) {
             },
             [&warm_lanes](std::exception_ptr) { --warm_lanes; });
     while (warm_lanes.load() > 0) co_await sleep_for(0.01);
+    if (c.o.settle > 0) co_await until_idle(c.o.endpoint, 60, c.o.settle);
     c.result.before = co_await scrape(c.o.endpoint);
     c.result.metrics_available = !c.result.before.empty();
     c.result.start = now_seconds();
@@ -235,22 +257,13 @@ Result<RunResult> run_load(const RunOptions& o) {
     return std::move(c.result);
 }
 
-IdleState wait_for_idle(const Endpoint& endpoint, double timeout) {
+IdleState wait_for_idle(const Endpoint& endpoint, double timeout, double settle) {
     IdleState state;
     asio::io_context ioc;
     asio::co_spawn(
         ioc,
         [&]() -> awaitable<void> {
-            const double deadline = now_seconds() + timeout;
-            for (;;) {
-                state.metrics = co_await scrape(endpoint);
-                state.idle = !state.metrics.empty() &&
-                             state.metrics.sum("vllm:num_requests_running") == 0 &&
-                             state.metrics.sum("vllm:num_requests_waiting") == 0 &&
-                             state.metrics.sum("vllm:kv_cache_usage_perc") == 0;
-                if (state.idle || now_seconds() > deadline) break;
-                co_await sleep_for(0.5);
-            }
+            state = co_await until_idle(endpoint, timeout, settle);
             state.health_status = (co_await get(endpoint, "/health")).status;
         },
         asio::detached);

@@ -27,6 +27,9 @@ struct RunOptions {
     int64_t warmup = 0;         // requests sent before measuring (not counted)
     double think_time = -1;     // seconds between a session's requests (-1: the workload's own)
     double abort_fraction = 0;  // share of requests the client hangs up on mid-stream
+    // > 0 (soak): after the warm-up, wait for the server to go idle and then this many seconds
+    // before the starting scrape, so the run's RSS baseline is an idle server's, as the end's is.
+    double settle = 0;
     uint64_t seed = 0;
     int threads = 2;  // client I/O threads
     bool progress = true;
@@ -54,13 +57,14 @@ struct RunResult {
 
 Result<RunResult> run_load(const RunOptions& options);
 
-// After a run: polls /metrics until nothing runs or waits (at most `timeout` seconds); returns
-// the last scrape and whether it went idle.
+// After a run: polls /metrics until nothing runs or waits (at most `timeout` seconds), then
+// waits `settle` seconds more (the server returns freed memory when idle); returns the last
+// scrape and whether it went idle.
 struct IdleState {
     bool idle = false;
     PromSamples metrics;
     int health_status = 0;
 };
-IdleState wait_for_idle(const Endpoint& endpoint, double timeout);
+IdleState wait_for_idle(const Endpoint& endpoint, double timeout, double settle = 0);
 
 }  // namespace autoglm::loadgen

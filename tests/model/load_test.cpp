@@ -2,6 +2,9 @@
 // fail-fast memory check for full-size dummy weights.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <string>
+
 #include "model/glm4v/model.h"
 
 namespace autoglm {
@@ -33,6 +36,30 @@ TEST(Load, DummyWeightsOverACheckpointConfig) {
     ASSERT_TRUE(m.ok()) << m.error_message();
     EXPECT_EQ(m.value()->config().text.num_hidden_layers, 3);
     EXPECT_NE(m.value()->source_description().find("dummy"), std::string::npos);
+}
+
+// Lines of /proc/self/maps that map a file under `dir`.
+int count_mappings_under(const std::string& dir) {
+    std::ifstream maps("/proc/self/maps");
+    int n = 0;
+    for (std::string line; std::getline(maps, line);) n += line.find(dir) != std::string::npos;
+    return n;
+}
+
+TEST(Load, ReleasingHostWeightsUnmapsTheCheckpointAndKeepsTheDescription) {
+    LoadOptions options;
+    options.model = kData + "/tiny_bf16_sharded/model";
+    auto m = Glm4vModel::load(options);
+    ASSERT_TRUE(m.ok()) << m.error_message();
+    Glm4vModel& model = *m.value();
+    EXPECT_GE(count_mappings_under(options.model), 2) << "the shards are mapped";
+    const int64_t tensors = model.report().num_tensors;
+    model.release_host_weights();
+    EXPECT_FALSE(model.has_host_weights());
+    EXPECT_EQ(count_mappings_under(options.model), 0);
+    EXPECT_EQ(model.config().text.num_hidden_layers, 3);
+    EXPECT_EQ(model.report().num_tensors, tensors);
+    EXPECT_DEATH((void)model.text(), "released");
 }
 
 TEST(Load, FullSizeDummyFailsFastWithoutEnoughMemory) {

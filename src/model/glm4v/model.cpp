@@ -92,6 +92,23 @@ Result<std::unique_ptr<Glm4vModel>> Glm4vModel::load(const LoadOptions& options)
     return model;
 }
 
+const Glm4vTextModel& Glm4vModel::text() const {
+    CHECK(text_) << "the CPU text model was released (the weights live on the GPU)";
+    return *text_;
+}
+
+const Glm4vVisionModel& Glm4vModel::vision() const {
+    CHECK(vision_) << "the CPU vision model was released (the weights live on the GPU)";
+    return *vision_;
+}
+
+void Glm4vModel::release_host_weights() {
+    text_.reset();
+    vision_.reset();
+    weights_ = Glm4vWeights{};
+    source_.reset();
+}
+
 int64_t argmax(std::span<const float> values) {
     CHECK(!values.empty()) << "argmax of nothing";
     return std::max_element(values.begin(), values.end()) - values.begin();

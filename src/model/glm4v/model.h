@@ -41,8 +41,14 @@ class Glm4vModel {
     const Glm4vConfig& config() const { return config_; }
     const Glm4vWeights& weights() const { return weights_; }
     const WeightReport& report() const { return report_; }
-    const Glm4vTextModel& text() const { return *text_; }
-    const Glm4vVisionModel& vision() const { return *vision_; }
+    const Glm4vTextModel& text() const;
+    const Glm4vVisionModel& vision() const;
+    // Once another backend holds its own copy (the GPU after upload): unmaps the checkpoint or
+    // frees the dummy buffers, so the host keeps no ~20 GB of weight pages. The CPU text and
+    // vision models are gone afterwards (using them is a CHECK failure); config, report and
+    // image processor settings stay.
+    void release_host_weights();
+    bool has_host_weights() const { return source_ != nullptr; }
     const std::string& source_description() const { return source_description_; }
     // The image processor's settings: the folder's preprocessor_config.json, or the GLM-4.1V
     // defaults (presets, or a folder without the file).
