@@ -42,6 +42,11 @@ void add_engine_flags(Flags& flags) {
     flags.add("device", "auto",
               "where the model runs: cuda, cpu, or auto (cuda when a GPU is found)");
     flags.add("enforce-eager", "false", "CUDA: no CUDA graphs for decode steps", true);
+    flags.add("profile-steps", "false",
+              "log each engine step: its plan (chunks, prefill and decode tokens, images) and "
+              "where its time went (schedule, prepare, vision, forward, output); the same "
+              "phases are always in /metrics as autoglm:engine_step_phase_seconds",
+              true);
 }
 
 void add_sampling_flags(Flags& flags) {
@@ -164,6 +169,7 @@ Result<EngineBundle> make_engine(const Flags& flags, const Glm4vModel& model,
     config.num_blocks = static_cast<int32_t>(b.kv_plan.num_blocks);
     config.block_size = b.kv_plan.block_size;
     config.max_model_len = b.kv_plan.max_model_len;
+    config.profile_steps = flags.enabled("profile-steps");
     b.engine = std::make_unique<Engine>(config, model.config(), *b.executor, tokenizer,
                                         std::move(eos_token_ids));
     return b;

@@ -5,6 +5,7 @@
 #ifdef AUTOGLM_HAS_CUDA
 
 #include <algorithm>
+#include <chrono>
 #include <vector>
 
 #include "core/cuda_check.h"
@@ -16,6 +17,13 @@ CudaModelExecutor::CudaModelExecutor(const Glm4vModel& model, CudaGlm4vModel& gp
 
 void CudaModelExecutor::release(const Request& request) {
     images_.release(request);
+}
+
+bool CudaModelExecutor::collect_forward_seconds(std::vector<double>& done) {
+    std::vector<float> ms;
+    const bool latest = gpu_.collect_forward_ms(ms);
+    for (const float m : ms) done.push_back(m * 1e-3);
+    return latest;
 }
 
 void CudaModelExecutor::fetch_logits(StepOutput& out) {
@@ -66,10 +74,15 @@ StepOutput CudaModelExecutor::execute(const StepPlan& plan) {
     std::vector<int32_t> dst;
     for (const FlatStep::ImageSpan& span : f.images) {
         const DeviceImageEmbeddings& e =
-            images_.get(*span.request, *span.image, [this](const ImageInput& im) {
+            images_.get(*span.request, *span.image, [this, &out](const ImageInput& im) {
                 const Glm4vProcessedImage& px = *im.pixels;
                 const ImageGrid grid{px.grid_t, px.grid_h, px.grid_w};
-                return gpu_.encode_images(px.pixel_values, {&grid, 1});
+                const auto t0 = std::chrono::steady_clock::now();
+                auto e = gpu_.encode_images(px.pixel_values, {&grid, 1});  // synchronous
+                out.vision_seconds +=
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                ++out.images_encoded;
+                return e;
             });
         for (int64_t j = span.first; j < span.last; ++j) {
             rows.push_back(e.row(j - span.image->token_offset, hidden));

@@ -3,6 +3,8 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 
 #include "core/logging.h"
@@ -415,7 +417,20 @@ void Engine::update_gauges() {
     metrics_.prefix_cache_hits = kv_.pool().stats().num_hit_tokens;
 }
 
+namespace {
+
+struct StepClock {
+    using Clock = std::chrono::steady_clock;
+    Clock::time_point begin = Clock::now(), scheduled, executed, end;
+    static double seconds(Clock::time_point a, Clock::time_point b) {
+        return std::chrono::duration<double>(b - a).count();
+    }
+};
+
+}  // namespace
+
 bool Engine::step() {
+    StepClock clock;
     admit_inbox();
     abort_groups(/*only_cancelled=*/true);
     if (scheduler_.num_running() + scheduler_.num_waiting() == 0) {
@@ -427,9 +442,55 @@ bool Engine::step() {
     CHECK(!plan.chunks.empty()) << "the scheduler planned nothing for " << scheduler_.num_waiting()
                                 << " waiting requests";
     record_first_schedules(plan);
+    // What the step runs, read before execute advances num_computed_tokens.
+    int64_t tokens = 0, decodes = 0;
+    for (const ScheduledChunk& c : plan.chunks) {
+        tokens += c.num_new_tokens;
+        decodes += c.request->num_computed_tokens >= c.request->num_prompt_tokens;
+    }
+    clock.scheduled = StepClock::Clock::now();
     StepOutput out = executor_.execute(plan);
+    clock.executed = StepClock::Clock::now();
     update(plan, out);
     update_gauges();
+    clock.end = StepClock::Clock::now();
+
+    metrics_.iteration_tokens.observe(static_cast<double>(tokens));
+    StepPhaseHistograms& h = metrics_.step_phases;
+    const double total = StepClock::seconds(clock.begin, clock.end);
+    const double exec = StepClock::seconds(clock.scheduled, clock.executed);
+    double forward = out.forward_seconds;  // known now on the CPU
+    std::vector<double> device;
+    const bool latest = executor_.collect_forward_seconds(device) && !device.empty();
+    for (const double d : device) h.forward.observe(d);
+    if (forward >= 0) h.forward.observe(forward);
+    if (forward < 0 && latest) forward = device.back();
+    h.schedule.observe(StepClock::seconds(clock.begin, clock.scheduled));
+    // On the CPU the forward runs inside execute; on the GPU execute only launches it.
+    const double prepare =
+        std::max(0.0, exec - out.vision_seconds - std::max(0.0, out.forward_seconds));
+    h.prepare.observe(prepare);
+    if (out.images_encoded > 0) h.vision.observe(out.vision_seconds);
+    h.output.observe(StepClock::seconds(clock.executed, clock.end));
+    h.total.observe(total);
+    if (forward >= 0) h.gap.observe(std::max(0.0, total - out.vision_seconds - forward));
+    if (config_.profile_steps) {
+        char fwd[32] = "pending";
+        if (forward >= 0) std::snprintf(fwd, sizeof fwd, "%.2f ms", forward * 1e3);
+        char line[320];
+        std::snprintf(line, sizeof line,
+                      "step %lld: %zu chunks, %lld tokens (%lld prefill, %lld decodes), %d images; "
+                      "schedule %.2f ms, prepare %.2f ms, vision %.2f ms, forward %s, "
+                      "output %.2f ms, total %.2f ms",
+                      static_cast<long long>(num_steps_), plan.chunks.size(),
+                      static_cast<long long>(tokens), static_cast<long long>(tokens - decodes),
+                      static_cast<long long>(decodes), out.images_encoded,
+                      StepClock::seconds(clock.begin, clock.scheduled) * 1e3, prepare * 1e3,
+                      out.vision_seconds * 1e3, fwd,
+                      StepClock::seconds(clock.executed, clock.end) * 1e3, total * 1e3);
+        LOG_INFO << line;
+    }
+    ++num_steps_;
     return true;
 }
 

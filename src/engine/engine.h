@@ -38,6 +38,8 @@ struct EngineConfig {
     int64_t max_model_len = 0;  // prompt + output tokens of one sequence at most
     // Waiting + running requests at most; submit fails beyond it (the server answers 429).
     int64_t max_queued_requests = 0;  // 0 = unbounded
+    // Log every step's plan and phase timings (one INFO line a step).
+    bool profile_steps = false;
 };
 
 struct EngineImage {
@@ -157,6 +159,7 @@ class Engine {
     int64_t next_sequence_id_ = 0;
     std::atomic<int64_t> next_request_id_{1};
     std::atomic<int64_t> num_unfinished_{0};
+    int64_t num_steps_ = 0;  // steps run (engine thread)
     std::thread thread_;
 };
 

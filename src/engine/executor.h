@@ -36,6 +36,10 @@ class ModelExecutor {
                                   std::vector<int32_t>& /*ids*/) {
         return false;
     }
+    // Appends the device time (seconds) of past forwards that have finished since the last call,
+    // oldest first; true when the last execute's forward is among them (it has finished).
+    // Backends whose forward is synchronous report it in StepOutput and return false here.
+    virtual bool collect_forward_seconds(std::vector<double>& /*done*/) { return false; }
     // The request finished or was preempted/aborted for good: drop what is kept for it.
     virtual void release(const Request& request) = 0;
     virtual int64_t vocab_size() const = 0;

@@ -40,4 +40,19 @@ std::vector<double> request_latency_buckets() {
             30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0};
 }
 
+std::vector<double> iteration_tokens_buckets() {
+    return {1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384};
+}
+
+std::vector<double> phase_buckets() {
+    return {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+            0.05,    0.1,    0.25,    0.5,    1.0,   2.5,    5.0,   10.0};
+}
+
+std::vector<std::pair<const char*, const Histogram*>> StepPhaseHistograms::all() const {
+    return {{"schedule", &schedule}, {"prepare", &prepare}, {"vision", &vision},
+            {"forward", &forward},   {"output", &output},   {"gap", &gap},
+            {"total", &total}};
+}
+
 }  // namespace autoglm

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace autoglm {
@@ -36,6 +37,24 @@ class Histogram {
 std::vector<double> ttft_buckets();
 std::vector<double> inter_token_buckets();
 std::vector<double> request_latency_buckets();
+// vLLM's bounds for vllm:iteration_tokens_total (tokens one engine step runs).
+std::vector<double> iteration_tokens_buckets();
+// Seconds, 50 us to 10 s: the phases of one engine step and of preparing a request.
+std::vector<double> phase_buckets();
+
+// Where one engine step's wall time goes (autoglm:engine_step_phase_seconds{phase=...}):
+// schedule (admit, abort, plan), prepare (flatten, stage, launch: host work of the forward),
+// vision (image encoding, synchronous), forward (the text model: device time on the GPU),
+// output (sampling, token bookkeeping, detokenizing, delivery; on the GPU it includes waiting
+// for the forward), total, and gap = total - vision - forward (the model not running: host
+// overhead), observed for steps whose forward time is known by the step's end.
+struct StepPhaseHistograms {
+    Histogram schedule{phase_buckets()}, prepare{phase_buckets()}, vision{phase_buckets()},
+        forward{phase_buckets()}, output{phase_buckets()}, gap{phase_buckets()},
+        total{phase_buckets()};
+    // (name, histogram) in a fixed order, for exporters.
+    std::vector<std::pair<const char*, const Histogram*>> all() const;
+};
 
 struct EngineMetrics {
     std::atomic<int64_t> num_waiting{0};
@@ -51,6 +70,8 @@ struct EngineMetrics {
     Histogram inter_token_latency{inter_token_buckets()};
     Histogram e2e_request_latency{request_latency_buckets()};
     Histogram request_queue_time{request_latency_buckets()};
+    Histogram iteration_tokens{iteration_tokens_buckets()};
+    StepPhaseHistograms step_phases;
 };
 
 }  // namespace autoglm

@@ -30,6 +30,12 @@ struct StepOutput {
     // backend may leave them on its device until ModelExecutor::fetch_logits.
     std::vector<float> logits;  // [sampling_chunks.size(), vocab]
     std::vector<int32_t> sampling_chunks;
+    // Timings of the step: images encoded (synchronously) and the seconds that took; the text
+    // forward's seconds when the backend knows them at return (the CPU), else -1 (the GPU
+    // reports it later through ModelExecutor::collect_forward_seconds).
+    int32_t images_encoded = 0;
+    double vision_seconds = 0;
+    double forward_seconds = -1;
 };
 
 // A StepPlan flattened into the arrays of one ForwardBatch (backend-neutral), plus the image
@@ -94,7 +100,8 @@ class ModelRunner {
     size_t num_cached_images() const { return vision_cache_.size(); }
 
   private:
-    const std::vector<float>& image_embeddings(const Request& request, const ImageInput& image);
+    const std::vector<float>& image_embeddings(const Request& request, const ImageInput& image,
+                                               StepOutput& out);
 
     const Glm4vModel& model_;
     PagedKvCache& cache_;

@@ -62,6 +62,39 @@ OJson server_json(const RunResult& res, double secs) {
                {"cpu_cores_busy", secs > 0 ? delta("process_cpu_seconds_total") / secs : 0.0},
                {"rss_bytes_start", a.sum("process_resident_memory_bytes")},
                {"rss_bytes_end", b.sum("process_resident_memory_bytes")}};
+    const double steps = delta("vllm:iteration_tokens_total_count");
+    if (steps > 0) {
+        s["engine_steps"] = steps;
+        s["tokens_per_step"] = delta("vllm:iteration_tokens_total_sum") / steps;
+    }
+    // Our server's breakdown (autoglm:...): each phase's mean per step it was observed in, and
+    // its share of the window's wall time.
+    const auto labelled = [&](const char* name, const std::string& label) {
+        return b.with_label(name, label) - a.with_label(name, label);
+    };
+    if (b.has("autoglm:engine_step_phase_seconds_count")) {
+        OJson phases = OJson::object();
+        for (const char* phase :
+             {"schedule", "prepare", "vision", "forward", "output", "gap", "total"}) {
+            const std::string l = "phase=\"" + std::string(phase) + "\"";
+            const double n = labelled("autoglm:engine_step_phase_seconds_count", l);
+            const double sum = labelled("autoglm:engine_step_phase_seconds_sum", l);
+            phases[phase] = {{"count", n},
+                             {"mean_ms", n > 0 ? sum / n * 1e3 : 0.0},
+                             {"busy_share", secs > 0 ? sum / secs : 0.0}};
+        }
+        s["step_phases"] = phases;
+    }
+    if (b.has("autoglm:request_preparation_seconds_count")) {
+        OJson stages = OJson::object();
+        for (const char* stage : {"media", "prompt", "submit"}) {
+            const std::string l = "stage=\"" + std::string(stage) + "\"";
+            const double n = labelled("autoglm:request_preparation_seconds_count", l);
+            const double sum = labelled("autoglm:request_preparation_seconds_sum", l);
+            stages[stage] = {{"count", n}, {"mean_ms", n > 0 ? sum / n * 1e3 : 0.0}};
+        }
+        s["preparation"] = stages;
+    }
     if (b.has("autoglm:gpu_memory_used_bytes")) {
         s["gpu_memory_used_bytes"] = b.sum("autoglm:gpu_memory_used_bytes");
         s["gpu_memory_total_bytes"] = b.sum("autoglm:gpu_memory_total_bytes");
@@ -271,6 +304,23 @@ std::string console_table(const OJson& rep) {
             s["generation_tokens"].get<double>(), s["prefix_cache_hit_rate"].get<double>() * 100,
             s["queue_time_mean_ms"].get<double>(), s["preemptions"].get<double>(),
             s["kv_cache_usage_peak"].get<double>() * 100);
+        if (s.contains("step_phases")) {
+            const OJson& p = s["step_phases"];
+            const auto ms = [&](const char* k) { return p[k]["mean_ms"].get<double>(); };
+            add("server steps: %.0f, %.0f tokens each; mean ms: schedule %.2f, prepare %.2f, "
+                "vision %.1f (in %.0f steps), forward %.1f, output %.2f, gap %.2f, total %.1f; "
+                "busy %.0f %% of the window\n",
+                s.value("engine_steps", 0.0), s.value("tokens_per_step", 0.0), ms("schedule"),
+                ms("prepare"), ms("vision"), p["vision"]["count"].get<double>(), ms("forward"),
+                ms("output"), ms("gap"), ms("total"), p["total"]["busy_share"].get<double>() * 100);
+        }
+        if (s.contains("preparation")) {
+            const OJson& p = s["preparation"];
+            add("server request preparation, mean ms: media %.1f (%.0f requests), prompt %.2f, "
+                "submit %.2f\n",
+                p["media"]["mean_ms"].get<double>(), p["media"]["count"].get<double>(),
+                p["prompt"]["mean_ms"].get<double>(), p["submit"]["mean_ms"].get<double>());
+        }
     }
     for (const char* key : {"kpi", "soak"}) {
         if (!rep.contains(key)) continue;

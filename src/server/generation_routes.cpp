@@ -209,6 +209,10 @@ std::variant<ChatPrompt, ApiError> OpenAiService::chat_prompt(const ChatRequest&
         processor = &*own;
     }
     ChatPrompt out;
+    const auto seconds_since = [](std::chrono::steady_clock::time_point t) {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+    };
+    const auto media_start = std::chrono::steady_clock::now();
     for (size_t i = 0; i < req.image_urls.size(); ++i) {
         auto bytes = fetch_image_bytes(req.image_urls[i], config_.media);
         if (!bytes) return image_error(i, bytes.error_message());
@@ -220,6 +224,8 @@ std::variant<ChatPrompt, ApiError> OpenAiService::chat_prompt(const ChatRequest&
         out.images.push_back(
             {std::make_shared<const Glm4vProcessedImage>(std::move(processed).value())});
     }
+    if (!req.image_urls.empty()) preparation_.media.observe(seconds_since(media_start));
+    const auto prompt_start = std::chrono::steady_clock::now();
     OrderedJson context = req.template_kwargs;
     context["messages"] = config_.content_format == ContentFormat::kString
                               ? OrderedJson(apply_content_format(nlohmann::json(req.messages),
@@ -230,6 +236,7 @@ std::variant<ChatPrompt, ApiError> OpenAiService::chat_prompt(const ChatRequest&
     auto prompt = services_.chat_template->render(context);
     if (!prompt) return ApiError{400, "chat template: " + prompt.error_message()};
     out.ids = services_.tokenizer->encode(prompt.value());
+    preparation_.prompt.observe(seconds_since(prompt_start));
     return out;
 }
 
@@ -245,7 +252,10 @@ awaitable<void> OpenAiService::chat(http::Exchange& ex) {
     if (const auto* e = std::get_if<ApiError>(&prepared)) co_return co_await send_error(ex, *e);
     ChatPrompt& prompt = std::get<ChatPrompt>(prepared);
     GenerationInput input{std::move(prompt.ids), std::move(prompt.images), req.params};
+    const auto submit_start = std::chrono::steady_clock::now();
     auto submitted = services_.engine->submit(std::move(input));
+    preparation_.submit.observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - submit_start).count());
     if (auto* f = std::get_if<SubmitFailure>(&submitted)) co_return co_await submit_failed(ex, *f);
     auto handle = std::get<std::shared_ptr<RequestHandle>>(submitted);
     handle->outputs().set_listener(ex.waker());

@@ -103,6 +103,7 @@ std::string OpenAiService::metrics_text() const {
     MetricsSources sources;
     if (state_.load() != State::kLoading) sources.engine = &services_.engine->metrics();
     sources.http = &http_metrics_;
+    sources.preparation = &preparation_;
     sources.model_name = config_.served_model_name;
     sources.start_time_seconds = start_time_;
     if (gpu_memory)

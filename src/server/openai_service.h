@@ -89,6 +89,7 @@ class OpenAiService {
     std::atomic<State> state_{State::kLoading};
     ModelServices services_;
     HttpMetrics http_metrics_;
+    mutable PreparationMetrics preparation_;  // observed from const request paths
     double start_time_ = 0;
 };
 

@@ -76,6 +76,16 @@ void engine_metrics(std::string& out, const EngineMetrics& m, const std::string&
               m.e2e_request_latency.snapshot());
     histogram(out, "vllm:request_queue_time_seconds", "Time from arrival to first schedule.", l,
               m.request_queue_time.snapshot());
+    histogram(out, "vllm:iteration_tokens_total", "Tokens run by one engine step.", l,
+              m.iteration_tokens.snapshot());
+    header(out, "autoglm:engine_step_phase_seconds", "histogram",
+           "Where an engine step's time goes: schedule, prepare (host work of the forward), "
+           "vision, forward (device time), output (sampling and delivery), gap (total less "
+           "vision and forward), total.");
+    for (const auto& [phase, hist] : m.step_phases.all())
+        histogram(out, "autoglm:engine_step_phase_seconds", "",
+                  l + ",phase=\"" + std::string(phase) + "\"", hist->snapshot(),
+                  /*with_header=*/false);
 }
 
 void process_metrics(std::string& out, double start_time) {
@@ -141,6 +151,20 @@ void HttpMetrics::render(std::string& out) const {
 std::string render_prometheus(const MetricsSources& s) {
     std::string out;
     if (s.engine) engine_metrics(out, *s.engine, s.model_name);
+    if (s.preparation) {
+        const std::string l = "model_name=\"" + escape_label_value(s.model_name) + "\"";
+        header(out, "autoglm:request_preparation_seconds", "histogram",
+               "Request work on the HTTP thread before the engine: media (images fetched, "
+               "decoded, preprocessed), prompt (template, tokenizer), submit (engine intake).");
+        const std::pair<const char*, const Histogram*> stages[] = {
+            {"media", &s.preparation->media},
+            {"prompt", &s.preparation->prompt},
+            {"submit", &s.preparation->submit}};
+        for (const auto& [stage, hist] : stages)
+            histogram(out, "autoglm:request_preparation_seconds", "",
+                      l + ",stage=\"" + std::string(stage) + "\"", hist->snapshot(),
+                      /*with_header=*/false);
+    }
     if (s.http) s.http->render(out);
     process_metrics(out, s.start_time_seconds);
     if (s.gpu_memory_used_bytes >= 0) {

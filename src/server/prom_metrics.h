@@ -26,9 +26,18 @@ class HttpMetrics {
     std::map<std::pair<std::string, std::string>, std::unique_ptr<Histogram>> durations_;
 };
 
+// autoglm:request_preparation_seconds{stage}: the work a generation request costs on the HTTP
+// thread before the engine sees it: media (fetch, decode and preprocess every image of a
+// request that has some), prompt (chat template and tokenizing), submit (the engine's checks,
+// placeholder expansion, positions and image hashes).
+struct PreparationMetrics {
+    Histogram media{phase_buckets()}, prompt{phase_buckets()}, submit{phase_buckets()};
+};
+
 struct MetricsSources {
     const EngineMetrics* engine = nullptr;  // null while loading
     const HttpMetrics* http = nullptr;
+    const PreparationMetrics* preparation = nullptr;
     std::string model_name;
     double start_time_seconds = 0;  // unix time the process started
     // Device memory (CUDA backend); negative = not reported.

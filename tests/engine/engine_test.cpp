@@ -64,9 +64,19 @@ class FakeExecutor final : public ModelExecutor {
         }
         ++num_steps;
         if (step_delay.count() > 0) std::this_thread::sleep_for(step_delay);
+        out.forward_seconds = forward_seconds;
+        if (device_timing) pending_.push_back(0.002);
         return out;
     }
+    bool collect_forward_seconds(std::vector<double>& done) override {
+        done.insert(done.end(), pending_.begin(), pending_.end());
+        const bool latest = !pending_.empty();
+        pending_.clear();
+        return latest;
+    }
     void release(const Request&) override {}
+    double forward_seconds = -1;  // >= 0: a synchronous backend's forward time, in StepOutput
+    bool device_timing = false;   // 2 ms a forward, reported later (an asynchronous backend)
     int64_t vocab_size() const override { return kVocab; }
     int64_t num_steps = 0;
     std::chrono::microseconds step_delay{0};  // a slower "GPU", for tests that race the engine
@@ -78,6 +88,7 @@ class FakeExecutor final : public ModelExecutor {
     }
     int64_t block_size_;
     std::vector<int64_t> slots_;
+    std::vector<double> pending_;
 };
 
 // What a request gives alone: the fake's rule applied to the growing sequence.
@@ -461,6 +472,33 @@ TEST(Engine, MetricsCountRequestsAndTokens) {
     EXPECT_EQ(m.request_queue_time.snapshot().count, 2u);
     EXPECT_EQ(m.e2e_request_latency.snapshot().count, 2u);
     EXPECT_EQ(m.prefix_cache_queries.load(), 8u);
+}
+
+TEST(Engine, EveryStepIsTimedAndItsTokensCounted) {
+    for (const bool device : {false, true}) {
+        Rig rig;
+        if (device)
+            rig.executor.device_timing = true;
+        else
+            rig.executor.forward_seconds = 0.003;
+        auto a = submit_ok(rig.engine, greedy({1, 2, 3, 4, 5}, 4));
+        auto b = submit_ok(rig.engine, greedy({6, 7, 8}, 2));
+        drain(rig.engine);
+        const EngineMetrics& m = rig.engine.metrics();
+        const auto steps = static_cast<uint64_t>(rig.executor.num_steps);
+        const Histogram::Snapshot tokens = m.iteration_tokens.snapshot();
+        EXPECT_EQ(tokens.count, steps);
+        // Both prompts (8 tokens) in the first step, then every output token but each last.
+        EXPECT_EQ(tokens.sum, 8.0 + 3.0 + 1.0);
+        EXPECT_EQ(tokens.cumulative_counts[1], steps) << "no step ran more than 8 tokens";
+        const StepPhaseHistograms& h = m.step_phases;
+        for (const Histogram* all_steps :
+             {&h.schedule, &h.prepare, &h.output, &h.total, &h.forward, &h.gap})
+            EXPECT_EQ(all_steps->snapshot().count, steps);
+        EXPECT_EQ(h.vision.snapshot().count, 0u);  // no images
+        EXPECT_NEAR(h.forward.snapshot().sum, (device ? 0.002 : 0.003) * steps, 1e-9);
+        EXPECT_LE(h.gap.snapshot().sum, h.total.snapshot().sum);
+    }
 }
 
 TEST(Engine, StopAbortsUnfinishedRequests) {
