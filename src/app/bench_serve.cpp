@@ -50,7 +50,7 @@ void add_bench_serve_flags(Flags& f) {
           "--abort-fraction)",
           true);
     f.add("idle-timeout", "60", "soak: seconds to wait for the server to go idle");
-    f.add("settle", "2",
+    f.add("settle", "5",
           "soak: seconds an idle server gets before each RSS reading (after the warm-up and at "
           "the end), to return freed memory");
     f.add("json", "", "write every figure to this JSON file");

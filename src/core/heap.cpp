@@ -10,6 +10,14 @@
 
 namespace autoglm {
 
+void return_large_blocks_to_os(size_t threshold_bytes) {
+#if defined(__GLIBC__)
+    mallopt(M_MMAP_THRESHOLD, static_cast<int>(threshold_bytes));
+#else
+    (void)threshold_bytes;
+#endif
+}
+
 bool release_free_heap() {
 #if defined(__GLIBC__)
     return malloc_trim(0) != 0;
@@ -24,7 +32,7 @@ IdleHeapTrimmer::IdleHeapTrimmer(std::function<bool()> idle, std::function<uint6
       activity_(std::move(activity)),
       options_(options),
       trim_(std::move(trim)),
-      trimmed_at_(activity_()) {
+      seen_(activity_()) {
     thread_ = std::jthread([this](std::stop_token stop) { run(stop); });
 }
 
@@ -33,26 +41,34 @@ IdleHeapTrimmer::~IdleHeapTrimmer() {
 }
 
 void IdleHeapTrimmer::run(std::stop_token stop) {
+    using Clock = std::chrono::steady_clock;
     std::mutex mutex;
     std::condition_variable_any wake;
-    auto idle_since = std::chrono::steady_clock::time_point::max();
+    auto idle_since = Clock::time_point::max();
+    int pending = 0;  // trims still due since the last activity
     std::unique_lock<std::mutex> lock(mutex);
     for (;;) {
         // Returns early only when stop is requested (the predicate never holds).
         wake.wait_for(lock, stop, options_.poll, [] { return false; });
         if (stop.stop_requested()) return;
-        const auto now = std::chrono::steady_clock::now();
-        const uint64_t seen = activity_();
-        if (!idle_() || seen == trimmed_at_) {
-            idle_since = std::chrono::steady_clock::time_point::max();
+        const auto now = Clock::now();
+        if (const uint64_t seen = activity_(); seen != seen_) {
+            seen_ = seen;
+            pending = options_.repeats;
+            idle_since = Clock::time_point::max();
+        }
+        if (!idle_()) {
+            idle_since = Clock::time_point::max();
             continue;
         }
-        if (idle_since == std::chrono::steady_clock::time_point::max()) idle_since = now;
+        if (pending == 0) continue;
+        if (idle_since == Clock::time_point::max()) idle_since = now;
         if (now - idle_since < options_.settle) continue;
         trim_();
-        trimmed_at_ = seen;
+        --pending;
         num_trims_.fetch_add(1);
-        idle_since = std::chrono::steady_clock::time_point::max();
+        idle_since = now;  // the next one (memory freed late, e.g. by closing connections)
+                           // a settle time later
     }
 }
 

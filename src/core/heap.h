@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <stop_token>
@@ -15,14 +16,21 @@ namespace autoglm {
 // malloc_trim(0) where the C library has it; true when memory was returned.
 bool release_free_heap();
 
-// Calls `trim` once the process has been idle for `settle` after some activity: a thread polls
-// `idle()` (nothing queued or running) and `activity()` (a counter that moves with work, e.g.
-// tokens processed) every `poll`. Trims again only after more activity.
+// Blocks of at least `threshold_bytes` get their own mapping, returned to the OS when freed
+// (glibc's M_MMAP_THRESHOLD; setting it also stops glibc raising it after large frees, which
+// would otherwise let decoded images and request bodies pile up inside the arenas).
+void return_large_blocks_to_os(size_t threshold_bytes);
+
+// Calls `trim` once the process has been idle for `settle` after some activity, and again
+// each `settle` while it stays idle, `repeats` times in all (memory freed a little later, as
+// connections close, goes back too): a thread polls `idle()` (nothing queued or running) and
+// `activity()` (a counter that moves with work, e.g. tokens processed) every `poll`.
 class IdleHeapTrimmer {
   public:
     struct Options {
         std::chrono::milliseconds poll{250};
         std::chrono::milliseconds settle{500};
+        int repeats = 3;
     };
     IdleHeapTrimmer(std::function<bool()> idle, std::function<uint64_t()> activity, Options options,
                     std::function<bool()> trim = release_free_heap);
@@ -39,7 +47,7 @@ class IdleHeapTrimmer {
     std::function<uint64_t()> activity_;
     Options options_;
     std::function<bool()> trim_;
-    uint64_t trimmed_at_ = 0;  // activity() at the last trim (the thread's alone once started)
+    uint64_t seen_ = 0;  // activity() last seen (the thread's alone once started)
     std::atomic<int64_t> num_trims_{0};
     std::jthread thread_;
 };

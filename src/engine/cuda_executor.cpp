@@ -5,7 +5,6 @@
 #ifdef AUTOGLM_HAS_CUDA
 
 #include <algorithm>
-#include <chrono>
 #include <vector>
 
 #include "core/cuda_check.h"
@@ -19,11 +18,13 @@ void CudaModelExecutor::release(const Request& request) {
     images_.release(request);
 }
 
-bool CudaModelExecutor::collect_forward_seconds(std::vector<double>& done) {
+void CudaModelExecutor::collect_device_seconds(DeviceSeconds& out) {
     std::vector<float> ms;
-    const bool latest = gpu_.collect_forward_ms(ms);
-    for (const float m : ms) done.push_back(m * 1e-3);
-    return latest;
+    out.forward_all = gpu_.collect_forward_ms(ms);
+    for (const float m : ms) out.forward.push_back(m * 1e-3);
+    ms.clear();
+    out.vision_all = gpu_.collect_vision_ms(ms);
+    for (const float m : ms) out.vision.push_back(m * 1e-3);
 }
 
 void CudaModelExecutor::fetch_logits(StepOutput& out) {
@@ -77,12 +78,8 @@ StepOutput CudaModelExecutor::execute(const StepPlan& plan) {
             images_.get(*span.request, *span.image, [this, &out](const ImageInput& im) {
                 const Glm4vProcessedImage& px = *im.pixels;
                 const ImageGrid grid{px.grid_t, px.grid_h, px.grid_w};
-                const auto t0 = std::chrono::steady_clock::now();
-                auto e = gpu_.encode_images(px.pixel_values, {&grid, 1});  // synchronous
-                out.vision_seconds +=
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-                ++out.images_encoded;
-                return e;
+                ++out.images_encoded;  // its device time comes through collect_device_seconds
+                return gpu_.encode_images(px.pixel_values, {&grid, 1});
             });
         for (int64_t j = span.first; j < span.last; ++j) {
             rows.push_back(e.row(j - span.image->token_offset, hidden));

@@ -22,7 +22,7 @@ class CudaModelExecutor final : public ModelExecutor {
     void fetch_logits(StepOutput& out) override;
     bool sample_on_device(std::span<const DeviceSampleRow> rows,
                           std::vector<int32_t>& ids) override;
-    bool collect_forward_seconds(std::vector<double>& done) override;
+    void collect_device_seconds(DeviceSeconds& out) override;
     void release(const Request& request) override;
     int64_t vocab_size() const override { return model_.config().text.vocab_size; }
     size_t num_cached_images() const { return images_.size(); }

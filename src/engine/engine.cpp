@@ -459,35 +459,48 @@ bool Engine::step() {
     StepPhaseHistograms& h = metrics_.step_phases;
     const double total = StepClock::seconds(clock.begin, clock.end);
     const double exec = StepClock::seconds(clock.scheduled, clock.executed);
-    double forward = out.forward_seconds;  // known now on the CPU
-    std::vector<double> device;
-    const bool latest = executor_.collect_forward_seconds(device) && !device.empty();
-    for (const double d : device) h.forward.observe(d);
+    // This step's forward and image encodes: known now on the CPU; on the GPU once finished.
+    double forward = out.forward_seconds, vision = out.images_encoded > 0 ? out.vision_seconds : 0;
     if (forward >= 0) h.forward.observe(forward);
-    if (forward < 0 && latest) forward = device.back();
+    for (int32_t i = 0; i < out.images_encoded && out.vision_seconds >= 0; ++i)
+        h.vision.observe(out.vision_seconds / out.images_encoded);
+    ModelExecutor::DeviceSeconds device;
+    executor_.collect_device_seconds(device);
+    for (const double d : device.forward) h.forward.observe(d);
+    for (const double d : device.vision) h.vision.observe(d);
+    if (forward < 0 && device.forward_all && !device.forward.empty())
+        forward = device.forward.back();
+    if (vision < 0) {
+        vision = -1;  // unknown unless every encode of this step has been reported
+        const auto n = static_cast<size_t>(out.images_encoded);
+        if (device.vision_all && device.vision.size() >= n) {
+            vision = 0;
+            for (size_t i = device.vision.size() - n; i < device.vision.size(); ++i)
+                vision += device.vision[i];
+        }
+    }
     h.schedule.observe(StepClock::seconds(clock.begin, clock.scheduled));
-    // On the CPU the forward runs inside execute; on the GPU execute only launches it.
-    const double prepare =
-        std::max(0.0, exec - out.vision_seconds - std::max(0.0, out.forward_seconds));
+    // On the CPU the model runs inside execute; on the GPU execute only launches it.
+    const double prepare = std::max(
+        0.0, exec - std::max(0.0, out.vision_seconds) - std::max(0.0, out.forward_seconds));
     h.prepare.observe(prepare);
-    if (out.images_encoded > 0) h.vision.observe(out.vision_seconds);
     h.output.observe(StepClock::seconds(clock.executed, clock.end));
     h.total.observe(total);
-    if (forward >= 0) h.gap.observe(std::max(0.0, total - out.vision_seconds - forward));
+    if (forward >= 0 && vision >= 0) h.gap.observe(std::max(0.0, total - vision - forward));
     if (config_.profile_steps) {
-        char fwd[32] = "pending";
+        char fwd[32] = "pending", vis[32] = "pending";
         if (forward >= 0) std::snprintf(fwd, sizeof fwd, "%.2f ms", forward * 1e3);
+        if (vision >= 0) std::snprintf(vis, sizeof vis, "%.2f ms", vision * 1e3);
         char line[320];
         std::snprintf(line, sizeof line,
                       "step %lld: %zu chunks, %lld tokens (%lld prefill, %lld decodes), %d images; "
-                      "schedule %.2f ms, prepare %.2f ms, vision %.2f ms, forward %s, "
+                      "schedule %.2f ms, prepare %.2f ms, vision %s, forward %s, "
                       "output %.2f ms, total %.2f ms",
                       static_cast<long long>(num_steps_), plan.chunks.size(),
                       static_cast<long long>(tokens), static_cast<long long>(tokens - decodes),
                       static_cast<long long>(decodes), out.images_encoded,
-                      StepClock::seconds(clock.begin, clock.scheduled) * 1e3, prepare * 1e3,
-                      out.vision_seconds * 1e3, fwd,
-                      StepClock::seconds(clock.executed, clock.end) * 1e3, total * 1e3);
+                      StepClock::seconds(clock.begin, clock.scheduled) * 1e3, prepare * 1e3, vis,
+                      fwd, StepClock::seconds(clock.executed, clock.end) * 1e3, total * 1e3);
         LOG_INFO << line;
     }
     ++num_steps_;

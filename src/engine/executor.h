@@ -36,10 +36,15 @@ class ModelExecutor {
                                   std::vector<int32_t>& /*ids*/) {
         return false;
     }
-    // Appends the device time (seconds) of past forwards that have finished since the last call,
-    // oldest first; true when the last execute's forward is among them (it has finished).
-    // Backends whose forward is synchronous report it in StepOutput and return false here.
-    virtual bool collect_forward_seconds(std::vector<double>& /*done*/) { return false; }
+    // Device seconds of past work that finished since the last call, oldest first: text
+    // forwards (one per execute with tokens) and image encodes (one per image). `*_all` tells
+    // whether everything so far is reported (then the last entries are the last execute's).
+    // Backends that run synchronously report in StepOutput and leave these alone.
+    struct DeviceSeconds {
+        std::vector<double> forward, vision;
+        bool forward_all = false, vision_all = false;
+    };
+    virtual void collect_device_seconds(DeviceSeconds& /*out*/) {}
     // The request finished or was preempted/aborted for good: drop what is kept for it.
     virtual void release(const Request& request) = 0;
     virtual int64_t vocab_size() const = 0;

@@ -43,11 +43,12 @@ std::vector<double> iteration_tokens_buckets();
 std::vector<double> phase_buckets();
 
 // Where one engine step's wall time goes (autoglm:engine_step_phase_seconds{phase=...}):
-// schedule (admit, abort, plan), prepare (flatten, stage, launch: host work of the forward),
-// vision (image encoding, synchronous), forward (the text model: device time on the GPU),
-// output (sampling, token bookkeeping, detokenizing, delivery; on the GPU it includes waiting
-// for the forward), total, and gap = total - vision - forward (the model not running: host
-// overhead), observed for steps whose forward time is known by the step's end.
+// schedule (admit, abort, plan), prepare (flatten, stage, launch: host work of the step; on the
+// GPU also any wait for earlier device work), vision (one observation per image encoded; device
+// time on the GPU), forward (the text model; device time on the GPU), output (sampling, token
+// bookkeeping, detokenizing, delivery; on the GPU it includes waiting for the forward), total,
+// and gap = total - the step's vision - its forward (the model not running: host overhead),
+// observed for steps whose device times are known by the step's end.
 struct StepPhaseHistograms {
     Histogram schedule{phase_buckets()}, prepare{phase_buckets()}, vision{phase_buckets()},
         forward{phase_buckets()}, output{phase_buckets()}, gap{phase_buckets()},

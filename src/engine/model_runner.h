@@ -30,11 +30,11 @@ struct StepOutput {
     // backend may leave them on its device until ModelExecutor::fetch_logits.
     std::vector<float> logits;  // [sampling_chunks.size(), vocab]
     std::vector<int32_t> sampling_chunks;
-    // Timings of the step: images encoded (synchronously) and the seconds that took; the text
-    // forward's seconds when the backend knows them at return (the CPU), else -1 (the GPU
-    // reports it later through ModelExecutor::collect_forward_seconds).
+    // Timings of the step: images encoded, and the seconds the encoding and the text forward
+    // took when the backend knows them at return (the CPU runs both synchronously); -1 when the
+    // device reports them later (ModelExecutor::collect_device_seconds).
     int32_t images_encoded = 0;
-    double vision_seconds = 0;
+    double vision_seconds = -1;
     double forward_seconds = -1;
 };
 

@@ -308,7 +308,7 @@ std::string console_table(const OJson& rep) {
             const OJson& p = s["step_phases"];
             const auto ms = [&](const char* k) { return p[k]["mean_ms"].get<double>(); };
             add("server steps: %.0f, %.0f tokens each; mean ms: schedule %.2f, prepare %.2f, "
-                "vision %.1f (in %.0f steps), forward %.1f, output %.2f, gap %.2f, total %.1f; "
+                "vision %.1f (%.0f images), forward %.1f, output %.2f, gap %.2f, total %.1f; "
                 "busy %.0f %% of the window\n",
                 s.value("engine_steps", 0.0), s.value("tokens_per_step", 0.0), ms("schedule"),
                 ms("prepare"), ms("vision"), p["vision"]["count"].get<double>(), ms("forward"),

@@ -79,9 +79,9 @@ void engine_metrics(std::string& out, const EngineMetrics& m, const std::string&
     histogram(out, "vllm:iteration_tokens_total", "Tokens run by one engine step.", l,
               m.iteration_tokens.snapshot());
     header(out, "autoglm:engine_step_phase_seconds", "histogram",
-           "Where an engine step's time goes: schedule, prepare (host work of the forward), "
-           "vision, forward (device time), output (sampling and delivery), gap (total less "
-           "vision and forward), total.");
+           "Where an engine step's time goes: schedule, prepare (host work of the step), "
+           "vision (per image, device time), forward (device time), output (sampling and "
+           "delivery), gap (total less the step's vision and forward), total.");
     for (const auto& [phase, hist] : m.step_phases.all())
         histogram(out, "autoglm:engine_step_phase_seconds", "",
                   l + ",phase=\"" + std::string(phase) + "\"", hist->snapshot(),

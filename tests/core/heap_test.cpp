@@ -25,10 +25,10 @@ struct Fake {
     std::atomic<int> trims{0};
 };
 
-TEST(IdleHeapTrimmer, TrimsOnceAfterWorkWhenIdleAndNotBefore) {
+TEST(IdleHeapTrimmer, TrimsAfterWorkWhenIdleAndNotBefore) {
     Fake f;
     IdleHeapTrimmer trimmer([&] { return f.idle.load(); }, [&] { return f.activity.load(); },
-                            {5ms, 20ms}, [&] { return ++f.trims > 0; });
+                            {5ms, 20ms, 3}, [&] { return ++f.trims > 0; });
     std::this_thread::sleep_for(80ms);  // idle but nothing happened since start
     EXPECT_EQ(trimmer.num_trims(), 0);
 
@@ -38,20 +38,21 @@ TEST(IdleHeapTrimmer, TrimsOnceAfterWorkWhenIdleAndNotBefore) {
     EXPECT_EQ(trimmer.num_trims(), 0);
 
     f.idle = true;
-    ASSERT_TRUE(reaches(trimmer, 1));
-    std::this_thread::sleep_for(80ms);  // still idle, no new work: no second trim
-    EXPECT_EQ(trimmer.num_trims(), 1);
-    EXPECT_EQ(f.trims.load(), 1);
+    ASSERT_TRUE(reaches(trimmer, 3));   // once, then twice more a settle time apart
+    std::this_thread::sleep_for(80ms);  // still idle, no new work: no more
+    EXPECT_EQ(trimmer.num_trims(), 3);
+    EXPECT_EQ(f.trims.load(), 3);
 
     f.activity = 11;  // more work, idle again
-    ASSERT_TRUE(reaches(trimmer, 2));
-    EXPECT_EQ(f.trims.load(), 2);
+    ASSERT_TRUE(reaches(trimmer, 6));
+    std::this_thread::sleep_for(80ms);
+    EXPECT_EQ(f.trims.load(), 6);
 }
 
 TEST(IdleHeapTrimmer, WaitsForTheSettleTime) {
     Fake f;
     IdleHeapTrimmer trimmer([&] { return f.idle.load(); }, [&] { return f.activity.load(); },
-                            {5ms, 300ms}, [&] { return ++f.trims > 0; });
+                            {5ms, 300ms, 1}, [&] { return ++f.trims > 0; });
     f.activity = 1;
     std::this_thread::sleep_for(100ms);
     EXPECT_EQ(trimmer.num_trims(), 0);  // idle for less than 300 ms

@@ -68,11 +68,10 @@ class FakeExecutor final : public ModelExecutor {
         if (device_timing) pending_.push_back(0.002);
         return out;
     }
-    bool collect_forward_seconds(std::vector<double>& done) override {
-        done.insert(done.end(), pending_.begin(), pending_.end());
-        const bool latest = !pending_.empty();
+    void collect_device_seconds(DeviceSeconds& out) override {
+        out.forward = std::move(pending_);
+        out.forward_all = true;
         pending_.clear();
-        return latest;
     }
     void release(const Request&) override {}
     double forward_seconds = -1;  // >= 0: a synchronous backend's forward time, in StepOutput

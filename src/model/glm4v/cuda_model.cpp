@@ -36,9 +36,6 @@ CudaGlm4vModel::CudaGlm4vModel(const Glm4vModel& host, const CudaModelOptions& o
 
 CudaGlm4vModel::~CudaGlm4vModel() {
     for (auto& [b, g] : graphs_) cudaGraphExecDestroy(g);
-    for (auto& pair : events_)
-        for (cudaEvent_t e : pair)
-            if (e) cudaEventDestroy(e);
     for (int i = 0; i < 2; ++i) {
         if (pixel_stage_[i]) cudaFreeHost(pixel_stage_[i]);
         if (pixel_done_[i]) cudaEventDestroy(pixel_done_[i]);
@@ -574,62 +571,21 @@ void CudaGlm4vModel::forward(const ForwardBatch& batch, std::span<const bf16* co
     if (decode && options_.cuda_graphs && !batch.observer) {
         const int64_t padded = padded_decode_batch(seqs, options_.max_num_seqs);
         const Inputs in = stage_inputs(batch, image_rows, image_dst, padded, true, true);
-        record_forward_begin();
+        forward_timer_.begin(stream_);
         run_decode_graph(in, padded);
-        record_forward_end();
+        forward_timer_.end(stream_);
         num_logits_ = seqs;
         return;
     }
     const Inputs in = stage_inputs(batch, image_rows, image_dst, 0, decode, false);
-    record_forward_begin();
+    forward_timer_.begin(stream_);
     run_layers(in, n, decode, batch.observer);
-    record_forward_end();
+    forward_timer_.end(stream_);
     num_logits_ = in.num_logits;
 }
 
-void CudaGlm4vModel::record_forward_begin() {
-    auto& pair = events_[num_forwards_ % kTimedForwards];
-    if (!pair[0]) {
-        CUDA_CHECK(cudaEventCreate(&pair[0]));
-        CUDA_CHECK(cudaEventCreate(&pair[1]));
-    }
-    // The slot's old forward is kTimedForwards back: drop it if it was never collected.
-    next_collected_ = std::max(next_collected_, num_forwards_ + 1 - kTimedForwards);
-    CUDA_CHECK(cudaEventRecord(pair[0], stream_));
-}
-
-void CudaGlm4vModel::record_forward_end() {
-    CUDA_CHECK(cudaEventRecord(events_[num_forwards_ % kTimedForwards][1], stream_));
-    ++num_forwards_;
-}
-
 float CudaGlm4vModel::last_forward_ms() const {
-    CHECK(num_forwards_ > 0) << "no forward yet";
-    const auto& pair = events_[(num_forwards_ - 1) % kTimedForwards];
-    CUDA_CHECK(cudaEventSynchronize(pair[1]));
-    float ms = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, pair[0], pair[1]));
-    return ms;
-}
-
-bool CudaGlm4vModel::collect_forward_ms(std::vector<float>& done) {
-    while (next_collected_ < num_forwards_) {
-        const auto& pair = events_[next_collected_ % kTimedForwards];
-        const cudaError_t state = cudaEventQuery(pair[1]);
-        if (state == cudaErrorNotReady) {
-            // Not an error, but clear it in case the runtime latched it.
-            const cudaError_t last = cudaGetLastError();
-            CHECK(last == cudaSuccess || last == cudaErrorNotReady)
-                << "CUDA error: " << cudaGetErrorString(last);
-            return false;
-        }
-        CUDA_CHECK(state);
-        float ms = 0;
-        CUDA_CHECK(cudaEventElapsedTime(&ms, pair[0], pair[1]));
-        done.push_back(ms);
-        ++next_collected_;
-    }
-    return num_forwards_ > 0;
+    return forward_timer_.last_ms();
 }
 
 void CudaGlm4vModel::copy_logits(float* host) const {

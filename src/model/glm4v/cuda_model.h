@@ -18,6 +18,7 @@
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/ops.h"
 #include "model/forward_batch.h"
+#include "model/glm4v/gpu_span_timer.h"
 #include "model/glm4v/model.h"
 
 namespace autoglm {
@@ -61,11 +62,10 @@ class CudaGlm4vModel {
     void copy_logits(float* host) const;
     // GPU time of the last forward's layers (after its inputs were staged), in ms.
     float last_forward_ms() const;
-    // Appends the GPU times (ms) of forwards that finished since the last call, oldest first,
-    // without waiting; true when the last forward is among them. Up to kTimedForwards
-    // unfinished forwards are tracked (older ones are dropped, never waited for).
-    bool collect_forward_ms(std::vector<float>& done);
-    static constexpr int kTimedForwards = 16;
+    // Appends the GPU times (ms) of forwards (image encodes) that finished since the last call,
+    // oldest first, without waiting; true when all have been reported (GpuSpanTimer).
+    bool collect_forward_ms(std::vector<float>& done) { return forward_timer_.collect(done); }
+    bool collect_vision_ms(std::vector<float>& done) { return vision_timer_.collect(done); }
     // Greedy ids of the last forward's logits rows (GPU argmax; copies only the ids).
     std::vector<int32_t> argmax();
 
@@ -143,12 +143,7 @@ class CudaGlm4vModel {
     struct VisionWork;
     std::unique_ptr<VisionWork> vision_;
 
-    // Begin/end events of the last kTimedForwards forwards: forward n uses slot n % size.
-    cudaEvent_t events_[kTimedForwards][2] = {};
-    int64_t num_forwards_ = 0;    // forwards recorded
-    int64_t next_collected_ = 0;  // oldest forward collect_forward_ms has not reported
-    void record_forward_begin();
-    void record_forward_end();
+    GpuSpanTimer forward_timer_, vision_timer_;
     void* pixel_stage_[2] = {nullptr, nullptr};
     cudaEvent_t pixel_done_[2] = {nullptr, nullptr};
     std::map<int64_t, cudaGraphExec_t> graphs_;  // padded decode batch size -> graph

@@ -113,6 +113,7 @@ DeviceImageEmbeddings CudaGlm4vModel::encode_images(std::span<const float> pixel
     if (meta.size() % 2) meta.push_back(0);
     const size_t work_off = meta.size();
     for (const auto& wk : work) meta.push_back(wk.seq), meta.push_back(wk.row0);
+    vision_timer_.begin(st);
     CUDA_CHECK(cudaMemcpyAsync(v.ints, meta.data(), meta.size() * 4, cudaMemcpyHostToDevice, st));
     upload_pixels(pixel_values, v.px);
     const int32_t* coords = v.ints;
@@ -166,6 +167,7 @@ DeviceImageEmbeddings CudaGlm4vModel::encode_images(std::span<const float> pixel
     void* out = nullptr;
     CUDA_CHECK(cudaMalloc(&out, static_cast<size_t>(rows * out_h) * 2));
     linear(v.act2, rows, w_->merger_down, out_h, vI, nullptr, out);
+    vision_timer_.end(st);
     if (obs) detail::tap_bf16(obs, "vision.merger", static_cast<bf16*>(out), rows, out_h, st);
     DeviceImageEmbeddings e;
     e.data = std::shared_ptr<void>(out, [](void* q) { cudaFree(q); });
