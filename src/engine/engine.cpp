@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "core/hash.h"
 #include "core/logging.h"
 #include "model/glm4v/rope_index.h"
 #include "tokenizer/incremental_decoder.h"
@@ -62,20 +63,10 @@ namespace {
 // 64-bit content hash of preprocessed pixels and their grid (a multiply-xorshift over 8-byte
 // words: ~10 ms for a full-size screenshot's 60 MB).
 uint64_t hash_pixels(const Glm4vProcessedImage& px) {
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ static_cast<uint64_t>(px.grid_t * 1000003 + px.grid_h) ^
-                 (static_cast<uint64_t>(px.grid_w) << 40);
-    const auto* bytes = reinterpret_cast<const unsigned char*>(px.pixel_values.data());
-    const size_t n = px.pixel_values.size() * sizeof(float);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        std::memcpy(&w, bytes + i, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-    }
-    for (; i < n; ++i) h = (h ^ bytes[i]) * 0x100000001b3ull;
-    h ^= h >> 29;
-    return h == 0 ? 1 : h;  // 0 means "not computed"
+    const uint64_t seed = 0x9e3779b97f4a7c15ull ^
+                          static_cast<uint64_t>(px.grid_t * 1000003 + px.grid_h) ^
+                          (static_cast<uint64_t>(px.grid_w) << 40);
+    return hash_bytes(px.pixel_values.data(), px.pixel_values.size() * sizeof(float), seed);
 }
 
 SubmitFailure failure(SubmitError kind, std::string message) {

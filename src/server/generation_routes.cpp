@@ -5,6 +5,7 @@
 #include <optional>
 #include <random>
 
+#include "core/hash.h"
 #include "image/image.h"
 #include "server/openai_service.h"
 #include "server/reasoning.h"
@@ -221,8 +222,13 @@ std::variant<ChatPrompt, ApiError> OpenAiService::chat_prompt(const ChatRequest&
         if (!decoded) return image_error(i, decoded.error_message());
         auto processed = processor->process(decoded.value());
         if (!processed) return image_error(i, processed.error_message());
+        // The prefix-cache key: the encoded bytes under these processor settings (hashing the
+        // ~1 MB file, not the ~60 MB of pixel values it becomes).
+        const std::string settings = processor->options().describe();
+        const uint64_t key = hash_bytes(bytes.value().data(), bytes.value().size(),
+                                        hash_bytes(settings.data(), settings.size()));
         out.images.push_back(
-            {std::make_shared<const Glm4vProcessedImage>(std::move(processed).value())});
+            {std::make_shared<const Glm4vProcessedImage>(std::move(processed).value()), key});
     }
     if (!req.image_urls.empty()) preparation_.media.observe(seconds_since(media_start));
     const auto prompt_start = std::chrono::steady_clock::now();

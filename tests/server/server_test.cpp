@@ -91,6 +91,27 @@ TEST(Server, BadRequestsGetOpenAiErrors) {
     expect_error(r, 400, "in the completion");
 }
 
+TEST(Server, ImagePrefixCacheKeysAreTheBytesUnderTheRequestsProcessorSettings) {
+    Stack s;
+    const std::string dir = std::string(AUTOGLM_TEST_DATA_DIR) + "/images/";
+    const auto cached = [&](const std::string& png, const json& kwargs) {
+        json body = chat_body("");
+        body["messages"] = {image_message({data_url(dir + png)}, "what is this?")};
+        if (!kwargs.is_null()) body["mm_processor_kwargs"] = kwargs;
+        const auto r = post_json(s.port(), "/v1/chat/completions", body);
+        EXPECT_EQ(r.status, 200) << r.body;
+        return r.json()["usage"]["prompt_tokens_details"]["cached_tokens"].get<int64_t>();
+    };
+    cached("small.png", nullptr);
+    // Another picture: only the blocks before the image hit.
+    const int64_t before_image = cached("landscape.png", nullptr);
+    // The same file again hits its image blocks too.
+    EXPECT_GT(cached("small.png", nullptr), before_image);
+    // The same file under a lower min_pixels becomes other pixels (a 4x4 grid, not 8x8): it
+    // must not hit the first one's image blocks.
+    EXPECT_EQ(cached("small.png", {{"min_pixels", 3136}}), before_image);
+}
+
 TEST(Server, ImagesThroughDataAndFileUrlsAndTheirErrors) {
     StackOptions o;
     o.serve.max_images_per_prompt = 1;
