@@ -216,7 +216,6 @@ int run_serve(const std::vector<std::string>& args) {
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    return_large_blocks_to_os(size_t{1} << 20);  // request bodies, decoded screenshots
 
     OpenAiService service(config);
     http::ServerOptions http_options;
@@ -263,9 +262,8 @@ int run_serve(const std::vector<std::string>& args) {
         model.value()->release_host_weights();
         LOG_INFO << "weights are on the GPU: host copy released";
     }
-    // Freed request buffers (bodies, decoded images, pixel values) go back to the OS: large
-    // ones at once, the rest once the engine has been idle for a moment, so RSS follows the
-    // load down.
+    // Freed request buffers (bodies, decoded images, pixel values) go back to the OS once the
+    // engine has been idle for a moment, so RSS follows the load down.
     const IdleHeapTrimmer trimmer([&engine] { return engine.num_unfinished() == 0; },
                                   [&engine] {
                                       const EngineMetrics& em = engine.metrics();

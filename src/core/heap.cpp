@@ -10,14 +10,6 @@
 
 namespace autoglm {
 
-void return_large_blocks_to_os(size_t threshold_bytes) {
-#if defined(__GLIBC__)
-    mallopt(M_MMAP_THRESHOLD, static_cast<int>(threshold_bytes));
-#else
-    (void)threshold_bytes;
-#endif
-}
-
 bool release_free_heap() {
 #if defined(__GLIBC__)
     return malloc_trim(0) != 0;

@@ -16,11 +16,6 @@ namespace autoglm {
 // malloc_trim(0) where the C library has it; true when memory was returned.
 bool release_free_heap();
 
-// Blocks of at least `threshold_bytes` get their own mapping, returned to the OS when freed
-// (glibc's M_MMAP_THRESHOLD; setting it also stops glibc raising it after large frees, which
-// would otherwise let decoded images and request bodies pile up inside the arenas).
-void return_large_blocks_to_os(size_t threshold_bytes);
-
 // Calls `trim` once the process has been idle for `settle` after some activity, and again
 // each `settle` while it stays idle, `repeats` times in all (memory freed a little later, as
 // connections close, goes back too): a thread polls `idle()` (nothing queued or running) and
