@@ -218,17 +218,22 @@ std::variant<ChatPrompt, ApiError> OpenAiService::chat_prompt(const ChatRequest&
         auto bytes = fetch_image_bytes(req.image_urls[i], config_.media);
         if (!bytes) return image_error(i, bytes.error_message());
         const auto* data = reinterpret_cast<const uint8_t*>(bytes.value().data());
-        auto decoded = decode_image(data, bytes.value().size());
-        if (!decoded) return image_error(i, decoded.error_message());
-        auto processed = processor->process(decoded.value());
-        if (!processed) return image_error(i, processed.error_message());
+        // The decoded picture and the resize passes' buffers stay with the thread (no page
+        // faults for them on the next screenshot); the pixel values move out into the request.
+        thread_local RgbImage decoded;
+        thread_local Glm4vImageWorkspace workspace;
+        if (Status st = decode_image_into(data, bytes.value().size(), {}, decoded); !st)
+            return image_error(i, st.error_message());
+        if (Status st = processor->process_into(decoded, workspace); !st)
+            return image_error(i, st.error_message());
+        auto pixels = std::make_shared<const Glm4vProcessedImage>(std::move(workspace.out));
+        workspace.out = {};
         // The prefix-cache key: the encoded bytes under these processor settings (hashing the
         // ~1 MB file, not the ~60 MB of pixel values it becomes).
         const std::string settings = processor->options().describe();
         const uint64_t key = hash_bytes(bytes.value().data(), bytes.value().size(),
                                         hash_bytes(settings.data(), settings.size()));
-        out.images.push_back(
-            {std::make_shared<const Glm4vProcessedImage>(std::move(processed).value()), key});
+        out.images.push_back({std::move(pixels), key});
     }
     if (!req.image_urls.empty()) preparation_.media.observe(seconds_since(media_start));
     const auto prompt_start = std::chrono::steady_clock::now();
