@@ -45,7 +45,7 @@ void add_engine_flags(Flags& flags) {
     flags.add("profile-steps", "false",
               "log each engine step: its plan (chunks, prefill and decode tokens, images) and "
               "where its time went (schedule, prepare, vision, forward, output); the same "
-              "phases are always in /metrics as autoglm:engine_step_phase_seconds",
+              "phases are always in /metrics as autoglm_engine_step_phase_seconds",
               true);
 }
 

@@ -42,7 +42,7 @@ std::vector<double> iteration_tokens_buckets();
 // Seconds, 50 us to 10 s: the phases of one engine step and of preparing a request.
 std::vector<double> phase_buckets();
 
-// Where one engine step's wall time goes (autoglm:engine_step_phase_seconds{phase=...}):
+// Where one engine step's wall time goes (autoglm_engine_step_phase_seconds{phase=...}):
 // schedule (admit, abort, plan), prepare (flatten, stage, launch: host work of the step; on the
 // GPU also any wait for earlier device work), vision (one observation per image encoded; device
 // time on the GPU), forward (the text model; device time on the GPU), output (sampling, token

@@ -67,30 +67,30 @@ OJson server_json(const RunResult& res, double secs) {
         s["engine_steps"] = steps;
         s["tokens_per_step"] = delta("vllm:iteration_tokens_total_sum") / steps;
     }
-    // Our server's breakdown (autoglm:...): each phase's mean per step it was observed in, and
+    // Our server's breakdown (autoglm_...): each phase's mean per step it was observed in, and
     // its share of the window's wall time.
     const auto labelled = [&](const char* name, const std::string& label) {
         return b.with_label(name, label) - a.with_label(name, label);
     };
-    if (b.has("autoglm:engine_step_phase_seconds_count")) {
+    if (b.has("autoglm_engine_step_phase_seconds_count")) {
         OJson phases = OJson::object();
         for (const char* phase :
              {"schedule", "prepare", "vision", "forward", "output", "gap", "total"}) {
             const std::string l = "phase=\"" + std::string(phase) + "\"";
-            const double n = labelled("autoglm:engine_step_phase_seconds_count", l);
-            const double sum = labelled("autoglm:engine_step_phase_seconds_sum", l);
+            const double n = labelled("autoglm_engine_step_phase_seconds_count", l);
+            const double sum = labelled("autoglm_engine_step_phase_seconds_sum", l);
             phases[phase] = {{"count", n},
                              {"mean_ms", n > 0 ? sum / n * 1e3 : 0.0},
                              {"busy_share", secs > 0 ? sum / secs : 0.0}};
         }
         s["step_phases"] = phases;
     }
-    if (b.has("autoglm:request_preparation_seconds_count")) {
+    if (b.has("autoglm_request_preparation_seconds_count")) {
         OJson stages = OJson::object();
         for (const char* stage : {"media", "prompt", "submit"}) {
             const std::string l = "stage=\"" + std::string(stage) + "\"";
-            const double n = labelled("autoglm:request_preparation_seconds_count", l);
-            const double sum = labelled("autoglm:request_preparation_seconds_sum", l);
+            const double n = labelled("autoglm_request_preparation_seconds_count", l);
+            const double sum = labelled("autoglm_request_preparation_seconds_sum", l);
             stages[stage] = {{"count", n}, {"mean_ms", n > 0 ? sum / n * 1e3 : 0.0}};
         }
         s["preparation"] = stages;

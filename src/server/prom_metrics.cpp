@@ -78,12 +78,12 @@ void engine_metrics(std::string& out, const EngineMetrics& m, const std::string&
               m.request_queue_time.snapshot());
     histogram(out, "vllm:iteration_tokens_total", "Tokens run by one engine step.", l,
               m.iteration_tokens.snapshot());
-    header(out, "autoglm:engine_step_phase_seconds", "histogram",
+    header(out, "autoglm_engine_step_phase_seconds", "histogram",
            "Where an engine step's time goes: schedule, prepare (host work of the step), "
            "vision (per image, device time), forward (device time), output (sampling and "
            "delivery), gap (total less the step's vision and forward), total.");
     for (const auto& [phase, hist] : m.step_phases.all())
-        histogram(out, "autoglm:engine_step_phase_seconds", "",
+        histogram(out, "autoglm_engine_step_phase_seconds", "",
                   l + ",phase=\"" + std::string(phase) + "\"", hist->snapshot(),
                   /*with_header=*/false);
 }
@@ -153,7 +153,7 @@ std::string render_prometheus(const MetricsSources& s) {
     if (s.engine) engine_metrics(out, *s.engine, s.model_name);
     if (s.preparation) {
         const std::string l = "model_name=\"" + escape_label_value(s.model_name) + "\"";
-        header(out, "autoglm:request_preparation_seconds", "histogram",
+        header(out, "autoglm_request_preparation_seconds", "histogram",
                "Request work on the HTTP thread before the engine: media (images fetched, "
                "decoded, preprocessed), prompt (template, tokenizer), submit (engine intake).");
         const std::pair<const char*, const Histogram*> stages[] = {
@@ -161,7 +161,7 @@ std::string render_prometheus(const MetricsSources& s) {
             {"prompt", &s.preparation->prompt},
             {"submit", &s.preparation->submit}};
         for (const auto& [stage, hist] : stages)
-            histogram(out, "autoglm:request_preparation_seconds", "",
+            histogram(out, "autoglm_request_preparation_seconds", "",
                       l + ",stage=\"" + std::string(stage) + "\"", hist->snapshot(),
                       /*with_header=*/false);
     }

@@ -26,7 +26,7 @@ class HttpMetrics {
     std::map<std::pair<std::string, std::string>, std::unique_ptr<Histogram>> durations_;
 };
 
-// autoglm:request_preparation_seconds{stage}: the work a generation request costs on the HTTP
+// autoglm_request_preparation_seconds{stage}: the work a generation request costs on the HTTP
 // thread before the engine sees it: media (fetch, decode and preprocess every image of a
 // request that has some), prompt (chat template and tokenizing), submit (the engine's checks,
 // placeholder expansion, positions and image hashes).

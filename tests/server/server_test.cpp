@@ -325,13 +325,13 @@ TEST(Server, MetricsMoveWithRequests) {
     has("process_resident_memory_bytes ");
     // Where the time goes: every step's tokens and phases, and the HTTP thread's share.
     has("vllm:iteration_tokens_total_count{model_name=\"autoglm-phone-9b\"} ");
-    has("autoglm:engine_step_phase_seconds_bucket{model_name=\"autoglm-phone-9b\",phase="
+    has("autoglm_engine_step_phase_seconds_bucket{model_name=\"autoglm-phone-9b\",phase="
         "\"forward\",le=\"+Inf\"} ");
-    has("autoglm:request_preparation_seconds_count{model_name=\"autoglm-phone-9b\",stage="
+    has("autoglm_request_preparation_seconds_count{model_name=\"autoglm-phone-9b\",stage="
         "\"prompt\"} 3");
-    has("autoglm:request_preparation_seconds_count{model_name=\"autoglm-phone-9b\",stage="
+    has("autoglm_request_preparation_seconds_count{model_name=\"autoglm-phone-9b\",stage="
         "\"submit\"} 3");
-    has("autoglm:request_preparation_seconds_count{model_name=\"autoglm-phone-9b\",stage="
+    has("autoglm_request_preparation_seconds_count{model_name=\"autoglm-phone-9b\",stage="
         "\"media\"} 0");
 }
 
