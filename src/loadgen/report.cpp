@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <initializer_list>
 #include <thread>
 
 namespace autoglm::loadgen {
@@ -67,34 +68,30 @@ OJson server_json(const RunResult& res, double secs) {
         s["engine_steps"] = steps;
         s["tokens_per_step"] = delta("vllm:iteration_tokens_total_sum") / steps;
     }
-    // Our server's breakdown (autoglm_...): each phase's mean per step it was observed in, and
-    // its share of the window's wall time.
-    const auto labelled = [&](const char* name, const std::string& label) {
-        return b.with_label(name, label) - a.with_label(name, label);
+    // Our server's breakdown (autoglm_...): step phases and request preparation stages.
+    // Per label value of `family` (a histogram): observations, their mean and their share of
+    // the window's wall time.
+    const auto by_label = [&](const std::string& family, const char* key,
+                              std::initializer_list<const char*> values) {
+        OJson out = OJson::object();
+        for (const char* v : values) {
+            const std::string l = std::string(key) + "=\"" + v + "\"";
+            const double n =
+                b.with_label(family + "_count", l) - a.with_label(family + "_count", l);
+            const double sum = b.with_label(family + "_sum", l) - a.with_label(family + "_sum", l);
+            out[v] = {{"count", n},
+                      {"mean_ms", n > 0 ? sum / n * 1e3 : 0.0},
+                      {"busy_share", secs > 0 ? sum / secs : 0.0}};
+        }
+        return out;
     };
-    if (b.has("autoglm_engine_step_phase_seconds_count")) {
-        OJson phases = OJson::object();
-        for (const char* phase :
-             {"schedule", "prepare", "vision", "forward", "output", "gap", "total"}) {
-            const std::string l = "phase=\"" + std::string(phase) + "\"";
-            const double n = labelled("autoglm_engine_step_phase_seconds_count", l);
-            const double sum = labelled("autoglm_engine_step_phase_seconds_sum", l);
-            phases[phase] = {{"count", n},
-                             {"mean_ms", n > 0 ? sum / n * 1e3 : 0.0},
-                             {"busy_share", secs > 0 ? sum / secs : 0.0}};
-        }
-        s["step_phases"] = phases;
-    }
-    if (b.has("autoglm_request_preparation_seconds_count")) {
-        OJson stages = OJson::object();
-        for (const char* stage : {"media", "prompt", "submit"}) {
-            const std::string l = "stage=\"" + std::string(stage) + "\"";
-            const double n = labelled("autoglm_request_preparation_seconds_count", l);
-            const double sum = labelled("autoglm_request_preparation_seconds_sum", l);
-            stages[stage] = {{"count", n}, {"mean_ms", n > 0 ? sum / n * 1e3 : 0.0}};
-        }
-        s["preparation"] = stages;
-    }
+    if (b.has("autoglm_engine_step_phase_seconds_count"))
+        s["step_phases"] =
+            by_label("autoglm_engine_step_phase_seconds", "phase",
+                     {"schedule", "prepare", "vision", "forward", "output", "gap", "total"});
+    if (b.has("autoglm_request_preparation_seconds_count"))
+        s["preparation"] =
+            by_label("autoglm_request_preparation_seconds", "stage", {"media", "prompt", "submit"});
     if (b.has("autoglm:gpu_memory_used_bytes")) {
         s["gpu_memory_used_bytes"] = b.sum("autoglm:gpu_memory_used_bytes");
         s["gpu_memory_total_bytes"] = b.sum("autoglm:gpu_memory_total_bytes");

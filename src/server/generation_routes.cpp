@@ -186,6 +186,10 @@ OrderedJson chat_response(const std::string& id, int64_t created, const std::str
     return response;
 }
 
+double seconds_since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
 ApiError image_error(size_t index, const std::string& message) {
     return {400, "image " + std::to_string(index + 1) + ": " + message, "messages"};
 }
@@ -210,9 +214,6 @@ std::variant<ChatPrompt, ApiError> OpenAiService::chat_prompt(const ChatRequest&
         processor = &*own;
     }
     ChatPrompt out;
-    const auto seconds_since = [](std::chrono::steady_clock::time_point t) {
-        return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-    };
     const auto media_start = std::chrono::steady_clock::now();
     for (size_t i = 0; i < req.image_urls.size(); ++i) {
         auto bytes = fetch_image_bytes(req.image_urls[i], config_.media);
@@ -265,8 +266,7 @@ awaitable<void> OpenAiService::chat(http::Exchange& ex) {
     GenerationInput input{std::move(prompt.ids), std::move(prompt.images), req.params};
     const auto submit_start = std::chrono::steady_clock::now();
     auto submitted = services_.engine->submit(std::move(input));
-    preparation_.submit.observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - submit_start).count());
+    preparation_.submit.observe(seconds_since(submit_start));
     if (auto* f = std::get_if<SubmitFailure>(&submitted)) co_return co_await submit_failed(ex, *f);
     auto handle = std::get<std::shared_ptr<RequestHandle>>(submitted);
     handle->outputs().set_listener(ex.waker());
