@@ -76,10 +76,8 @@ StepOutput CudaModelExecutor::execute(const StepPlan& plan) {
     for (const FlatStep::ImageSpan& span : f.images) {
         const DeviceImageEmbeddings& e =
             images_.get(*span.request, *span.image, [this, &out](const ImageInput& im) {
-                const Glm4vProcessedImage& px = *im.pixels;
-                const ImageGrid grid{px.grid_t, px.grid_h, px.grid_w};
                 ++out.images_encoded;  // its device time comes through collect_device_seconds
-                return gpu_.encode_images(px.pixel_values, {&grid, 1});
+                return gpu_.encode_image(*im.pixels);
             });
         for (int64_t j = span.first; j < span.last; ++j) {
             rows.push_back(e.row(j - span.image->token_offset, hidden));

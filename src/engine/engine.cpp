@@ -61,12 +61,15 @@ void RequestHandle::cancel() {
 namespace {
 
 // 64-bit content hash of preprocessed pixels and their grid (a multiply-xorshift over 8-byte
-// words: ~10 ms for a full-size screenshot's 60 MB).
+// words: ~10 ms for a full-size screenshot's 60 MB); a compact image hashes its resized picture
+// and its normalization table.
 uint64_t hash_pixels(const Glm4vProcessedImage& px) {
-    const uint64_t seed = 0x9e3779b97f4a7c15ull ^
-                          static_cast<uint64_t>(px.grid_t * 1000003 + px.grid_h) ^
-                          (static_cast<uint64_t>(px.grid_w) << 40);
-    return hash_bytes(px.pixel_values.data(), px.pixel_values.size() * sizeof(float), seed);
+    uint64_t seed = 0x9e3779b97f4a7c15ull ^ static_cast<uint64_t>(px.grid_t * 1000003 + px.grid_h) ^
+                    (static_cast<uint64_t>(px.grid_w) << 40);
+    if (!px.compact())
+        return hash_bytes(px.pixel_values.data(), px.pixel_values.size() * sizeof(float), seed);
+    seed = hash_bytes(px.table.data(), sizeof(px.table), seed);
+    return hash_bytes(px.resized_rgb.pixels.data(), px.resized_rgb.pixels.size(), seed);
 }
 
 SubmitFailure failure(SubmitError kind, std::string message) {

@@ -15,7 +15,8 @@ const std::vector<float>& ModelRunner::image_embeddings(const Request& request,
         const Glm4vProcessedImage& px = *im.pixels;
         const ImageGrid grid{px.grid_t, px.grid_h, px.grid_w};
         const auto t0 = std::chrono::steady_clock::now();
-        auto rows = model_.vision().forward(px.pixel_values, {&grid, 1});
+        auto rows = px.compact() ? model_.vision().forward(pixel_values_of(px), {&grid, 1})
+                                 : model_.vision().forward(px.pixel_values, {&grid, 1});
         out.vision_seconds =
             std::max(0.0, out.vision_seconds) +
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

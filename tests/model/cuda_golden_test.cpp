@@ -13,6 +13,7 @@
 #include "core/device_buffer.h"
 #include "loader/safetensors.h"
 #include "model/glm4v/cuda_model.h"
+#include "model/glm4v/image_processor.h"
 #include "model/glm4v/rope_index.h"
 #include "util/golden.h"
 
@@ -288,6 +289,44 @@ TEST_P(CudaGolden, VisionTowerAndMultimodalMatchTransformers) {
     EXPECT_EQ(gpu_greedy(*gpu, ids, rope.value().positions, rows, rope.value().rope_delta, 32,
                          static_cast<int32_t>(cfg.image_token_id)),
               testing::read_tensor<int32_t>(g, "mm.generated_ids"));
+}
+
+// The server sends a screenshot to the GPU as its resized bytes; the rows the device makes
+// from them must be exactly the processor's pixel_values in bf16, so the embeddings are equal.
+TEST_P(CudaGolden, CompactImagesEncodeToTheSameEmbeddings) {
+    REQUIRE_GPU();
+    auto host = load_fixture(GetParam());
+    ASSERT_TRUE(host);
+    auto gpu = to_gpu(*host);
+    ASSERT_TRUE(gpu);
+    const Glm4vConfig& cfg = host->config();
+    Glm4vImageProcessorOptions options;
+    options.max_pixels = 200'000;
+    const Glm4vImageProcessor processor(cfg.vision, options);
+    uint32_t state = 12345;
+    // 213x151 is resized (to 224x140); 140x84 is taken as it is.
+    for (const auto& [w, h] : {std::pair<int64_t, int64_t>{213, 151}, {140, 84}}) {
+        RgbImage im = RgbImage::zeros(w, h);
+        for (uint8_t& v : im.pixels)
+            v = static_cast<uint8_t>((state = state * 1664525u + 1013904223u) >> 24);
+        Glm4vImageWorkspace full_ws, compact_ws;
+        ASSERT_TRUE(processor.process_into(im, full_ws).ok());
+        ASSERT_TRUE(processor.process_compact_into(im, compact_ws).ok());
+        const Glm4vProcessedImage &full = full_ws.out, &compact = compact_ws.out;
+        ASSERT_TRUE(compact.compact());
+        ASSERT_FALSE(full.compact());
+        ASSERT_EQ(compact.num_tokens, full.num_tokens);
+        const DeviceImageEmbeddings a = gpu->encode_image(full), b = gpu->encode_image(compact);
+        ASSERT_EQ(a.num_tokens, full.num_tokens);
+        ASSERT_EQ(b.num_tokens, full.num_tokens);
+        const size_t bytes = static_cast<size_t>(a.num_tokens * cfg.text.hidden_size) * 2;
+        std::vector<uint8_t> ha(bytes), hb(bytes);
+        gpu->synchronize();
+        ASSERT_EQ(cudaMemcpy(ha.data(), a.data.get(), bytes, cudaMemcpyDeviceToHost), cudaSuccess);
+        ASSERT_EQ(cudaMemcpy(hb.data(), b.data.get(), bytes, cudaMemcpyDeviceToHost), cudaSuccess);
+        EXPECT_EQ(ha, hb) << w << "x" << h;
+        EXPECT_NE(ha, std::vector<uint8_t>(bytes, 0));
+    }
 }
 
 TEST_P(CudaGolden, GraphsAndPlainLaunchesAgree) {

@@ -120,6 +120,45 @@ TEST(ImageProcessor, ProcessResizesToTheTargetGrid) {
     EXPECT_FALSE(proc.process(RgbImage::zeros(7000, 30)).ok());
 }
 
+// The compact form (resized bytes + table) expands to exactly the rows process() makes, with
+// and without a resize, under the default and a custom normalization.
+TEST(ImageProcessor, CompactFormExpandsToTheSameRows) {
+    Glm4vImageProcessorOptions custom;
+    custom.image_mean = {0.1f, 0.5f, 0.9f};
+    custom.image_std = {0.2f, 0.3f, 0.4f};
+    custom.max_pixels = 300'000;
+    uint32_t state = 7;
+    for (const Glm4vImageProcessorOptions& options : {Glm4vImageProcessorOptions{}, custom}) {
+        const Glm4vImageProcessor proc(Glm4vVisionConfig{}, options);
+        for (const auto& [w, h] : {std::pair<int64_t, int64_t>{333, 517}, {56, 112}}) {
+            RgbImage im = RgbImage::zeros(w, h);
+            for (uint8_t& v : im.pixels)
+                v = static_cast<uint8_t>((state = state * 1664525u + 1013904223u) >> 24);
+            auto full = proc.process(im);
+            ASSERT_TRUE(full.ok()) << full.error_message();
+            Glm4vImageWorkspace ws;
+            ASSERT_TRUE(proc.process_compact_into(im, ws).ok());
+            const Glm4vProcessedImage& c = ws.out;
+            ASSERT_TRUE(c.compact());
+            EXPECT_TRUE(c.pixel_values.empty());
+            EXPECT_EQ(c.grid_h, full.value().grid_h);
+            EXPECT_EQ(c.grid_w, full.value().grid_w);
+            EXPECT_EQ(c.num_tokens, full.value().num_tokens);
+            EXPECT_EQ(c.resized_rgb.width, full.value().resized.width);
+            EXPECT_EQ(c.resized_rgb.height, full.value().resized.height);
+            const std::vector<float> rows = pixel_values_of(c);
+            ASSERT_EQ(rows.size(), full.value().pixel_values.size());
+            EXPECT_TRUE(rows == full.value().pixel_values) << w << "x" << h;
+            EXPECT_TRUE(pixel_values_of(full.value()) == full.value().pixel_values);
+        }
+    }
+    // Size errors are the same as process()'s.
+    Glm4vImageWorkspace ws;
+    EXPECT_FALSE(Glm4vImageProcessor(Glm4vVisionConfig{})
+                     .process_compact_into(RgbImage::zeros(7000, 30), ws)
+                     .ok());
+}
+
 // Compares our pixel_values with the reference's frame-0 columns ([N, 3 * 196]).
 void compare_pixels(const Glm4vProcessedImage& got, const float* want, const std::string& label) {
     const float stdv[3] = {0.26862954f, 0.26130258f, 0.27577711f};

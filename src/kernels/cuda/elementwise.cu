@@ -224,6 +224,28 @@ __device__ __forceinline__ void cubic_weights(float t, float* w) {
     w[3] = far(2 - t);
 }
 
+// One thread per output value; consecutive threads take consecutive columns of a row.
+__global__ void vision_patchify_kernel(const uint8_t* __restrict__ rgb, int width,
+                                       const float* __restrict__ table, int grid_w, int patch,
+                                       int merge, int temporal, int64_t total,
+                                       bf16* __restrict__ out) {
+    const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+    if (i >= total) return;
+    const int pp = patch * patch, patch_dim = 3 * temporal * pp;
+    const int64_t row = i / patch_dim;
+    const int col = static_cast<int>(i - row * patch_dim);
+    const int c = col / (temporal * pp), k = col % pp;  // the frame (col / pp % temporal) repeats
+    const int y = k / patch, x = k % patch;
+    const int mm = merge * merge;
+    const int64_t window = row / mm;
+    const int d = static_cast<int>(row % mm);
+    const int windows_w = grid_w / merge;
+    const int64_t ph = window / windows_w * merge + d / merge;
+    const int64_t pw = window % windows_w * merge + d % merge;
+    const uint8_t v = rgb[((ph * patch + y) * width + pw * patch + x) * 3 + c];
+    out[i] = __float2bfloat16(table[c * 256 + v]);
+}
+
 __global__ void vision_pos_embed_kernel(float* __restrict__ x, const bf16* __restrict__ table,
                                         int side, int64_t hidden,
                                         const int32_t* __restrict__ coords,
@@ -459,6 +481,18 @@ void vision_pos_embed(float* x, const bf16* table, int64_t side, int64_t hidden,
     if (n == 0) return;
     vision_pos_embed_kernel<<<static_cast<unsigned>(n), kRowThreads, 0, stream>>>(
         x, table, static_cast<int>(side), hidden, coords, grid_hw);
+    AUTOGLM_LAUNCH_CHECK();
+}
+
+void vision_patchify(const uint8_t* rgb, int64_t height, int64_t width, const float* table,
+                     int64_t patch, int64_t merge, int64_t temporal, bf16* out,
+                     cudaStream_t stream) {
+    const int64_t rows = (height / patch) * (width / patch);
+    const int64_t total = rows * 3 * temporal * patch * patch;
+    if (total == 0) return;
+    vision_patchify_kernel<<<grid_for(total, 256), 256, 0, stream>>>(
+        rgb, static_cast<int>(width), table, static_cast<int>(width / patch),
+        static_cast<int>(patch), static_cast<int>(merge), static_cast<int>(temporal), total, out);
     AUTOGLM_LAUNCH_CHECK();
 }
 

@@ -69,6 +69,15 @@ void vision_pos_embed(float* x, const bf16* table, int64_t side, int64_t hidden,
                       const int32_t* coords, const int32_t* grid_hw, int64_t n,
                       cudaStream_t stream);
 
+// Patch rows of one picture from its bytes: rgb [height, width, 3] uint8 (height and width
+// multiples of patch * merge), table [3][256] f32 (the value of each byte per channel). out
+// [(height / patch) * (width / patch), 3 * temporal * patch * patch] bf16, rows in merge-window
+// order, columns (channel, frame, y, x), every frame the same picture: the CPU processor's
+// pixel_values rounded to bf16.
+void vision_patchify(const uint8_t* rgb, int64_t height, int64_t width, const float* table,
+                     int64_t patch, int64_t merge, int64_t temporal, bf16* out,
+                     cudaStream_t stream);
+
 // x = gelu_erf(layer_norm(x) * gamma + beta), in place, bf16 rows.
 void layer_norm_gelu(bf16* x, const bf16* gamma, const bf16* beta, int64_t rows, int64_t dim,
                      float eps, cudaStream_t stream);

@@ -19,6 +19,7 @@
 #include "kernels/cuda/ops.h"
 #include "model/forward_batch.h"
 #include "model/glm4v/gpu_span_timer.h"
+#include "model/glm4v/image_processor.h"
 #include "model/glm4v/model.h"
 
 namespace autoglm {
@@ -73,6 +74,11 @@ class CudaGlm4vModel {
     DeviceImageEmbeddings encode_images(std::span<const float> pixel_values,
                                         std::span<const ImageGrid> grids,
                                         LayerObserver* observer = nullptr);
+    // One processed image; a compact one goes up as its resized bytes (~7 MB for a screenshot
+    // instead of ~58 MB of floats) and is normalized and cut into rows on the device, to the
+    // same bf16 rows the pixel_values path gives.
+    DeviceImageEmbeddings encode_image(const Glm4vProcessedImage& image,
+                                       LayerObserver* observer = nullptr);
 
     const Glm4vConfig& config() const { return config_; }
     int64_t num_kv_blocks() const { return num_kv_blocks_; }
@@ -107,7 +113,11 @@ class CudaGlm4vModel {
                         std::span<const int32_t> image_dst, int64_t pad_to_seqs, bool decode,
                         bool graph);
     void* device_alloc(size_t bytes);
-    void upload_pixels(std::span<const float> pixels, float* dst);
+    void upload_bytes(const void* src, size_t bytes, void* dst);
+    struct VisionWork;
+    DeviceImageEmbeddings encode(std::span<const ImageGrid> grids,
+                                 const std::function<void(VisionWork&)>& stage_input,
+                                 LayerObserver* observer);
 
     Glm4vConfig config_;
     CudaModelOptions options_;
@@ -140,7 +150,6 @@ class CudaGlm4vModel {
     size_t in_bytes_ = 0;
 
     // Vision workspaces (grown on demand).
-    struct VisionWork;
     std::unique_ptr<VisionWork> vision_;
 
     GpuSpanTimer forward_timer_, vision_timer_;

@@ -77,9 +77,13 @@ struct CudaGlm4vModel::VisionWork {
     bf16 *h = nullptr, *qkv = nullptr, *attn = nullptr, *gu = nullptr, *act = nullptr;
     bf16 *z = nullptr, *t = nullptr, *gu2 = nullptr, *act2 = nullptr;
     int32_t* ints = nullptr;  // coords [N,2], grid_hw [N,2], then attention metadata
+    float* table = nullptr;   // [3][256] a compact image's normalization
+    void* rgb = nullptr;      // a compact image's bytes (grown on demand)
+    size_t rgb_capacity = 0;
     std::vector<void*> owned;
     ~VisionWork() {
         for (void* p : owned) cudaFree(p);
+        if (rgb) cudaFree(rgb);
     }
 };
 

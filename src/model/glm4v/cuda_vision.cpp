@@ -10,26 +10,29 @@
 
 namespace autoglm {
 
-void CudaGlm4vModel::upload_pixels(std::span<const float> pixels, float* dst) {
+void CudaGlm4vModel::upload_bytes(const void* src, size_t bytes, void* dst) {
     // Pinned double buffer: worker threads fill one piece while the other is on the bus.
-    constexpr size_t kPiece = size_t{8} << 20;  // floats
+    constexpr size_t kPiece = size_t{32} << 20;
     if (!pixel_stage_[0]) {
         for (int i = 0; i < 2; ++i) {
-            CUDA_CHECK(cudaMallocHost(&pixel_stage_[i], kPiece * 4));
+            CUDA_CHECK(cudaMallocHost(&pixel_stage_[i], kPiece));
             CUDA_CHECK(cudaEventCreateWithFlags(&pixel_done_[i], cudaEventDisableTiming));
         }
     }
+    const auto* from = static_cast<const char*>(src);
+    auto* to = static_cast<char*>(dst);
     int cur = 0;
     bool used[2] = {false, false};
-    for (size_t off = 0; off < pixels.size(); off += kPiece, cur ^= 1) {
-        const size_t n = std::min(kPiece, pixels.size() - off);
+    for (size_t off = 0; off < bytes; off += kPiece, cur ^= 1) {
+        const size_t n = std::min(kPiece, bytes - off);
         if (used[cur]) CUDA_CHECK(cudaEventSynchronize(pixel_done_[cur]));
-        auto* stage = static_cast<float*>(pixel_stage_[cur]);
-        parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e) {
-            std::memcpy(stage + b, pixels.data() + off + static_cast<size_t>(b),
-                        static_cast<size_t>(e - b) * 4);
+        auto* stage = static_cast<char*>(pixel_stage_[cur]);
+        parallel_for(static_cast<int64_t>((n + 4095) / 4096), [&](int64_t b, int64_t e) {
+            const size_t lo = static_cast<size_t>(b) * 4096;
+            const size_t hi = std::min(n, static_cast<size_t>(e) * 4096);
+            std::memcpy(stage + lo, from + off + lo, hi - lo);
         });
-        CUDA_CHECK(cudaMemcpyAsync(dst + off, stage, n * 4, cudaMemcpyHostToDevice, stream_));
+        CUDA_CHECK(cudaMemcpyAsync(to + off, stage, n, cudaMemcpyHostToDevice, stream_));
         CUDA_CHECK(cudaEventRecord(pixel_done_[cur], stream_));
         used[cur] = true;
     }
@@ -38,6 +41,56 @@ void CudaGlm4vModel::upload_pixels(std::span<const float> pixels, float* dst) {
 DeviceImageEmbeddings CudaGlm4vModel::encode_images(std::span<const float> pixel_values,
                                                     std::span<const ImageGrid> grids,
                                                     LayerObserver* obs) {
+    int64_t N = 0;
+    for (const ImageGrid& g : grids) N += g.num_patches();
+    const int64_t in_dim = config_.vision.patch_input_dim();
+    CHECK(static_cast<int64_t>(pixel_values.size()) == N * in_dim)
+        << "pixel_values hold " << pixel_values.size() << " floats, grids need " << N * in_dim;
+    return encode(
+        grids,
+        [&](VisionWork& v) {
+            upload_bytes(pixel_values.data(), pixel_values.size_bytes(), v.px);
+            cuda::f32_to_bf16(v.px, N * in_dim, v.px16, stream_);
+        },
+        obs);
+}
+
+DeviceImageEmbeddings CudaGlm4vModel::encode_image(const Glm4vProcessedImage& image,
+                                                   LayerObserver* obs) {
+    const ImageGrid grid{image.grid_t, image.grid_h, image.grid_w};
+    if (!image.compact()) return encode_images(image.pixel_values, {&grid, 1}, obs);
+    const Glm4vVisionConfig& vc = config_.vision;
+    const RgbImage& rgb = image.resized_rgb;
+    CHECK(image.grid_t == 1 && image.patch == vc.patch_size &&
+          image.merge == vc.spatial_merge_size && image.temporal == vc.temporal_patch_size &&
+          image.grid_h * image.patch == rgb.height && image.grid_w * image.patch == rgb.width &&
+          image.patch_dim == vc.patch_input_dim())
+        << "compact image of " << rgb.width << "x" << rgb.height << " does not fit the tower";
+    return encode(
+        {&grid, 1},
+        [&](VisionWork& v) {
+            const size_t bytes = rgb.pixels.size();
+            if (v.rgb_capacity < bytes) {
+                synchronize();  // the previous picture may still be read
+                if (v.rgb) CUDA_CHECK(cudaFree(v.rgb));
+                v.rgb = nullptr;
+                CUDA_CHECK(cudaMalloc(&v.rgb, bytes));
+                v.rgb_capacity = bytes;
+            }
+            upload_bytes(rgb.pixels.data(), bytes, v.rgb);
+            // Pageable source: the copy has taken the table when cudaMemcpyAsync returns.
+            CUDA_CHECK(cudaMemcpyAsync(v.table, image.table.data(), sizeof(image.table),
+                                       cudaMemcpyHostToDevice, stream_));
+            cuda::vision_patchify(static_cast<const uint8_t*>(v.rgb), rgb.height, rgb.width,
+                                  v.table, image.patch, image.merge, image.temporal, v.px16,
+                                  stream_);
+        },
+        obs);
+}
+
+DeviceImageEmbeddings CudaGlm4vModel::encode(std::span<const ImageGrid> grids,
+                                             const std::function<void(VisionWork&)>& stage_input,
+                                             LayerObserver* obs) {
     const Glm4vVisionConfig& vc = config_.vision;
     const int64_t H = vc.hidden_size, in_dim = vc.patch_input_dim(), out_h = vc.out_hidden_size;
     const int64_t heads = vc.num_heads, hd = vc.head_dim(),
@@ -46,8 +99,6 @@ DeviceImageEmbeddings CudaGlm4vModel::encode_images(std::span<const float> pixel
     const auto eps = static_cast<float>(vc.rms_norm_eps);
     int64_t N = 0;
     for (const ImageGrid& g : grids) N += g.num_patches();
-    CHECK(static_cast<int64_t>(pixel_values.size()) == N * in_dim)
-        << "pixel_values hold " << pixel_values.size() << " floats, grids need " << N * in_dim;
     CHECK(N % group == 0) << "patch count must be a multiple of the merge window";
     cudaStream_t st = stream_;
     const int64_t rpb = cuda::attention_rows_per_block();
@@ -78,6 +129,7 @@ DeviceImageEmbeddings CudaGlm4vModel::encode_images(std::span<const float> pixel
         v.act2 = static_cast<bf16*>(alloc(static_cast<size_t>(rows * vI) * 2));
         v.ints = static_cast<int32_t*>(
             alloc(static_cast<size_t>(cap * 4 + cap / rpb * 2 + 1024 + cap * 2) * 4));
+        v.table = static_cast<float*>(alloc(3 * 256 * sizeof(float)));
     }
     VisionWork& v = *vision_;
     // Host metadata: patch coordinates, grid sizes, per-image attention ranges and work items.
@@ -115,7 +167,7 @@ DeviceImageEmbeddings CudaGlm4vModel::encode_images(std::span<const float> pixel
     for (const auto& wk : work) meta.push_back(wk.seq), meta.push_back(wk.row0);
     vision_timer_.begin(st);
     CUDA_CHECK(cudaMemcpyAsync(v.ints, meta.data(), meta.size() * 4, cudaMemcpyHostToDevice, st));
-    upload_pixels(pixel_values, v.px);
+    stage_input(v);
     const int32_t* coords = v.ints;
     const int32_t* grid_hw = v.ints + 2 * N;
 
@@ -127,7 +179,6 @@ DeviceImageEmbeddings CudaGlm4vModel::encode_images(std::span<const float> pixel
         a.accumulate = accumulate;
         gemm_->linear(a, st);
     };
-    cuda::f32_to_bf16(v.px, N * in_dim, v.px16, st);
     linear(v.px16, N, w_->patch_w, H, in_dim, w_->patch_b, v.h);
     cuda::bf16_to_f32(v.h, N * H, v.x, st);
     cuda::rms_norm_f32(v.x, w_->post_conv_ln, N, H, eps, v.x, st);

@@ -153,6 +153,68 @@ Status Glm4vImageProcessor::process_into(const RgbImage& image, Glm4vImageWorksp
     return {};
 }
 
+Status Glm4vImageProcessor::process_compact_into(const RgbImage& image,
+                                                 Glm4vImageWorkspace& ws) const {
+    auto size = target_size(image.height, image.width);
+    if (!size.ok()) return size.error();
+    const ResizedSize s = size.value();
+    Glm4vProcessedImage& out = ws.out;
+    if (s.height == image.height && s.width == image.width) {
+        out.resized_rgb = image;
+    } else {
+        resize_bicubic_aa_into(image, s.width, s.height, ws.horizontal, ws.resized);
+        out.resized_rgb = std::move(ws.resized);
+        ws.resized = {};
+    }
+    const int64_t p = patch_, m = merge_;
+    out.pixel_values.clear();
+    out.table = lut_;
+    out.patch = p, out.merge = m, out.temporal = temporal_;
+    out.grid_t = 1;
+    out.grid_h = s.height / p;
+    out.grid_w = s.width / p;
+    out.patch_dim = 3 * temporal_ * p * p;
+    out.num_tokens = out.grid_h * out.grid_w / (m * m);
+    out.resized = s;
+    return {};
+}
+
+namespace {
+
+// The one patch layout (see Glm4vProcessedImage): rows in merge-window order, columns (channel,
+// frame, y, x), every frame a copy of the picture.
+void patchify_rows(const RgbImage& rgb, const Glm4vPixelTable& lut, int64_t p, int64_t m, int64_t t,
+                   float* dst) {
+    const int64_t grid_h = rgb.height / p, grid_w = rgb.width / p, patch_dim = 3 * t * p * p;
+    for (int64_t a = 0; a < grid_h / m; ++a) {
+        for (int64_t b = 0; b < grid_w / m; ++b) {
+            for (int64_t d = 0; d < m * m; ++d, dst += patch_dim) {
+                const int64_t ph = a * m + d / m, pw = b * m + d % m;
+                for (int64_t c = 0; c < 3; ++c) {
+                    float* block = dst + c * t * p * p;  // frame 0 of channel c: [p, p]
+                    const auto& table = lut[static_cast<size_t>(c)];
+                    for (int64_t y = 0; y < p; ++y) {
+                        const uint8_t* src = rgb.row(ph * p + y) + pw * p * 3 + c;
+                        for (int64_t x = 0; x < p; ++x) block[y * p + x] = table[src[x * 3]];
+                    }
+                    for (int64_t f = 1; f < t; ++f)
+                        std::memcpy(block + f * p * p, block, sizeof(float) * p * p);
+                }
+            }
+        }
+    }
+}
+
+}  // namespace
+
+std::vector<float> pixel_values_of(const Glm4vProcessedImage& image) {
+    if (!image.compact()) return image.pixel_values;
+    std::vector<float> out(static_cast<size_t>(image.num_patches() * image.patch_dim));
+    patchify_rows(image.resized_rgb, image.table, image.patch, image.merge, image.temporal,
+                  out.data());
+    return out;
+}
+
 Glm4vProcessedImage Glm4vImageProcessor::patchify(const RgbImage& resized) const {
     Glm4vProcessedImage out;
     patchify_into(resized, out);
@@ -170,24 +232,10 @@ void Glm4vImageProcessor::patchify_into(const RgbImage& resized, Glm4vProcessedI
     out.num_tokens = out.grid_h * out.grid_w / (m * m);
     out.resized = {resized.height, resized.width};
     out.pixel_values.resize(static_cast<size_t>(out.num_patches() * out.patch_dim));
-    float* dst = out.pixel_values.data();
-    for (int64_t a = 0; a < out.grid_h / m; ++a) {
-        for (int64_t b = 0; b < out.grid_w / m; ++b) {
-            for (int64_t d = 0; d < m * m; ++d, dst += out.patch_dim) {
-                const int64_t ph = a * m + d / m, pw = b * m + d % m;
-                for (int64_t c = 0; c < 3; ++c) {
-                    float* block = dst + c * t * p * p;  // frame 0 of channel c: [p, p]
-                    const auto& lut = lut_[static_cast<size_t>(c)];
-                    for (int64_t y = 0; y < p; ++y) {
-                        const uint8_t* src = resized.row(ph * p + y) + pw * p * 3 + c;
-                        for (int64_t x = 0; x < p; ++x) block[y * p + x] = lut[src[x * 3]];
-                    }
-                    for (int64_t f = 1; f < t; ++f)
-                        std::memcpy(block + f * p * p, block, sizeof(float) * p * p);
-                }
-            }
-        }
-    }
+    out.resized_rgb = {};
+    out.table = lut_;
+    out.patch = p, out.merge = m, out.temporal = t;
+    patchify_rows(resized, lut_, p, m, t, out.pixel_values.data());
 }
 
 }  // namespace autoglm

@@ -30,11 +30,19 @@ struct ResizedSize {
 // truncation), aspect ratio > 200 is an error, rounding is Python's round-half-to-even.
 Result<ResizedSize> glm4v_smart_resize(int64_t height, int64_t width, const SmartResizeParams& p);
 
+// The normalization of one uint8 value, per channel (rescale and normalize fused).
+using Glm4vPixelTable = std::array<std::array<float, 256>, 3>;
+
 struct Glm4vProcessedImage {
     // [grid_t * grid_h * grid_w, 3 * temporal * patch * patch]; rows in 2x2 merge-window order
     // (window raster, then (0,0), (0,1), (1,0), (1,1)); columns (channel, frame, y, x); both
-    // frames hold the same pixels.
+    // frames hold the same pixels. Empty in the compact form (process_compact_into).
     std::vector<float> pixel_values;
+    // The compact form: the resized picture and the table that normalizes it, an eighth of the
+    // memory; pixel_values_of() (or the GPU) makes the rows from them.
+    RgbImage resized_rgb;
+    Glm4vPixelTable table{};
+    int64_t patch = 14, merge = 2, temporal = 2;
     int64_t grid_t = 1;
     int64_t grid_h = 0;
     int64_t grid_w = 0;
@@ -43,7 +51,12 @@ struct Glm4vProcessedImage {
         0;  // grid_t * grid_h * grid_w / merge^2: copies of <|image|> in the prompt
     ResizedSize resized;
     int64_t num_patches() const { return grid_t * grid_h * grid_w; }
+    bool compact() const { return pixel_values.empty() && !resized_rgb.pixels.empty(); }
 };
+
+// The rows of pixel_values, made from the compact form when the image is compact; the same
+// values either way.
+std::vector<float> pixel_values_of(const Glm4vProcessedImage& image);
 
 // Buffers reused across process_into calls (one per worker): a 1080x2400 screenshot needs ~80 MB
 // of them, and fresh allocations pay a page fault per 4 KiB on every call.
@@ -74,6 +87,8 @@ class Glm4vImageProcessor {
     Result<Glm4vProcessedImage> process(const RgbImage& image) const;
     // The same into ws.out, reusing the workspace's allocations.
     Status process_into(const RgbImage& image, Glm4vImageWorkspace& ws) const;
+    // Resize only: ws.out gets the compact form (resized picture + table, no pixel_values).
+    Status process_compact_into(const RgbImage& image, Glm4vImageWorkspace& ws) const;
 
     // Layout step alone (for tests): normalises an already resized image and cuts it into rows.
     Glm4vProcessedImage patchify(const RgbImage& resized) const;
@@ -84,7 +99,7 @@ class Glm4vImageProcessor {
     int64_t merge_ = 2;
     int64_t temporal_ = 2;
     Glm4vImageProcessorOptions options_;
-    std::array<std::array<float, 256>, 3> lut_;  // uint8 value -> rescaled/normalised, per channel
+    Glm4vPixelTable lut_;  // uint8 value -> rescaled/normalised, per channel
 };
 
 }  // namespace autoglm
