@@ -154,9 +154,11 @@ std::string render_prometheus(const MetricsSources& s) {
     if (s.preparation) {
         const std::string l = "model_name=\"" + escape_label_value(s.model_name) + "\"";
         header(out, "autoglm_request_preparation_seconds", "histogram",
-               "Request work on the HTTP thread before the engine: media (images fetched, "
-               "decoded, preprocessed), prompt (template, tokenizer), submit (engine intake).");
+               "Request work on the HTTP thread before the engine: parse (JSON body, request "
+               "fields), media (images fetched, decoded, preprocessed), prompt (template, "
+               "tokenizer), submit (engine intake).");
         const std::pair<const char*, const Histogram*> stages[] = {
+            {"parse", &s.preparation->parse},
             {"media", &s.preparation->media},
             {"prompt", &s.preparation->prompt},
             {"submit", &s.preparation->submit}};

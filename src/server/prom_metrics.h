@@ -31,7 +31,8 @@ class HttpMetrics {
 // request that has some), prompt (chat template and tokenizing), submit (the engine's checks,
 // placeholder expansion, positions and image hashes).
 struct PreparationMetrics {
-    Histogram media{phase_buckets()}, prompt{phase_buckets()}, submit{phase_buckets()};
+    Histogram parse{phase_buckets()}, media{phase_buckets()}, prompt{phase_buckets()},
+        submit{phase_buckets()};
 };
 
 struct MetricsSources {

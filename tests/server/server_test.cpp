@@ -333,6 +333,8 @@ TEST(Server, MetricsMoveWithRequests) {
         "\"submit\"} 3");
     has("autoglm_request_preparation_seconds_count{model_name=\"autoglm-phone-9b\",stage="
         "\"media\"} 0");
+    has("autoglm_request_preparation_seconds_count{model_name=\"autoglm-phone-9b\",stage="
+        "\"parse\"} 3");
 }
 
 // Sends raw bytes on a fresh connection and reads whatever comes back until the server closes.
