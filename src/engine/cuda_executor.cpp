@@ -5,6 +5,7 @@
 #ifdef AUTOGLM_HAS_CUDA
 
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "core/cuda_check.h"
@@ -16,6 +17,27 @@ CudaModelExecutor::CudaModelExecutor(const Glm4vModel& model, CudaGlm4vModel& gp
 
 void CudaModelExecutor::release(const Request& request) {
     images_.release(request);
+}
+
+const DeviceImageEmbeddings& CudaModelExecutor::encoded(const Request& request,
+                                                        const ImageInput& image) {
+    return images_.get(request, image, [this](const ImageInput& im) {
+        ++encodes_started_;  // its device time comes through collect_device_seconds
+        return gpu_.encode_image_async(*im.pixels);
+    });
+}
+
+bool CudaModelExecutor::images_ready(const Request& request, int64_t from) {
+    bool ready = true;
+    for (const ImageInput& image : request.images)
+        if (image.token_offset + image.num_tokens > from)
+            ready = gpu_.is_ready(encoded(request, image)) && ready;
+    return ready;
+}
+
+void CudaModelExecutor::wait_for_images(const Request& request, int64_t from) {
+    for (const ImageInput& image : request.images)
+        if (image.token_offset + image.num_tokens > from) gpu_.wait_ready(encoded(request, image));
 }
 
 void CudaModelExecutor::collect_device_seconds(DeviceSeconds& out) {
@@ -68,17 +90,15 @@ bool CudaModelExecutor::sample_on_device(std::span<const DeviceSampleRow> rows,
 StepOutput CudaModelExecutor::execute(const StepPlan& plan) {
     const FlatStep f = flatten_plan(plan, gpu_.block_size());
     StepOutput out;
+    out.images_encoded = std::exchange(encodes_started_, 0);
     out.sampling_chunks = f.sampling_chunks;
     if (f.tokens.empty()) return out;
     const int64_t hidden = model_.config().text.hidden_size;
     std::vector<const cuda::bf16*> rows;
     std::vector<int32_t> dst;
     for (const FlatStep::ImageSpan& span : f.images) {
-        const DeviceImageEmbeddings& e =
-            images_.get(*span.request, *span.image, [this, &out](const ImageInput& im) {
-                ++out.images_encoded;  // its device time comes through collect_device_seconds
-                return gpu_.encode_image(*im.pixels);
-            });
+        const DeviceImageEmbeddings& e = encoded(*span.request, *span.image);
+        gpu_.wait_for(e);  // normally written already: admission waits for it
         for (int64_t j = span.first; j < span.last; ++j) {
             rows.push_back(e.row(j - span.image->token_offset, hidden));
             dst.push_back(static_cast<int32_t>(span.flat_first + j - span.first));

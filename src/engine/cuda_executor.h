@@ -24,17 +24,23 @@ class CudaModelExecutor final : public ModelExecutor {
                           std::vector<int32_t>& ids) override;
     void collect_device_seconds(DeviceSeconds& out) override;
     void release(const Request& request) override;
+    bool images_ready(const Request& request, int64_t from) override;
+    void wait_for_images(const Request& request, int64_t from) override;
     int64_t vocab_size() const override { return model_.config().text.vocab_size; }
     size_t num_cached_images() const { return images_.size(); }
     // Rows sampled on the GPU so far (tests: which path the engine took).
     int64_t num_device_sampled_rows() const { return num_device_sampled_rows_; }
 
   private:
+    // The image's embeddings, the encode started on the vision stream the first time.
+    const DeviceImageEmbeddings& encoded(const Request& request, const ImageInput& image);
+
     const Glm4vModel& model_;
     CudaGlm4vModel& gpu_;
     ImageEmbeddingCache<DeviceImageEmbeddings> images_;
     DeviceBuffer sample_params_, sample_ids_;  // sample_rows' settings and ids, grown on demand
     int64_t num_device_sampled_rows_ = 0;
+    int32_t encodes_started_ = 0;  // since the last execute (its StepOutput reports them)
 };
 
 }  // namespace autoglm

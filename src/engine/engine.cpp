@@ -93,6 +93,8 @@ Engine::Engine(const EngineConfig& config, const Glm4vConfig& model_config, Mode
           config.max_model_len <= int64_t{config.num_blocks} * config.block_size)
         << "max_model_len " << config.max_model_len << " does not fit the KV pool of "
         << int64_t{config.num_blocks} * config.block_size << " tokens";
+    scheduler_.set_inputs_ready(
+        [this](const Request& r, int64_t from) { return executor_.images_ready(r, from); });
 }
 
 Engine::~Engine() {
@@ -432,9 +434,18 @@ bool Engine::step() {
         return false;
     }
     const StepPlan plan = scheduler_.schedule();
-    // max_model_len <= the pool (checked at construction) means a lone request always fits.
-    CHECK(!plan.chunks.empty()) << "the scheduler planned nothing for " << scheduler_.num_waiting()
-                                << " waiting requests";
+    if (plan.chunks.empty()) {
+        // Nothing runs and the first waiting request's images are still being encoded: wait
+        // for them. (max_model_len <= the pool, checked at construction, means a lone request
+        // always fits.)
+        Request* front = scheduler_.front_waiting();
+        const int64_t from = front ? scheduler_.peek_hit(front) : 0;
+        CHECK(front && !executor_.images_ready(*front, from))
+            << "the scheduler planned nothing for " << scheduler_.num_waiting()
+            << " waiting requests";
+        executor_.wait_for_images(*front, from);
+        return true;
+    }
     record_first_schedules(plan);
     // What the step runs, read before execute advances num_computed_tokens.
     int64_t tokens = 0, decodes = 0;

@@ -45,6 +45,12 @@ class ModelExecutor {
         bool forward_all = false, vision_all = false;
     };
     virtual void collect_device_seconds(DeviceSeconds& /*out*/) {}
+    // Whether the request's images whose tokens reach past token `from` are encoded; asking
+    // starts the encodes that have not started (backends that encode beside the steps; the
+    // CPU encodes inside execute and is always ready).
+    virtual bool images_ready(const Request& /*request*/, int64_t /*from*/) { return true; }
+    // Blocks until those encodes are done (the engine has nothing else to run).
+    virtual void wait_for_images(const Request& /*request*/, int64_t /*from*/) {}
     // The request finished or was preempted/aborted for good: drop what is kept for it.
     virtual void release(const Request& request) = 0;
     virtual int64_t vocab_size() const = 0;

@@ -29,7 +29,7 @@ KvCacheManager::KvCacheManager(int32_t num_blocks, int32_t block_size, BlockHash
     CHECK(hasher_ != nullptr);
 }
 
-ComputedBlocks KvCacheManager::get_computed_blocks(const KvSequence& seq) {
+ComputedBlocks KvCacheManager::get_computed_blocks(const KvSequence& seq, bool record) {
     ComputedBlocks out;
     const int64_t num_tokens = ssize_of(seq.token_ids);
     if (num_tokens == 0) return out;
@@ -46,7 +46,7 @@ ComputedBlocks KvCacheManager::get_computed_blocks(const KvSequence& seq) {
         out.blocks.push_back(*hit);
     }
     out.num_computed_tokens = ssize_of(out.blocks) * block_size();
-    pool_.record_prefix_query(num_tokens, out.num_computed_tokens);
+    if (record) pool_.record_prefix_query(num_tokens, out.num_computed_tokens);
     return out;
 }
 

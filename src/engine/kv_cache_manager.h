@@ -48,8 +48,9 @@ class KvCacheManager {
 
     // Longest run of cached full blocks matching the sequence's prefix, capped so that at least
     // one token is left to compute (its logits are needed). Changes no refcount; counts the
-    // query and hit tokens. Meant for a sequence that holds no blocks yet (new or preempted).
-    ComputedBlocks get_computed_blocks(const KvSequence& seq);
+    // query and hit tokens (unless `record` is false: a look-ahead). Meant for a sequence that
+    // holds no blocks yet (new or preempted).
+    ComputedBlocks get_computed_blocks(const KvSequence& seq, bool record = true);
 
     // Grows the block table to cover num_computed_tokens + computed.num_computed_tokens +
     // num_new_tokens tokens, first taking a reference on the hit blocks. Returns false, changing

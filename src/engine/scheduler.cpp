@@ -50,9 +50,15 @@ bool Scheduler::schedule_running(Request* r, int64_t& budget, StepPlan& plan) {
     return true;
 }
 
-// Admits the front waiting request if it fits; false when admission must stop this step.
+int64_t Scheduler::peek_hit(Request* r) {
+    return kv_.get_computed_blocks(r->kv_view(), /*record=*/false).num_computed_tokens;
+}
+
+// Admits the front waiting request if it fits and its inputs are ready; false when admission
+// must stop this step (first come, first served: nobody overtakes the front).
 bool Scheduler::admit_waiting(int64_t& budget, StepPlan& plan) {
     Request* r = waiting_.front();
+    if (inputs_ready_ && !inputs_ready_(*r, peek_hit(r))) return false;
     const ComputedBlocks hit = kv_.get_computed_blocks(r->kv_view());
     const int64_t num_new = std::min(r->num_tokens() - hit.num_computed_tokens, budget);
     if (num_new <= 0 || !kv_.allocate_slots(r->kv_view(), num_new, hit)) {
@@ -73,6 +79,14 @@ bool Scheduler::admit_waiting(int64_t& budget, StepPlan& plan) {
 StepPlan Scheduler::schedule() {
     StepPlan plan;
     int64_t budget = config_.max_num_batched_tokens;
+    // Look ahead: the next waiting requests' image encodes start now, beside this step.
+    if (inputs_ready_) {
+        int64_t n = 0;
+        for (Request* r : waiting_) {
+            if (n++ >= config_.input_lookahead) break;
+            inputs_ready_(*r, peek_hit(r));
+        }
+    }
     const uint64_t preemptions_before = stats_.num_preemptions;
     // Iterate over a snapshot: preemption removes requests from running_.
     const std::vector<Request*> running = running_;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <vector>
 
 #include "engine/kv_cache_manager.h"
@@ -18,7 +19,13 @@ namespace autoglm {
 struct SchedulerConfig {
     int64_t max_num_batched_tokens = 2048;  // token budget of one step
     int64_t max_num_seqs = 64;              // running requests at most
+    int64_t input_lookahead = 4;            // waiting requests whose inputs are prepared ahead
 };
+
+// Whether a request's inputs from token `from` on are ready to compute (image embeddings);
+// asking starts what is missing. Requests are admitted only when ready, so no step waits for
+// an image encode.
+using InputsReady = std::function<bool(const Request& request, int64_t from)>;
 
 struct SchedulerStats {
     uint64_t num_preemptions = 0;
@@ -33,6 +40,13 @@ class Scheduler {
     StepPlan schedule();
     // Frees the request's blocks and forgets it (finished or aborted), wherever it is.
     void remove(Request* request);
+
+    // Installs the readiness check; without one every request is ready.
+    void set_inputs_ready(InputsReady check) { inputs_ready_ = std::move(check); }
+    // The request at the front of the waiting queue, or null.
+    Request* front_waiting() const { return waiting_.empty() ? nullptr : waiting_.front(); }
+    // The prefix-cache hit a waiting request would get now (not counted as a query).
+    int64_t peek_hit(Request* r);
 
     size_t num_waiting() const { return waiting_.size(); }
     size_t num_running() const { return running_.size(); }
@@ -50,6 +64,7 @@ class Scheduler {
     std::vector<Request*> running_;  // in admission order: the back is the newest
     SchedulerStats stats_;
     int64_t next_arrival_ = 0;
+    InputsReady inputs_ready_;
 };
 
 }  // namespace autoglm

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -74,6 +76,22 @@ class FakeExecutor final : public ModelExecutor {
         pending_.clear();
     }
     void release(const Request&) override {}
+    // Image encodes that finish after `encode_polls` readiness checks (a GPU encoding beside
+    // the steps); wait_for_images finishes them at once.
+    bool images_ready(const Request& r, int64_t from) override {
+        const bool has = std::any_of(r.images.begin(), r.images.end(), [&](const ImageInput& im) {
+            return im.token_offset + im.num_tokens > from;
+        });
+        if (!has || encode_polls == 0) return true;
+        return ++polls[r.id] > encode_polls;
+    }
+    void wait_for_images(const Request& r, int64_t) override {
+        ++waits;
+        polls[r.id] = encode_polls;
+    }
+    int64_t encode_polls = 0;
+    std::map<int64_t, int64_t> polls;  // request id -> readiness checks so far
+    int64_t waits = 0;
     double forward_seconds = -1;  // >= 0: a synchronous backend's forward time, in StepOutput
     bool device_timing = false;   // 2 ms a forward, reported later (an asynchronous backend)
     int64_t vocab_size() const override { return kVocab; }
@@ -355,6 +373,44 @@ TEST(Engine, ImagesKeyThePrefixCacheByContent) {
     EXPECT_EQ(rb.usage.cached_tokens, 12);  // 3 full blocks of the 15-token prompt
     EXPECT_EQ(hits_after_b, 12u);
     EXPECT_EQ(rc.usage.cached_tokens, 4);  // only the block before the image
+}
+
+std::shared_ptr<Glm4vProcessedImage> flat_image(float fill) {
+    auto p = std::make_shared<Glm4vProcessedImage>();
+    p->grid_h = 4, p->grid_w = 4, p->num_tokens = 4, p->patch_dim = 2;
+    p->pixel_values.assign(32, fill);
+    return p;
+}
+
+// An image request waits in the queue while its encode runs; a running request keeps decoding
+// meanwhile, and the engine blocks on the encode only when nothing else can run. The outputs
+// are those of a backend that encodes at once.
+TEST(Engine, ImageEncodesRunBesideDecodes) {
+    std::vector<std::vector<int32_t>> outputs[2];
+    int64_t waits[2] = {0, 0};
+    for (const int64_t polls : {0, 3}) {
+        Rig rig(/*num_blocks=*/64, 4);
+        rig.executor.encode_polls = polls;
+        auto text = submit_ok(rig.engine, greedy({5, 6, 7, 8, 9}, 12));
+        rig.engine.step();  // the text request is running
+        GenerationInput a = greedy({5, 6, 499, kImageToken, 501, 8, 9}, 4);
+        a.images = {{flat_image(1.0f)}};
+        auto ha = submit_ok(rig.engine, a);
+        drain(rig.engine);
+        GenerationInput b = greedy({5, 6, 499, kImageToken, 501, 8, 9}, 4);
+        b.images = {{flat_image(2.0f)}};
+        auto hb = submit_ok(rig.engine, b);  // alone: the engine has to wait for its encode
+        drain(rig.engine);
+        for (auto* h : {&text, &ha, &hb}) {
+            const Collected c = collect(**h);
+            ASSERT_TRUE(c.finished);
+            outputs[polls > 0].push_back(c.ids[0]);
+        }
+        waits[polls > 0] = rig.executor.waits;
+    }
+    EXPECT_EQ(outputs[0], outputs[1]);
+    EXPECT_EQ(waits[0], 0);
+    EXPECT_EQ(waits[1], 1);  // only for the request that came alone
 }
 
 TEST(Engine, StopStringsAndTextDeltas) {

@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <random>
+#include <utility>
 
 #include "model/glm4v/model.h"
 
@@ -84,6 +86,48 @@ TEST(Scheduler, PreemptsNewestWhenBlocksRunOutAndRemoveFreesEverything) {
 }
 
 // End to end on the tiny fixture.
+// A request whose image is still being encoded waits (nobody overtakes it) while running
+// requests keep decoding; the check sees the next waiting requests ahead of time, each with
+// its prefix-cache hit, and the prefix-cache statistics count only the admission.
+TEST(Scheduler, AdmitsOnlyRequestsWhoseInputsAreReady) {
+    KvCacheManager kv(64, 4);
+    Scheduler s({.max_num_batched_tokens = 64, .max_num_seqs = 8, .input_lookahead = 2}, kv);
+    std::map<int64_t, bool> ready;
+    std::vector<std::pair<int64_t, int64_t>> asked;  // (request, from)
+    s.set_inputs_ready([&](const Request& r, int64_t from) {
+        asked.emplace_back(r.id, from);
+        return ready[r.id];
+    });
+    Request a = Request::make(1, ids(9, 10));
+    ready[1] = true;
+    s.add(&a);
+    apply(s.schedule());  // a admitted: its prompt computed, one output
+    Request b = Request::make(2, ids(9, 10)), c = Request::make(3, ids(5, 300)),
+            d = Request::make(4, ids(5, 400));
+    s.add(&b);
+    s.add(&c);
+    s.add(&d);
+    const uint64_t queries = kv.pool().stats().num_query_tokens;
+    asked.clear();
+    StepPlan p = s.schedule();  // b not ready: only a decodes; c (ready) does not overtake b
+    ASSERT_EQ(p.chunks.size(), 1u);
+    EXPECT_EQ(p.chunks[0].request, &a);
+    EXPECT_EQ(s.num_waiting(), 3u);
+    EXPECT_EQ(s.front_waiting(), &b);
+    // Look-ahead over b and c (b shares a's first two full blocks), then b's admission check.
+    const std::vector<std::pair<int64_t, int64_t>> want{{2, 8}, {3, 0}, {2, 8}};
+    EXPECT_EQ(asked, want);
+    EXPECT_EQ(kv.pool().stats().num_query_tokens, queries);  // look-aheads are not queries
+    apply(p);
+    ready[2] = ready[3] = ready[4] = true;
+    p = s.schedule();
+    ASSERT_EQ(p.chunks.size(), 4u);
+    EXPECT_EQ(p.chunks[1].request, &b);
+    EXPECT_EQ(b.num_computed_tokens, 8);
+    EXPECT_EQ(p.chunks[1].num_new_tokens, 1);
+    EXPECT_GT(kv.pool().stats().num_query_tokens, queries);
+}
+
 TEST(SchedulerWithModel, ManyRequestsThroughATinyPoolMatchSingleRuns) {
     LoadOptions options;
     options.model = std::string(AUTOGLM_TEST_DATA_DIR) + "/tiny_bf16_sharded/model";

@@ -36,15 +36,18 @@ CudaGlm4vModel::CudaGlm4vModel(const Glm4vModel& host, const CudaModelOptions& o
 
 CudaGlm4vModel::~CudaGlm4vModel() {
     for (auto& [b, g] : graphs_) cudaGraphExecDestroy(g);
-    for (int i = 0; i < 2; ++i) {
-        if (pixel_stage_[i]) cudaFreeHost(pixel_stage_[i]);
-        if (pixel_done_[i]) cudaEventDestroy(pixel_done_[i]);
+    if (vision_stream_) cudaStreamSynchronize(vision_stream_);
+    for (UploadStage& s : stages_) {
+        if (s.host) cudaFreeHost(s.host);
+        if (s.done) cudaEventDestroy(s.done);
     }
     gemm_.reset();
+    vision_gemm_.reset();
     vision_.reset();
     for (void* p : allocations_) cudaFree(p);
     if (host_in_) cudaFreeHost(host_in_);
     if (stream_) cudaStreamDestroy(stream_);
+    if (vision_stream_) cudaStreamDestroy(vision_stream_);
 }
 
 void* CudaGlm4vModel::device_alloc(size_t bytes) {
@@ -88,8 +91,21 @@ Result<std::unique_ptr<CudaGlm4vModel>> CudaGlm4vModel::create(const Glm4vModel&
         return Error{"rotary dims exceed the CUDA backend's limit"};
     CUDA_CHECK(cudaSetDevice(options.device));
     std::unique_ptr<CudaGlm4vModel> m(new CudaGlm4vModel(host, options));
-    CUDA_CHECK(cudaStreamCreateWithFlags(&m->stream_, cudaStreamNonBlocking));
+    // Text steps first: a decode's blocks take SMs before an image encode's waiting blocks.
+    int least = 0, greatest = 0;
+    CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
+    CUDA_CHECK(cudaStreamCreateWithPriority(&m->stream_, cudaStreamNonBlocking, greatest));
+    CUDA_CHECK(cudaStreamCreateWithPriority(&m->vision_stream_, cudaStreamNonBlocking, least));
+    {
+        // Keep freed image rows in the stream-ordered pool instead of returning them to the
+        // driver at every synchronization.
+        cudaMemPool_t pool = nullptr;
+        CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, options.device));
+        uint64_t keep = UINT64_MAX;
+        CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
+    }
     m->gemm_ = std::make_unique<cuda::Gemm>();
+    m->vision_gemm_ = std::make_unique<cuda::Gemm>();
     {
         const int64_t rotary = t.rotary_dim(), pairs = rotary / 2;
         m->rope_.num_pairs = static_cast<int>(pairs);

@@ -34,9 +34,11 @@ struct CudaModelOptions {
     std::function<void(uint64_t done, uint64_t total)> upload_progress;  // bytes uploaded
 };
 
-// One bf16 device allocation per image: [num_tokens, hidden].
+// One bf16 device allocation per image: [num_tokens, hidden], written on the vision stream;
+// `ready` is recorded there once the rows are complete.
 struct DeviceImageEmbeddings {
     std::shared_ptr<void> data;
+    std::shared_ptr<CUevent_st> ready;
     int64_t num_tokens = 0;
     const cuda::bf16* row(int64_t i, int64_t hidden) const {
         return static_cast<const cuda::bf16*>(data.get()) + i * hidden;
@@ -70,7 +72,8 @@ class CudaGlm4vModel {
     // Greedy ids of the last forward's logits rows (GPU argmax; copies only the ids).
     std::vector<int32_t> argmax();
 
-    // Vision tower + merger for images concatenated in pixel_values (merge-window order).
+    // Vision tower + merger for images concatenated in pixel_values (merge-window order). The
+    // tower runs on its own stream; text work queued after this call waits for it.
     DeviceImageEmbeddings encode_images(std::span<const float> pixel_values,
                                         std::span<const ImageGrid> grids,
                                         LayerObserver* observer = nullptr);
@@ -79,6 +82,18 @@ class CudaGlm4vModel {
     // same bf16 rows the pixel_values path gives.
     DeviceImageEmbeddings encode_image(const Glm4vProcessedImage& image,
                                        LayerObserver* observer = nullptr);
+    // The same without joining the text stream: the encode runs beside text steps; call
+    // wait_for before the forward that reads the rows.
+    DeviceImageEmbeddings encode_images_async(std::span<const float> pixel_values,
+                                              std::span<const ImageGrid> grids,
+                                              LayerObserver* observer = nullptr);
+    DeviceImageEmbeddings encode_image_async(const Glm4vProcessedImage& image,
+                                             LayerObserver* observer = nullptr);
+    // Text work queued from now on waits until the rows are written.
+    void wait_for(const DeviceImageEmbeddings& embeddings);
+    // Whether the rows are written (without waiting); wait_ready blocks the host until they are.
+    bool is_ready(const DeviceImageEmbeddings& embeddings) const;
+    void wait_ready(const DeviceImageEmbeddings& embeddings) const;
 
     const Glm4vConfig& config() const { return config_; }
     int64_t num_kv_blocks() const { return num_kv_blocks_; }
@@ -121,8 +136,9 @@ class CudaGlm4vModel {
 
     Glm4vConfig config_;
     CudaModelOptions options_;
-    cudaStream_t stream_ = nullptr;
-    std::unique_ptr<cuda::Gemm> gemm_;
+    cudaStream_t stream_ = nullptr;         // text steps, the higher priority
+    cudaStream_t vision_stream_ = nullptr;  // image encodes, the lower priority
+    std::unique_ptr<cuda::Gemm> gemm_, vision_gemm_;
     std::unique_ptr<Weights> w_;
     std::vector<void*> allocations_;
     uint64_t weight_bytes_ = 0;
@@ -153,8 +169,14 @@ class CudaGlm4vModel {
     std::unique_ptr<VisionWork> vision_;
 
     GpuSpanTimer forward_timer_, vision_timer_;
-    void* pixel_stage_[2] = {nullptr, nullptr};
-    cudaEvent_t pixel_done_[2] = {nullptr, nullptr};
+    struct UploadStage {
+        void* host = nullptr;  // pinned
+        size_t bytes = 0;
+        cudaEvent_t done = nullptr;  // its copy has run
+    };
+    static constexpr size_t kUploadStages = 16;  // three an encode (metadata, table, picture)
+    UploadStage stages_[kUploadStages];
+    size_t next_stage_ = 0;
     std::map<int64_t, cudaGraphExec_t> graphs_;  // padded decode batch size -> graph
     int64_t decode_blocks_per_seq_ = 0;
 };

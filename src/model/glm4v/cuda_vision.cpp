@@ -1,5 +1,6 @@
 // CudaGlm4vModel's vision tower: pixel upload through pinned buffers, patch embedding, position
-// embeddings, the blocks, post norm, downsample and merger, all on the model's stream.
+// embeddings, the blocks, post norm, downsample and merger, all on the vision stream (its own
+// cuBLASLt workspace), which runs beside the text stream at a lower priority.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -11,36 +12,63 @@
 namespace autoglm {
 
 void CudaGlm4vModel::upload_bytes(const void* src, size_t bytes, void* dst) {
-    // Pinned double buffer: worker threads fill one piece while the other is on the bus.
-    constexpr size_t kPiece = size_t{32} << 20;
-    if (!pixel_stage_[0]) {
-        for (int i = 0; i < 2; ++i) {
-            CUDA_CHECK(cudaMallocHost(&pixel_stage_[i], kPiece));
-            CUDA_CHECK(cudaEventCreateWithFlags(&pixel_done_[i], cudaEventDisableTiming));
-        }
+    // A ring of pinned buffers, one per upload: encodes queued on the vision stream keep theirs
+    // until the copy runs, and the engine thread waits only when the whole ring is still queued.
+    const size_t slot_index = next_stage_++ % kUploadStages;
+    UploadStage& slot = stages_[slot_index];
+    if (slot.done) CUDA_CHECK(cudaEventSynchronize(slot.done));
+    if (!slot.done) CUDA_CHECK(cudaEventCreateWithFlags(&slot.done, cudaEventDisableTiming));
+    if (slot.bytes < bytes) {
+        if (slot.host) CUDA_CHECK(cudaFreeHost(slot.host));
+        slot.host = nullptr;
+        slot.bytes = std::max(bytes, size_t{8} << 20);  // a screenshot's bytes fit any slot
+        CUDA_CHECK(cudaMallocHost(&slot.host, slot.bytes));
     }
+    auto* stage = static_cast<char*>(slot.host);
     const auto* from = static_cast<const char*>(src);
-    auto* to = static_cast<char*>(dst);
-    int cur = 0;
-    bool used[2] = {false, false};
-    for (size_t off = 0; off < bytes; off += kPiece, cur ^= 1) {
-        const size_t n = std::min(kPiece, bytes - off);
-        if (used[cur]) CUDA_CHECK(cudaEventSynchronize(pixel_done_[cur]));
-        auto* stage = static_cast<char*>(pixel_stage_[cur]);
-        parallel_for(static_cast<int64_t>((n + 4095) / 4096), [&](int64_t b, int64_t e) {
-            const size_t lo = static_cast<size_t>(b) * 4096;
-            const size_t hi = std::min(n, static_cast<size_t>(e) * 4096);
-            std::memcpy(stage + lo, from + off + lo, hi - lo);
-        });
-        CUDA_CHECK(cudaMemcpyAsync(to + off, stage, n, cudaMemcpyHostToDevice, stream_));
-        CUDA_CHECK(cudaEventRecord(pixel_done_[cur], stream_));
-        used[cur] = true;
-    }
+    parallel_for(static_cast<int64_t>((bytes + 65535) / 65536), [&](int64_t b, int64_t e) {
+        const size_t lo = static_cast<size_t>(b) * 65536;
+        const size_t hi = std::min(bytes, static_cast<size_t>(e) * 65536);
+        std::memcpy(stage + lo, from + lo, hi - lo);
+    });
+    CUDA_CHECK(cudaMemcpyAsync(dst, stage, bytes, cudaMemcpyHostToDevice, vision_stream_));
+    CUDA_CHECK(cudaEventRecord(slot.done, vision_stream_));
+}
+
+void CudaGlm4vModel::wait_for(const DeviceImageEmbeddings& e) {
+    if (e.ready) CUDA_CHECK(cudaStreamWaitEvent(stream_, e.ready.get(), 0));
+}
+
+bool CudaGlm4vModel::is_ready(const DeviceImageEmbeddings& e) const {
+    if (!e.ready) return true;
+    const cudaError_t status = cudaEventQuery(e.ready.get());
+    if (status == cudaErrorNotReady) return false;
+    CUDA_CHECK(status);
+    return true;
+}
+
+void CudaGlm4vModel::wait_ready(const DeviceImageEmbeddings& e) const {
+    if (e.ready) CUDA_CHECK(cudaEventSynchronize(e.ready.get()));
 }
 
 DeviceImageEmbeddings CudaGlm4vModel::encode_images(std::span<const float> pixel_values,
                                                     std::span<const ImageGrid> grids,
                                                     LayerObserver* obs) {
+    DeviceImageEmbeddings e = encode_images_async(pixel_values, grids, obs);
+    wait_for(e);
+    return e;
+}
+
+DeviceImageEmbeddings CudaGlm4vModel::encode_image(const Glm4vProcessedImage& image,
+                                                   LayerObserver* obs) {
+    DeviceImageEmbeddings e = encode_image_async(image, obs);
+    wait_for(e);
+    return e;
+}
+
+DeviceImageEmbeddings CudaGlm4vModel::encode_images_async(std::span<const float> pixel_values,
+                                                          std::span<const ImageGrid> grids,
+                                                          LayerObserver* obs) {
     int64_t N = 0;
     for (const ImageGrid& g : grids) N += g.num_patches();
     const int64_t in_dim = config_.vision.patch_input_dim();
@@ -50,15 +78,15 @@ DeviceImageEmbeddings CudaGlm4vModel::encode_images(std::span<const float> pixel
         grids,
         [&](VisionWork& v) {
             upload_bytes(pixel_values.data(), pixel_values.size_bytes(), v.px);
-            cuda::f32_to_bf16(v.px, N * in_dim, v.px16, stream_);
+            cuda::f32_to_bf16(v.px, N * in_dim, v.px16, vision_stream_);
         },
         obs);
 }
 
-DeviceImageEmbeddings CudaGlm4vModel::encode_image(const Glm4vProcessedImage& image,
-                                                   LayerObserver* obs) {
+DeviceImageEmbeddings CudaGlm4vModel::encode_image_async(const Glm4vProcessedImage& image,
+                                                         LayerObserver* obs) {
     const ImageGrid grid{image.grid_t, image.grid_h, image.grid_w};
-    if (!image.compact()) return encode_images(image.pixel_values, {&grid, 1}, obs);
+    if (!image.compact()) return encode_images_async(image.pixel_values, {&grid, 1}, obs);
     const Glm4vVisionConfig& vc = config_.vision;
     const RgbImage& rgb = image.resized_rgb;
     CHECK(image.grid_t == 1 && image.patch == vc.patch_size &&
@@ -71,19 +99,17 @@ DeviceImageEmbeddings CudaGlm4vModel::encode_image(const Glm4vProcessedImage& im
         [&](VisionWork& v) {
             const size_t bytes = rgb.pixels.size();
             if (v.rgb_capacity < bytes) {
-                synchronize();  // the previous picture may still be read
+                CUDA_CHECK(cudaStreamSynchronize(vision_stream_));  // still read by earlier
                 if (v.rgb) CUDA_CHECK(cudaFree(v.rgb));
                 v.rgb = nullptr;
                 CUDA_CHECK(cudaMalloc(&v.rgb, bytes));
                 v.rgb_capacity = bytes;
             }
             upload_bytes(rgb.pixels.data(), bytes, v.rgb);
-            // Pageable source: the copy has taken the table when cudaMemcpyAsync returns.
-            CUDA_CHECK(cudaMemcpyAsync(v.table, image.table.data(), sizeof(image.table),
-                                       cudaMemcpyHostToDevice, stream_));
+            upload_bytes(image.table.data(), sizeof(image.table), v.table);
             cuda::vision_patchify(static_cast<const uint8_t*>(v.rgb), rgb.height, rgb.width,
                                   v.table, image.patch, image.merge, image.temporal, v.px16,
-                                  stream_);
+                                  vision_stream_);
         },
         obs);
 }
@@ -100,10 +126,10 @@ DeviceImageEmbeddings CudaGlm4vModel::encode(std::span<const ImageGrid> grids,
     int64_t N = 0;
     for (const ImageGrid& g : grids) N += g.num_patches();
     CHECK(N % group == 0) << "patch count must be a multiple of the merge window";
-    cudaStream_t st = stream_;
+    cudaStream_t st = vision_stream_;
     const int64_t rpb = cuda::attention_rows_per_block();
     if (!vision_ || vision_->capacity < N) {
-        synchronize();
+        CUDA_CHECK(cudaStreamSynchronize(st));
         vision_ = std::make_unique<VisionWork>();
         VisionWork& v = *vision_;
         const int64_t cap = std::max<int64_t>(N, 1024);
@@ -166,7 +192,7 @@ DeviceImageEmbeddings CudaGlm4vModel::encode(std::span<const ImageGrid> grids,
     const size_t work_off = meta.size();
     for (const auto& wk : work) meta.push_back(wk.seq), meta.push_back(wk.row0);
     vision_timer_.begin(st);
-    CUDA_CHECK(cudaMemcpyAsync(v.ints, meta.data(), meta.size() * 4, cudaMemcpyHostToDevice, st));
+    upload_bytes(meta.data(), meta.size() * 4, v.ints);
     stage_input(v);
     const int32_t* coords = v.ints;
     const int32_t* grid_hw = v.ints + 2 * N;
@@ -177,7 +203,7 @@ DeviceImageEmbeddings CudaGlm4vModel::encode(std::span<const ImageGrid> grids,
         cuda::LinearArgs a;
         a.x = x, a.m = m, a.w = w, a.n = out, a.k = k, a.bias = bias, a.y = y, a.out_type = type;
         a.accumulate = accumulate;
-        gemm_->linear(a, st);
+        vision_gemm_->linear(a, st);
     };
     linear(v.px16, N, w_->patch_w, H, in_dim, w_->patch_b, v.h);
     cuda::bf16_to_f32(v.h, N * H, v.x, st);
@@ -215,13 +241,29 @@ DeviceImageEmbeddings CudaGlm4vModel::encode(std::span<const ImageGrid> grids,
     cuda::layer_norm_gelu(v.t, w_->merger_ln_w, w_->merger_ln_b, rows, out_h, 1e-5f, st);
     linear(v.t, rows, w_->merger_gate_up, 2 * vI, out_h, nullptr, v.gu2);
     cuda::silu_mul(v.gu2, rows, vI, v.act2, st);
+    // Stream-ordered memory: no device-wide synchronization when an image is dropped.
     void* out = nullptr;
-    CUDA_CHECK(cudaMalloc(&out, static_cast<size_t>(rows * out_h) * 2));
+    CUDA_CHECK(cudaMallocAsync(&out, static_cast<size_t>(rows * out_h) * 2, st));
     linear(v.act2, rows, w_->merger_down, out_h, vI, nullptr, out);
     vision_timer_.end(st);
+    cudaEvent_t ready = nullptr;
+    CUDA_CHECK(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
+    CUDA_CHECK(cudaEventRecord(ready, st));
     if (obs) detail::tap_bf16(obs, "vision.merger", static_cast<bf16*>(out), rows, out_h, st);
     DeviceImageEmbeddings e;
-    e.data = std::shared_ptr<void>(out, [](void* q) { cudaFree(q); });
+    // Freed on the vision stream once the text stream's work so far (every forward that read
+    // the rows was queued before the release) is done; neither stream waits for the other.
+    const cudaStream_t text = stream_, vision = vision_stream_;
+    e.data = std::shared_ptr<void>(out, [text, vision](void* q) {
+        cudaEvent_t used = nullptr;
+        if (cudaEventCreateWithFlags(&used, cudaEventDisableTiming) == cudaSuccess) {
+            cudaEventRecord(used, text);
+            cudaStreamWaitEvent(vision, used, 0);
+            cudaEventDestroy(used);
+        }
+        cudaFreeAsync(q, vision);
+    });
+    e.ready = std::shared_ptr<CUevent_st>(ready, [](cudaEvent_t r) { cudaEventDestroy(r); });
     e.num_tokens = rows;
     return e;
 }
