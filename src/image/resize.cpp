@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/parallel.h"
+
 namespace autoglm {
 namespace {
 
@@ -99,10 +101,9 @@ ResampleAxis pad_to_fixed_taps(ResampleAxis ax) {
     return ax;
 }
 
-void horizontal_pass(const RgbImage& src, const ResampleAxis& plan, RgbImage& dst) {
-    const bool fixed = plan.in_size >= plan.max_taps;
-    const ResampleAxis ax = fixed ? pad_to_fixed_taps(plan) : plan;
-    for (int64_t y = 0; y < src.height; ++y) {
+void horizontal_rows(const RgbImage& src, const ResampleAxis& ax, bool fixed, int64_t y0,
+                     int64_t y1, RgbImage& dst) {
+    for (int64_t y = y0; y < y1; ++y) {
         const uint8_t* in = src.row(y);
         uint8_t* out = dst.row(y);
         if (!fixed) {
@@ -129,12 +130,25 @@ void horizontal_pass(const RgbImage& src, const ResampleAxis& plan, RgbImage& ds
     }
 }
 
-void vertical_pass(const RgbImage& src, const ResampleAxis& ax, RgbImage& dst) {
+// Rows are independent in both passes: they are split over the worker pool (the same
+// arithmetic per row, so the result does not depend on the split).
+constexpr int64_t kRowsPerChunk = 32;
+
+void horizontal_pass(const RgbImage& src, const ResampleAxis& plan, RgbImage& dst) {
+    const bool fixed = plan.in_size >= plan.max_taps;
+    const ResampleAxis ax = fixed ? pad_to_fixed_taps(plan) : plan;
+    parallel_for(
+        src.height, [&](int64_t y0, int64_t y1) { horizontal_rows(src, ax, fixed, y0, y1, dst); },
+        kRowsPerChunk);
+}
+
+void vertical_rows(const RgbImage& src, const ResampleAxis& ax, int64_t y0, int64_t y1,
+                   RgbImage& dst) {
     const int64_t n = src.width * 3;
     const int32_t half = 1 << (ax.precision - 1);
     const int shift = ax.precision;
     std::vector<int32_t> acc(static_cast<size_t>(n));
-    for (int64_t y = 0; y < ax.out_size; ++y) {
+    for (int64_t y = y0; y < y1; ++y) {
         std::fill(acc.begin(), acc.end(), half);
         const int16_t* w = ax.weights.data() + y * ax.max_taps;
         for (int32_t k = 0; k < ax.count[y]; ++k) {
@@ -145,6 +159,12 @@ void vertical_pass(const RgbImage& src, const ResampleAxis& ax, RgbImage& dst) {
         uint8_t* out = dst.row(y);
         for (int64_t i = 0; i < n; ++i) out[i] = clamp_u8(acc[i] >> shift);
     }
+}
+
+void vertical_pass(const RgbImage& src, const ResampleAxis& ax, RgbImage& dst) {
+    parallel_for(
+        ax.out_size, [&](int64_t y0, int64_t y1) { vertical_rows(src, ax, y0, y1, dst); },
+        kRowsPerChunk);
 }
 
 }  // namespace

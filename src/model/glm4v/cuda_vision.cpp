@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstring>
 
-#include "core/parallel.h"
 #include "model/glm4v/cuda_model.h"
 #include "model/glm4v/cuda_model_internal.h"
 
@@ -26,11 +25,8 @@ void CudaGlm4vModel::upload_bytes(const void* src, size_t bytes, void* dst) {
     }
     auto* stage = static_cast<char*>(slot.host);
     const auto* from = static_cast<const char*>(src);
-    parallel_for(static_cast<int64_t>((bytes + 65535) / 65536), [&](int64_t b, int64_t e) {
-        const size_t lo = static_cast<size_t>(b) * 65536;
-        const size_t hi = std::min(bytes, static_cast<size_t>(e) * 65536);
-        std::memcpy(stage + lo, from + lo, hi - lo);
-    });
+    // One thread: a screenshot is ~7 MB, and the worker pool belongs to the HTTP threads' resizes.
+    std::memcpy(stage, from, bytes);
     CUDA_CHECK(cudaMemcpyAsync(dst, stage, bytes, cudaMemcpyHostToDevice, vision_stream_));
     CUDA_CHECK(cudaEventRecord(slot.done, vision_stream_));
 }
