@@ -182,10 +182,17 @@ Status read_message(const OrderedJson& in, OrderedJson& out, std::vector<std::st
     if (!in.is_object()) return Error{"each message must be an object"};
     const auto role = in.find("role");
     if (role == in.end() || !role->is_string()) return Error{"each message needs a string 'role'"};
-    out = in;
     const auto content = in.find("content");
-    if (content == in.end() || content->is_null() || content->is_string()) return {};
+    if (content == in.end() || content->is_null() || content->is_string()) {
+        out = in;
+        return {};
+    }
     if (!content->is_array()) return Error{"'content' must be a string or a list of parts"};
+    // Every field but the parts, which are rewritten below: a screenshot's data URL (megabytes)
+    // is copied once, into `urls`, not into the message as well.
+    out = OrderedJson::object();
+    for (auto it = in.begin(); it != in.end(); ++it)
+        if (it.key() != "content") out[it.key()] = it.value();
     OrderedJson parts = OrderedJson::array();
     for (const auto& part : *content) {
         if (!part.is_object() || !part.contains("type") || !part["type"].is_string())
