@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 
+#include "server/json_body.h"
+
 namespace autoglm {
 namespace {
 
@@ -249,7 +251,7 @@ std::string error_body(const ApiError& e) {
 }
 
 Result<OrderedJson> parse_json_body(const std::string& text) {
-    auto body = OrderedJson::parse(text, nullptr, /*allow_exceptions=*/false);
+    auto body = parse_json_fast(text);
     if (body.is_discarded()) return Error{"the request body is not valid JSON"};
     return body;
 }
