@@ -12,7 +12,9 @@ minute or two). Usage:
 Writes: config.json, generation_config.json, preprocessor_config.json, model-0000N-of-0000M
 .safetensors + model.safetensors.index.json (5 GB shards, transformers' tensor names), and the
 tokenizer: tokenizer.model (GLM-4 tiktoken ranks) + tokenizer_config.json (the special tokens at
-their GLM-4.1V ids) + chat_template.jinja, copied from --tokenizer-dir.
+their GLM-4.1V ids) + chat_template.jinja, copied from --tokenizer-dir. With --config-only,
+everything but the weights, in seconds: `autoglm serve DIR --load-format dummy` then runs the same
+shape, tokenizer, template and processor settings with random weights made in memory.
 """
 import argparse
 import json
@@ -81,14 +83,19 @@ def main():
     ap.add_argument("--tokenizer-dir", required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--shard-size", default="5GB")
+    ap.add_argument("--config-only", action="store_true",
+                    help="every file but the weights (serve it with --load-format dummy)")
     args = ap.parse_args()
     t0 = time.time()
     os.makedirs(args.out, exist_ok=True)
-    torch.set_num_threads(os.cpu_count() or 4)
-    model = random_model(make_config(), args.seed)
-    n = sum(p.numel() for p in model.parameters())
-    print(f"{n / 1e9:.2f}B parameters in {time.time() - t0:.0f} s", flush=True)
-    model.save_pretrained(args.out, max_shard_size=args.shard_size, safe_serialization=True)
+    if args.config_only:
+        make_config().save_pretrained(args.out)
+    else:
+        torch.set_num_threads(os.cpu_count() or 4)
+        model = random_model(make_config(), args.seed)
+        n = sum(p.numel() for p in model.parameters())
+        print(f"{n / 1e9:.2f}B parameters in {time.time() - t0:.0f} s", flush=True)
+        model.save_pretrained(args.out, max_shard_size=args.shard_size, safe_serialization=True)
     with open(os.path.join(args.out, "generation_config.json"), "w") as f:
         json.dump({"eos_token_id": EOS, "pad_token_id": 151329, "do_sample": False}, f, indent=1)
     with open(os.path.join(args.out, "preprocessor_config.json"), "w") as f:
