@@ -163,6 +163,9 @@ awaitable<void> HttpServer::accept_loop() {
         tcp::socket socket = co_await acceptor_.async_accept(asio::make_strand(ioc_), into(ec));
         if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
         if (ec) continue;  // e.g. out of file descriptors: keep serving the open ones
+        // Every SSE event is a small write: without TCP_NODELAY, Nagle's algorithm holds one
+        // back until the client's (delayed, up to 40 ms) ACK of the previous one arrives.
+        socket.set_option(tcp::no_delay(true), ec);
         auto executor = socket.get_executor();
         asio::co_spawn(executor, session(std::move(socket)), asio::detached);
     }
