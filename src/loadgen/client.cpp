@@ -100,6 +100,8 @@ awaitable<bool> connect(beast::tcp_stream& stream, const Endpoint& e, RequestRes
     beast::error_code ec;
     const auto hosts = co_await resolver.async_resolve(e.host, std::to_string(e.port), into(ec));
     if (!ec) co_await stream.async_connect(hosts, into(ec));
+    // The request's last segment goes out at once instead of waiting for an ACK (Nagle).
+    if (!ec) stream.socket().set_option(tcp::no_delay(true), ec);
     if (ec) r.error = "connect: " + ec.message();
     co_return !ec;
 }
@@ -165,6 +167,7 @@ awaitable<RequestResult> post_request(Endpoint e, std::string path, std::string 
     auto req = make_request(bhttp::verb::post, e, path, std::move(body));
     beast::error_code ec;
     co_await bhttp::async_write(stream, req, into(ec));
+    if (!ec) r.written = now_seconds();
     beast::flat_buffer buffer;
     bhttp::response_parser<bhttp::buffer_body> parser;
     // Not boost::none: Boost 1.74 compares a Content-Length against an empty limit as "over"
@@ -177,6 +180,7 @@ awaitable<RequestResult> post_request(Endpoint e, std::string path, std::string 
         co_return r;
     }
     r.status = parser.get().result_int();
+    r.headers = now_seconds();
     std::string pending, whole;
     char chunk[16384];
     while (!parser.is_done()) {

@@ -35,7 +35,9 @@ struct RequestResult {
     int status = 0;          // HTTP status; 0 = no answer (connection failed or hung up)
     std::string error;       // transport error or the error body's message
     bool aborted = false;    // the client hung up on purpose
-    double start = 0;        // request written (steady seconds)
+    double start = 0;        // request started: before connecting (steady seconds)
+    double written = 0;      // the whole request written to the socket (0 = never)
+    double headers = 0;      // the response's headers read (0 = never)
     double first_token = 0;  // first content or reasoning delta (0 = none)
     double end = 0;
     std::vector<double> token_times;  // arrival of every chunk that carried text

@@ -19,6 +19,7 @@ OJson dist_json(const Distribution& d) {
 
 struct Latencies {
     std::vector<double> ttft, tpot, itl, e2e;  // milliseconds
+    std::vector<double> written, headers;      // ms from the start: request sent, headers read
 };
 
 Latencies latencies(const std::vector<RequestResult>& requests) {
@@ -26,6 +27,8 @@ Latencies latencies(const std::vector<RequestResult>& requests) {
     for (const RequestResult& r : requests) {
         if (!r.ok()) continue;
         l.e2e.push_back((r.end - r.start) * 1e3);
+        if (r.written > 0) l.written.push_back((r.written - r.start) * 1e3);
+        if (r.headers > 0) l.headers.push_back((r.headers - r.start) * 1e3);
         if (r.first_token > 0) l.ttft.push_back((r.first_token - r.start) * 1e3);
         if (r.completion_tokens > 1 && r.first_token > 0)
             l.tpot.push_back((r.end - r.first_token) * 1e3 /
@@ -51,6 +54,7 @@ OJson server_json(const RunResult& res, double secs) {
     const auto delta = [&](const char* name) { return b.sum(name) - a.sum(name); };
     const double queries = delta("vllm:prefix_cache_queries_total");
     const double queue_n = delta("vllm:request_queue_time_seconds_count");
+    const double ttft_n = delta("vllm:time_to_first_token_seconds_count");
     OJson s = {{"requests", delta("vllm:request_success_total")},
                {"prompt_tokens", delta("vllm:prompt_tokens_total")},
                {"generation_tokens", delta("vllm:generation_tokens_total")},
@@ -58,6 +62,8 @@ OJson server_json(const RunResult& res, double secs) {
                 queries > 0 ? delta("vllm:prefix_cache_hits_total") / queries : 0.0},
                {"queue_time_mean_ms",
                 queue_n > 0 ? delta("vllm:request_queue_time_seconds_sum") / queue_n * 1e3 : 0.0},
+               {"ttft_mean_ms",  // from the server's intake of the request (after its media)
+                ttft_n > 0 ? delta("vllm:time_to_first_token_seconds_sum") / ttft_n * 1e3 : 0.0},
                {"preemptions", delta("vllm:num_preemptions_total")},
                {"kv_cache_usage_peak", res.kv_usage_peak},
                {"cpu_cores_busy", secs > 0 ? delta("process_cpu_seconds_total") / secs : 0.0},
@@ -233,6 +239,10 @@ OJson make_report(const RunResult& res, const ReportOptions& o) {
     rep["tpot_ms"] = dist_json(summarize(l.tpot));
     rep["itl_ms"] = dist_json(summarize(l.itl));
     rep["e2e_ms"] = dist_json(summarize(l.e2e));
+    // Where a first token's time goes on the way: the request's upload, then the server's work
+    // until it answers with headers (a streamed answer starts once the request is accepted).
+    rep["request_written_ms"] = dist_json(summarize(l.written));
+    rep["response_headers_ms"] = dist_json(summarize(l.headers));
     if (o.slo.ttft_ms || o.slo.tpot_ms || o.slo.e2e_ms)
         rep["goodput"] = {{"requests", good}, {"requests_per_s", static_cast<double>(good) / secs}};
     rep["server"] = res.metrics_available ? server_json(res, secs) : OJson();
@@ -293,14 +303,19 @@ std::string console_table(const OJson& rep) {
             d["p50"].get<double>(), d["p90"].get<double>(), d["p95"].get<double>(),
             d["p99"].get<double>());
     }
+    if (rep.contains("request_written_ms") && rep["request_written_ms"]["count"].get<double>() > 0)
+        add("client, mean ms from the start: request written %.1f, response headers %.1f, "
+            "first token %.1f\n",
+            rep["request_written_ms"]["mean"].get<double>(),
+            rep["response_headers_ms"]["mean"].get<double>(), rep["ttft_ms"]["mean"].get<double>());
     if (rep["server"].is_object()) {
         const OJson& s = rep["server"];
         add("server: %.0f requests, %.0f prompt + %.0f generated tokens, prefix hit %.1f %%, queue "
-            "%.1f ms mean, %.0f preemptions, KV peak %.1f %%\n",
+            "%.1f ms mean, TTFT from intake %.1f ms mean, %.0f preemptions, KV peak %.1f %%\n",
             s["requests"].get<double>(), s["prompt_tokens"].get<double>(),
             s["generation_tokens"].get<double>(), s["prefix_cache_hit_rate"].get<double>() * 100,
-            s["queue_time_mean_ms"].get<double>(), s["preemptions"].get<double>(),
-            s["kv_cache_usage_peak"].get<double>() * 100);
+            s["queue_time_mean_ms"].get<double>(), s.value("ttft_mean_ms", 0.0),
+            s["preemptions"].get<double>(), s["kv_cache_usage_peak"].get<double>() * 100);
         if (s.contains("step_phases")) {
             const OJson& p = s["step_phases"];
             const auto ms = [&](const char* k) { return p[k]["mean_ms"].get<double>(); };

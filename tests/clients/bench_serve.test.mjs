@@ -39,6 +39,14 @@ function expectCountsMatchServer(run) {
   assert.equal(r.server.prompt_tokens, r.input_tokens);
   assert.equal(r.server.generation_tokens, r.output_tokens);
   assert.ok(r.ttft_ms.p50 > 0 && r.e2e_ms.p99 >= r.e2e_ms.p50);
+  // The way to a first token: upload, then the server's answer, then the token; the server's own
+  // TTFT starts at its intake, after the upload.
+  assert.equal(r.request_written_ms.count, r.completed);
+  assert.ok(r.request_written_ms.mean > 0);
+  assert.ok(r.response_headers_ms.mean >= r.request_written_ms.mean);
+  assert.ok(r.ttft_ms.mean >= r.response_headers_ms.mean);
+  assert.ok(r.server.ttft_mean_ms > 0 && r.server.ttft_mean_ms <= r.ttft_ms.mean);
+  assert.match(run.stdout, /client, mean ms from the start: request written [0-9.]+, response headers/);
 }
 
 const runs = {};
