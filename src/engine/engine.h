@@ -159,7 +159,8 @@ class Engine {
     int64_t next_sequence_id_ = 0;
     std::atomic<int64_t> next_request_id_{1};
     std::atomic<int64_t> num_unfinished_{0};
-    int64_t num_steps_ = 0;  // steps run (engine thread)
+    int64_t num_steps_ = 0;    // steps run (engine thread)
+    int64_t empty_plans_ = 0;  // consecutive steps that waited for image encodes
     std::thread thread_;
 };
 

@@ -386,9 +386,11 @@ std::shared_ptr<Glm4vProcessedImage> flat_image(float fill) {
 // meanwhile, and the engine blocks on the encode only when nothing else can run. The outputs
 // are those of a backend that encodes at once.
 TEST(Engine, ImageEncodesRunBesideDecodes) {
-    std::vector<std::vector<int32_t>> outputs[2];
-    int64_t waits[2] = {0, 0};
-    for (const int64_t polls : {0, 3}) {
+    // 2: the encode finishes between the scheduler's question and the engine's wait.
+    std::vector<std::vector<int32_t>> outputs[3];
+    int64_t waits[3] = {0, 0, 0};
+    for (const int64_t polls : {0, 2, 3}) {
+        const size_t k = polls == 0 ? 0 : polls == 2 ? 1 : 2;
         Rig rig(/*num_blocks=*/64, 4);
         rig.executor.encode_polls = polls;
         auto text = submit_ok(rig.engine, greedy({5, 6, 7, 8, 9}, 12));
@@ -404,13 +406,15 @@ TEST(Engine, ImageEncodesRunBesideDecodes) {
         for (auto* h : {&text, &ha, &hb}) {
             const Collected c = collect(**h);
             ASSERT_TRUE(c.finished);
-            outputs[polls > 0].push_back(c.ids[0]);
+            outputs[k].push_back(c.ids[0]);
         }
-        waits[polls > 0] = rig.executor.waits;
+        waits[k] = rig.executor.waits;
     }
     EXPECT_EQ(outputs[0], outputs[1]);
+    EXPECT_EQ(outputs[0], outputs[2]);
     EXPECT_EQ(waits[0], 0);
     EXPECT_EQ(waits[1], 1);  // only for the request that came alone
+    EXPECT_EQ(waits[2], 1);
 }
 
 TEST(Engine, StopStringsAndTextDeltas) {
