@@ -3,6 +3,7 @@
 // the result swaps the strings in.
 #include "server/json_body.h"
 
+#include <charconv>
 #include <random>
 #include <string>
 #include <vector>
@@ -65,18 +66,28 @@ const std::string& placeholder_prefix() {
     return prefix;
 }
 
-void restore(nlohmann::ordered_json& v, std::string_view text, const std::vector<Cut>& cuts) {
-    if (v.is_object() || v.is_array()) {
-        for (auto& child : v) restore(child, text, cuts);
-        return;
-    }
-    if (!v.is_string()) return;
-    auto& s = v.get_ref<std::string&>();
+// Iterative: a body may nest deeper than the thread's stack allows recursion (the parser and
+// nlohmann's destructor do not recurse either).
+void restore(nlohmann::ordered_json& root, std::string_view text, const std::vector<Cut>& cuts) {
     const std::string& prefix = placeholder_prefix();
-    if (s.size() <= prefix.size() || s.compare(0, prefix.size(), prefix) != 0) return;
-    const size_t k = std::stoul(s.substr(prefix.size()));
-    if (k >= cuts.size()) return;
-    s.assign(text.data() + cuts[k].begin, cuts[k].end - cuts[k].begin);
+    std::vector<nlohmann::ordered_json*> todo{&root};
+    while (!todo.empty()) {
+        nlohmann::ordered_json& v = *todo.back();
+        todo.pop_back();
+        if (v.is_object() || v.is_array()) {
+            for (auto& child : v) todo.push_back(&child);
+            continue;
+        }
+        if (!v.is_string()) continue;
+        auto& s = v.get_ref<std::string&>();
+        if (s.size() <= prefix.size() || s.compare(0, prefix.size(), prefix) != 0) continue;
+        size_t k = 0;
+        const char* first = s.data() + prefix.size();
+        const char* last = s.data() + s.size();
+        const auto [end, ec] = std::from_chars(first, last, k);
+        if (ec != std::errc() || end != last || k >= cuts.size()) continue;
+        s.assign(text.data() + cuts[k].begin, cuts[k].end - cuts[k].begin);
+    }
 }
 
 }  // namespace

@@ -94,5 +94,23 @@ TEST(JsonBody, BrokenBodiesFailOrParseAlike) {
     }
 }
 
+// A long string 300,000 arrays deep (600 kB of brackets): put back without recursion (a
+// recursive walk overflows the stack here).
+TEST(JsonBody, DeepNestingDoesNotRecurse) {
+    const size_t depth = 300000;
+    const std::string inner = long_plain(20000, 12);
+    std::string text(depth, '[');
+    text.append("\"").append(inner).append("\"").append(depth, ']');
+    OJson got = parse_json_fast(text);
+    ASSERT_FALSE(got.is_discarded());
+    const OJson* v = &got;
+    for (size_t i = 0; i < depth; ++i) {
+        ASSERT_TRUE(v->is_array() && v->size() == 1u) << "level " << i;
+        v = &(*v)[0];
+    }
+    ASSERT_TRUE(v->is_string());
+    EXPECT_EQ(v->get<std::string>(), inner);
+}
+
 }  // namespace
 }  // namespace autoglm
