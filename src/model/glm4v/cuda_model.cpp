@@ -37,10 +37,12 @@ CudaGlm4vModel::CudaGlm4vModel(const Glm4vModel& host, const CudaModelOptions& o
 CudaGlm4vModel::~CudaGlm4vModel() {
     for (auto& [b, g] : graphs_) cudaGraphExecDestroy(g);
     if (vision_stream_) cudaStreamSynchronize(vision_stream_);
-    for (UploadStage& s : stages_) {
-        if (s.host) cudaFreeHost(s.host);
-        if (s.done) cudaEventDestroy(s.done);
-    }
+    streams_->alive.store(false);
+    for (UploadStage* ring : {stages_, small_stages_})
+        for (size_t i = 0; i < kUploadStages; ++i) {
+            if (ring[i].host) cudaFreeHost(ring[i].host);
+            if (ring[i].done) cudaEventDestroy(ring[i].done);
+        }
     gemm_.reset();
     vision_gemm_.reset();
     vision_.reset();
@@ -96,12 +98,15 @@ Result<std::unique_ptr<CudaGlm4vModel>> CudaGlm4vModel::create(const Glm4vModel&
     CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
     CUDA_CHECK(cudaStreamCreateWithPriority(&m->stream_, cudaStreamNonBlocking, greatest));
     CUDA_CHECK(cudaStreamCreateWithPriority(&m->vision_stream_, cudaStreamNonBlocking, least));
+    m->streams_->text = m->stream_;
+    m->streams_->vision = m->vision_stream_;
     {
-        // Keep freed image rows in the stream-ordered pool instead of returning them to the
-        // driver at every synchronization.
+        // Keep up to 1 GiB of freed image rows (~40 screenshots) in the stream-ordered pool
+        // instead of returning them to the driver at every synchronization; beyond that the
+        // pool gives memory back, so cudaMalloc elsewhere never starves behind it.
         cudaMemPool_t pool = nullptr;
         CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, options.device));
-        uint64_t keep = UINT64_MAX;
+        uint64_t keep = uint64_t{1} << 30;
         CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
     }
     m->gemm_ = std::make_unique<cuda::Gemm>();

@@ -6,6 +6,7 @@
 
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -174,9 +175,16 @@ class CudaGlm4vModel {
         size_t bytes = 0;
         cudaEvent_t done = nullptr;  // its copy has run
     };
-    static constexpr size_t kUploadStages = 16;  // three an encode (metadata, table, picture)
-    UploadStage stages_[kUploadStages];
-    size_t next_stage_ = 0;
+    static constexpr size_t kUploadStages = 16;
+    static constexpr size_t kSmallUpload = size_t{1} << 20;
+    UploadStage stages_[kUploadStages], small_stages_[kUploadStages];
+    size_t next_stage_ = 0, next_small_ = 0;
+    // What an image's rows need to free themselves, outliving the model if they must.
+    struct Streams {
+        cudaStream_t text = nullptr, vision = nullptr;
+        std::atomic<bool> alive{true};
+    };
+    std::shared_ptr<Streams> streams_ = std::make_shared<Streams>();
     std::map<int64_t, cudaGraphExec_t> graphs_;  // padded decode batch size -> graph
     int64_t decode_blocks_per_seq_ = 0;
 };

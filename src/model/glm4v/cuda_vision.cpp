@@ -11,16 +11,20 @@
 namespace autoglm {
 
 void CudaGlm4vModel::upload_bytes(const void* src, size_t bytes, void* dst) {
-    // A ring of pinned buffers, one per upload: encodes queued on the vision stream keep theirs
-    // until the copy runs, and the engine thread waits only when the whole ring is still queued.
-    const size_t slot_index = next_stage_++ % kUploadStages;
-    UploadStage& slot = stages_[slot_index];
+    // Two rings of pinned buffers, one buffer per upload: encodes queued on the vision stream
+    // keep theirs until the copy runs, and the engine thread waits only when a whole ring is
+    // still queued. Small uploads (an encode's metadata and table) have their own ring, so a
+    // picture's ring holds kUploadStages pictures.
+    const bool small = bytes <= kSmallUpload;
+    UploadStage& slot = small ? small_stages_[next_small_++ % kUploadStages]
+                              : stages_[next_stage_++ % kUploadStages];
     if (slot.done) CUDA_CHECK(cudaEventSynchronize(slot.done));
     if (!slot.done) CUDA_CHECK(cudaEventCreateWithFlags(&slot.done, cudaEventDisableTiming));
     if (slot.bytes < bytes) {
         if (slot.host) CUDA_CHECK(cudaFreeHost(slot.host));
         slot.host = nullptr;
-        slot.bytes = std::max(bytes, size_t{8} << 20);  // a screenshot's bytes fit any slot
+        // A screenshot's bytes fit any picture slot.
+        slot.bytes = std::max(bytes, small ? kSmallUpload : size_t{8} << 20);
         CUDA_CHECK(cudaMallocHost(&slot.host, slot.bytes));
     }
     auto* stage = static_cast<char*>(slot.host);
@@ -247,17 +251,21 @@ DeviceImageEmbeddings CudaGlm4vModel::encode(std::span<const ImageGrid> grids,
     CUDA_CHECK(cudaEventRecord(ready, st));
     if (obs) detail::tap_bf16(obs, "vision.merger", static_cast<bf16*>(out), rows, out_h, st);
     DeviceImageEmbeddings e;
-    // Freed on the vision stream once the text stream's work so far (every forward that read
-    // the rows was queued before the release) is done; neither stream waits for the other.
-    const cudaStream_t text = stream_, vision = vision_stream_;
-    e.data = std::shared_ptr<void>(out, [text, vision](void* q) {
+    // Freed on the vision stream after the text stream's work queued so far (every forward that
+    // read the rows was queued before the release): later encodes wait for that work, the text
+    // stream waits for nothing. Once the model is gone, a plain (synchronizing) cudaFree.
+    e.data = std::shared_ptr<void>(out, [streams = streams_](void* q) {
+        if (!streams->alive.load()) {
+            cudaFree(q);
+            return;
+        }
         cudaEvent_t used = nullptr;
         if (cudaEventCreateWithFlags(&used, cudaEventDisableTiming) == cudaSuccess) {
-            cudaEventRecord(used, text);
-            cudaStreamWaitEvent(vision, used, 0);
+            cudaEventRecord(used, streams->text);
+            cudaStreamWaitEvent(streams->vision, used, 0);
             cudaEventDestroy(used);
         }
-        cudaFreeAsync(q, vision);
+        cudaFreeAsync(q, streams->vision);
     });
     e.ready = std::shared_ptr<CUevent_st>(ready, [](cudaEvent_t r) { cudaEventDestroy(r); });
     e.num_tokens = rows;
