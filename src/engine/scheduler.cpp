@@ -50,6 +50,11 @@ bool Scheduler::schedule_running(Request* r, int64_t& budget, StepPlan& plan) {
     return true;
 }
 
+// Only images can be missing: a text-only request is ready without a prefix-cache lookup.
+bool Scheduler::inputs_known_ready(Request* r) {
+    return !inputs_ready_ || r->images.empty() || inputs_ready_(*r, peek_hit(r));
+}
+
 int64_t Scheduler::peek_hit(Request* r) {
     return kv_.get_computed_blocks(r->kv_view(), /*record=*/false).num_computed_tokens;
 }
@@ -58,7 +63,7 @@ int64_t Scheduler::peek_hit(Request* r) {
 // must stop this step (first come, first served: nobody overtakes the front).
 bool Scheduler::admit_waiting(int64_t& budget, StepPlan& plan) {
     Request* r = waiting_.front();
-    if (inputs_ready_ && !inputs_ready_(*r, peek_hit(r))) return false;
+    if (!inputs_known_ready(r)) return false;
     const ComputedBlocks hit = kv_.get_computed_blocks(r->kv_view());
     const int64_t num_new = std::min(r->num_tokens() - hit.num_computed_tokens, budget);
     if (num_new <= 0 || !kv_.allocate_slots(r->kv_view(), num_new, hit)) {
@@ -84,7 +89,7 @@ StepPlan Scheduler::schedule() {
         int64_t n = 0;
         for (Request* r : waiting_) {
             if (n++ >= config_.input_lookahead) break;
-            inputs_ready_(*r, peek_hit(r));
+            inputs_known_ready(r);
         }
     }
     const uint64_t preemptions_before = stats_.num_preemptions;

@@ -55,6 +55,7 @@ class Scheduler {
   private:
     bool schedule_running(Request* r, int64_t& budget, StepPlan& plan);
     bool admit_waiting(int64_t& budget, StepPlan& plan);
+    bool inputs_known_ready(Request* r);  // asks the check (starting encodes) if r has images
     void preempt(Request* r);
     void sync_block_table(Request* r) const;
 

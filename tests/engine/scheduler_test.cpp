@@ -104,6 +104,9 @@ TEST(Scheduler, AdmitsOnlyRequestsWhoseInputsAreReady) {
     apply(s.schedule());  // a admitted: its prompt computed, one output
     Request b = Request::make(2, ids(9, 10)), c = Request::make(3, ids(5, 300)),
             d = Request::make(4, ids(5, 400));
+    for (Request* r :
+         {&b, &c, &d})  // an image in the last token (text-only requests skip the check)
+        r->images.push_back({nullptr, 0, r->num_prompt_tokens - 1, 1});
     s.add(&b);
     s.add(&c);
     s.add(&d);
