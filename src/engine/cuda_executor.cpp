@@ -5,6 +5,7 @@
 #ifdef AUTOGLM_HAS_CUDA
 
 #include <algorithm>
+#include <cstddef>
 #include <utility>
 #include <vector>
 
@@ -56,12 +57,31 @@ void CudaModelExecutor::fetch_logits(StepOutput& out) {
     gpu_.copy_logits(out.logits.data());
 }
 
+static_assert(sizeof(LogitEdit) == sizeof(cuda::LogitEdit) &&
+                  offsetof(LogitEdit, token) == offsetof(cuda::LogitEdit, token) &&
+                  offsetof(LogitEdit, ops) == offsetof(cuda::LogitEdit, ops) &&
+                  offsetof(LogitEdit, bias) == offsetof(cuda::LogitEdit, bias) &&
+                  offsetof(LogitEdit, repetition) == offsetof(cuda::LogitEdit, repetition) &&
+                  offsetof(LogitEdit, frequency) == offsetof(cuda::LogitEdit, frequency) &&
+                  offsetof(LogitEdit, presence) == offsetof(cuda::LogitEdit, presence),
+              "the engine's and the kernel's LogitEdit must share one layout");
+
 bool CudaModelExecutor::sample_on_device(std::span<const DeviceSampleRow> rows,
+                                         std::span<const LogitEdit> edits,
                                          std::vector<int32_t>& ids) {
     const auto n = static_cast<int64_t>(rows.size());
     CHECK(n == gpu_.num_logits()) << n << " sampling rows for " << gpu_.num_logits()
                                   << " logits rows";
     num_device_sampled_rows_ += n;
+    const cudaStream_t stream = gpu_.stream();
+    if (!edits.empty()) {
+        const size_t bytes = edits.size_bytes();
+        if (edits_.nbytes() < bytes) edits_ = DeviceBuffer(std::max(bytes, 2 * edits_.nbytes()));
+        CUDA_CHECK(
+            cudaMemcpyAsync(edits_.data(), edits.data(), bytes, cudaMemcpyHostToDevice, stream));
+        cuda::apply_logit_edits(gpu_.logits(), vocab_size(), edits_.as<cuda::LogitEdit>(),
+                                static_cast<int64_t>(edits.size()), stream);
+    }
     if (std::all_of(rows.begin(), rows.end(),
                     [](const DeviceSampleRow& r) { return r.temperature == 0.0f; })) {
         ids = gpu_.argmax();
@@ -75,7 +95,6 @@ bool CudaModelExecutor::sample_on_device(std::span<const DeviceSampleRow> rows,
         sample_params_ = DeviceBuffer(param_bytes);
         sample_ids_ = DeviceBuffer(rows.size() * sizeof(int32_t));
     }
-    const cudaStream_t stream = gpu_.stream();
     CUDA_CHECK(cudaMemcpyAsync(sample_params_.data(), params.data(), param_bytes,
                                cudaMemcpyHostToDevice, stream));
     cuda::sample_rows(gpu_.logits(), n, vocab_size(), sample_params_.as<cuda::SampleRowParams>(),

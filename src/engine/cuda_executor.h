@@ -1,7 +1,9 @@
 // CudaModelExecutor: the engine's ModelExecutor on the GPU. It flattens each StepPlan as the CPU
 // runner does, keeps each image's embeddings on the device (by content hash, while a request
 // that uses them lives), samples on the GPU (cuda::sample_rows, or the GPU argmax when every
-// row is greedy) and copies the logits to the host only when the engine's sampler needs them.
+// row is greedy) after the rows' penalties, logit_bias and min_tokens masks
+// (cuda::apply_logit_edits) and copies the logits to the host only when the engine's sampler needs
+// them.
 #pragma once
 
 #ifdef AUTOGLM_HAS_CUDA
@@ -20,7 +22,7 @@ class CudaModelExecutor final : public ModelExecutor {
 
     StepOutput execute(const StepPlan& plan) override;
     void fetch_logits(StepOutput& out) override;
-    bool sample_on_device(std::span<const DeviceSampleRow> rows,
+    bool sample_on_device(std::span<const DeviceSampleRow> rows, std::span<const LogitEdit> edits,
                           std::vector<int32_t>& ids) override;
     void collect_device_seconds(DeviceSeconds& out) override;
     void release(const Request& request) override;
@@ -39,6 +41,7 @@ class CudaModelExecutor final : public ModelExecutor {
     CudaGlm4vModel& gpu_;
     ImageEmbeddingCache<DeviceImageEmbeddings> images_;
     DeviceBuffer sample_params_, sample_ids_;  // sample_rows' settings and ids, grown on demand
+    DeviceBuffer edits_;                       // the step's LogitEdits, grown on demand
     int64_t num_device_sampled_rows_ = 0;
     int32_t encodes_started_ = 0;  // since the last execute (its StepOutput reports them)
 };

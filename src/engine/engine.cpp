@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include "core/hash.h"
 #include "core/logging.h"
@@ -36,6 +37,7 @@ struct EngineSequence {
     bool finished = false;
     bool scheduled = false;  // scheduled at least once
     Clock::time_point last_token;
+    std::optional<std::vector<int32_t>> prompt_distinct;  // for repetition_penalty, made once
 };
 
 struct EngineGroup {
@@ -360,16 +362,28 @@ void Engine::append_token(EngineSequence& seq, const SampleResult& sample) {
 
 bool Engine::sample_on_device(const std::vector<EngineSequence*>& seqs) {
     std::vector<DeviceSampleRow> rows;
-    for (const EngineSequence* seq : seqs) {
+    std::vector<LogitEdit> edits;
+    const int64_t vocab = executor_.vocab_size();
+    for (EngineSequence* seq : seqs) {
         const SamplingParams& p = seq->group->params;
-        const int64_t num_generated = seq->request.num_output_tokens();
-        if (!samples_without_host(p, num_generated)) return false;  // mixed steps: all on host
+        if (!samples_on_device(p)) return false;  // mixed steps: all on the host
+        const Request& r = seq->request;
+        const int64_t num_generated = r.num_output_tokens();
+        if (p.repetition_penalty != 1.0f && !seq->prompt_distinct)
+            seq->prompt_distinct =
+                distinct_ids(std::span<const int32_t>(r.token_ids)
+                                 .first(static_cast<size_t>(r.num_prompt_tokens)));
+        static const std::vector<int32_t> kNone;
+        if (!append_logit_edits(static_cast<int32_t>(rows.size()),
+                                seq->prompt_distinct ? *seq->prompt_distinct : kNone,
+                                r.output_ids(), p, eos_token_ids_, vocab, edits))
+            return false;
         const bool greedy = p.is_greedy();
         rows.push_back({greedy ? 0.0f : p.effective_temperature(), p.top_k, p.top_p, p.min_p,
                         greedy ? 0.0 : counter_uniform(seq->seed, num_generated)});
     }
     std::vector<int32_t> ids;
-    if (!executor_.sample_on_device(rows, ids)) return false;
+    if (!executor_.sample_on_device(rows, edits, ids)) return false;
     CHECK(ids.size() == seqs.size())
         << "the device sampled " << ids.size() << " of " << seqs.size() << " rows";
     for (size_t i = 0; i < seqs.size(); ++i) {

@@ -8,12 +8,14 @@
 #include <vector>
 
 #include "engine/model_runner.h"
+#include "engine/sampler.h"
 
 namespace autoglm {
 
-// One sampling row for a backend that samples on its device: the Sampler's settings for a row
-// it would only truncate and draw from (sampler.h: samples_without_host), and the draw's
-// uniform computed on the host, so a seeded request gets the same tokens on either path.
+// One sampling row for a backend that samples on its device: the Sampler's truncation settings
+// (sampler.h: samples_on_device) and the draw's uniform computed on the host, so a seeded
+// request gets the same tokens on either path. Penalties, logit_bias and min_tokens come as
+// LogitEdits applied to the rows before.
 struct DeviceSampleRow {
     float temperature = 0.0f;  // 0 = greedy (argmax_first), else the effective temperature
     int32_t top_k = 0;
@@ -30,9 +32,11 @@ class ModelExecutor {
     virtual StepOutput execute(const StepPlan& plan) = 0;
     // Makes out.logits (of the last execute) hold every sampling row on the host.
     virtual void fetch_logits(StepOutput& /*out*/) {}
-    // Samples the last execute's rows (out.sampling_chunks order) where the logits are and
+    // Applies `edits` (sampler.h: apply_logit_edits; row = index in `rows`) to the last
+    // execute's rows (out.sampling_chunks order) where the logits are, samples them there and
     // writes one id per row; false: not supported, the engine samples on the host.
     virtual bool sample_on_device(std::span<const DeviceSampleRow> /*rows*/,
+                                  std::span<const LogitEdit> /*edits*/,
                                   std::vector<int32_t>& /*ids*/) {
         return false;
     }

@@ -198,10 +198,100 @@ int32_t argmax_first(std::span<const float> logits) {
     return static_cast<int32_t>(best);
 }
 
-bool samples_without_host(const SamplingParams& params, int64_t num_generated) {
-    return params.repetition_penalty == 1.0f && params.frequency_penalty == 0.0f &&
-           params.presence_penalty == 0.0f && num_generated >= params.min_tokens &&
-           !params.logprobs && params.logit_bias.empty();
+bool samples_on_device(const SamplingParams& params) {
+    return !params.logprobs;
+}
+
+std::vector<int32_t> distinct_ids(std::span<const int32_t> ids) {
+    std::vector<int32_t> out(ids.begin(), ids.end());
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
+bool append_logit_edits(int32_t row, std::span<const int32_t> prompt_distinct,
+                        std::span<const int32_t> output_ids, const SamplingParams& params,
+                        std::span<const int32_t> eos_token_ids, int64_t vocab_size,
+                        std::vector<LogitEdit>& edits) {
+    if (params.logit_bias.size() > 1) {  // a repeated id adds twice: not one edit
+        std::vector<int32_t> ids;
+        for (const auto& [id, bias] : params.logit_bias) ids.push_back(id);
+        std::sort(ids.begin(), ids.end());
+        if (std::adjacent_find(ids.begin(), ids.end()) != ids.end()) return false;
+    }
+    const size_t first = edits.size();
+    const auto vocab = static_cast<size_t>(vocab_size);
+    const auto edit = [&](int32_t token, uint32_t op) -> LogitEdit& {
+        edits.push_back({});
+        LogitEdit& e = edits.back();
+        e.row = row;
+        e.token = token;
+        e.ops = op;
+        return e;
+    };
+    for (const auto& [id, bias] : params.logit_bias)
+        if (id >= 0 && static_cast<size_t>(id) < vocab) edit(id, LogitEdit::kBias).bias = bias;
+    const auto output_counts = count_ids(output_ids);
+    for (const auto& [id, count] : output_counts) check_token(id, vocab);
+    if (params.repetition_penalty != 1.0f) {
+        const float p = params.repetition_penalty;
+        for (const int32_t id : prompt_distinct) {
+            check_token(id, vocab);
+            edit(id, LogitEdit::kRepetition).repetition = p;
+        }
+        for (const auto& [id, count] : output_counts)
+            if (!std::binary_search(prompt_distinct.begin(), prompt_distinct.end(), id))
+                edit(id, LogitEdit::kRepetition).repetition = p;
+    }
+    if (params.frequency_penalty != 0.0f)
+        for (const auto& [id, count] : output_counts)
+            edit(id, LogitEdit::kFrequency).frequency =
+                params.frequency_penalty * static_cast<float>(count);
+    if (params.presence_penalty != 0.0f)
+        for (const auto& [id, count] : output_counts)
+            edit(id, LogitEdit::kPresence).presence = params.presence_penalty;
+    if (static_cast<int64_t>(output_ids.size()) < params.min_tokens) {
+        for (const int32_t id : eos_token_ids)
+            if (id >= 0 && static_cast<size_t>(id) < vocab) edit(id, LogitEdit::kMask);
+        for (const int32_t id : params.stop_token_ids)
+            if (id >= 0 && static_cast<size_t>(id) < vocab) edit(id, LogitEdit::kMask);
+    }
+    // One edit per token: merge the pieces (each op appears at most once per token).
+    const auto begin = edits.begin() + static_cast<ptrdiff_t>(first);
+    std::stable_sort(begin, edits.end(),
+                     [](const LogitEdit& a, const LogitEdit& b) { return a.token < b.token; });
+    auto out = begin;
+    for (auto it = begin; it != edits.end(); ++it) {
+        if (out != begin && (out - 1)->token == it->token) {
+            LogitEdit& m = *(out - 1);
+            if (it->ops & LogitEdit::kBias) m.bias = it->bias;
+            if (it->ops & LogitEdit::kRepetition) m.repetition = it->repetition;
+            if (it->ops & LogitEdit::kFrequency) m.frequency = it->frequency;
+            if (it->ops & LogitEdit::kPresence) m.presence = it->presence;
+            m.ops |= it->ops;
+            continue;
+        }
+        *out++ = *it;
+    }
+    edits.erase(out, edits.end());
+    return true;
+}
+
+void apply_logit_edits(std::span<float> logits, int64_t vocab_size,
+                       std::span<const LogitEdit> edits) {
+    for (const LogitEdit& e : edits) {
+        const size_t i = static_cast<size_t>(e.row) * static_cast<size_t>(vocab_size) +
+                         static_cast<size_t>(e.token);
+        CHECK(e.token >= 0 && e.token < vocab_size && i < logits.size())
+            << "edit of token " << e.token << " in row " << e.row;
+        float x = logits[i];
+        if (e.ops & LogitEdit::kBias) x += e.bias;
+        if (e.ops & LogitEdit::kRepetition) x = x > 0 ? x / e.repetition : x * e.repetition;
+        if (e.ops & LogitEdit::kFrequency) x -= e.frequency;
+        if (e.ops & LogitEdit::kPresence) x -= e.presence;
+        if (e.ops & LogitEdit::kMask) x = kNegInf;
+        logits[i] = x;
+    }
 }
 
 int32_t sample_inverse_cdf(std::span<const float> logits, double u) {

@@ -58,9 +58,39 @@ void apply_top_k(std::span<float> logits, int32_t top_k);
 void apply_top_p(std::span<float> logits, float top_p);
 // First index of the maximum (ties -> lowest id).
 int32_t argmax_first(std::span<const float> logits);
-// True when the Sampler's token for a row depends only on temperature, min_p, top_k, top_p and
-// counter_uniform: no penalties, min_tokens met, no logprobs. A backend may then sample it.
-bool samples_without_host(const SamplingParams& params, int64_t num_generated);
+// True when a backend may sample the row on its device: everything before the draw is either a
+// LogitEdit (logit_bias, penalties, min_tokens) or the truncation it implements (temperature,
+// min_p, top_k, top_p, counter_uniform). Only logprobs, which need the raw row, keep it here.
+bool samples_on_device(const SamplingParams& params);
+
+// apply_penalties + apply_min_tokens for one (row, token) as data, so a backend can apply them
+// where the logits are: in order x += bias; repetition (x > 0 ? x / r : x * r); x -= frequency
+// (the penalty times the count, a float product made here); x -= presence; -inf for a mask. Each
+// float operation is one IEEE round-to-nearest step, so every backend gets the same bits.
+struct LogitEdit {
+    enum Op : uint32_t { kBias = 1, kRepetition = 2, kFrequency = 4, kPresence = 8, kMask = 16 };
+    int32_t row = 0;
+    int32_t token = 0;
+    uint32_t ops = 0;  // Op bits
+    float bias = 0.0f;
+    float repetition = 1.0f;
+    float frequency = 0.0f;
+    float presence = 0.0f;
+};
+
+// Appends row `row`'s edits (sorted by token, one per token) for a sequence with `output_ids`
+// generated: what apply_penalties and apply_min_tokens would do to its logits.
+// `prompt_distinct` holds the prompt's distinct ids, sorted (read only with repetition_penalty).
+// False (nothing appended): the row needs the host (a logit_bias id given twice).
+bool append_logit_edits(int32_t row, std::span<const int32_t> prompt_distinct,
+                        std::span<const int32_t> output_ids, const SamplingParams& params,
+                        std::span<const int32_t> eos_token_ids, int64_t vocab_size,
+                        std::vector<LogitEdit>& edits);
+// The reference: applies edits to rows of `vocab_size` logits laid out contiguously.
+void apply_logit_edits(std::span<float> logits, int64_t vocab_size,
+                       std::span<const LogitEdit> edits);
+// A prompt's distinct ids, sorted (append_logit_edits' prompt_distinct).
+std::vector<int32_t> distinct_ids(std::span<const int32_t> ids);
 // Inverse CDF in token-id order over softmax(logits): the first id whose running mass
 // exceeds u * total (masked -inf entries have zero mass).
 int32_t sample_inverse_cdf(std::span<const float> logits, double u);

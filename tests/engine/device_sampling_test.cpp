@@ -54,15 +54,18 @@ class LogitsExecutor final : public ModelExecutor {
         ++num_fetches;
         out.logits = logits_;
     }
-    bool sample_on_device(std::span<const DeviceSampleRow> rows,
+    bool sample_on_device(std::span<const DeviceSampleRow> rows, std::span<const LogitEdit> edits,
                           std::vector<int32_t>& ids) override {
         if (!device_) return false;
         EXPECT_EQ(rows.size() * kVocab, logits_.size());
+        num_edits += static_cast<int64_t>(edits.size());
+        std::vector<float> edited = logits_;
+        apply_logit_edits(edited, kVocab, edits);
         ids.clear();
         for (size_t i = 0; i < rows.size(); ++i) {
             const DeviceSampleRow& p = rows[i];
-            std::vector<float> x(logits_.begin() + static_cast<ptrdiff_t>(i * kVocab),
-                                 logits_.begin() + static_cast<ptrdiff_t>((i + 1) * kVocab));
+            std::vector<float> x(edited.begin() + static_cast<ptrdiff_t>(i * kVocab),
+                                 edited.begin() + static_cast<ptrdiff_t>((i + 1) * kVocab));
             if (p.temperature == 0.0f) {
                 ids.push_back(argmax_first(x));
                 continue;
@@ -80,7 +83,7 @@ class LogitsExecutor final : public ModelExecutor {
     void release(const Request&) override {}
     int64_t vocab_size() const override { return kVocab; }
 
-    int64_t num_device_steps = 0, num_device_rows = 0, num_fetches = 0;
+    int64_t num_device_steps = 0, num_device_rows = 0, num_fetches = 0, num_edits = 0;
 
   private:
     bool device_;
@@ -135,13 +138,43 @@ TEST(DeviceSampling, EligibleStepsSampleOnTheDeviceWithTheHostsTokens) {
     EXPECT_NE(want[0], run(host, {sampled(10, 12, 99)})[0]) << "the seed must matter";
 }
 
-TEST(DeviceSampling, PenaltiesAndLogprobsUseTheHostSampler) {
+TEST(DeviceSampling, PenaltiesBiasAndMinTokensSampleOnTheDeviceWithTheHostsTokens) {
     const auto variants = [] {
-        std::vector<GenerationInput> v(4, sampled(20, 6, 5));
-        v[0].params.repetition_penalty = 1.2f;
-        v[1].params.frequency_penalty = 0.5f;
-        v[2].params.presence_penalty = 0.5f;
-        v[3].params.logprobs = 0;
+        std::vector<GenerationInput> v(6, sampled(20, 6, 5));
+        // Strong settings, so each one visibly changes the tokens (checked below).
+        v[0].params.repetition_penalty = 0.2f;  // < 1 favours the prompt's ids
+        v[1].params.frequency_penalty = -2.0f;  // < 0 favours repeats
+        v[2].params.presence_penalty = -2.0f;
+        v[3].params.logit_bias = {{21, 3.0f}, {100, -2.5f}, {33, 4.0f}};
+        v[4].params.min_tokens = 4;  // eos (7) is favoured, and allowed from the 5th token on
+        v[4].params.stop_token_ids = {9, 11, 100000};          // one outside the vocabulary
+        v[4].params.logit_bias = {{kEos, 30.0f}, {9, 29.0f}};  // then 9 stops it: 5 tokens
+        v[5].params.repetition_penalty = 0.5f, v[5].params.frequency_penalty = -1.0f;
+        v[5].params.presence_penalty = 0.2f, v[5].params.min_tokens = 2;
+        v[5].params.temperature = 0.0f;
+        return v;
+    }();
+    for (size_t i = 0; i < variants.size(); ++i) {
+        SCOPED_TRACE("variant " + std::to_string(i));
+        LogitsExecutor host(false), device(true);
+        const auto want = run(host, {variants[i]});
+        EXPECT_EQ(run(device, {variants[i]}), want);
+        EXPECT_EQ(device.num_device_rows, static_cast<int64_t>(want[0].size()));
+        EXPECT_EQ(device.num_fetches, 0);
+        EXPECT_GT(device.num_edits, 0);
+        GenerationInput plain = variants[i];
+        plain.params.repetition_penalty = 1.0f, plain.params.frequency_penalty = 0.0f;
+        plain.params.presence_penalty = 0.0f, plain.params.logit_bias.clear();
+        plain.params.min_tokens = 0;
+        EXPECT_NE(run(host, {plain}), want) << "the adjustment must change the tokens";
+    }
+}
+
+TEST(DeviceSampling, LogprobsAndARepeatedBiasIdUseTheHostSampler) {
+    const auto variants = [] {
+        std::vector<GenerationInput> v(2, sampled(20, 6, 5));
+        v[0].params.logprobs = 0;
+        v[1].params.logit_bias = {{21, 3.0f}, {21, 0.1f}};
         return v;
     }();
     for (const GenerationInput& in : variants) {
@@ -152,20 +185,11 @@ TEST(DeviceSampling, PenaltiesAndLogprobsUseTheHostSampler) {
     }
 }
 
-TEST(DeviceSampling, MinTokensStaysOnTheHostUntilMet) {
-    GenerationInput in = sampled(30, 8, 6);
-    in.params.min_tokens = 3;
-    LogitsExecutor host(false), device(true);
-    EXPECT_EQ(run(device, {in}), run(host, {in}));
-    EXPECT_EQ(device.num_fetches, 3);
-    EXPECT_EQ(device.num_device_rows, 5);
-}
-
 TEST(DeviceSampling, AMixedStepSamplesAllOnTheHost) {
-    GenerationInput plain = sampled(50, 10, 7), penalized = sampled(60, 4, 8);
-    penalized.params.presence_penalty = 1.0f;
+    GenerationInput plain = sampled(50, 10, 7), with_logprobs = sampled(60, 4, 8);
+    with_logprobs.params.logprobs = 2;
     LogitsExecutor host(false), device(true);
-    EXPECT_EQ(run(device, {plain, penalized}), run(host, {plain, penalized}));
+    EXPECT_EQ(run(device, {plain, with_logprobs}), run(host, {plain, with_logprobs}));
     // Both decode together for 4 steps (host); then the plain one alone (device).
     EXPECT_EQ(device.num_fetches, 4);
     EXPECT_EQ(device.num_device_rows, 6);

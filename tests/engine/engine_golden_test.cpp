@@ -242,26 +242,39 @@ TEST_F(EngineGolden, CudaBatchedEqualsSingle) {
 // tokens are), and a second run gives them again.
 TEST_F(EngineGolden, CudaDeviceSamplingEqualsHostSampling) {
     if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: " << cuda_device_summary();
-    SamplingParams p;
-    p.temperature = 0.8f;
-    p.top_p = 0.9f;
-    p.top_k = 50;
-    p.seed = 1234;
-    const Run device = run(all(), 512, {96, 16}, true, false, &p);
-    const Run again = run(all(), 512, {96, 16}, true, false, &p);
-    const Run host = run(all(), 512, {96, 16}, true, true, &p);
-    int64_t tokens = 0;
-    int greedy_like = 0;
-    for (int i = 0; i < kNumPrompts; ++i) {
-        const auto k = static_cast<size_t>(i);
-        EXPECT_EQ(device.ids[k], host.ids[k]) << "prompt " << i;
-        EXPECT_EQ(device.ids[k], again.ids[k]) << "prompt " << i;
-        tokens += static_cast<int64_t>(device.ids[k].size());
-        greedy_like += device.ids[k] == (*cases_)[k].want;
+    SamplingParams plain;
+    plain.temperature = 0.8f;
+    plain.top_p = 0.9f;
+    plain.top_k = 50;
+    plain.seed = 1234;
+    // The Open-AutoGLM client's penalty and the rest of the edits, drawn and greedy.
+    SamplingParams penalized = plain;
+    penalized.frequency_penalty = 0.2f;
+    penalized.repetition_penalty = 1.1f;
+    penalized.presence_penalty = -0.3f;
+    penalized.min_tokens = 3;
+    penalized.logit_bias = {{17, 2.0f}, {40, -1.0f}};
+    SamplingParams greedy_penalized = penalized;
+    greedy_penalized.temperature = 0.0f;
+    for (const SamplingParams* p : {&plain, &penalized, &greedy_penalized}) {
+        SCOPED_TRACE("frequency_penalty " + std::to_string(p->frequency_penalty) +
+                     ", temperature " + std::to_string(p->temperature));
+        const Run device = run(all(), 512, {96, 16}, true, false, p);
+        const Run again = run(all(), 512, {96, 16}, true, false, p);
+        const Run host = run(all(), 512, {96, 16}, true, true, p);
+        int64_t tokens = 0;
+        int greedy_like = 0;
+        for (int i = 0; i < kNumPrompts; ++i) {
+            const auto k = static_cast<size_t>(i);
+            EXPECT_EQ(device.ids[k], host.ids[k]) << "prompt " << i;
+            EXPECT_EQ(device.ids[k], again.ids[k]) << "prompt " << i;
+            tokens += static_cast<int64_t>(device.ids[k].size());
+            greedy_like += device.ids[k] == (*cases_)[k].want;
+        }
+        EXPECT_EQ(device.device_sampled_rows, tokens);  // every step sampled on the GPU
+        EXPECT_EQ(host.device_sampled_rows, 0);
+        EXPECT_LT(greedy_like, kNumPrompts) << "sampling should leave the greedy path somewhere";
     }
-    EXPECT_EQ(device.device_sampled_rows, tokens);  // every step sampled on the GPU
-    EXPECT_EQ(host.device_sampled_rows, 0);
-    EXPECT_LT(greedy_like, kNumPrompts) << "sampling should leave the greedy path somewhere";
 }
 
 TEST_F(EngineGolden, ThreeBlockSharedPrefixComputesOnlyTheNewTokens) {

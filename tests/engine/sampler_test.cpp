@@ -2,8 +2,10 @@
 // sampling frequencies against softmax(logits / T), raw logprobs, and SamplingParams::validate.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <limits>
+#include <random>
 #include <set>
 
 #include "engine/sampler.h"
@@ -94,6 +96,61 @@ TEST(MinTokens, MasksEosAndStopIdsUntilReached) {
     EXPECT_EQ(sampler.sample(make_row(logits, p, 0, {0, 0})).token_id, 3);
     p.ignore_eos = true;  // vLLM still masks the eos ids
     EXPECT_EQ(sampler.sample(make_row(logits, p, 0, {0})).token_id, 2);
+}
+
+// The edit form (what a device applies) gives apply_penalties + apply_min_tokens' exact bits,
+// over random rows and settings: overlapping prompt/output ids, biases on penalized ids, eos and
+// stop ids that coincide or lie outside the vocabulary, every sign of every penalty.
+TEST(LogitEdits, EqualThePenaltyStagesBitForBit) {
+    constexpr int64_t kVocab = 97;
+    const std::vector<int32_t> eos = {5, 96};
+    std::mt19937 gen(17);
+    std::normal_distribution<float> value(0.0f, 3.0f);
+    std::uniform_int_distribution<int32_t> token(0, kVocab - 1);
+    const float reps[] = {1.0f, 1.3f, 0.8f}, pens[] = {0.0f, 0.5f, -0.7f};
+    int64_t cases = 0, changed = 0;
+    for (int trial = 0; trial < 400; ++trial) {
+        SamplingParams p;
+        p.repetition_penalty = reps[trial % 3];
+        p.frequency_penalty = pens[(trial / 3) % 3];
+        p.presence_penalty = pens[(trial / 9) % 3];
+        p.min_tokens = trial % 4 == 0 ? 0 : trial % 7;
+        if (trial % 5 == 0) p.stop_token_ids = {token(gen), 5, 1000};
+        if (trial % 2 == 0) p.logit_bias = {{token(gen) % 90, value(gen)}, {96, -1.5f}};
+        std::vector<int32_t> prompt(static_cast<size_t>(trial % 13)),
+            output(static_cast<size_t>(trial % 11));
+        for (int32_t& t : prompt) t = token(gen) % 40;  // overlaps the output's range
+        for (int32_t& t : output) t = token(gen) % 50;
+        const int rows = 3;
+        std::vector<float> logits(static_cast<size_t>(rows * kVocab));
+        for (float& x : logits) x = value(gen);
+        logits[static_cast<size_t>(kVocab + 3)] = 0.0f;  // the repetition rule's boundary
+        std::vector<float> want = logits, got = logits;
+        const auto row1 = std::span<float>(want).subspan(kVocab, kVocab);
+        apply_penalties(row1, prompt, output, p);
+        apply_min_tokens(row1, static_cast<int64_t>(output.size()), p, eos);
+        std::vector<LogitEdit> edits;
+        ASSERT_TRUE(append_logit_edits(1, distinct_ids(prompt), output, p, eos, kVocab, edits));
+        for (size_t i = 1; i < edits.size(); ++i) ASSERT_LT(edits[i - 1].token, edits[i].token);
+        apply_logit_edits(got, kVocab, edits);
+        ++cases;
+        changed += want != logits;
+        for (size_t i = 0; i < want.size(); ++i)
+            ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i]))
+                << "trial " << trial << " index " << i << ": " << got[i] << " vs " << want[i];
+    }
+    EXPECT_GT(changed, cases / 2) << "most cases must edit something";
+}
+
+TEST(LogitEdits, ARepeatedBiasIdIsLeftToTheHost) {
+    SamplingParams p;
+    p.logit_bias = {{3, 1.0f}, {4, 2.0f}, {3, 0.5f}};
+    std::vector<LogitEdit> edits(2);
+    EXPECT_FALSE(append_logit_edits(0, {}, {}, p, {}, 10, edits));
+    EXPECT_EQ(edits.size(), 2u) << "nothing appended";
+    p.logit_bias.pop_back();
+    EXPECT_TRUE(append_logit_edits(0, {}, {}, p, {}, 10, edits));
+    EXPECT_EQ(edits.size(), 4u);
 }
 
 TEST(Truncation, TemperatureScalesLogits) {

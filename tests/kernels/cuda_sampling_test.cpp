@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -410,6 +411,90 @@ TEST(CudaSampling, TimingAtGlmVocabulary) {
     }
     CUDA_CHECK(cudaEventDestroy(start));
     CUDA_CHECK(cudaEventDestroy(stop));
+}
+
+// cuda::apply_logit_edits gives the host reference's bits (no FMA contraction, IEEE division),
+// and the edited rows (some of them masked to -inf) then sample to the CPU Sampler's ids.
+TEST(CudaSampling, LogitEditsEqualTheHostPenaltiesThenSample) {
+    REQUIRE_GPU();
+    constexpr int kRows = 8;
+    std::mt19937 gen(5);
+    std::normal_distribution<float> value(0.0f, 4.0f);
+    std::uniform_int_distribution<int32_t> token(0, kGlmVocab - 1);
+    std::vector<float> raw(static_cast<size_t>(kRows * kGlmVocab));
+    for (float& x : raw) x = value(gen);
+    const std::vector<int32_t> eos = {151329, 151336, 151338};
+    std::vector<SamplingParams> params(kRows);
+    std::vector<std::vector<int32_t>> outputs(kRows);
+    std::vector<LogitEdit> edits;
+    std::vector<float> want = raw;
+    for (int r = 0; r < kRows; ++r) {
+        SamplingParams& p = params[static_cast<size_t>(r)];
+        p.repetition_penalty = r % 2 ? 1.15f : 1.0f;
+        p.frequency_penalty = r % 3 ? 0.2f : -0.4f;
+        p.presence_penalty = r % 4 ? 0.0f : 0.6f;
+        p.min_tokens = r % 2 ? 1000 : 0;
+        p.stop_token_ids = {token(gen)};
+        p.logit_bias = {{token(gen), 5.0f}, {eos[0], 1.0f}};
+        std::vector<int32_t> prompt(5000), &output = outputs[static_cast<size_t>(r)];
+        for (int32_t& t : prompt) t = token(gen) % 20000;
+        output.resize(300);
+        for (int32_t& t : output) t = token(gen) % 3000;  // repeats, overlaps the prompt
+        const auto row =
+            std::span<float>(want).subspan(static_cast<size_t>(r) * kGlmVocab, kGlmVocab);
+        apply_penalties(row, prompt, output, p);
+        apply_min_tokens(row, static_cast<int64_t>(output.size()), p, eos);
+        ASSERT_TRUE(append_logit_edits(r, distinct_ids(prompt), output, p, eos, kGlmVocab, edits));
+    }
+    std::vector<float> host = raw;
+    apply_logit_edits(host, kGlmVocab, edits);
+    ASSERT_EQ(host, want);
+
+    DeviceBuffer logits(raw.size() * 4), dedits(edits.size() * sizeof(LogitEdit));
+    logits.copy_from_host(raw.data(), raw.size() * 4);
+    dedits.copy_from_host(edits.data(), edits.size() * sizeof(LogitEdit));
+    static_assert(sizeof(LogitEdit) == sizeof(cuda::LogitEdit));
+    cuda::apply_logit_edits(logits.as<float>(), kGlmVocab, dedits.as<cuda::LogitEdit>(),
+                            static_cast<int64_t>(edits.size()), nullptr);
+    CUDA_CHECK(cudaDeviceSynchronize());
+    std::vector<float> got(raw.size());
+    logits.copy_to_host(got.data(), got.size() * 4);
+    int64_t edited = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i]))
+            << "index " << i;
+        edited += got[i] != raw[i];
+    }
+    EXPECT_GT(edited, kRows * 2000) << "the rows must have been edited";
+
+    // Sampling the edited rows: greedy and drawn, against the CPU on the same rows.
+    std::vector<cuda::SampleRowParams> sp;
+    for (int r = 0; r < kRows; ++r)
+        sp.push_back({r % 3 == 0 ? 0.0f : 0.9f, r % 2 ? 40 : 0, 0.95f, 0.0f,
+                      counter_uniform(3, static_cast<uint64_t>(r))});
+    DeviceBuffer dparams(sp.size() * sizeof(cuda::SampleRowParams)), dids(kRows * 4);
+    dparams.copy_from_host(sp.data(), sp.size() * sizeof(cuda::SampleRowParams));
+    cuda::sample_rows(logits.as<float>(), kRows, kGlmVocab, dparams.as<cuda::SampleRowParams>(),
+                      dids.as<int32_t>(), nullptr);
+    CUDA_CHECK(cudaDeviceSynchronize());
+    std::vector<int32_t> ids(kRows);
+    dids.copy_to_host(ids.data(), ids.size() * 4);
+    for (int r = 0; r < kRows; ++r) {
+        const auto& s = sp[static_cast<size_t>(r)];
+        std::vector<float> x(want.begin() + static_cast<ptrdiff_t>(r) * kGlmVocab,
+                             want.begin() + static_cast<ptrdiff_t>(r + 1) * kGlmVocab);
+        int32_t expect = 0;
+        if (s.temperature == 0.0f) {
+            expect = argmax_first(x);
+        } else {
+            x = cpu_process(x, {s.temperature, s.top_k, s.top_p, s.min_p});
+            expect = sample_inverse_cdf(x, s.u);
+        }
+        EXPECT_EQ(ids[static_cast<size_t>(r)], expect) << "row " << r;
+        if (params[static_cast<size_t>(r)].min_tokens > 0) {
+            for (const int32_t e : eos) EXPECT_NE(ids[static_cast<size_t>(r)], e);
+        }
+    }
 }
 
 }  // namespace

@@ -149,6 +149,20 @@ void decode_attention(const AttentionParams& p, int64_t max_kv_len, float* works
 
 // --- sampling ------------------------------------------------------------------------------
 
+// One (row, token) logit adjustment, laid out as engine/sampler.h's LogitEdit: in order
+// x += bias (ops & 1), repetition x > 0 ? x / r : x * r (2), x -= frequency (4),
+// x -= presence (8), x = -inf (16); each an IEEE round-to-nearest float operation.
+struct LogitEdit {
+    int32_t row;
+    int32_t token;
+    uint32_t ops;
+    float bias, repetition, frequency, presence;
+};
+// Applies `edits` [n] (on the device, at most one per (row, token)) to logits rows of `vocab`.
+// Graph-capturable.
+void apply_logit_edits(float* logits, int64_t vocab, const LogitEdit* edits, int64_t n,
+                       cudaStream_t stream);
+
 // One row's settings, as the CPU Sampler reads them (engine/sampler.h) for a row without
 // penalties and past min_tokens.
 struct SampleRowParams {

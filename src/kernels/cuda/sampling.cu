@@ -369,7 +369,32 @@ __global__ void __launch_bounds__(kThreads, 1)
     if (threadIdx.x == 0) ids[blockIdx.x] = id;
 }
 
+__global__ void apply_logit_edits_kernel(float* logits, int64_t vocab, const LogitEdit* edits,
+                                         int64_t n) {
+    const int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    const LogitEdit e = edits[i];
+    float* p = logits + e.row * vocab + e.token;
+    float x = *p;
+    // The _rn intrinsics are never fused into an FMA: the host reference's exact bits.
+    if (e.ops & 1u) x = __fadd_rn(x, e.bias);
+    if (e.ops & 2u) x = x > 0.0f ? __fdiv_rn(x, e.repetition) : __fmul_rn(x, e.repetition);
+    if (e.ops & 4u) x = __fsub_rn(x, e.frequency);
+    if (e.ops & 8u) x = __fsub_rn(x, e.presence);
+    if (e.ops & 16u) x = -INFINITY;
+    *p = x;
+}
+
 }  // namespace sampling
+
+void apply_logit_edits(float* logits, int64_t vocab, const LogitEdit* edits, int64_t n,
+                       cudaStream_t stream) {
+    if (n == 0) return;
+    constexpr int kThreads = 256;
+    sampling::apply_logit_edits_kernel<<<static_cast<unsigned>((n + kThreads - 1) / kThreads),
+                                         kThreads, 0, stream>>>(logits, vocab, edits, n);
+    AUTOGLM_LAUNCH_CHECK();
+}
 
 void sample_rows(const float* logits, int64_t rows, int64_t vocab, const SampleRowParams* params,
                  int32_t* ids, cudaStream_t stream) {

@@ -62,6 +62,7 @@ class CudaGlm4vModel {
                  std::span<const int32_t> image_dst = {});
     // Logits of the last forward, [rows, vocab] f32 on the device.
     const float* logits() const { return logits_; }
+    float* logits() { return logits_; }  // edited in place before sampling
     int64_t num_logits() const { return num_logits_; }
     void copy_logits(float* host) const;
     // GPU time of the last forward's layers (after its inputs were staged), in ms.
