@@ -19,33 +19,6 @@
 
 namespace autoglm {
 
-namespace {
-
-// Reads one request's outputs, printing text (or ids) as it streams; returns the generated ids.
-std::vector<int32_t> print_stream(RequestHandle& handle, bool as_text, std::string* finish) {
-    std::vector<int32_t> ids;
-    for (;;) {
-        auto item = handle.outputs().pop(std::chrono::milliseconds(500));
-        if (!item) {
-            if (handle.outputs().closed_and_drained()) break;
-            continue;
-        }
-        for (int32_t id : item->token_ids) {
-            if (!as_text) std::printf(ids.empty() ? "%d" : " %d", id);
-            ids.push_back(id);
-        }
-        if (as_text) std::fputs(item->text.c_str(), stdout);
-        std::fflush(stdout);
-        if (item->finish_reason) *finish = std::string(finish_reason_name(*item->finish_reason));
-        if (item->request_finished) break;
-    }
-    std::printf("\n");
-    std::fflush(stdout);  // before the stderr summary, so the two never interleave
-    return ids;
-}
-
-}  // namespace
-
 int run_generate(const std::vector<std::string>& args) {
     Flags flags(
         "generate",

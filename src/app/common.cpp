@@ -3,12 +3,12 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 
 #include "core/file.h"
 #include "core/parallel.h"
 #include "tokenizer/builtin.h"
-#include "tokenizer/incremental_decoder.h"
 #include "tokenizer/template_source.h"
 
 namespace autoglm {
@@ -95,19 +95,24 @@ Result<std::unique_ptr<Tokenizer>> load_tokenizer_for(const std::string& model) 
     return Tokenizer::load(model);
 }
 
-std::vector<int32_t> stream_text(const Glm4vModel& m, const Tokenizer& tok,
-                                 const MultimodalPrompt& prompt, int64_t max_tokens,
-                                 const std::vector<int64_t>& stops) {
-    IncrementalDecoder decoder(tok, /*skip_special=*/true);
-    const auto args = prompt.prefill_args(static_cast<int32_t>(m.config().image_token_id));
-    auto ids =
-        generate_greedy(m.text(), args, prompt.rope_delta, max_tokens, stops, [&](int32_t id) {
-            std::fputs(decoder.push(id).c_str(), stdout);
-            std::fflush(stdout);
-            return true;
-        });
-    std::fputs(decoder.finish().c_str(), stdout);
-    std::fputs("\n", stdout);
+std::vector<int32_t> print_stream(RequestHandle& handle, bool as_text, std::string* finish) {
+    std::vector<int32_t> ids;
+    for (;;) {
+        auto item = handle.outputs().pop(std::chrono::milliseconds(500));
+        if (!item) {
+            if (handle.outputs().closed_and_drained()) break;
+            continue;
+        }
+        for (int32_t id : item->token_ids) {
+            if (!as_text) std::printf(ids.empty() ? "%d" : " %d", id);
+            ids.push_back(id);
+        }
+        if (as_text) std::fputs(item->text.c_str(), stdout);
+        std::fflush(stdout);
+        if (item->finish_reason) *finish = std::string(finish_reason_name(*item->finish_reason));
+        if (item->request_finished) break;
+    }
+    std::printf("\n");
     std::fflush(stdout);  // before the stderr summary, so the two never interleave
     return ids;
 }

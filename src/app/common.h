@@ -1,5 +1,5 @@
-// Pieces the subcommands share: model flags, loading a model and its tokenizer, streaming text
-// to stdout, and error exits.
+// Pieces the subcommands share: model flags, loading a model and its tokenizer, streaming an
+// engine request's text to stdout, and error exits.
 #pragma once
 
 #include <cstdint>
@@ -9,8 +9,8 @@
 
 #include "app/flags.h"
 #include "core/result.h"
+#include "engine/engine.h"
 #include "model/glm4v/model.h"
-#include "model/glm4v/multimodal.h"
 #include "tokenizer/jinja/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -40,10 +40,8 @@ Result<jinja::ChatTemplate> chat_template_for(const Flags& flags);
 // "1,2 3" -> ids, each checked against the vocabulary.
 Result<std::vector<int32_t>> parse_ids(const std::string& text, int64_t vocab);
 
-// Generates from a prepared prompt greedily, printing text as it streams (special tokens
-// skipped) and a final newline; returns the generated ids.
-std::vector<int32_t> stream_text(const Glm4vModel& m, const Tokenizer& tok,
-                                 const MultimodalPrompt& prompt, int64_t max_tokens,
-                                 const std::vector<int64_t>& stops);
+// Reads one request's outputs, printing text (or ids) as it streams, then a newline; returns the
+// generated ids and sets *finish to the finish reason's name.
+std::vector<int32_t> print_stream(RequestHandle& handle, bool as_text, std::string* finish);
 
 }  // namespace autoglm

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "core/file.h"
 #include "image/resize.h"
 
 namespace autoglm {
@@ -236,6 +237,18 @@ void Glm4vImageProcessor::patchify_into(const RgbImage& resized, Glm4vProcessedI
     out.table = lut_;
     out.patch = p, out.merge = m, out.temporal = t;
     patchify_rows(resized, lut_, p, m, t, out.pixel_values.data());
+}
+
+Result<Glm4vProcessedImage> load_image_file(const std::string& path,
+                                            const Glm4vImageProcessor& processor) {
+    auto bytes = read_file(path);
+    if (!bytes) return bytes.error();
+    const auto* data = reinterpret_cast<const uint8_t*>(bytes.value().data());
+    auto image = decode_image(data, bytes.value().size());
+    if (!image) return Error{path + ": " + image.error_message()};
+    auto processed = processor.process(image.value());
+    if (!processed) return Error{path + ": " + processed.error_message()};
+    return processed;
 }
 
 }  // namespace autoglm

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/result.h"
@@ -101,5 +102,9 @@ class Glm4vImageProcessor {
     Glm4vImageProcessorOptions options_;
     Glm4vPixelTable lut_;  // uint8 value -> rescaled/normalised, per channel
 };
+
+// Reads, decodes and preprocesses an image file (PNG or JPEG); errors name the path.
+Result<Glm4vProcessedImage> load_image_file(const std::string& path,
+                                            const Glm4vImageProcessor& processor);
 
 }  // namespace autoglm
