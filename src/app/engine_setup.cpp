@@ -10,6 +10,7 @@
 
 #ifdef AUTOGLM_HAS_CUDA
 #include "engine/cuda_executor.h"
+#include "engine/executor.h"
 #include "model/glm4v/cuda_model.h"
 #endif
 

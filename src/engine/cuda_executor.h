@@ -11,7 +11,7 @@
 #include <cstdint>
 
 #include "core/device_buffer.h"
-#include "engine/executor.h"
+#include "engine/step.h"
 #include "model/glm4v/cuda_model.h"
 
 namespace autoglm {

@@ -17,7 +17,6 @@
 #include <variant>
 #include <vector>
 
-#include "engine/executor.h"
 #include "engine/kv_cache_manager.h"
 #include "engine/metrics.h"
 #include "engine/output_channel.h"
@@ -25,6 +24,7 @@
 #include "engine/sampler.h"
 #include "engine/sampling_params.h"
 #include "engine/scheduler.h"
+#include "engine/step.h"
 #include "engine/stop_checker.h"
 #include "model/glm4v/config.h"
 #include "tokenizer/tokenizer.h"

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "engine/kv_cache_manager.h"
-#include "engine/model_runner.h"
 #include "engine/request.h"
+#include "engine/step.h"
 
 namespace autoglm {
 

@@ -9,6 +9,7 @@
 
 #include "core/device_buffer.h"
 #include "engine/engine.h"
+#include "engine/executor.h"
 #include "engine/kv_sizing.h"
 #include "model/kv_cache.h"
 #include "util/golden.h"

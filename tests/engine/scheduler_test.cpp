@@ -2,6 +2,7 @@
 // end with the model runner: many greedy requests through a deliberately small KV pool give
 // exactly the ids each gives alone.
 #include "engine/scheduler.h"
+#include "engine/model_runner.h"
 
 #include <gtest/gtest.h>
 

@@ -9,6 +9,7 @@
 
 #include "core/file.h"
 #include "engine/engine.h"
+#include "engine/executor.h"
 #include "model/glm4v/model.h"
 #include "server/http_server.h"
 #include "server/openai_service.h"
