@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config git ca-certificates
           libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libpcre2-dev clang-format
-          libjpeg62-turbo-dev libpng-dev libboost-dev curl)
+          libjpeg62-turbo-dev libpng-dev libboost-dev libxxhash-dev curl)
 # The server tests: real OpenAI / LangChain clients (Node.js + npm) and promtool (prometheus).
 packages+=(prometheus)
 # bench serve's tests: the HTML report rendered by headless Chromium, the locustfile run by locust.

@@ -1,4 +1,5 @@
-// A fast 64-bit hash of bytes (not cryptographic): prefix-cache keys of images.
+// A fast 64-bit hash of bytes (not cryptographic): XXH3-64 of xxHash. Prefix-cache block keys and
+// image keys (over the encoded image bytes) use it.
 #pragma once
 
 #include <cstddef>
@@ -6,8 +7,7 @@
 
 namespace autoglm {
 
-// Mixes 8 bytes at a time (multiply-xorshift), the tail byte by byte; never returns 0 (callers
-// use 0 for "not computed").
+// XXH3-64 of the bytes under `seed`; never returns 0 (callers use 0 for "not computed").
 uint64_t hash_bytes(const void* data, size_t size, uint64_t seed = 0x9e3779b97f4a7c15ull);
 
 }  // namespace autoglm

@@ -1,32 +1,17 @@
 // BlockPool: the intrusive free queue, refcounting, eviction and the content-checked prefix map;
-// and hash_block, an xxhash-style 64-bit mix of our own.
+// and hash_block (XXH3 over the parent's hash, the tokens and the extra keys).
 #include "engine/block_pool.h"
 
 #include <algorithm>
-#include <bit>
 #include <sstream>
+#include <vector>
+
+#include "core/hash.h"
 
 namespace autoglm {
 namespace {
 
-constexpr uint64_t kPrime1 = 0x9e3779b185ebca87ULL;
-constexpr uint64_t kPrime2 = 0xc2b2ae3d27d4eb4fULL;
-constexpr uint64_t kPrime3 = 0x165667b19e3779f9ULL;
 constexpr uint64_t kSeed = 0x27d4eb2f165667c5ULL;
-
-uint64_t absorb(uint64_t state, uint64_t word) {
-    state ^= std::rotl(word * kPrime2, 31) * kPrime1;
-    return std::rotl(state, 27) * kPrime1 + kPrime3;
-}
-
-// Full avalanche so that nearby inputs spread over all 64 bits.
-uint64_t finalize(uint64_t h) {
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebULL;
-    return h ^ (h >> 31);
-}
 
 Error invariant_error(const char* what, BlockId block) {
     std::ostringstream out;
@@ -38,19 +23,16 @@ Error invariant_error(const char* what, BlockId block) {
 
 BlockHash hash_block(BlockHash parent, std::span<const int32_t> tokens,
                      std::span<const uint64_t> extra_keys) {
-    // Lengths are absorbed so that token and extra-key streams cannot alias each other.
-    uint64_t h = absorb(kSeed, parent);
-    h = absorb(h, tokens.size());
-    size_t i = 0;
-    for (; i + 1 < tokens.size(); i += 2) {  // two 32-bit tokens per round
-        const uint64_t lo = static_cast<uint32_t>(tokens[i]);
-        const uint64_t hi = static_cast<uint32_t>(tokens[i + 1]);
-        h = absorb(h, lo | (hi << 32));
-    }
-    if (i < tokens.size()) h = absorb(h, static_cast<uint32_t>(tokens[i]));
-    h = absorb(h, extra_keys.size());
-    for (uint64_t key : extra_keys) h = absorb(h, key);
-    return finalize(h);
+    // One XXH3 over [parent, #tokens, tokens..., #keys, keys...]: the lengths keep the token and
+    // extra-key streams from aliasing each other.
+    thread_local std::vector<uint64_t> words;
+    words.clear();
+    words.push_back(parent);
+    words.push_back(tokens.size());
+    for (const int32_t t : tokens) words.push_back(static_cast<uint32_t>(t));
+    words.push_back(extra_keys.size());
+    words.insert(words.end(), extra_keys.begin(), extra_keys.end());
+    return hash_bytes(words.data(), words.size() * sizeof(uint64_t), kSeed);
 }
 
 BlockPool::BlockPool(int32_t num_blocks, int32_t block_size)

@@ -62,9 +62,9 @@ void RequestHandle::cancel() {
 
 namespace {
 
-// 64-bit content hash of preprocessed pixels and their grid (a multiply-xorshift over 8-byte
-// words: ~10 ms for a full-size screenshot's 60 MB); a compact image hashes its resized picture
-// and its normalization table.
+// 64-bit content hash (XXH3) of preprocessed pixels and their grid, for images submitted without
+// a key (the server keys them by their encoded bytes); a compact image hashes its resized
+// picture and its normalization table.
 uint64_t hash_pixels(const Glm4vProcessedImage& px) {
     uint64_t seed = 0x9e3779b97f4a7c15ull ^ static_cast<uint64_t>(px.grid_t * 1000003 + px.grid_h) ^
                     (static_cast<uint64_t>(px.grid_w) << 40);
