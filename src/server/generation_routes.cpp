@@ -218,19 +218,13 @@ std::variant<ChatPrompt, ApiError> OpenAiService::chat_prompt(const ChatRequest&
     for (size_t i = 0; i < req.image_urls.size(); ++i) {
         auto bytes = fetch_image_bytes(req.image_urls[i], config_.media);
         if (!bytes) return image_error(i, bytes.error_message());
-        const auto* data = reinterpret_cast<const uint8_t*>(bytes.value().data());
-        // The decoded picture and the resize pass's buffer stay with the thread (no page faults
-        // for them on the next screenshot); the resized picture moves into the request, which
-        // the backend normalizes and cuts into patch rows (on the GPU: from ~7 MB of bytes, not
-        // ~58 MB of floats).
-        thread_local RgbImage decoded;
-        thread_local Glm4vImageWorkspace workspace;
-        if (Status st = decode_image_into(data, bytes.value().size(), {}, decoded); !st)
-            return image_error(i, st.error_message());
-        if (Status st = processor->process_compact_into(decoded, workspace); !st)
-            return image_error(i, st.error_message());
-        auto pixels = std::make_shared<const Glm4vProcessedImage>(std::move(workspace.out));
-        workspace.out = {};
+        // The decoded picture and the resize buffers stay with the thread; the resized picture
+        // moves into the request, which the backend normalizes and cuts into patch rows (on the
+        // GPU: from ~7 MB of bytes, not ~58 MB of floats).
+        auto image = processor->intake(reinterpret_cast<const uint8_t*>(bytes.value().data()),
+                                       bytes.value().size());
+        if (!image) return image_error(i, image.error_message());
+        auto pixels = std::make_shared<const Glm4vProcessedImage>(std::move(image).value());
         // The prefix-cache key: the encoded bytes under these processor settings (hashing the
         // ~1 MB file, not the ~60 MB of pixel values it becomes).
         const std::string settings = processor->options().describe();

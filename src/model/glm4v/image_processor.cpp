@@ -239,16 +239,25 @@ void Glm4vImageProcessor::patchify_into(const RgbImage& resized, Glm4vProcessedI
     patchify_rows(resized, lut_, p, m, t, out.pixel_values.data());
 }
 
+Result<Glm4vProcessedImage> Glm4vImageProcessor::intake(const uint8_t* data, size_t size) const {
+    thread_local RgbImage decoded;
+    thread_local Glm4vImageWorkspace workspace;
+    if (Status st = decode_image_into(data, size, {}, decoded); !st)
+        return Error{st.error_message()};
+    if (Status st = process_compact_into(decoded, workspace); !st) return Error{st.error_message()};
+    Glm4vProcessedImage out = std::move(workspace.out);
+    workspace.out = {};
+    return out;
+}
+
 Result<Glm4vProcessedImage> load_image_file(const std::string& path,
                                             const Glm4vImageProcessor& processor) {
     auto bytes = read_file(path);
     if (!bytes) return bytes.error();
-    const auto* data = reinterpret_cast<const uint8_t*>(bytes.value().data());
-    auto image = decode_image(data, bytes.value().size());
+    auto image = processor.intake(reinterpret_cast<const uint8_t*>(bytes.value().data()),
+                                  bytes.value().size());
     if (!image) return Error{path + ": " + image.error_message()};
-    auto processed = processor.process(image.value());
-    if (!processed) return Error{path + ": " + processed.error_message()};
-    return processed;
+    return image;
 }
 
 }  // namespace autoglm

@@ -90,6 +90,10 @@ class Glm4vImageProcessor {
     Status process_into(const RgbImage& image, Glm4vImageWorkspace& ws) const;
     // Resize only: ws.out gets the compact form (resized picture + table, no pixel_values).
     Status process_compact_into(const RgbImage& image, Glm4vImageWorkspace& ws) const;
+    // The one intake of an encoded picture (PNG or JPEG bytes), for the server and the CLI:
+    // decode, then process_compact_into. The decoded picture and the resize buffers stay with
+    // the calling thread (no page faults for them on its next picture).
+    Result<Glm4vProcessedImage> intake(const uint8_t* data, size_t size) const;
 
     // Layout step alone (for tests): normalises an already resized image and cuts it into rows.
     Glm4vProcessedImage patchify(const RgbImage& resized) const;
@@ -103,7 +107,8 @@ class Glm4vImageProcessor {
     Glm4vPixelTable lut_;  // uint8 value -> rescaled/normalised, per channel
 };
 
-// Reads, decodes and preprocesses an image file (PNG or JPEG); errors name the path.
+// Reads an image file (PNG or JPEG) and takes it in (Glm4vImageProcessor::intake); errors name
+// the path.
 Result<Glm4vProcessedImage> load_image_file(const std::string& path,
                                             const Glm4vImageProcessor& processor);
 
