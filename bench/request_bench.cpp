@@ -9,7 +9,7 @@
 #include "core/base64.h"
 #include "image/image.h"
 #include "loadgen/workloads.h"
-#include "server/openai_protocol.h"
+#include "protocol/openai_protocol.h"
 
 namespace {
 

@@ -3,12 +3,15 @@
 # already installed), then configures and builds the release preset (and more with arguments).
 #   scripts/setup.sh            # release build (CUDA backend too when nvcc is found)
 #   scripts/setup.sh asan       # also the ASan+UBSan CPU build used by the tests
+#   scripts/setup.sh fuzz       # also the libFuzzer targets (clang)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config git ca-certificates
           libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libpcre2-dev clang-format
           libjpeg62-turbo-dev libpng-dev libboost-dev libxxhash-dev curl)
+# The fuzz targets: clang with libFuzzer (the test command replays their corpora).
+packages+=(clang libclang-rt-14-dev)
 # The server tests: real OpenAI / LangChain clients (Node.js + npm) and promtool (prometheus).
 packages+=(prometheus)
 # bench serve's tests: the HTML report rendered by headless Chromium, the locustfile run by locust.

@@ -7,8 +7,8 @@
 
 #include "core/hash.h"
 #include "image/image.h"
+#include "protocol/reasoning.h"
 #include "server/openai_service.h"
-#include "server/reasoning.h"
 #include "tokenizer/content_format.h"
 
 namespace autoglm {

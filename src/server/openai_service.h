@@ -12,10 +12,10 @@
 
 #include "engine/engine.h"
 #include "model/glm4v/image_processor.h"
+#include "protocol/openai_protocol.h"
 #include "server/cors.h"
 #include "server/http_server.h"
 #include "server/media.h"
-#include "server/openai_protocol.h"
 #include "server/prom_metrics.h"
 #include "tokenizer/content_format.h"
 #include "tokenizer/jinja/chat_template.h"

@@ -1,19 +1,27 @@
 // libFuzzer target: arbitrary bytes as chat and completion request bodies must parse or fail
-// cleanly (never crash, never hang).
+// cleanly (never crash, never hang), and the fast body parse (long strings cut out and put back)
+// must give exactly what nlohmann's parse gives, value or failure (threshold 8 bytes here, so
+// small inputs exercise the cut-out path).
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 
-#include "server/openai_protocol.h"
-#include "server/reasoning.h"
+#include "protocol/json_body.h"
+#include "protocol/openai_protocol.h"
+#include "protocol/reasoning.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string text(reinterpret_cast<const char*>(data), size);
-    const auto body = autoglm::OrderedJson::parse(text, nullptr, false);
+    const auto whole = autoglm::OrderedJson::parse(text, nullptr, false);
+    const auto fast = autoglm::parse_json_fast(text, 8);
+    if (whole.is_discarded() != fast.is_discarded() || (!whole.is_discarded() && whole != fast))
+        std::abort();  // the two parses disagree
+    const auto body = autoglm::parse_json_body(text);
     std::string param;
-    if (!body.is_discarded()) {
-        (void)autoglm::parse_chat_request(body, &param);
-        (void)autoglm::parse_completion_request(body, &param);
+    if (body) {
+        (void)autoglm::parse_chat_request(body.value(), &param);
+        (void)autoglm::parse_completion_request(body.value(), &param);
     }
     autoglm::ReasoningSplitter splitter;
     (void)splitter.push(text);

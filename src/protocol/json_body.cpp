@@ -1,7 +1,7 @@
 // parse_json_fast: one scan finds the long plain string values (outside strings the scan keeps a
 // stack of containers to tell values from keys), the parse sees placeholders, and a walk over
 // the result swaps the strings in.
-#include "server/json_body.h"
+#include "protocol/json_body.h"
 
 #include <charconv>
 #include <random>

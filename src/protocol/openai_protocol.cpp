@@ -1,11 +1,11 @@
 // Request parsing with per-field type checks, and the error body.
-#include "server/openai_protocol.h"
+#include "protocol/openai_protocol.h"
 
 #include <charconv>
 #include <cmath>
 #include <limits>
 
-#include "server/json_body.h"
+#include "protocol/json_body.h"
 
 namespace autoglm {
 namespace {

@@ -1,7 +1,7 @@
 // parse_json_fast gives exactly what nlohmann's parser gives, for valid bodies (long plain
 // strings cut out and put back, keys, escapes and non-ASCII left to the parser) and for broken
 // ones (truncations and byte mutations fail or succeed alike, with equal values).
-#include "server/json_body.h"
+#include "protocol/json_body.h"
 
 #include <gtest/gtest.h>
 

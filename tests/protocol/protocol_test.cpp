@@ -2,8 +2,8 @@
 // splitter over every way a stream can cut the think tags.
 #include <gtest/gtest.h>
 
-#include "server/openai_protocol.h"
-#include "server/reasoning.h"
+#include "protocol/openai_protocol.h"
+#include "protocol/reasoning.h"
 
 namespace autoglm {
 namespace {

@@ -1,5 +1,5 @@
 // ReasoningSplitter.
-#include "server/reasoning.h"
+#include "protocol/reasoning.h"
 
 #include <algorithm>
 
