@@ -33,7 +33,20 @@ void add_serve_flags(Flags& flags) {
     flags.add("max-queued-requests", "1024",
               "requests in flight at most; beyond it new ones get 429 with Retry-After");
     flags.add("allowed-local-media-path", "", "folder whose files file:// image URLs may read");
-    flags.add("allow-remote-media", "", "let image URLs be fetched over http://", true);
+    flags.add("allow-remote-media", "",
+              "let image URLs be fetched over http:// and https:// (certificates verified, at "
+              "most 3 redirects, 10 s, the image size cap; off the I/O threads)",
+              true);
+    flags.add("allowed-media-domains", "",
+              "hosts remote image URLs (and their redirects) may name, comma- or "
+              "space-separated; a name admits its subdomains (default: any)");
+    flags.add("allow-private-media-addresses", "",
+              "let remote image URLs reach loopback, private and link-local addresses "
+              "(refused by default)",
+              true);
+    flags.add("media-ca-file", "",
+              "PEM file of the CAs that https image hosts are verified "
+              "against (default: the system's)");
     flags.add("limit-mm-per-prompt", "4",
               "images per prompt at most (N, image=N or {\"image\":N})");
     flags.add("reasoning-parser", "",
@@ -185,6 +198,13 @@ int run_serve(const std::vector<std::string>& args) {
         if (const char* env = std::getenv("AUTOGLM_API_KEY")) config.api_key = env;
     config.media.allowed_local_media_path = flags.get("allowed-local-media-path");
     config.media.allow_remote_media = flags.enabled("allow-remote-media");
+    config.media.allow_private_addresses = flags.enabled("allow-private-media-addresses");
+    config.media.ca_file = flags.get("media-ca-file");
+    for (std::string domains = flags.get("allowed-media-domains"); !domains.empty();) {
+        const size_t end = domains.find_first_of(", ");
+        if (end != 0) config.media.allowed_domains.push_back(domains.substr(0, end));
+        domains = end == std::string::npos ? "" : domains.substr(end + 1);
+    }
     auto limit = parse_image_limit(flags.get("limit-mm-per-prompt"));
     if (!limit) return fail(limit.error_message(), kExitUsage);
     config.max_images_per_prompt = limit.value();

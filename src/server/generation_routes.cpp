@@ -190,13 +190,35 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
+// One remote fetch as a coroutine of its own, its parameters by value in its frame. NOTE: a
+// capturing lambda coroutine in its place aborted (free(): invalid pointer in the captures'
+// destructor) when built with GCC 12.
+awaitable<std::shared_ptr<Result<std::string>>> fetch_on_pool(std::string url,
+                                                              MediaOptions options) {
+    co_return std::make_shared<Result<std::string>>(fetch_image_bytes(url, options));
+}
+
 ApiError image_error(size_t index, const std::string& message) {
     return {400, "image " + std::to_string(index + 1) + ": " + message, "messages"};
 }
 
 }  // namespace
 
-std::variant<ChatPrompt, ApiError> OpenAiService::chat_prompt(const ChatRequest& req) const {
+awaitable<OpenAiService::RemoteImages> OpenAiService::fetch_remote_images(const ChatRequest& req) {
+    RemoteImages out;
+    if (!media_pool_) co_return out;  // remote media off: fetch_image_bytes refuses them
+    for (size_t i = 0; i < req.image_urls.size(); ++i) {
+        if (!is_remote_url(req.image_urls[i])) continue;
+        auto fetched = co_await http::asio::co_spawn(
+            media_pool_->get_executor(), fetch_on_pool(req.image_urls[i], config_.media),
+            http::asio::use_awaitable);
+        out.emplace(i, std::move(*fetched));
+    }
+    co_return out;
+}
+
+std::variant<ChatPrompt, ApiError> OpenAiService::chat_prompt(const ChatRequest& req,
+                                                              const RemoteImages& remote) const {
     if (static_cast<int64_t>(req.image_urls.size()) > config_.max_images_per_prompt)
         return ApiError{400,
                         "At most " + std::to_string(config_.max_images_per_prompt) +
@@ -216,7 +238,9 @@ std::variant<ChatPrompt, ApiError> OpenAiService::chat_prompt(const ChatRequest&
     ChatPrompt out;
     const auto media_start = std::chrono::steady_clock::now();
     for (size_t i = 0; i < req.image_urls.size(); ++i) {
-        auto bytes = fetch_image_bytes(req.image_urls[i], config_.media);
+        const auto fetched = remote.find(i);
+        auto bytes = fetched != remote.end() ? fetched->second
+                                             : fetch_image_bytes(req.image_urls[i], config_.media);
         if (!bytes) return image_error(i, bytes.error_message());
         // The decoded picture and the resize buffers stay with the thread; the resized picture
         // moves into the request, which the backend normalizes and cuts into patch rows (on the
@@ -258,7 +282,8 @@ awaitable<void> OpenAiService::chat(http::Exchange& ex) {
     preparation_.parse.observe(seconds_since(parse_start));
     ChatRequest& req = parsed.value();
     if (const auto e = unknown_model(req.model)) co_return co_await send_error(ex, *e);
-    auto prepared = chat_prompt(req);
+    const RemoteImages remote = co_await fetch_remote_images(req);
+    auto prepared = chat_prompt(req, remote);
     if (const auto* e = std::get_if<ApiError>(&prepared)) co_return co_await send_error(ex, *e);
     ChatPrompt& prompt = std::get<ChatPrompt>(prepared);
     GenerationInput input{std::move(prompt.ids), std::move(prompt.images), req.params};

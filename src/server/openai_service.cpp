@@ -9,6 +9,8 @@
 namespace autoglm {
 namespace {
 
+constexpr int kMediaThreads = 4;  // remote image fetches at once (each waits on the network)
+
 using http::asio::awaitable;
 
 // Constant-time comparison (the API key must not leak through timing).
@@ -56,7 +58,14 @@ double unix_now() {
 }  // namespace
 
 OpenAiService::OpenAiService(ServeConfig config)
-    : config_(std::move(config)), start_time_(unix_now()) {}
+    : config_(std::move(config)), start_time_(unix_now()) {
+    if (config_.media.allow_remote_media)
+        media_pool_ = std::make_unique<http::asio::thread_pool>(kMediaThreads);
+}
+
+OpenAiService::~OpenAiService() {
+    if (media_pool_) media_pool_->join();
+}
 
 void OpenAiService::set_ready(const ModelServices& services) {
     services_ = services;

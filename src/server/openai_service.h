@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,6 +54,7 @@ struct ModelServices {
 class OpenAiService {
   public:
     explicit OpenAiService(ServeConfig config);
+    ~OpenAiService();
 
     http::asio::awaitable<void> handle(http::Exchange& ex);
 
@@ -75,7 +77,13 @@ class OpenAiService {
     http::asio::awaitable<void> detokenize(http::Exchange& ex);
     // The one path from chat messages to engine input: images fetched, decoded and processed
     // (with the request's mm_processor_kwargs), the template rendered, the text tokenized.
-    std::variant<ChatPrompt, ApiError> chat_prompt(const ChatRequest& req) const;
+    // The bytes of the request's http(s) image URLs (by index into image_urls), fetched on the
+    // media pool so no I/O thread waits on the network.
+    using RemoteImages = std::map<size_t, Result<std::string>>;
+    http::asio::awaitable<RemoteImages> fetch_remote_images(const ChatRequest& req);
+    // `remote` holds what fetch_remote_images got; other URLs are read here.
+    std::variant<ChatPrompt, ApiError> chat_prompt(const ChatRequest& req,
+                                                   const RemoteImages& remote = {}) const;
     http::asio::awaitable<void> send_error(http::Exchange& ex, const ApiError& error,
                                            const http::Headers& extra = {});
     http::asio::awaitable<void> send_json(http::Exchange& ex, int status, const OrderedJson& body);
@@ -86,6 +94,7 @@ class OpenAiService {
     std::string metrics_text() const;
 
     ServeConfig config_;
+    std::unique_ptr<http::asio::thread_pool> media_pool_;  // remote image fetches
     std::atomic<State> state_{State::kLoading};
     ModelServices services_;
     HttpMetrics http_metrics_;

@@ -42,7 +42,8 @@ awaitable<void> OpenAiService::tokenize(http::Exchange& ex) {
     if (!req.is_chat) {
         ids = tok.encode(req.prompt);
     } else {
-        auto prepared = chat_prompt(req.chat);
+        const RemoteImages remote = co_await fetch_remote_images(req.chat);
+        auto prepared = chat_prompt(req.chat, remote);
         if (const auto* e = std::get_if<ApiError>(&prepared)) co_return co_await send_error(ex, *e);
         ChatPrompt& prompt = std::get<ChatPrompt>(prepared);
         GenerationInput input{std::move(prompt.ids), std::move(prompt.images), {}};
