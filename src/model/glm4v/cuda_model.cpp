@@ -13,6 +13,7 @@
 #include "core/cuda_check.h"
 #include "core/dtype.h"
 #include "core/logging.h"
+#include "model/glm4v/mrope.h"
 
 namespace autoglm {
 
@@ -112,13 +113,11 @@ Result<std::unique_ptr<CudaGlm4vModel>> CudaGlm4vModel::create(const Glm4vModel&
     m->gemm_ = std::make_unique<cuda::Gemm>();
     m->vision_gemm_ = std::make_unique<cuda::Gemm>();
     {
-        const int64_t rotary = t.rotary_dim(), pairs = rotary / 2;
-        m->rope_.num_pairs = static_cast<int>(pairs);
-        for (int64_t i = 0; i < pairs; ++i) {
-            const float exponent = static_cast<float>(2 * i) / static_cast<float>(rotary);
-            m->rope_.inv_freq[i] = 1.0f / std::pow(static_cast<float>(t.rope_theta), exponent);
-            const int64_t t_end = t.mrope_section[0], h_end = t_end + t.mrope_section[1];
-            m->rope_.section[i] = static_cast<int8_t>(i < t_end ? 0 : (i < h_end ? 1 : 2));
+        const MropeTable table(t);  // the CPU's table, so both backends rotate alike
+        m->rope_.num_pairs = static_cast<int>(table.num_pairs());
+        for (int64_t i = 0; i < table.num_pairs(); ++i) {
+            m->rope_.inv_freq[i] = table.inv_freq()[static_cast<size_t>(i)];
+            m->rope_.section[i] = static_cast<int8_t>(table.section()[static_cast<size_t>(i)]);
         }
     }
     if (Status s = m->upload_weights(host); !s) return Error{s.error_message()};

@@ -15,6 +15,9 @@ class MropeTable {
     explicit MropeTable(const Glm4vTextConfig& config);
 
     int64_t num_pairs() const { return static_cast<int64_t>(inv_freq_.size()); }
+    // The one table of the model (the GPU copies it into its kernel parameters).
+    std::span<const float> inv_freq() const { return inv_freq_; }
+    std::span<const int> section() const { return section_; }
     // cos, sin: [positions.size(), num_pairs()]
     void compute(std::span<const Position3> positions, float* cos, float* sin) const;
 
