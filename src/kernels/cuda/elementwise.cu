@@ -6,6 +6,7 @@
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/norm_pieces.cuh"
 #include "kernels/cuda/ops.h"
+#include "kernels/cuda/rope_kv.cuh"
 
 namespace autoglm::cuda {
 namespace {
@@ -125,24 +126,20 @@ __global__ void rope_kv_write_kernel(bf16* __restrict__ qkv, const int32_t* __re
     if (h >= heads + 2 * kv_heads) return;
     bf16* x = qkv + t * (heads + 2 * kv_heads) * head_dim + h * head_dim;
     if (h < heads + kv_heads) {
-        const float pos[3] = {static_cast<float>(positions[3 * t]),
-                              static_cast<float>(positions[3 * t + 1]),
-                              static_cast<float>(positions[3 * t + 2])};
         for (int i = lane; i < rope.num_pairs; i += 32) {
             float s, c;
-            sincosf(pos[rope.section[i]] * rope.inv_freq[i], &s, &c);
+            mrope_sincos(rope, positions + 3 * t, i, &s, &c);
             __nv_bfloat162* p = reinterpret_cast<__nv_bfloat162*>(x + 2 * i);
             const float2 ab = __bfloat1622float2(*p);
-            *p = __floats2bfloat162_rn(ab.x * c - ab.y * s, ab.y * c + ab.x * s);
+            *p = __floats2bfloat162_rn(mrope_rotate(ab.x, ab.y, 0, s, c),
+                                       mrope_rotate(ab.y, ab.x, 1, s, c));
         }
         __syncwarp();
     }
     if (h < heads) return;
     const int64_t slot = slots[t];
     if (slot < 0) return;
-    const bool is_k = h < heads + kv_heads;
-    const int kvh = is_k ? h - heads : h - heads - kv_heads;
-    bf16* dst = (is_k ? k_cache : v_cache) + (slot * kv_heads + kvh) * head_dim;
+    bf16* dst = kv_slot_head(k_cache, v_cache, slot, h, heads, kv_heads, head_dim);
     for (int j = lane * 2; j < head_dim; j += 64)
         *reinterpret_cast<__nv_bfloat162*>(dst + j) =
             *reinterpret_cast<const __nv_bfloat162*>(x + j);

@@ -8,6 +8,7 @@
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/norm_pieces.cuh"
+#include "kernels/cuda/rope_kv.cuh"
 
 #define CUBLAS_CHECK(expr)                                                              \
     do {                                                                                \
@@ -251,20 +252,16 @@ __global__ void __launch_bounds__(kGemvThreads)
             const int h = static_cast<int>(col / hd), d = static_cast<int>(col % hd);
             float out = res[r][i];
             if (h < rk.heads + rk.kv_heads && d / 2 < rk.rope.num_pairs) {
-                const float other = res[r ^ 1][i];
-                const float pos = static_cast<float>(rk.positions[3 * i + rk.rope.section[d / 2]]);
                 float s, c;
-                sincosf(pos * rk.rope.inv_freq[d / 2], &s, &c);
-                out = (d % 2 == 0) ? out * c - other * s : out * c + other * s;
+                mrope_sincos(rk.rope, rk.positions + 3 * i, d / 2, &s, &c);
+                out = mrope_rotate(out, res[r ^ 1][i], d, s, c);
             }
             const bf16 ob = __float2bfloat16(out);
             static_cast<bf16*>(y)[i * n + col] = ob;
             if (h < rk.heads) return;
             const int64_t slot = rk.slots[i];
             if (slot < 0) return;
-            const bool is_k = h < rk.heads + rk.kv_heads;
-            const int kvh = is_k ? h - rk.heads : h - rk.heads - rk.kv_heads;
-            (is_k ? rk.k_cache : rk.v_cache)[(slot * rk.kv_heads + kvh) * hd + d] = ob;
+            kv_slot_head(rk.k_cache, rk.v_cache, slot, h, rk.heads, rk.kv_heads, hd)[d] = ob;
         }
     }
 }
