@@ -5,12 +5,12 @@
 
 #include "core/device_buffer.h"
 #include "core/logging.h"
+#include "engine/executor.h"
 #include "loader/dummy.h"
 #include "model/kv_cache.h"
 
 #ifdef AUTOGLM_HAS_CUDA
 #include "engine/cuda_executor.h"
-#include "engine/executor.h"
 #include "model/glm4v/cuda_model.h"
 #endif
 
