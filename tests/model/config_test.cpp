@@ -3,7 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "model/glm4v/weights.h"
 
@@ -90,6 +93,47 @@ TEST(Config, PresetEqualsReleasedConfigAndCountsParameters) {
     ASSERT_TRUE(glm4v_preset("demo").ok());
     EXPECT_TRUE(glm4v_preset("demo").value().validate().ok());
     EXPECT_FALSE(glm4v_preset("nope").ok());
+}
+
+// The packing rules on the weights list (what a backend's upload walks): the parts of each
+// packed tensor in list order under one layout, and the fusions and layouts the GPU forward
+// expects.
+TEST(WeightsList, PackedTensorsTheirPartsAndLayouts) {
+    const Glm4vConfig config = glm4v_preset("autoglm-phone-9b").value();
+    Glm4vWeights scratch;
+    std::vector<std::pair<std::string, std::vector<std::string>>> runs;  // first-seen order
+    std::map<std::string, size_t> index;
+    std::map<std::string, PackLayout> layout;
+    for_each_tensor(config, scratch, [&](const WeightSpec& spec, TensorView&) {
+        const auto [it, fresh] = index.try_emplace(spec.packed, runs.size());
+        if (fresh) {
+            runs.push_back({spec.packed, {}});
+            layout[spec.packed] = spec.layout;
+        }
+        EXPECT_EQ(layout[spec.packed], spec.layout) << spec.request.name;
+        runs[it->second].second.push_back(spec.request.name);
+    });
+    const auto parts_of = [&](const std::string& name) {
+        for (const auto& [n, parts] : runs)
+            if (n == name) return parts;
+        return std::vector<std::string>{};
+    };
+    const std::string l7 = "model.language_model.layers.7.";
+    EXPECT_EQ(
+        parts_of(l7 + "self_attn.qkv.weight"),
+        (std::vector<std::string>{l7 + "self_attn.q_proj.weight", l7 + "self_attn.k_proj.weight",
+                                  l7 + "self_attn.v_proj.weight"}));
+    EXPECT_EQ(parts_of(l7 + "self_attn.qkv.bias").size(), 3u);
+    EXPECT_EQ(layout[l7 + "mlp.gate_up_proj.weight"], PackLayout::kGateUpGroups);
+    const std::string b3 = "model.visual.blocks.3.";
+    EXPECT_EQ(parts_of(b3 + "mlp.gate_up.weight"),
+              (std::vector<std::string>{b3 + "mlp.gate_proj.weight", b3 + "mlp.up_proj.weight"}));
+    EXPECT_EQ(parts_of("model.visual.merger.gate_up.weight").size(), 2u);
+    EXPECT_EQ(layout["model.visual.downsample.weight"], PackLayout::kMergeColumns);
+    EXPECT_EQ(layout["model.visual.blocks.3.attn.qkv.weight"], PackLayout::kRows);
+    // 40 layers x 9 (q/k/v weights and biases fused: 13 - 4) + 3 text globals + 24 blocks x 6
+    // (gate and up fused) + 12 vision globals (13, the merger's gate and up fused).
+    EXPECT_EQ(runs.size(), 40u * 9 + 3 + 24 * 6 + 12);
 }
 
 TEST(Config, MissingPartialRotaryFactorDefaultsToHalf) {

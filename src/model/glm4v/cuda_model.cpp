@@ -1,5 +1,6 @@
-// CudaGlm4vModel: weight upload, workspaces and the batched text forward (prefill, mixed and
-// graph-captured decode). The vision tower is in cuda_vision.cpp.
+// CudaGlm4vModel: creation, workspaces and the batched text forward (prefill, mixed and
+// graph-captured decode). The weight upload is in cuda_weights.cpp, the vision tower in
+// cuda_vision.cpp.
 #include "model/glm4v/cuda_model.h"
 
 #include "model/glm4v/cuda_model_internal.h"
@@ -17,14 +18,8 @@
 
 namespace autoglm {
 
-namespace {
-
-constexpr size_t kAlign = 256;
-size_t align_up(size_t n, size_t a = kAlign) {
-    return (n + a - 1) / a * a;
-}
-
-}  // namespace
+using detail::align_up;
+using detail::kAlign;
 
 int64_t padded_decode_batch(int64_t num_seqs, int64_t max_num_seqs) {
     int64_t b = 1;
@@ -126,176 +121,6 @@ Result<std::unique_ptr<CudaGlm4vModel>> CudaGlm4vModel::create(const Glm4vModel&
     if (Status s = m->allocate_kv_pool(1); !s) return Error{s.error_message()};
     m->warm_up();
     return m;
-}
-
-Status CudaGlm4vModel::upload_weights(const Glm4vModel& host) {
-    const Glm4vWeights& hw = host.weights();
-    const Glm4vConfig& c = config_;
-    struct Item {
-        bf16** dst;
-        std::vector<const TensorView*> parts;
-        bool permute_downsample = false;
-        bool group_gate_up = false;
-    };
-    std::vector<Item> items;
-    auto add = [&](bf16** dst, std::vector<const TensorView*> parts, bool permute = false,
-                   bool group = false) {
-        items.push_back({dst, std::move(parts), permute, group});
-    };
-    Weights& w = *w_;
-    // The text MLP's gate and up rows interleave in groups of kGemvSiluGroup, so one decode
-    // GEMV block holds matching gate and up columns and applies SwiGLU itself.
-    const int64_t G = cuda::kGemvSiluGroup;
-    gate_up_grouped_ = c.text.intermediate_size % G == 0;
-    add(&w.embed, {&hw.embed_tokens});
-    w.layers.resize(hw.layers.size());
-    for (size_t l = 0; l < hw.layers.size(); ++l) {
-        const TextLayerWeights& s = hw.layers[l];
-        Layer& d = w.layers[l];
-        add(&d.input_ln, {&s.input_layernorm});
-        add(&d.qkv_w, {&s.q_proj_weight, &s.k_proj_weight, &s.v_proj_weight});
-        add(&d.qkv_b, {&s.q_proj_bias, &s.k_proj_bias, &s.v_proj_bias});
-        add(&d.o_w, {&s.o_proj_weight});
-        add(&d.post_self_attn, {&s.post_self_attn_layernorm});
-        add(&d.post_attention, {&s.post_attention_layernorm});
-        add(&d.gate_up_w, {&s.gate_up_proj_weight}, false, gate_up_grouped_);
-        add(&d.down_w, {&s.down_proj_weight});
-        add(&d.post_mlp, {&s.post_mlp_layernorm});
-    }
-    add(&w.norm, {&hw.norm});
-    const bool tied = hw.lm_head.data == hw.embed_tokens.data;
-    if (!tied) add(&w.lm_head, {&hw.lm_head});
-    const VisionWeights& v = hw.vision;
-    add(&w.patch_w, {&v.patch_embed_weight});
-    add(&w.patch_b, {&v.patch_embed_bias});
-    add(&w.post_conv_ln, {&v.post_conv_layernorm});
-    add(&w.pos_embed, {&v.position_embedding});
-    w.blocks.resize(v.blocks.size());
-    for (size_t b = 0; b < v.blocks.size(); ++b) {
-        const VisionBlockWeights& s = v.blocks[b];
-        VisionBlock& d = w.blocks[b];
-        add(&d.norm1, {&s.norm1});
-        add(&d.norm2, {&s.norm2});
-        add(&d.qkv_w, {&s.qkv_weight});
-        add(&d.proj_w, {&s.proj_weight});
-        add(&d.gate_up_w, {&s.gate_proj_weight, &s.up_proj_weight});
-        add(&d.down_w, {&s.down_proj_weight});
-    }
-    add(&w.post_ln, {&v.post_layernorm});
-    add(&w.down_w, {&v.downsample_weight}, true);
-    add(&w.down_b, {&v.downsample_bias});
-    add(&w.merger_proj, {&v.merger_proj_weight});
-    add(&w.merger_ln_w, {&v.merger_norm_weight});
-    add(&w.merger_ln_b, {&v.merger_norm_bias});
-    add(&w.merger_gate_up, {&v.merger_gate_proj_weight, &v.merger_up_proj_weight});
-    add(&w.merger_down, {&v.merger_down_proj_weight});
-
-    size_t total = 0;
-    for (const Item& it : items) {
-        int64_t n = 0;
-        for (const TensorView* p : it.parts) {
-            if (p->empty()) return Error{"a weight tensor is missing on upload"};
-            n += p->numel();
-        }
-        total += align_up(static_cast<size_t>(n) * 2);
-    }
-    weight_bytes_ = total;
-    auto [dev_total, dev_free] = memory_info();
-    if (total + (size_t{1} << 30) > dev_free)
-        return Error{"the weights need " + std::to_string(total >> 20) + " MiB, the GPU has " +
-                     std::to_string(dev_free >> 20) + " MiB free of " +
-                     std::to_string(dev_total >> 20) + " MiB"};
-    char* base = static_cast<char*>(device_alloc(total));
-
-    // Two pinned staging buffers: the host fills one while the other is in flight.
-    constexpr size_t kStage = size_t{64} << 20;
-    void* stage[2] = {nullptr, nullptr};
-    cudaEvent_t done[2];
-    for (int i = 0; i < 2; ++i) {
-        CUDA_CHECK(cudaMallocHost(&stage[i], kStage));
-        CUDA_CHECK(cudaEventCreateWithFlags(&done[i], cudaEventDisableTiming));
-        CUDA_CHECK(cudaEventRecord(done[i], stream_));
-    }
-    int cur = 0;
-    uint64_t uploaded = 0;
-    size_t offset = 0;
-    std::vector<float> f32;
-    std::vector<uint16_t> row;
-    for (const Item& it : items) {
-        char* dst = base + offset;
-        *it.dst = reinterpret_cast<bf16*>(dst);
-        size_t written = 0;
-        for (const TensorView* p : it.parts) {
-            const int64_t n = p->numel();
-            const size_t elem = dtype_size(p->dtype);
-            // Rows of the source go through staging in pieces of at most kStage / 2 bytes out.
-            const int64_t rows = p->shape.empty() ? 1 : p->shape[0];
-            const int64_t cols = n / rows;
-            int64_t r = 0;
-            while (r < rows) {
-                int64_t take = std::max<int64_t>(
-                    1, std::min<int64_t>(rows - r, static_cast<int64_t>(kStage / 2 / (cols * 2))));
-                const int64_t half = rows / 2;
-                if (it.group_gate_up) {  // whole groups, never across the gate/up boundary
-                    take = std::min(take, r < half ? half - r : rows - r) / G * G;
-                    CHECK(take > 0) << "gate/up rows too wide to stage";
-                }
-                CHECK(static_cast<size_t>(take * cols * 2) <= kStage) << "row too wide to stage";
-                CUDA_CHECK(cudaEventSynchronize(done[cur]));
-                auto* out = static_cast<uint16_t*>(stage[cur]);
-                const auto* src =
-                    static_cast<const char*>(p->data) + static_cast<size_t>(r * cols) * elem;
-                const size_t count = static_cast<size_t>(take * cols);
-                if (it.permute_downsample) {
-                    // [out, hidden, m, m] -> column (p * hidden + c) holds source (c * m*m + p).
-                    const int64_t hidden = p->shape[1], group = cols / hidden;
-                    f32.resize(static_cast<size_t>(cols));
-                    for (int64_t i = 0; i < take; ++i) {
-                        to_f32(p->dtype, src + static_cast<size_t>(i * cols) * elem, f32.data(),
-                               f32.size());
-                        for (int64_t ch = 0; ch < hidden; ++ch)
-                            for (int64_t g = 0; g < group; ++g)
-                                out[i * cols + g * hidden + ch] =
-                                    f32_to_bf16(f32[static_cast<size_t>(ch * group + g)]);
-                    }
-                } else if (p->dtype == DType::kBF16) {
-                    std::memcpy(out, src, count * 2);
-                } else {
-                    f32.resize(count);
-                    to_f32(p->dtype, src, f32.data(), count);
-                    for (size_t i = 0; i < count; ++i) out[i] = f32_to_bf16(f32[i]);
-                }
-                if (it.group_gate_up) {
-                    // Gate row j -> 2G * (j / G) + j % G, up row j -> the same + G.
-                    const bool up = r >= half;
-                    const int64_t j0 = up ? r - half : r;
-                    const size_t group_bytes = static_cast<size_t>(G * cols) * 2;
-                    char* first = dst + (2 * j0 + (up ? G : 0)) * cols * 2;
-                    CUDA_CHECK(cudaMemcpy2DAsync(first, 2 * group_bytes, out, group_bytes,
-                                                 group_bytes, static_cast<size_t>(take / G),
-                                                 cudaMemcpyHostToDevice, stream_));
-                } else {
-                    CUDA_CHECK(cudaMemcpyAsync(dst + written, out, count * 2,
-                                               cudaMemcpyHostToDevice, stream_));
-                }
-                CUDA_CHECK(cudaEventRecord(done[cur], stream_));
-                cur ^= 1;
-                written += count * 2;
-                uploaded += count * 2;
-                r += take;
-                if (options_.upload_progress) options_.upload_progress(uploaded, total);
-            }
-        }
-        offset += align_up(written);
-    }
-    CUDA_CHECK(cudaStreamSynchronize(stream_));
-    for (int i = 0; i < 2; ++i) {
-        cudaEventDestroy(done[i]);
-        cudaFreeHost(stage[i]);
-    }
-    if (tied) w.lm_head = w.embed;
-    (void)c;
-    return {};
 }
 
 void CudaGlm4vModel::allocate_workspaces() {

@@ -1,4 +1,4 @@
-// Definitions CudaGlm4vModel's two source files share: the device weight pointers, the step
+// Definitions CudaGlm4vModel's source files share: the device weight pointers, the step
 // inputs, the vision workspaces, and the observer taps (device tensors copied for a
 // LayerObserver). Not part of the public header.
 #pragma once
@@ -13,6 +13,11 @@
 
 namespace autoglm {
 namespace detail {
+
+constexpr size_t kAlign = 256;  // every device allocation's offset within a block
+inline size_t align_up(size_t n, size_t a = kAlign) {
+    return (n + a - 1) / a * a;
+}
 
 inline void tap(LayerObserver* obs, const char* name, const float* dev, int64_t rows, int64_t cols,
                 cudaStream_t stream) {

@@ -3,45 +3,70 @@
 
 #include <algorithm>
 #include <set>
+#include <type_traits>
+
+#include "core/check.h"
 
 namespace autoglm {
 namespace {
 
 using Visit = std::function<void(const WeightSpec&, TensorView&)>;
+using ConstVisit = std::function<void(const WeightSpec&, const TensorView&)>;
 
+// add(name, shape, init, slot[, required[, packed[, layout]]]) for either constness of weights.
+template <typename Slot, typename V>
 struct Lister {
-    const Visit& visit;
-    void operator()(const std::string& name, Shape shape, WeightInit init, TensorView& slot,
-                    bool required = true) const {
-        visit(WeightSpec{TensorRequest{name, std::move(shape), init}, required}, slot);
+    const V& visit;
+    void operator()(const std::string& name, Shape shape, WeightInit init, Slot& slot,
+                    bool required = true, std::string packed = {},
+                    PackLayout layout = PackLayout::kRows) const {
+        if (packed.empty()) packed = name;
+        visit(WeightSpec{TensorRequest{name, std::move(shape), init}, required, std::move(packed),
+                         layout},
+              slot);
     }
 };
 
-void list_text(const Glm4vTextConfig& t, bool tied, Glm4vWeights& w, const Lister& add) {
+template <typename Vec>
+void size_to(Vec& v, int64_t n) {
+    if constexpr (std::is_const_v<Vec>) {
+        CHECK(static_cast<int64_t>(v.size()) == n)
+            << "weights hold " << v.size() << ", config " << n;
+    } else {
+        v.resize(static_cast<size_t>(n));
+    }
+}
+
+template <typename W, typename Add>
+void list_text(const Glm4vTextConfig& t, bool tied, W& w, const Add& add) {
     const int64_t h = t.hidden_size;
     const int64_t q = t.num_attention_heads * t.head_dim();
     const int64_t kv = t.num_key_value_heads * t.head_dim();
     const int64_t inter = t.intermediate_size;
     const std::string lm = "model.language_model.";
     add(lm + "embed_tokens.weight", {t.vocab_size, h}, WeightInit::kEmbedding, w.embed_tokens);
-    w.layers.resize(static_cast<size_t>(t.num_hidden_layers));
+    size_to(w.layers, t.num_hidden_layers);
     for (int64_t i = 0; i < t.num_hidden_layers; ++i) {
-        TextLayerWeights& l = w.layers[static_cast<size_t>(i)];
+        auto& l = w.layers[static_cast<size_t>(i)];
         const std::string p = lm + "layers." + std::to_string(i) + ".";
+        const std::string qkv_w = p + "self_attn.qkv.weight", qkv_b = p + "self_attn.qkv.bias";
         add(p + "input_layernorm.weight", {h}, WeightInit::kNorm, l.input_layernorm);
-        add(p + "self_attn.q_proj.weight", {q, h}, WeightInit::kLinear, l.q_proj_weight);
-        add(p + "self_attn.q_proj.bias", {q}, WeightInit::kBias, l.q_proj_bias);
-        add(p + "self_attn.k_proj.weight", {kv, h}, WeightInit::kLinear, l.k_proj_weight);
-        add(p + "self_attn.k_proj.bias", {kv}, WeightInit::kBias, l.k_proj_bias);
-        add(p + "self_attn.v_proj.weight", {kv, h}, WeightInit::kLinear, l.v_proj_weight);
-        add(p + "self_attn.v_proj.bias", {kv}, WeightInit::kBias, l.v_proj_bias);
+        add(p + "self_attn.q_proj.weight", {q, h}, WeightInit::kLinear, l.q_proj_weight, true,
+            qkv_w);
+        add(p + "self_attn.q_proj.bias", {q}, WeightInit::kBias, l.q_proj_bias, true, qkv_b);
+        add(p + "self_attn.k_proj.weight", {kv, h}, WeightInit::kLinear, l.k_proj_weight, true,
+            qkv_w);
+        add(p + "self_attn.k_proj.bias", {kv}, WeightInit::kBias, l.k_proj_bias, true, qkv_b);
+        add(p + "self_attn.v_proj.weight", {kv, h}, WeightInit::kLinear, l.v_proj_weight, true,
+            qkv_w);
+        add(p + "self_attn.v_proj.bias", {kv}, WeightInit::kBias, l.v_proj_bias, true, qkv_b);
         add(p + "self_attn.o_proj.weight", {h, q}, WeightInit::kLinear, l.o_proj_weight);
         add(p + "post_self_attn_layernorm.weight", {h}, WeightInit::kNorm,
             l.post_self_attn_layernorm);
         add(p + "post_attention_layernorm.weight", {h}, WeightInit::kNorm,
             l.post_attention_layernorm);
         add(p + "mlp.gate_up_proj.weight", {2 * inter, h}, WeightInit::kLinear,
-            l.gate_up_proj_weight);
+            l.gate_up_proj_weight, true, "", PackLayout::kGateUpGroups);
         add(p + "mlp.down_proj.weight", {h, inter}, WeightInit::kLinear, l.down_proj_weight);
         add(p + "post_mlp_layernorm.weight", {h}, WeightInit::kNorm, l.post_mlp_layernorm);
     }
@@ -49,7 +74,8 @@ void list_text(const Glm4vTextConfig& t, bool tied, Glm4vWeights& w, const Liste
     add("lm_head.weight", {t.vocab_size, h}, WeightInit::kLinear, w.lm_head, !tied);
 }
 
-void list_vision(const Glm4vVisionConfig& v, VisionWeights& w, const Lister& add) {
+template <typename W, typename Add>
+void list_vision(const Glm4vVisionConfig& v, W& w, const Add& add) {
     const int64_t h = v.hidden_size;
     const int64_t out = v.out_hidden_size;
     const int64_t m = v.spatial_merge_size;
@@ -61,28 +87,33 @@ void list_vision(const Glm4vVisionConfig& v, VisionWeights& w, const Lister& add
     add(p + "post_conv_layernorm.weight", {h}, WeightInit::kNorm, w.post_conv_layernorm);
     add(p + "embeddings.position_embedding.weight", {v.num_position_embeddings(), h},
         WeightInit::kEmbedding, w.position_embedding);
-    w.blocks.resize(static_cast<size_t>(v.depth));
+    size_to(w.blocks, v.depth);
     for (int64_t j = 0; j < v.depth; ++j) {
-        VisionBlockWeights& b = w.blocks[static_cast<size_t>(j)];
+        auto& b = w.blocks[static_cast<size_t>(j)];
         const std::string bp = p + "blocks." + std::to_string(j) + ".";
+        const std::string gate_up = bp + "mlp.gate_up.weight";
         add(bp + "norm1.weight", {h}, WeightInit::kNorm, b.norm1);
         add(bp + "norm2.weight", {h}, WeightInit::kNorm, b.norm2);
         add(bp + "attn.qkv.weight", {3 * h, h}, WeightInit::kLinear, b.qkv_weight);
         add(bp + "attn.proj.weight", {h, h}, WeightInit::kLinear, b.proj_weight);
-        add(bp + "mlp.gate_proj.weight", {out, h}, WeightInit::kLinear, b.gate_proj_weight);
-        add(bp + "mlp.up_proj.weight", {out, h}, WeightInit::kLinear, b.up_proj_weight);
+        add(bp + "mlp.gate_proj.weight", {out, h}, WeightInit::kLinear, b.gate_proj_weight, true,
+            gate_up);
+        add(bp + "mlp.up_proj.weight", {out, h}, WeightInit::kLinear, b.up_proj_weight, true,
+            gate_up);
         add(bp + "mlp.down_proj.weight", {h, out}, WeightInit::kLinear, b.down_proj_weight);
     }
+    const std::string merger_gate_up = p + "merger.gate_up.weight";
     add(p + "post_layernorm.weight", {h}, WeightInit::kNorm, w.post_layernorm);
-    add(p + "downsample.weight", {out, h, m, m}, WeightInit::kLinear, w.downsample_weight);
+    add(p + "downsample.weight", {out, h, m, m}, WeightInit::kLinear, w.downsample_weight, true, "",
+        PackLayout::kMergeColumns);
     add(p + "downsample.bias", {out}, WeightInit::kBias, w.downsample_bias);
     add(p + "merger.proj.weight", {out, out}, WeightInit::kLinear, w.merger_proj_weight);
     add(p + "merger.post_projection_norm.weight", {out}, WeightInit::kNorm, w.merger_norm_weight);
     add(p + "merger.post_projection_norm.bias", {out}, WeightInit::kBias, w.merger_norm_bias);
     add(p + "merger.gate_proj.weight", {v.intermediate_size, out}, WeightInit::kLinear,
-        w.merger_gate_proj_weight);
+        w.merger_gate_proj_weight, true, merger_gate_up);
     add(p + "merger.up_proj.weight", {v.intermediate_size, out}, WeightInit::kLinear,
-        w.merger_up_proj_weight);
+        w.merger_up_proj_weight, true, merger_gate_up);
     add(p + "merger.down_proj.weight", {out, v.intermediate_size}, WeightInit::kLinear,
         w.merger_down_proj_weight);
 }
@@ -94,7 +125,14 @@ bool is_vision(const std::string& name) {
 }  // namespace
 
 void for_each_tensor(const Glm4vConfig& config, Glm4vWeights& weights, const Visit& visit) {
-    const Lister add{visit};
+    const Lister<TensorView, Visit> add{visit};
+    list_text(config.text, config.tie_word_embeddings, weights, add);
+    list_vision(config.vision, weights.vision, add);
+}
+
+void for_each_tensor(const Glm4vConfig& config, const Glm4vWeights& weights,
+                     const ConstVisit& visit) {
+    const Lister<const TensorView, ConstVisit> add{visit};
     list_text(config.text, config.tie_word_embeddings, weights, add);
     list_vision(config.vision, weights.vision, add);
 }

@@ -57,15 +57,30 @@ struct Glm4vWeights {
     VisionWeights vision;
 };
 
+// How a checkpoint tensor lands in a backend's packed weights (the GPU's): its rows go, in list
+// order, into the packed tensor `WeightSpec::packed` names (q, k and v weights into one, their
+// biases into another, gate and up side by side), laid out as:
+enum class PackLayout : uint8_t {
+    kRows,          // as stored
+    kGateUpGroups,  // [2 * I, K], gate rows then up rows: interleaved in groups of the backend's
+                    // choosing (its decode GEMV applies SwiGLU to a block's own rows)
+    kMergeColumns,  // [out, hidden, m, m] -> column (p * hidden + c) holds source (c * m*m + p)
+};
+
 struct WeightSpec {
     TensorRequest request;  // checkpoint name, expected shape, dummy init
     bool required = true;
+    std::string packed;  // the packed tensor it goes to (its own name when alone)
+    PackLayout layout = PackLayout::kRows;
 };
 
 // Calls visit(spec, slot) for every tensor of the model, in checkpoint order; sizes the layer and
-// block vectors of `weights` first. The one list of names and shapes.
+// block vectors of `weights` first. The one list of names, shapes and packing rules.
 void for_each_tensor(const Glm4vConfig& config, Glm4vWeights& weights,
                      const std::function<void(const WeightSpec&, TensorView&)>& visit);
+// The same list over bound weights (their layer and block counts must match the config).
+void for_each_tensor(const Glm4vConfig& config, const Glm4vWeights& weights,
+                     const std::function<void(const WeightSpec&, const TensorView&)>& visit);
 
 struct WeightReport {
     uint64_t text_bytes = 0;

@@ -1,0 +1,243 @@
+// CudaGlm4vModel::upload_weights: walks the weights list (for_each_tensor), packs the tensors
+// that share a packed name (in list order) as their PackLayout says, uploads them through pinned
+// staging buffers, then binds the model's device pointers by packed name.
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/cuda_check.h"
+#include "core/dtype.h"
+#include "model/glm4v/cuda_model.h"
+#include "model/glm4v/cuda_model_internal.h"
+#include "model/glm4v/weights.h"
+
+namespace autoglm {
+namespace {
+
+using detail::align_up;
+
+std::string shape_text(const Shape& shape) {
+    std::string out = "[";
+    for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+    return out + "]";
+}
+
+// One packed device tensor: the list's consecutive tensors that share its name.
+struct Packed {
+    std::string name;
+    PackLayout layout = PackLayout::kRows;
+    std::vector<const TensorView*> parts;
+    std::string alias_of;  // the same host tensor under another packed name (tied embeddings)
+};
+
+}  // namespace
+
+Status CudaGlm4vModel::upload_weights(const Glm4vModel& host) {
+    const Glm4vWeights& hw = host.weights();
+    std::vector<Packed> items;
+    std::map<const void*, std::string> single_by_data;  // host data -> its packed name
+    std::map<std::string, size_t> item_of;              // packed name -> index in items
+    std::string problem;
+    for_each_tensor(config_, hw, [&](const WeightSpec& spec, const TensorView& t) {
+        if (!problem.empty()) return;
+        if (t.empty()) {
+            if (spec.required) problem = "weight " + spec.request.name + " is missing on upload";
+            return;
+        }
+        if (t.shape != spec.request.shape) {
+            problem = "weight " + spec.request.name + " has shape " + shape_text(t.shape) +
+                      ", expected " + shape_text(spec.request.shape);
+            return;
+        }
+        if (const auto it = item_of.find(spec.packed); it != item_of.end()) {
+            Packed& p = items[it->second];
+            if (p.layout != spec.layout) {
+                problem = "weight " + spec.request.name + ": another layout than the rest of " +
+                          spec.packed;
+                return;
+            }
+            p.parts.push_back(&t);
+            return;
+        }
+        item_of.emplace(spec.packed, items.size());
+        Packed p{spec.packed, spec.layout, {&t}, {}};
+        if (spec.packed == spec.request.name) {  // alone: may be a view of one already listed
+            const auto [it, fresh] = single_by_data.try_emplace(t.data, spec.packed);
+            if (!fresh) p.alias_of = it->second;
+        }
+        items.push_back(std::move(p));
+    });
+    if (!problem.empty()) return Error{problem};
+
+    // The text MLP's gate and up rows interleave in groups of kGemvSiluGroup, so one decode
+    // GEMV block holds matching gate and up columns and applies SwiGLU itself.
+    const int64_t G = cuda::kGemvSiluGroup;
+    gate_up_grouped_ = config_.text.intermediate_size % G == 0;
+    size_t total = 0;
+    for (const Packed& it : items) {
+        if (!it.alias_of.empty()) continue;
+        int64_t n = 0;
+        for (const TensorView* p : it.parts) n += p->numel();
+        total += align_up(static_cast<size_t>(n) * 2);
+    }
+    weight_bytes_ = total;
+    auto [dev_total, dev_free] = memory_info();
+    if (total + (size_t{1} << 30) > dev_free)
+        return Error{"the weights need " + std::to_string(total >> 20) + " MiB, the GPU has " +
+                     std::to_string(dev_free >> 20) + " MiB free of " +
+                     std::to_string(dev_total >> 20) + " MiB"};
+    char* base = static_cast<char*>(device_alloc(total));
+
+    // Two pinned staging buffers: the host fills one while the other is in flight.
+    constexpr size_t kStage = size_t{64} << 20;
+    void* stage[2] = {nullptr, nullptr};
+    cudaEvent_t done[2];
+    for (int i = 0; i < 2; ++i) {
+        CUDA_CHECK(cudaMallocHost(&stage[i], kStage));
+        CUDA_CHECK(cudaEventCreateWithFlags(&done[i], cudaEventDisableTiming));
+        CUDA_CHECK(cudaEventRecord(done[i], stream_));
+    }
+    int cur = 0;
+    uint64_t uploaded = 0;
+    size_t offset = 0;
+    std::vector<float> f32;
+    std::map<std::string, bf16*> packed;
+    for (const Packed& it : items) {
+        if (!it.alias_of.empty()) {
+            packed[it.name] = packed.at(it.alias_of);
+            continue;
+        }
+        char* dst = base + offset;
+        packed[it.name] = reinterpret_cast<bf16*>(dst);
+        const bool group_gate_up = it.layout == PackLayout::kGateUpGroups && gate_up_grouped_;
+        const bool merge_columns = it.layout == PackLayout::kMergeColumns;
+        size_t written = 0;
+        for (const TensorView* p : it.parts) {
+            const int64_t n = p->numel();
+            const size_t elem = dtype_size(p->dtype);
+            // Rows of the source go through staging in pieces of at most kStage / 2 bytes out.
+            const int64_t rows = p->shape.empty() ? 1 : p->shape[0];
+            const int64_t cols = n / rows;
+            int64_t r = 0;
+            while (r < rows) {
+                int64_t take = std::max<int64_t>(
+                    1, std::min<int64_t>(rows - r, static_cast<int64_t>(kStage / 2 / (cols * 2))));
+                const int64_t half = rows / 2;
+                if (group_gate_up) {  // whole groups, never across the gate/up boundary
+                    take = std::min(take, r < half ? half - r : rows - r) / G * G;
+                    CHECK(take > 0) << it.name << ": gate/up rows too wide to stage";
+                }
+                CHECK(static_cast<size_t>(take * cols * 2) <= kStage)
+                    << it.name << ": row too wide to stage";
+                CUDA_CHECK(cudaEventSynchronize(done[cur]));
+                auto* out = static_cast<uint16_t*>(stage[cur]);
+                const auto* src =
+                    static_cast<const char*>(p->data) + static_cast<size_t>(r * cols) * elem;
+                const size_t count = static_cast<size_t>(take * cols);
+                if (merge_columns) {
+                    // [out, hidden, m, m] -> column (p * hidden + c) holds source (c * m*m + p).
+                    const int64_t hidden = p->shape[1], group = cols / hidden;
+                    f32.resize(static_cast<size_t>(cols));
+                    for (int64_t i = 0; i < take; ++i) {
+                        to_f32(p->dtype, src + static_cast<size_t>(i * cols) * elem, f32.data(),
+                               f32.size());
+                        for (int64_t ch = 0; ch < hidden; ++ch)
+                            for (int64_t g = 0; g < group; ++g)
+                                out[i * cols + g * hidden + ch] =
+                                    f32_to_bf16(f32[static_cast<size_t>(ch * group + g)]);
+                    }
+                } else if (p->dtype == DType::kBF16) {
+                    std::memcpy(out, src, count * 2);
+                } else {
+                    f32.resize(count);
+                    to_f32(p->dtype, src, f32.data(), count);
+                    for (size_t i = 0; i < count; ++i) out[i] = f32_to_bf16(f32[i]);
+                }
+                if (group_gate_up) {
+                    // Gate row j -> 2G * (j / G) + j % G, up row j -> the same + G.
+                    const bool up = r >= half;
+                    const int64_t j0 = up ? r - half : r;
+                    const size_t group_bytes = static_cast<size_t>(G * cols) * 2;
+                    char* first = dst + (2 * j0 + (up ? G : 0)) * cols * 2;
+                    CUDA_CHECK(cudaMemcpy2DAsync(first, 2 * group_bytes, out, group_bytes,
+                                                 group_bytes, static_cast<size_t>(take / G),
+                                                 cudaMemcpyHostToDevice, stream_));
+                } else {
+                    CUDA_CHECK(cudaMemcpyAsync(dst + written, out, count * 2,
+                                               cudaMemcpyHostToDevice, stream_));
+                }
+                CUDA_CHECK(cudaEventRecord(done[cur], stream_));
+                cur ^= 1;
+                written += count * 2;
+                uploaded += count * 2;
+                r += take;
+                if (options_.upload_progress) options_.upload_progress(uploaded, total);
+            }
+        }
+        offset += align_up(written);
+    }
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    for (int i = 0; i < 2; ++i) {
+        cudaEventDestroy(done[i]);
+        cudaFreeHost(stage[i]);
+    }
+
+    // The forward's pointers, by packed name (the list's names; q/k/v and the gate/up pairs
+    // under the names the list gives their packed tensors).
+    std::string unbound;
+    const auto at = [&](const std::string& name) -> bf16* {
+        const auto found = packed.find(name);
+        if (found != packed.end()) return found->second;
+        if (unbound.empty()) unbound = name;
+        return nullptr;
+    };
+    Weights& w = *w_;
+    const std::string lm = "model.language_model.";
+    w.embed = at(lm + "embed_tokens.weight");
+    w.layers.resize(hw.layers.size());
+    for (size_t l = 0; l < w.layers.size(); ++l) {
+        const std::string p = lm + "layers." + std::to_string(l) + ".";
+        Layer& d = w.layers[l];
+        d.input_ln = at(p + "input_layernorm.weight");
+        d.qkv_w = at(p + "self_attn.qkv.weight");
+        d.qkv_b = at(p + "self_attn.qkv.bias");
+        d.o_w = at(p + "self_attn.o_proj.weight");
+        d.post_self_attn = at(p + "post_self_attn_layernorm.weight");
+        d.post_attention = at(p + "post_attention_layernorm.weight");
+        d.gate_up_w = at(p + "mlp.gate_up_proj.weight");
+        d.down_w = at(p + "mlp.down_proj.weight");
+        d.post_mlp = at(p + "post_mlp_layernorm.weight");
+    }
+    w.norm = at(lm + "norm.weight");
+    w.lm_head = packed.count("lm_head.weight") ? packed.at("lm_head.weight") : w.embed;
+    const std::string v = "model.visual.";
+    w.patch_w = at(v + "patch_embed.proj.weight");
+    w.patch_b = at(v + "patch_embed.proj.bias");
+    w.post_conv_ln = at(v + "post_conv_layernorm.weight");
+    w.pos_embed = at(v + "embeddings.position_embedding.weight");
+    w.blocks.resize(hw.vision.blocks.size());
+    for (size_t b = 0; b < w.blocks.size(); ++b) {
+        const std::string p = v + "blocks." + std::to_string(b) + ".";
+        VisionBlock& d = w.blocks[b];
+        d.norm1 = at(p + "norm1.weight");
+        d.norm2 = at(p + "norm2.weight");
+        d.qkv_w = at(p + "attn.qkv.weight");
+        d.proj_w = at(p + "attn.proj.weight");
+        d.gate_up_w = at(p + "mlp.gate_up.weight");
+        d.down_w = at(p + "mlp.down_proj.weight");
+    }
+    w.post_ln = at(v + "post_layernorm.weight");
+    w.down_w = at(v + "downsample.weight");
+    w.down_b = at(v + "downsample.bias");
+    w.merger_proj = at(v + "merger.proj.weight");
+    w.merger_ln_w = at(v + "merger.post_projection_norm.weight");
+    w.merger_ln_b = at(v + "merger.post_projection_norm.bias");
+    w.merger_gate_up = at(v + "merger.gate_up.weight");
+    w.merger_down = at(v + "merger.down_proj.weight");
+    if (!unbound.empty()) return Error{"the GPU model has no packed weight named " + unbound};
+    return {};
+}
+
+}  // namespace autoglm
