@@ -198,6 +198,8 @@ int run_serve(const std::vector<std::string>& args) {
         if (const char* env = std::getenv("AUTOGLM_API_KEY")) config.api_key = env;
     config.media.allowed_local_media_path = flags.get("allowed-local-media-path");
     config.media.allow_remote_media = flags.enabled("allow-remote-media");
+    if (config.media.allow_remote_media && !init_remote_media())
+        return fail("the HTTP client for remote images could not start", kExitFailure);
     config.media.allow_private_addresses = flags.enabled("allow-private-media-addresses");
     config.media.ca_file = flags.get("media-ca-file");
     for (std::string domains = flags.get("allowed-media-domains"); !domains.empty();) {
@@ -337,6 +339,7 @@ int run_serve(const std::vector<std::string>& args) {
     // Let the streams write their last events before the sockets close.
     for (int i = 0; i < 100 && server.num_open_connections() > 0; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    service.stop_media();  // a fetch still running resumes its request on the server's threads
     server.stop();
     LOG_INFO << "stopped";
     return 0;

@@ -206,13 +206,29 @@ ApiError image_error(size_t index, const std::string& message) {
 
 awaitable<OpenAiService::RemoteImages> OpenAiService::fetch_remote_images(const ChatRequest& req) {
     RemoteImages out;
-    if (!media_pool_) co_return out;  // remote media off: fetch_image_bytes refuses them
+    // Remote media off: fetch_image_bytes refuses them; too many images: chat_prompt's 400.
+    if (!media_pool_ || static_cast<int64_t>(req.image_urls.size()) > config_.max_images_per_prompt)
+        co_return out;
+    uint64_t total = 0;
     for (size_t i = 0; i < req.image_urls.size(); ++i) {
         if (!is_remote_url(req.image_urls[i])) continue;
+        if (media_stopped_.load()) {
+            out.emplace(i, Error{"the server is shutting down"});
+            break;
+        }
         auto fetched = co_await http::asio::co_spawn(
             media_pool_->get_executor(), fetch_on_pool(req.image_urls[i], config_.media),
             http::asio::use_awaitable);
+        const bool ok = fetched->ok();
+        if (ok) total += fetched->value().size();
         out.emplace(i, std::move(*fetched));
+        if (!ok) break;  // the request fails with this image's error: fetch no more
+        if (total > config_.media.max_bytes) {
+            out.insert_or_assign(
+                i, Error{"the request's remote images exceed " +
+                         std::to_string(config_.media.max_bytes >> 20) + " MiB together"});
+            break;
+        }
     }
     co_return out;
 }
@@ -239,8 +255,10 @@ std::variant<ChatPrompt, ApiError> OpenAiService::chat_prompt(const ChatRequest&
     const auto media_start = std::chrono::steady_clock::now();
     for (size_t i = 0; i < req.image_urls.size(); ++i) {
         const auto fetched = remote.find(i);
-        auto bytes = fetched != remote.end() ? fetched->second
-                                             : fetch_image_bytes(req.image_urls[i], config_.media);
+        std::optional<Result<std::string>> local;
+        if (fetched == remote.end())
+            local.emplace(fetch_image_bytes(req.image_urls[i], config_.media));
+        const Result<std::string>& bytes = local ? *local : fetched->second;
         if (!bytes) return image_error(i, bytes.error_message());
         // The decoded picture and the resize buffers stay with the thread; the resized picture
         // moves into the request, which the backend normalizes and cuts into patch rows (on the

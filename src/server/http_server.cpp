@@ -19,7 +19,7 @@ namespace bhttp = beast::http;
 using asio::awaitable;
 using asio::use_awaitable;
 using tcp = asio::ip::tcp;
-constexpr size_t kReadChunk = 256 * 1024;  // the most a body read may take at once
+constexpr size_t kReadChunk = 64 * 1024;  // the most Beast reads a call (its own cap)
 // Completion token that stores the error instead of throwing (Boost 1.74 has no as_tuple).
 auto into(beast::error_code& ec) {
     return asio::redirect_error(asio::use_awaitable, ec);
@@ -192,9 +192,10 @@ awaitable<void> HttpServer::session(tcp::socket socket) {
             bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, 11};
             co_await bhttp::async_write(stream, go_on, into(ec));
         }
-        // Beast reads at most the buffer's free capacity (at least 512 bytes) a call, and the
-        // parser empties it after each: without room a 1.4 MB screenshot body takes ~2,700
-        // reads, each a timer re-arm and a hop between the io threads (~20 ms on a small machine).
+        // Beast reads at most the buffer's free capacity (at least 512 bytes, at most 64 KiB) a
+        // call, and the parser empties it after each: without room a 1.4 MB screenshot body
+        // takes ~2,700 reads, each a timer re-arm and a hop between the io threads (~20 ms on a
+        // small machine).
         if (!ec && !parser.is_done() && parser.content_length().value_or(0) > buffer.capacity())
             buffer.reserve(std::min<uint64_t>(*parser.content_length(), kReadChunk));
         if (!ec && !parser.is_done()) co_await bhttp::async_read(stream, buffer, parser, into(ec));

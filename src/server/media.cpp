@@ -105,8 +105,7 @@ curl_socket_t open_socket(void* user, curlsocktype /*purpose*/, curl_sockaddr* a
 // GET over http(s) through libcurl: https peers verified, redirects bounded (http(s) only),
 // a deadline for the whole transfer and the size cap while the body streams in.
 Result<std::string> from_remote_url(const std::string& url, const MediaOptions& options) {
-    static const bool initialized = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == 0; }();
-    if (!initialized) return Error{"the HTTP client could not start"};
+    if (!init_remote_media()) return Error{"the HTTP client could not start"};
     CURL* curl = curl_easy_init();
     if (!curl) return Error{"the HTTP client could not start"};
     Transfer t;
@@ -114,6 +113,8 @@ Result<std::string> from_remote_url(const std::string& url, const MediaOptions& 
     t.options = &options;
     t.curl = curl;
     curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    // No proxy from the environment: the address checks below must see the target itself.
+    curl_easy_setopt(curl, CURLOPT_PROXY, "");
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
@@ -135,7 +136,8 @@ Result<std::string> from_remote_url(const std::string& url, const MediaOptions& 
     long status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(curl);
-    if (!t.refused.empty()) return Error{"fetching " + url + ": " + t.refused};
+    // A refused address among several may be followed by an allowed one that worked.
+    if (rc != CURLE_OK && !t.refused.empty()) return Error{"fetching " + url + ": " + t.refused};
     if (t.too_large || rc == CURLE_FILESIZE_EXCEEDED) return Error{"the image is too large"};
     if (rc == CURLE_TOO_MANY_REDIRECTS)
         return Error{"fetching " + url + ": more than " + std::to_string(options.max_redirects) +
@@ -152,27 +154,42 @@ bool is_remote_url(const std::string& url) {
     return url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0;
 }
 
+namespace {
+
+bool private_v4(const unsigned char* a) {
+    return a[0] == 0 || a[0] == 10 || a[0] == 127 ||   // this, private, loopback
+           (a[0] == 169 && a[1] == 254) ||             // link-local
+           (a[0] == 172 && (a[1] & 0xf0) == 16) ||     // private
+           (a[0] == 192 && a[1] == 168) ||             // private
+           (a[0] == 192 && a[1] == 0 && a[2] == 0) ||  // IETF protocol assignments
+           (a[0] == 198 && (a[1] & 0xfe) == 18) ||     // benchmarking
+           (a[0] == 100 && (a[1] & 0xc0) == 64) ||     // carrier-grade NAT
+           a[0] >= 224;                                // multicast, reserved
+}
+
+}  // namespace
+
 bool is_private_address(const std::string& ip) {
     unsigned char a[16];
-    if (inet_pton(AF_INET, ip.c_str(), a) == 1) {
-        return a[0] == 0 || a[0] == 10 || a[0] == 127 || (a[0] == 169 && a[1] == 254) ||
-               (a[0] == 172 && (a[1] & 0xf0) == 16) || (a[0] == 192 && a[1] == 168) ||
-               (a[0] == 100 && (a[1] & 0xc0) == 64);  // carrier-grade NAT
-    }
+    if (inet_pton(AF_INET, ip.c_str(), a) == 1) return private_v4(a);
     if (inet_pton(AF_INET6, ip.c_str(), a) == 1) {
         static const unsigned char zero[16] = {};
-        const bool unspecified_or_loopback =
-            std::memcmp(a, zero, 15) == 0 && (a[15] == 0 || a[15] == 1);
-        const bool mapped_v4 = std::memcmp(a, zero, 10) == 0 && a[10] == 0xff && a[11] == 0xff;
-        if (mapped_v4) {
-            char v4[INET_ADDRSTRLEN];
-            inet_ntop(AF_INET, a + 12, v4, sizeof v4);
-            return is_private_address(v4);
-        }
-        return unspecified_or_loopback || (a[0] & 0xfe) == 0xfc ||  // unique local fc00::/7
-               (a[0] == 0xfe && (a[1] & 0xc0) == 0x80);             // link-local fe80::/10
+        if (std::memcmp(a, zero, 12) == 0) return true;  // ::, ::1, IPv4-compatible ::a.b.c.d
+        if (std::memcmp(a, zero, 10) == 0 && a[10] == 0xff && a[11] == 0xff)
+            return private_v4(a + 12);  // IPv4-mapped
+        static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b};
+        if (std::memcmp(a, nat64, 12) == 0) return private_v4(a + 12);  // 64:ff9b::/96
+        if (a[0] == 0x20 && a[1] == 0x02) return private_v4(a + 2);     // 6to4 2002::/16
+        return (a[0] & 0xfe) == 0xfc ||                                 // unique local fc00::/7
+               (a[0] == 0xfe && (a[1] & 0x80) == 0x80) ||  // link-local fe80::/10, site fec0::/10
+               a[0] == 0xff;                               // multicast
     }
     return true;  // not an address we can classify: refuse
+}
+
+bool init_remote_media() {
+    static const bool ok = curl_global_init(CURL_GLOBAL_DEFAULT) == 0;
+    return ok;
 }
 
 bool domain_allowed(const std::string& host, const std::vector<std::string>& domains) {

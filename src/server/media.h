@@ -33,7 +33,10 @@ struct MediaOptions {
 bool is_remote_url(const std::string& url);
 // The image's encoded bytes; errors say why in words a client can act on.
 Result<std::string> fetch_image_bytes(const std::string& url, const MediaOptions& options);
-// Whether `ip` (text form, v4 or v6) is loopback, private, link-local or unspecified.
+// libcurl's one-time set-up; call before starting threads (the first fetch calls it too).
+bool init_remote_media();
+// Whether `ip` (text form, v4 or v6) is loopback, private, link-local, unspecified, multicast or
+// reserved, IPv4 inside IPv6 (mapped, compatible, NAT64, 6to4) judged as IPv4.
 bool is_private_address(const std::string& ip);
 // Whether `host` is one of `domains` or a subdomain of one (case-insensitive); true when empty.
 bool domain_allowed(const std::string& host, const std::vector<std::string>& domains);

@@ -64,6 +64,11 @@ OpenAiService::OpenAiService(ServeConfig config)
 }
 
 OpenAiService::~OpenAiService() {
+    stop_media();
+}
+
+void OpenAiService::stop_media() {
+    media_stopped_.store(true);
     if (media_pool_) media_pool_->join();
 }
 

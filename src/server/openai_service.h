@@ -55,6 +55,9 @@ class OpenAiService {
   public:
     explicit OpenAiService(ServeConfig config);
     ~OpenAiService();
+    // Waits for the remote image fetches in flight (at most their timeout) and refuses new ones;
+    // call before the HTTP server stops, since a finished fetch resumes its request there.
+    void stop_media();
 
     http::asio::awaitable<void> handle(http::Exchange& ex);
 
@@ -95,6 +98,7 @@ class OpenAiService {
 
     ServeConfig config_;
     std::unique_ptr<http::asio::thread_pool> media_pool_;  // remote image fetches
+    std::atomic<bool> media_stopped_{false};
     std::atomic<State> state_{State::kLoading};
     ModelServices services_;
     HttpMetrics http_metrics_;

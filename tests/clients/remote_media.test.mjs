@@ -33,6 +33,9 @@ before(async () => {
     } else if (req.url === "/moved") {
       res.writeHead(302, { location: "/small.png" });
       res.end();
+    } else if (req.url === "/to-ip") {  // a redirect to a host the allow-list lacks
+      res.writeHead(302, { location: `https://127.0.0.1:${port}/small.png` });
+      res.end();
     } else if (loop) {
       res.writeHead(302, { location: `/loop/${Number(loop[1]) + 1}` });
       res.end();
@@ -93,6 +96,9 @@ test("https images load from an allowed host; others get a 400 that says why", a
     await expect400(server.base, `https://127.0.0.1:${port}/small.png`,
                     /127\.0\.0\.1 is not in --allowed-media-domains/);
     assert.equal(hits, seen, "a refused host is never contacted");
+    await expect400(server.base, `https://localhost:${port}/to-ip`,
+                    /127\.0\.0\.1 is not in --allowed-media-domains/);
+    assert.equal(hits, seen + 1, "only the redirecting request reached the server");
   } finally {
     assert.equal(await server.stop(), 0, server.log().slice(-2000));
   }
