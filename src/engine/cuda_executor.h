@@ -22,6 +22,7 @@ class CudaModelExecutor final : public ModelExecutor {
 
     StepOutput execute(const StepPlan& plan) override;
     void fetch_logits(StepOutput& out) override;
+    bool has_device_sampler() const override { return true; }
     bool sample_on_device(std::span<const DeviceSampleRow> rows, std::span<const LogitEdit> edits,
                           std::vector<int32_t>& ids) override;
     void collect_device_seconds(DeviceSeconds& out) override;

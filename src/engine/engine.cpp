@@ -361,6 +361,7 @@ void Engine::append_token(EngineSequence& seq, const SampleResult& sample) {
 }
 
 bool Engine::sample_on_device(const std::vector<EngineSequence*>& seqs) {
+    if (!executor_.has_device_sampler()) return false;
     std::vector<DeviceSampleRow> rows;
     std::vector<LogitEdit> edits;
     const int64_t vocab = executor_.vocab_size();

@@ -115,8 +115,12 @@ void apply_penalties(std::span<float> logits, std::span<const int32_t> prompt_id
         }
     }
     if (params.frequency_penalty != 0.0f) {
-        for (const auto& [id, count] : output_counts)
-            logits[static_cast<size_t>(id)] -= params.frequency_penalty * static_cast<float>(count);
+        for (const auto& [id, count] : output_counts) {
+            // The product rounded on its own (never fused into the subtraction): a LogitEdit
+            // carries it the same way.
+            const float penalty = params.frequency_penalty * static_cast<float>(count);
+            logits[static_cast<size_t>(id)] -= penalty;
+        }
     }
     if (params.presence_penalty != 0.0f) {
         for (const auto& [id, count] : output_counts)

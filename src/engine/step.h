@@ -111,6 +111,8 @@ class ModelExecutor {
     virtual StepOutput execute(const StepPlan& plan) = 0;
     // Makes out.logits (of the last execute) hold every sampling row on the host.
     virtual void fetch_logits(StepOutput& /*out*/) {}
+    // Whether sample_on_device can ever succeed (the engine skips building its rows if not).
+    virtual bool has_device_sampler() const { return false; }
     // Applies `edits` (sampler.h: apply_logit_edits; row = index in `rows`) to the last
     // execute's rows (out.sampling_chunks order) where the logits are, samples them there and
     // writes one id per row; false: not supported, the engine samples on the host.

@@ -54,6 +54,7 @@ class LogitsExecutor final : public ModelExecutor {
         ++num_fetches;
         out.logits = logits_;
     }
+    bool has_device_sampler() const override { return device_; }
     bool sample_on_device(std::span<const DeviceSampleRow> rows, std::span<const LogitEdit> edits,
                           std::vector<int32_t>& ids) override {
         if (!device_) return false;
