@@ -9,6 +9,7 @@
 
 #include "core/cuda_check.h"
 #include "core/dtype.h"
+#include "core/tensor.h"
 #include "model/glm4v/cuda_model.h"
 #include "model/glm4v/cuda_model_internal.h"
 #include "model/glm4v/weights.h"
@@ -18,13 +19,7 @@ namespace {
 
 using detail::align_up;
 
-std::string shape_text(const Shape& shape) {
-    std::string out = "[";
-    for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
-    return out + "]";
-}
-
-// One packed device tensor: the list's consecutive tensors that share its name.
+// One packed device tensor: the tensors of the list that share its name, in list order.
 struct Packed {
     std::string name;
     PackLayout layout = PackLayout::kRows;
@@ -47,8 +42,8 @@ Status CudaGlm4vModel::upload_weights(const Glm4vModel& host) {
             return;
         }
         if (t.shape != spec.request.shape) {
-            problem = "weight " + spec.request.name + " has shape " + shape_text(t.shape) +
-                      ", expected " + shape_text(spec.request.shape);
+            problem = "weight " + spec.request.name + " has shape " + shape_to_string(t.shape) +
+                      ", expected " + shape_to_string(spec.request.shape);
             return;
         }
         if (const auto it = item_of.find(spec.packed); it != item_of.end()) {
