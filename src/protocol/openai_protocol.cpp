@@ -217,6 +217,47 @@ Status read_message(const OrderedJson& in, OrderedJson& out, std::vector<std::st
     return {};
 }
 
+constexpr int64_t kMaxScreenSide = 100000;
+
+// {"screen_width": W, "screen_height": H} inside `object`, both or neither (1..100000 pixels).
+void read_screen(FieldReader& r, const OrderedJson& object, const char* field,
+                 std::optional<ScreenSize>& out) {
+    const auto side = [&](const char* key, int64_t& v) {
+        const auto it = object.find(key);
+        if (it == object.end() || it->is_null()) return false;
+        if (!it->is_number_integer() || it->get<int64_t>() < 1 ||
+            it->get<int64_t>() > kMaxScreenSide) {
+            r.fail(field, std::string("'") + key + "' must be an integer in [1, " +
+                              std::to_string(kMaxScreenSide) + "] (pixels)");
+            return false;
+        }
+        v = it->get<int64_t>();
+        return true;
+    };
+    ScreenSize screen;
+    const bool has_w = side("screen_width", screen.width);
+    const bool has_h = side("screen_height", screen.height);
+    if (!r.ok()) return;
+    if (has_w != has_h)
+        return r.fail(field, "give both 'screen_width' and 'screen_height', or neither");
+    if (has_w) out = screen;
+}
+
+void read_agent_action(FieldReader& r, ChatRequest& req) {
+    const OrderedJson* v = r.find("agent_action");
+    if (!v) return;
+    if (v->is_boolean()) {
+        req.agent_action = v->get<bool>();
+        return;
+    }
+    if (!v->is_object())
+        return r.fail("agent_action",
+                      "'agent_action' must be a boolean or an object "
+                      "{\"screen_width\": W, \"screen_height\": H}");
+    req.agent_action = true;
+    read_screen(r, *v, "agent_action", req.agent_screen);
+}
+
 }  // namespace
 
 std::string error_type(int status) {
@@ -256,6 +297,30 @@ Result<OrderedJson> parse_json_body(const std::string& text) {
     return body;
 }
 
+OrderedJson agent_action_json(std::string_view reply, const std::optional<ScreenSize>& screen) {
+    auto action = parse_agent_action(reply, screen);
+    OrderedJson out = OrderedJson::object();
+    if (action)
+        out["agent_action"] = std::move(action).value();
+    else
+        out["agent_action_error"] = action.error_message();
+    return out;
+}
+
+Result<AgentActionRequest> parse_agent_action_request(const OrderedJson& body, std::string* param) {
+    if (!body.is_object()) return Error{"the request body must be a JSON object"};
+    AgentActionRequest req;
+    FieldReader r(body, param);
+    if (!body.contains("text") || !body["text"].is_string()) {
+        if (param) *param = "text";
+        return Error{"'text' must be a string (the model's reply)"};
+    }
+    r.string("text", req.text);
+    read_screen(r, body, "screen_width", req.screen);
+    if (!r.ok()) return Error{r.error()};
+    return req;
+}
+
 Result<ChatRequest> parse_chat_request(const OrderedJson& body, std::string* param) {
     if (!body.is_object()) return Error{"the request body must be a JSON object"};
     ChatRequest req;
@@ -287,6 +352,7 @@ Result<ChatRequest> parse_chat_request(const OrderedJson& body, std::string* par
     if (const OrderedJson* tools = r.find("tools")) req.tools = *tools;
     read_mm_processor_kwargs(r, req.mm_overrides);
     r.boolean("return_tokens_as_token_ids", req.return_tokens_as_token_ids);
+    read_agent_action(r, req);
     if (!r.ok()) return Error{r.error()};
     if (req.logprobs) req.params.logprobs = req.top_logprobs;
     if (req.top_logprobs < 0 || req.top_logprobs > kMaxLogprobs) {

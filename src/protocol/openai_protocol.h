@@ -11,6 +11,7 @@
 #include "core/result.h"
 #include "engine/sampling_params.h"
 #include "model/glm4v/preprocessor_config.h"
+#include "protocol/agent_action.h"
 
 namespace autoglm {
 
@@ -48,6 +49,10 @@ struct ChatRequest {
     OrderedJson tools;            // null when absent
     PixelOverrides mm_overrides;  // mm_processor_kwargs (may lower the server's pixel caps)
     bool return_tokens_as_token_ids = false;  // logprob tokens as "token_id:<id>" (vLLM)
+    // "agent_action": true | false | {"screen_width": W, "screen_height": H}; unset = the
+    // server's --agent-action. The screen size adds pixel coordinates to the parsed action.
+    std::optional<bool> agent_action;
+    std::optional<ScreenSize> agent_screen;
 };
 
 // Bounds on request fields (each breach is a 400 naming the field).
@@ -84,6 +89,15 @@ struct DetokenizeRequest {
     std::vector<int32_t> tokens;
 };
 
+// POST /agent_action: {"text": reply, "screen_width": W, "screen_height": H} (the size optional):
+// a reply parsed as the chat route parses it with "agent_action".
+struct AgentActionRequest {
+    std::string text;
+    std::optional<ScreenSize> screen;
+};
+// The JSON of a parse: {"agent_action": {...}} or {"agent_action_error": why}.
+OrderedJson agent_action_json(std::string_view reply, const std::optional<ScreenSize>& screen);
+
 // The request body as JSON, or "the request body is not valid JSON".
 Result<OrderedJson> parse_json_body(const std::string& text);
 
@@ -92,5 +106,6 @@ Result<ChatRequest> parse_chat_request(const OrderedJson& body, std::string* par
 Result<CompletionRequest> parse_completion_request(const OrderedJson& body, std::string* param);
 Result<TokenizeRequest> parse_tokenize_request(const OrderedJson& body, std::string* param);
 Result<DetokenizeRequest> parse_detokenize_request(const OrderedJson& body, std::string* param);
+Result<AgentActionRequest> parse_agent_action_request(const OrderedJson& body, std::string* param);
 
 }  // namespace autoglm

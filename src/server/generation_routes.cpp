@@ -167,9 +167,15 @@ OrderedJson chat_message(const Choice& c, bool split) {
     return message;
 }
 
+// The parsed phone action of a finished choice, into its JSON (agent_action or its error).
+void add_agent_action(OrderedJson& choice, const Choice& c, const ChatRequest& req) {
+    const OrderedJson parsed = agent_action_json(c.text, req.agent_screen);
+    for (const auto& [key, value] : parsed.items()) choice[key] = value;
+}
+
 OrderedJson chat_response(const std::string& id, int64_t created, const std::string& model,
-                          const std::vector<Choice>& choices, bool split, const ChatRequest& req,
-                          const Tokenizer& tok, const EngineUsage& usage) {
+                          const std::vector<Choice>& choices, bool split, bool with_action,
+                          const ChatRequest& req, const Tokenizer& tok, const EngineUsage& usage) {
     OrderedJson list = OrderedJson::array();
     for (size_t i = 0; i < choices.size(); ++i) {
         const Choice& c = choices[i];
@@ -180,6 +186,7 @@ OrderedJson chat_response(const std::string& id, int64_t created, const std::str
                                                   : OrderedJson()},
                         {"finish_reason", finish_json(c.finish.value_or(FinishReason::kAbort))},
                         {"stop_reason", stop_reason_json(c.stop_reason)}});
+        if (with_action) add_agent_action(list.back(), c, req);
     }
     OrderedJson response = make_chunk(id, "chat.completion", created, model, std::move(list));
     response["usage"] = usage_json(usage);
@@ -313,6 +320,7 @@ awaitable<void> OpenAiService::chat(http::Exchange& ex) {
     handle->outputs().set_listener(ex.waker());
 
     const bool split = req.return_reasoning || config_.reasoning_parser;
+    const bool with_action = req.agent_action.value_or(config_.agent_action);
     const std::string id = random_id("chatcmpl-");
     const auto created = static_cast<int64_t>(std::time(nullptr));
     const Tokenizer& tok = *services_.tokenizer;
@@ -355,8 +363,9 @@ awaitable<void> OpenAiService::chat(http::Exchange& ex) {
                 OrderedJson lp =
                     req.logprobs ? chat_logprobs(tok, out->logprobs, req.return_tokens_as_token_ids)
                                  : OrderedJson();
-                const std::string event =
-                    dump(chunk(one(chat_delta_choice(*out, std::move(delta), std::move(lp)))));
+                OrderedJson choice = chat_delta_choice(*out, std::move(delta), std::move(lp));
+                if (out->finish_reason && with_action) add_agent_action(choice, c, req);
+                const std::string event = dump(chunk(one(std::move(choice))));
                 if (!co_await ex.send_event(event)) co_return handle->cancel();
             }
         }
@@ -367,9 +376,9 @@ awaitable<void> OpenAiService::chat(http::Exchange& ex) {
         if (req.include_usage) usage_event = dump(usage_chunk(chunk(OrderedJson::array()), usage));
         co_return co_await end_stream(ex, usage_event);
     }
-    co_await send_json(
-        ex, 200,
-        chat_response(id, created, config_.served_model_name, choices, split, req, tok, usage));
+    co_await send_json(ex, 200,
+                       chat_response(id, created, config_.served_model_name, choices, split,
+                                     with_action, req, tok, usage));
 }
 
 namespace {

@@ -1,5 +1,6 @@
 // vLLM's POST /tokenize (a prompt, or chat messages through the template and the image processor,
-// images expanded to their token counts) and POST /detokenize.
+// images expanded to their token counts), POST /detokenize, and POST /agent_action (a reply's
+// phone action, parsed as the chat route parses it).
 #include "server/openai_service.h"
 
 namespace autoglm {
@@ -73,6 +74,15 @@ awaitable<void> OpenAiService::detokenize(http::Exchange& ex) {
                          std::to_string(tok.vocab_size()) + ")",
                      "tokens"});
     co_await send_json(ex, 200, detokenize_body(tok.decode(req.tokens)));
+}
+
+awaitable<void> OpenAiService::agent_action(http::Exchange& ex) {
+    auto body = parse_json_body(ex.request().body);
+    if (!body) co_return co_await send_error(ex, {400, body.error_message()});
+    std::string param;
+    auto parsed = parse_agent_action_request(body.value(), &param);
+    if (!parsed) co_return co_await send_error(ex, {400, parsed.error_message(), param});
+    co_await send_json(ex, 200, agent_action_json(parsed.value().text, parsed.value().screen));
 }
 
 }  // namespace autoglm
