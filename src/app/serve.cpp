@@ -52,6 +52,12 @@ void add_serve_flags(Flags& flags) {
     flags.add("reasoning-parser", "",
               "glm45: always return <think>...</think> as reasoning_content (otherwise only when "
               "a request sets return_reasoning)");
+    flags.add("agent-action", "",
+              "parse every chat reply's phone action (do(action=...) / finish(message=...)) "
+              "into 'agent_action' of the response, as if each request set \"agent_action\": "
+              "true (a request's own value wins)",
+              true);
+    flags.add("no-ui", "", "do not serve the playground page at / (404 there instead)", true);
     flags.add("chat-template", "", "a Jinja chat template file instead of the checkpoint's");
     flags.add("shutdown-timeout", "30", "seconds in-flight requests get to finish on SIGTERM");
     flags.add("max-request-body", "64MiB", "largest request body accepted (413 beyond)");
@@ -214,6 +220,8 @@ int run_serve(const std::vector<std::string>& args) {
     if (!parser.empty() && parser != "glm45")
         return fail("--reasoning-parser: only 'glm45' is known", kExitUsage);
     config.reasoning_parser = parser == "glm45";
+    config.agent_action = flags.enabled("agent-action");
+    config.ui = !flags.enabled("no-ui");
     auto content_format = parse_content_format(flags.get("chat-template-content-format"));
     if (!content_format) return fail(content_format.error_message(), kExitUsage);
     config.content_format = content_format.value();
@@ -298,6 +306,9 @@ int run_serve(const std::vector<std::string>& args) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const WeightReport& r = m.report();
     const bool random = is_glm4v_preset(flags.get("model")) || flags.get("load-format") == "dummy";
+    const std::string playground =
+        config.ui ? "http://" + http_options.host + ":" + std::to_string(bound) + "/"
+                  : "off (--no-ui)";
     std::fprintf(stderr,
                  "\nautoglm %s serving '%s'%s\n"
                  "  model:     %s\n"
@@ -307,7 +318,8 @@ int run_serve(const std::vector<std::string>& args) {
                  "             from %s\n"
                  "  device:    %s\n"
                  "  endpoints: http://%s:%u/v1/chat/completions  /v1/completions  /v1/models\n"
-                 "             /tokenize  /detokenize  /health  /metrics  /version\n\n",
+                 "             /tokenize  /detokenize  /agent_action  /health  /metrics  /version\n"
+                 "  playground: %s\n\n",
                  AUTOGLM_VERSION, config.served_model_name.c_str(),
                  random ? " (RANDOM WEIGHTS: output is gibberish; pass --model DIR for a real "
                           "checkpoint)"
@@ -317,7 +329,7 @@ int run_serve(const std::vector<std::string>& args) {
                  static_cast<long long>(r.num_tensors), load_secs,
                  bundle.value().kv_plan.describe().c_str(), processor.options().describe().c_str(),
                  processor.options().source.c_str(), bundle.value().device.c_str(),
-                 http_options.host.c_str(), bound);
+                 http_options.host.c_str(), bound, playground.c_str());
     std::fflush(stderr);
 
     const int sig = wait_for_signal(signals);

@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "core/logging.h"
+#include "server/playground_page.h"
 
 namespace autoglm {
 namespace {
@@ -153,12 +154,14 @@ awaitable<void> OpenAiService::dispatch(http::Exchange& ex, std::string& label) 
                                     {"/v1/models", "GET"},
                                     {"/tokenize", "POST"},
                                     {"/detokenize", "POST"},
+                                    {"/agent_action", "POST"},
+                                    {"/", "GET"},
                                     {"/health", "GET"},
                                     {"/metrics", "GET"},
                                     {"/version", "GET"}};
     const Entry* route = nullptr;
     for (const Entry& e : kRoutes)
-        if (req.path == e.path) route = &e;
+        if (req.path == e.path && (config_.ui || req.path != "/")) route = &e;
     if (!route) {
         label = "other";
         co_return co_await send_error(ex, {404, "Not Found: " + req.path});
@@ -180,6 +183,10 @@ awaitable<void> OpenAiService::dispatch(http::Exchange& ex, std::string& label) 
                                       metrics_text());
     if (req.path == "/version")
         co_return co_await send_json(ex, 200, version_body(config_.version));
+    // The page holds no data: its API calls carry the key the user types into it.
+    if (req.path == "/")
+        co_return co_await ex.respond(200, "text/html; charset=utf-8",
+                                      std::string(playground_page()));
     // /v1/..., /tokenize, /detokenize
     if (!authorized(req)) co_return co_await send_error(ex, {401, "Incorrect API key provided."});
     if (state_.load() != State::kReady)
@@ -192,6 +199,7 @@ awaitable<void> OpenAiService::dispatch(http::Exchange& ex, std::string& label) 
     if (req.path == "/v1/chat/completions") co_return co_await chat(ex);
     if (req.path == "/tokenize") co_return co_await tokenize(ex);
     if (req.path == "/detokenize") co_return co_await detokenize(ex);
+    if (req.path == "/agent_action") co_return co_await agent_action(ex);
     co_return co_await completions(ex);
 }
 
@@ -208,7 +216,8 @@ awaitable<void> OpenAiService::handle(http::Exchange& ex) {
     if (failed && !ex.responded())
         co_await send_error(ex, {500, "internal error; see the server log"});
     // As vLLM's instrumentation: probes and scrapes are not counted; statuses are grouped.
-    if (label == "/metrics" || label == "/health" || label == "/version" || label == "preflight")
+    if (label == "/metrics" || label == "/health" || label == "/version" || label == "/" ||
+        label == "preflight")
         co_return;
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -1,6 +1,7 @@
 // OpenAiService: the HTTP routes — /v1/chat/completions, /v1/completions, /v1/models, /health,
-// /metrics, /version — over the engine, with API-key checks, OpenAI error bodies, request metrics
-// and the loading -> ready -> draining life cycle (readiness answers 503 outside "ready").
+// /metrics, /version, /agent_action and the playground page at / — over the engine, with API-key
+// checks, OpenAI error bodies, request metrics and the loading -> ready -> draining life cycle
+// (readiness answers 503 outside "ready").
 #pragma once
 
 #include <atomic>
@@ -33,6 +34,8 @@ struct ServeConfig {
     ContentFormat content_format = ContentFormat::kOpenAi;  // --chat-template-content-format
     CorsOptions cors;
     std::string version;
+    bool agent_action = false;  // --agent-action: parse every chat reply's phone action
+    bool ui = true;             // GET / serves the playground (--no-ui: 404)
 };
 
 // A chat request made ready for the engine: the rendered prompt's ids (one <|image|> per image)
@@ -78,6 +81,7 @@ class OpenAiService {
     http::asio::awaitable<void> completions(http::Exchange& ex);
     http::asio::awaitable<void> tokenize(http::Exchange& ex);
     http::asio::awaitable<void> detokenize(http::Exchange& ex);
+    http::asio::awaitable<void> agent_action(http::Exchange& ex);
     // The one path from chat messages to engine input: images fetched, decoded and processed
     // (with the request's mm_processor_kwargs), the template rendered, the text tokenized.
     // The bytes of the request's http(s) image URLs (by index into image_urls), fetched on the
