@@ -532,14 +532,15 @@ TEST(CudaOps, DecodeAttentionMatchesCpu) {
     check_paged_attention(32, 2, 128, ones, lens, true);
 }
 
-TEST(CudaOps, VisionAttentionPerImageMatchesCpu) {
-    REQUIRE_GPU();
+// Full attention per image over interleaved qkv rows (the vision tower's layout), on the
+// mma.sync kernel or on the Hopper one; against the CPU op.
+enum class VisionKernel { kFlash, kHopper };
+void check_vision_attention(const std::vector<int32_t>& lens, uint32_t seed, VisionKernel kernel) {
     const int64_t heads = 12, hd = 128, H = heads * hd;
-    const std::vector<int32_t> lens = {300, 64, 129};
     std::vector<int32_t> qs{0};
     for (int32_t l : lens) qs.push_back(qs.back() + l);
     const int64_t n = qs.back();
-    auto qkv = random_bf16_values(static_cast<size_t>(n * 3 * H), 50, 1.5f);
+    auto qkv = random_bf16_values(static_cast<size_t>(n * 3 * H), seed, 1.5f);
     std::vector<float> q(static_cast<size_t>(n * H)), k(q.size()), v(q.size()), want(q.size());
     for (int64_t t = 0; t < n; ++t) {
         std::copy_n(qkv.begin() + t * 3 * H, H, q.begin() + t * H);
@@ -568,9 +569,35 @@ TEST(CudaOps, VisionAttentionPerImageMatchesCpu) {
     p.q_start = dqs.as<int32_t>(), p.kv_len = dlen.as<int32_t>(), p.kv_start = dstart.as<int32_t>();
     p.num_seqs = static_cast<int64_t>(lens.size()), p.heads = heads, p.kv_heads = heads;
     p.head_dim = hd, p.scale = 1.0f / std::sqrt(static_cast<float>(hd)), p.causal = false;
-    cuda::prefill_attention(p, dwork.as<cuda::AttentionWork>(), static_cast<int64_t>(work.size()),
-                            nullptr);
+    const auto num_work = static_cast<int64_t>(work.size());
+    if (kernel == VisionKernel::kHopper) {
+        ASSERT_TRUE(cuda::hopper_attention_supported(p));
+        cuda::prefill_attention_sm90(p, dwork.as<cuda::AttentionWork>(), num_work, n, nullptr);
+    } else {
+        cuda::prefill_attention(p, dwork.as<cuda::AttentionWork>(), num_work, nullptr);
+    }
     EXPECT_LE(rel_error(download_bf16(dout, want.size()), want), 1e-2);
+}
+
+TEST(CudaOps, VisionAttentionPerImageMatchesCpu) {
+    REQUIRE_GPU();
+    check_vision_attention({300, 64, 129}, 50, VisionKernel::kFlash);
+}
+
+// Ragged images: shorter than a tile, one row past a tile (129), a key tile's edge (176 * k),
+// several CTAs, a single patch.
+TEST(CudaOps, HopperVisionAttentionMatchesCpu) {
+    REQUIRE_GPU();
+    cuda::AttentionParams probe;
+    probe.head_dim = 128, probe.heads = probe.kv_heads = 12, probe.causal = false;
+    probe.q = probe.k = probe.v = reinterpret_cast<const bf16*>(uintptr_t{256});
+    probe.kv_start = reinterpret_cast<const int32_t*>(uintptr_t{256});
+    probe.q_stride = probe.kv_stride = 3 * 12 * 128, probe.out_stride = 12 * 128;
+    if (!cuda::hopper_attention_supported(probe))
+        GTEST_SKIP() << "the Hopper attention kernel needs an sm_90a build on a compute 9.0 GPU: "
+                     << cuda_device_summary();
+    check_vision_attention({300, 64, 129}, 51, VisionKernel::kHopper);
+    check_vision_attention({1, 352, 255, 1000, 77}, 52, VisionKernel::kHopper);
 }
 
 TEST(CudaOps, VisionRopeLayerNormGeluArgmaxMatchCpu) {

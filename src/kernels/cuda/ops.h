@@ -137,6 +137,17 @@ int64_t attention_rows_per_block();
 void prefill_attention(const AttentionParams& p, const AttentionWork* work, int64_t num_work,
                        cudaStream_t stream);
 
+// Hopper (sm_90a, wgmma + bulk tensor copies) twin of prefill_attention for the vision tower's
+// case: head_dim 128, non-causal, contiguous K/V (kv_start), heads == kv_heads, 16-byte aligned
+// q/k/v with strides a multiple of 8 elements. Same work items (attention_rows_per_block rows
+// each). hopper_attention_supported says whether p qualifies and this binary and device run
+// the kernel (an sm_90a build on a compute-capability 9.0 GPU).
+// num_rows: rows addressable at q, k and v (every q_start / kv_start + kv_len lies within);
+// the copy engine reads boxes past a sequence's end up to there and zero-fills beyond.
+bool hopper_attention_supported(const AttentionParams& p);
+void prefill_attention_sm90(const AttentionParams& p, const AttentionWork* work, int64_t num_work,
+                            int64_t num_rows, cudaStream_t stream);
+
 // Decode attention (one query token per sequence, q_start unused: token s is sequence s): the
 // keys are split over up to 64 blocks per (sequence, KV head), fewer as the batch grows, each
 // walking 64-key chunks; the last split of a (sequence, KV head) to finish merges the splits.
