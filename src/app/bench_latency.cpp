@@ -129,6 +129,68 @@ std::vector<int32_t> random_tokens(int64_t n, int64_t vocab, uint64_t seed) {
     return t;
 }
 
+// One attention launch on random inputs, the way the model calls it: the vision tower's full
+// attention per image over interleaved qkv rows, or a text prefill's causal attention over the
+// paged cache (identity block table). The Hopper kernel where it applies, else mma.sync.
+struct AttentionShape {
+    int64_t tokens = 0, heads = 0, kv_heads = 0, head_dim = 0, block_size = 16;
+    bool causal = false;
+};
+struct AttentionTiming {
+    double seconds = 0, flops = 0;
+    const char* kernel = "";
+};
+AttentionTiming time_attention(const AttentionShape& a, cudaStream_t st) {
+    const int64_t L = a.tokens, hd = a.head_dim, q_w = a.heads * hd, kv_w = a.kv_heads * hd;
+    const int64_t group = a.heads / a.kv_heads, rpb = cuda::attention_rows_per_block();
+    const int64_t num_blocks = (L + a.block_size - 1) / a.block_size;
+    // Vision: q, k, v interleaved per token; text: q alone, K/V in the paged pool.
+    const int64_t width = a.causal ? q_w : q_w + 2 * kv_w;
+    DeviceBuffer q(static_cast<size_t>(L * width) * 2), out(static_cast<size_t>(L * q_w) * 2);
+    DeviceBuffer kc, vc;
+    cuda::fill_uniform(q.as<cuda::bf16>(), L * width, 1, 0.0f, 1.7f, st);
+    cuda::AttentionParams p;
+    p.q = q.as<cuda::bf16>(), p.q_stride = width, p.out = out.as<cuda::bf16>(), p.out_stride = q_w;
+    if (a.causal) {
+        const int64_t slots = num_blocks * a.block_size;
+        kc = DeviceBuffer(static_cast<size_t>(slots * kv_w) * 2);
+        vc = DeviceBuffer(static_cast<size_t>(slots * kv_w) * 2);
+        cuda::fill_uniform(kc.as<cuda::bf16>(), slots * kv_w, 2, 0.0f, 1.7f, st);
+        cuda::fill_uniform(vc.as<cuda::bf16>(), slots * kv_w, 3, 0.0f, 1.7f, st);
+        p.k = kc.as<cuda::bf16>(), p.v = vc.as<cuda::bf16>(), p.kv_stride = kv_w;
+    } else {
+        p.k = p.q + q_w, p.v = p.q + q_w + kv_w, p.kv_stride = width;
+    }
+    std::vector<int32_t> ints = {0, static_cast<int32_t>(L), static_cast<int32_t>(L), 0};
+    const size_t table_off = ints.size();
+    for (int64_t b = 0; b < num_blocks; ++b) ints.push_back(static_cast<int32_t>(b));
+    const size_t work_off = ints.size();
+    for (int64_t r0 = 0; r0 < L * group; r0 += rpb) ints.push_back(0), ints.push_back(r0);
+    const auto num_work = static_cast<int64_t>((ints.size() - work_off) / 2);
+    DeviceBuffer meta(ints.size() * 4);
+    meta.copy_from_host(ints.data(), ints.size() * 4);
+    const auto* m = meta.as<int32_t>();
+    p.q_start = m, p.kv_len = m + 2, p.kv_start = m + 3;
+    if (a.causal)
+        p.block_tables = m + table_off, p.max_blocks_per_seq = num_blocks,
+        p.block_size = a.block_size;
+    p.num_seqs = 1, p.heads = a.heads, p.kv_heads = a.kv_heads, p.head_dim = hd;
+    p.scale = 1.0f / std::sqrt(static_cast<float>(hd)), p.causal = a.causal;
+    const auto* work = reinterpret_cast<const cuda::AttentionWork*>(m + work_off);
+    const bool hopper = cuda::hopper_attention_supported(p);
+    AttentionTiming t;
+    t.kernel = hopper ? "wgmma" : "mma.sync";
+    t.seconds = median_device_seconds(st, [&] {
+        if (hopper)
+            cuda::prefill_attention_sm90(p, work, num_work, L, st);
+        else
+            cuda::prefill_attention(p, work, num_work, st);
+    });
+    const auto l = static_cast<double>(L);
+    t.flops = 4.0 * static_cast<double>(q_w) * (a.causal ? l * (l + 1) / 2.0 : l * l);
+    return t;
+}
+
 struct Row {
     std::string name, figure, floor, ratio;
 };
@@ -142,8 +204,8 @@ int run_bench(const std::vector<std::string>& args) {
     if (args.empty() || args[0] != "latency") {
         std::fprintf(stderr,
                      "usage: autoglm bench latency|serve [flags]\n"
-                     "  latency   offline decode / prefill / vision / agent-step timings on the "
-                     "GPU\n"
+                     "  latency   offline decode / prefill / vision / attention / agent-step "
+                     "timings on the GPU\n"
                      "  serve     load test of a running server (TTFT / TPOT / ITL / E2E, "
                      "throughput, KPI and soak checks)\n");
         return args.empty() || args[0] == "--help" ? (args.empty() ? kExitUsage : 0) : kExitUsage;
@@ -151,8 +213,11 @@ int run_bench(const std::vector<std::string>& args) {
     Flags flags("bench latency",
                 "Times the CUDA backend offline on one GPU, each figure beside its floor: batch-1 "
                 "decode vs the HBM roofline (bytes per token over the measured copy bandwidth), "
-                "prefill and the vision tower vs the measured bf16 GEMM rate (FLOPs counted), and "
-                "the TTFT of one agent step (image encode + prefill + first token). Use "
+                "prefill and the vision tower vs the measured bf16 GEMM rate (FLOPs counted), the "
+                "attention kernels alone (the vision tower's, prefills of 4k tokens and more), and "
+                "the TTFT of one agent step (image encode + prefill + first token; the screenshot "
+                "is resized on the CPU once, as the server's HTTP thread does, and every encode "
+                "uploads its bytes and cuts patches on the GPU, as the engine does). Use "
                 "--model autoglm-phone-9b --load-format dummy for the full shape.");
     add_model_flags(flags);
     flags.add("decode-context", "128", "prompt tokens before the timed decode steps");
@@ -163,7 +228,8 @@ int run_bench(const std::vector<std::string>& args) {
     flags.add("repeats", "5", "timed repeats of each prefill / vision / agent figure (median)");
     flags.add("json", "", "also write the figures to this JSON file");
     flags.add("no-cuda-graphs", "false", "decode without CUDA graphs", true);
-    flags.add("only", "", "run one section: decode, prefill, vision or agent (default: all)");
+    flags.add("only", "",
+              "run one section: decode, prefill, vision, attention or agent (default: all)");
     std::vector<std::string> rest(args.begin() + 1, args.end());
     if (int rc = parse_or_exit(flags, rest); rc >= 0) return rc;
 #ifndef AUTOGLM_HAS_CUDA
@@ -309,13 +375,26 @@ int run_bench(const std::vector<std::string>& args) {
     json << "],\n";
 
     // ---- vision ----
+    // The screenshot as the engine gets it from the server: resized on the CPU (an HTTP thread's
+    // work, not timed here), then per encode its RGB bytes uploaded, cut into patch rows on the
+    // GPU and run through the tower.
     const int64_t in_dim = vc.patch_input_dim();
-    std::vector<float> pixels(static_cast<size_t>(patches * in_dim));
+    Glm4vImageWorkspace shot_ws;
     {
+        RgbImage shot = RgbImage::zeros(img_w, img_h);
         std::mt19937 rng(5);
-        std::uniform_real_distribution<float> u(-1.8f, 2.1f);
-        for (auto& x : pixels) x = u(rng);
+        for (auto& px : shot.pixels) px = static_cast<uint8_t>(rng() & 0xff);
+        const Glm4vImageProcessor processor(vc, host.image_processor_options());
+        if (Status s = processor.process_compact_into(shot, shot_ws); !s)
+            return fail(s.error_message(), kExitFailure);
+        if (shot_ws.out.num_patches() != patches)
+            return fail("the checkpoint's image processor makes " +
+                            std::to_string(shot_ws.out.num_patches()) + " patches of a " +
+                            flags.get("image-size") + " screenshot; the figures assume " +
+                            std::to_string(patches),
+                        kExitFailure);
     }
+    const Glm4vProcessedImage& shot_image = shot_ws.out;
     const double vH = static_cast<double>(vc.hidden_size),
                  vO = static_cast<double>(vc.out_hidden_size);
     const auto np = static_cast<double>(patches), nt = static_cast<double>(image_tokens);
@@ -331,7 +410,7 @@ int run_bench(const std::vector<std::string>& args) {
         std::vector<double> ms;
         for (int64_t r = 0; r < repeats + 1; ++r) {
             const auto t0 = Clock::now();
-            auto e = gpu.encode_images(pixels, {&grid, 1});
+            auto e = gpu.encode_image(shot_image);
             gpu.synchronize();
             if (r > 0) ms.push_back(ms_since(t0));
         }
@@ -350,6 +429,35 @@ int run_bench(const std::vector<std::string>& args) {
         json << "  \"vision_ms\": " << vision_ms << ",\n  \"vision_patches\": " << patches << ",\n";
     }
 
+    // ---- attention alone: the vision tower's and the long prefills' ----
+    if (want("attention")) {
+        std::vector<std::pair<std::string, AttentionShape> > shapes;
+        shapes.push_back({"attention, vision " + std::to_string(patches) + " patches (full)",
+                          {patches, vc.num_heads, vc.num_heads, vc.head_dim(), 16, false}});
+        for (int64_t L : lengths)
+            if (L >= 4096)
+                shapes.push_back({"attention, prefill " + std::to_string(L) + " (causal, paged)",
+                                  {L, tc.num_attention_heads, tc.num_key_value_heads, hd,
+                                   opt.block_size, true}});
+        json << "  \"attention\": [";
+        for (size_t i = 0; i < shapes.size(); ++i) {
+            const AttentionTiming t = time_attention(shapes[i].second, st);
+            std::snprintf(buf, sizeof buf, "%.2f ms (%.0f TFLOP/s, %s)", t.seconds * 1e3,
+                          t.flops / t.seconds / 1e12, t.kernel);
+            std::string figure = buf;
+            std::snprintf(buf, sizeof buf, "%.2f ms (%.2f TFLOP)", t.flops / gemm_rate * 1e3,
+                          t.flops / 1e12);
+            std::string fl = buf;
+            std::snprintf(buf, sizeof buf, "%.1f%%", 100.0 * t.flops / gemm_rate / t.seconds);
+            rows.push_back({shapes[i].first, figure, fl, buf});
+            json << (i ? ", " : "") << "{\"name\": \"" << shapes[i].first
+                 << "\", \"ms\": " << t.seconds * 1e3
+                 << ", \"tflops\": " << t.flops / t.seconds / 1e12 << ", \"kernel\": \"" << t.kernel
+                 << "\"}";
+        }
+        json << "],\n";
+    }
+
     // ---- agent step: image encode + prefill of agent_tokens + first token ----
     if (want("agent")) {
         const int64_t text = agent_tokens - image_tokens;
@@ -366,7 +474,7 @@ int run_bench(const std::vector<std::string>& args) {
         std::vector<double> ms;
         for (int64_t r = 0; r < repeats + 1; ++r) {
             const auto t0 = Clock::now();
-            DeviceImageEmbeddings e = gpu.encode_images(pixels, {&grid, 1});
+            DeviceImageEmbeddings e = gpu.encode_image(shot_image);
             std::vector<const cuda::bf16*> rows_ptr(static_cast<size_t>(image_tokens));
             for (int64_t i = 0; i < image_tokens; ++i)
                 rows_ptr[static_cast<size_t>(i)] = e.row(i, tc.hidden_size);

@@ -3,7 +3,7 @@
 AutoGLM-Phone-9B shape, random bf16 weights, sdpa attention. Prints one line per figure and
 writes JSON with --json.
 
-    python3 tools/bench/transformers_latency.py --json out.json
+    python3 tools/bench/transformers_latency.py --json out.json [--only vision,agent]
 
 Figures: batch-1 decode tok/s through generate (128-token prompt, 256 new tokens); one prefill
 forward at 1k/4k/16k tokens (last-token logits); the vision tower on a 1080x2400 screenshot
@@ -55,7 +55,10 @@ def main():
     ap.add_argument("--decode-tokens", type=int, default=256)
     ap.add_argument("--prefill-lengths", default="1024,4096,16384")
     ap.add_argument("--json", default="")
+    ap.add_argument("--only", default="decode,prefill,vision,agent",
+                    help="comma-separated sections to run")
     args = ap.parse_args()
+    only = set(args.only.split(","))
     torch.manual_seed(0)
     cfg = config()
     cfg._attn_implementation = "sdpa"
@@ -68,45 +71,49 @@ def main():
     vocab = cfg.text_config.vocab_size
     gen = torch.Generator(device="cuda").manual_seed(1)
 
+    h, w = 2408 // 14, 1092 // 14  # smart_resize of 1080x2400 -> 2408x1092 -> 172x78 patches
     with torch.no_grad():
-        prompt = torch.randint(0, vocab - 1000, (1, 128), device="cuda", generator=gen)
-        n = args.decode_tokens
-        run = lambda: model.generate(input_ids=prompt, max_new_tokens=n, min_new_tokens=n,
-                                     do_sample=False, pad_token_id=0, eos_token_id=None)
-        ms = timed(run, max(1, args.repeats // 2))
-        res["decode_tok_per_s"] = n / (ms / 1e3)  # includes the 128-token prefill
-        print(f"decode batch 1 (generate, 128 + {n}): {res['decode_tok_per_s']:.1f} tok/s")
+        if "decode" in only:
+            prompt = torch.randint(0, vocab - 1000, (1, 128), device="cuda", generator=gen)
+            n = args.decode_tokens
+            run = lambda: model.generate(input_ids=prompt, max_new_tokens=n, min_new_tokens=n,
+                                         do_sample=False, pad_token_id=0, eos_token_id=None)
+            ms = timed(run, max(1, args.repeats // 2))
+            res["decode_tok_per_s"] = n / (ms / 1e3)  # includes the 128-token prefill
+            print(f"decode batch 1 (generate, 128 + {n}): {res['decode_tok_per_s']:.1f} tok/s")
 
-        res["prefill"] = []
-        for L in [int(x) for x in args.prefill_lengths.split(",") if x]:
-            ids = torch.randint(0, vocab - 1000, (1, L), device="cuda", generator=gen)
-            ms = timed(lambda: model(input_ids=ids, use_cache=False, logits_to_keep=1),
-                       args.repeats)
-            res["prefill"].append({"tokens": L, "ms": ms})
-            print(f"prefill {L}: {ms:.1f} ms ({L / ms * 1e3:.0f} tok/s)")
+        if "prefill" in only:
+            res["prefill"] = []
+            for L in [int(x) for x in args.prefill_lengths.split(",") if x]:
+                ids = torch.randint(0, vocab - 1000, (1, L), device="cuda", generator=gen)
+                ms = timed(lambda: model(input_ids=ids, use_cache=False, logits_to_keep=1),
+                           args.repeats)
+                res["prefill"].append({"tokens": L, "ms": ms})
+                print(f"prefill {L}: {ms:.1f} ms ({L / ms * 1e3:.0f} tok/s)")
 
-        h, w = 2408 // 14, 1092 // 14  # smart_resize of 1080x2400 -> 2408x1092 -> 172x78 patches
         grid = torch.tensor([[1, h, w]], device="cuda")
         pixels = torch.randn(h * w, 3 * 2 * 14 * 14, device="cuda", dtype=torch.bfloat16,
                              generator=gen)
-        ms = timed(lambda: model.model.get_image_features(pixel_values=pixels,
-                                                          image_grid_thw=grid), args.repeats)
-        res["vision_ms"] = ms
-        print(f"vision {h * w} patches: {ms:.1f} ms")
+        if "vision" in only:
+            ms = timed(lambda: model.model.get_image_features(pixel_values=pixels,
+                                                              image_grid_thw=grid), args.repeats)
+            res["vision_ms"] = ms
+            print(f"vision {h * w} patches: {ms:.1f} ms")
 
-        image_tokens = h * w // 4
-        total = 4862
-        ids = torch.randint(0, vocab - 1000, (1, total), device="cuda", generator=gen)
-        ids[0, 8] = cfg.image_start_token_id
-        ids[0, 9:9 + image_tokens] = cfg.image_token_id
-        ids[0, 9 + image_tokens] = cfg.image_end_token_id
-        mm = (ids == cfg.image_token_id).long()
-        ms = timed(lambda: model(input_ids=ids, pixel_values=pixels, image_grid_thw=grid,
-                                 mm_token_type_ids=mm, use_cache=False, logits_to_keep=1),
-                   args.repeats)
-        res["agent_ttft_ms"] = ms
-        print(f"agent step ({image_tokens} image + {total - image_tokens} text tokens): "
-              f"{ms:.1f} ms")
+        if "agent" in only:
+            image_tokens = h * w // 4
+            total = 4862
+            ids = torch.randint(0, vocab - 1000, (1, total), device="cuda", generator=gen)
+            ids[0, 8] = cfg.image_start_token_id
+            ids[0, 9:9 + image_tokens] = cfg.image_token_id
+            ids[0, 9 + image_tokens] = cfg.image_end_token_id
+            mm = (ids == cfg.image_token_id).long()
+            ms = timed(lambda: model(input_ids=ids, pixel_values=pixels, image_grid_thw=grid,
+                                     mm_token_type_ids=mm, use_cache=False, logits_to_keep=1),
+                       args.repeats)
+            res["agent_ttft_ms"] = ms
+            print(f"agent step ({image_tokens} image + {total - image_tokens} text tokens): "
+                  f"{ms:.1f} ms")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=1)
