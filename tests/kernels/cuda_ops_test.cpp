@@ -427,9 +427,10 @@ TEST(CudaOps, GemvWithRopeKvEqualsGemvThenRopeKvWrite) {
 }
 
 // Paged causal attention over ragged sequences (chunks after cached prefixes, single tokens) with
-// shuffled block tables, through both the prefill kernel and, for one-token steps, the decode one.
+// shuffled block tables, through both the prefill kernel (or, with hopper, its sm_90a twin) and,
+// for one-token steps, the decode one.
 void check_paged_attention(int64_t heads, int64_t kvh, int64_t hd, std::vector<int32_t> q_lens,
-                           std::vector<int32_t> kv_lens, bool decode) {
+                           std::vector<int32_t> kv_lens, bool decode, bool hopper = false) {
     const int64_t bs = 16;
     const auto seqs = static_cast<int64_t>(q_lens.size());
     int64_t max_blocks = 0, total_blocks = 0;
@@ -502,10 +503,14 @@ void check_paged_attention(int64_t heads, int64_t kvh, int64_t hd, std::vector<i
             work.push_back({static_cast<int32_t>(s), static_cast<int32_t>(r0)});
     DeviceBuffer dwork(work.size() * sizeof(cuda::AttentionWork));
     dwork.copy_from_host(work.data(), work.size() * sizeof(cuda::AttentionWork));
-    cuda::prefill_attention(p, dwork.as<cuda::AttentionWork>(), static_cast<int64_t>(work.size()),
-                            nullptr);
+    const auto num_work = static_cast<int64_t>(work.size());
+    if (hopper)
+        cuda::prefill_attention_sm90_causal(p, dwork.as<cuda::AttentionWork>(), num_work, tokens,
+                                            slots, nullptr);
+    else
+        cuda::prefill_attention(p, dwork.as<cuda::AttentionWork>(), num_work, nullptr);
     EXPECT_LE(rel_error(download_bf16(dout, want.size()), want), 1e-2)
-        << "prefill heads " << heads << "/" << kvh << " hd " << hd;
+        << (hopper ? "hopper " : "") << "prefill heads " << heads << "/" << kvh << " hd " << hd;
 }
 
 TEST(CudaOps, PrefillAttentionOverPagedKvMatchesCpu) {
@@ -515,6 +520,24 @@ TEST(CudaOps, PrefillAttentionOverPagedKvMatchesCpu) {
     check_paged_attention(4, 1, 32, {70, 5}, {100, 5}, false);
     check_paged_attention(4, 2, 16, {33, 129}, {33, 140}, false);
     check_paged_attention(8, 8, 64, {130}, {130}, false);
+}
+
+TEST(CudaOps, HopperCausalAttentionMatchesCpu) {
+    REQUIRE_GPU();
+    cuda::AttentionParams probe;
+    probe.head_dim = 128, probe.heads = 32, probe.kv_heads = 2, probe.causal = true;
+    probe.q = probe.k = probe.v = reinterpret_cast<const bf16*>(uintptr_t{256});
+    probe.block_tables = reinterpret_cast<const int32_t*>(uintptr_t{256});
+    probe.block_size = 16, probe.q_stride = 36 * 128, probe.kv_stride = 2 * 128;
+    probe.out_stride = 32 * 128;
+    if (!cuda::hopper_causal_attention_supported(probe))
+        GTEST_SKIP() << "the Hopper attention kernel needs an sm_90a build on a compute 9.0 GPU: "
+                     << cuda_device_summary();
+    // Prompt chunks after cached prefixes, lone tokens (decodes in a mixed step), a partial last
+    // block of rows, and tiles past the diagonal; then a group of 8 and a longer chunk.
+    check_paged_attention(32, 2, 128, {300, 1, 64, 17, 1}, {300, 40, 200, 17, 513}, false, true);
+    check_paged_attention(16, 2, 128, {77, 250}, {77, 600}, false, true);
+    check_paged_attention(32, 2, 128, {400}, {1100}, false, true);
 }
 
 TEST(CudaOps, DecodeAttentionMatchesCpu) {

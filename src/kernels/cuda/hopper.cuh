@@ -60,6 +60,16 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const void* map, int c
         : "memory");
 }
 
+// The same for a 3-D tensor map, box at (c0 innermost, c1, c2).
+__device__ __forceinline__ void tma_load_3d(uint32_t dst, const void* map, int c0, int c1, int c2,
+                                            uint32_t bar) {
+    asm volatile(
+        "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes"
+        " [%0], [%1, {%2, %3, %4}], [%5];\n" ::"r"(dst),
+        "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(bar)
+        : "memory");
+}
+
 // --- wgmma ---------------------------------------------------------------------------------
 
 // Descriptor of a tile of 128-byte rows written by TMA with 128B swizzle (atoms of 8 rows x 128

@@ -148,6 +148,18 @@ bool hopper_attention_supported(const AttentionParams& p);
 void prefill_attention_sm90(const AttentionParams& p, const AttentionWork* work, int64_t num_work,
                             int64_t num_rows, cudaStream_t stream);
 
+// The same kernel family for the text decoder's prefill: causal, paged K/V (block_size a
+// multiple of 16; slots past a sequence's kv_len in its last page must hold finite values, as
+// the zero-filled pool does), GQA with heads / kv_heads dividing attention_rows_per_block(),
+// head_dim 128, 16-byte aligned q/k/v with strides a multiple of 8 elements; mixed steps (prefix
+// hits, chunks, single-token sequences) included. Same work items as prefill_attention, grid
+// (num_work, kv_heads). num_tokens: tokens addressable at q (q_start[num_seqs] or more);
+// num_slots: rows addressable at k and v (the pool's slots).
+bool hopper_causal_attention_supported(const AttentionParams& p);
+void prefill_attention_sm90_causal(const AttentionParams& p, const AttentionWork* work,
+                                   int64_t num_work, int64_t num_tokens, int64_t num_slots,
+                                   cudaStream_t stream);
+
 // Decode attention (one query token per sequence, q_start unused: token s is sequence s): the
 // keys are split over up to 64 blocks per (sequence, KV head), fewer as the batch grows, each
 // walking 64-key chunks; the last split of a (sequence, KV head) to finish merges the splits.
