@@ -117,6 +117,7 @@ Result<std::unique_ptr<CudaGlm4vModel>> CudaGlm4vModel::create(const Glm4vModel&
     }
     if (Status s = m->upload_weights(host); !s) return Error{s.error_message()};
     m->allocate_workspaces();
+    m->reserve_uploads();
     // A one-block pool for the warm-up; the caller sizes the real one from what is left.
     if (Status s = m->allocate_kv_pool(1); !s) return Error{s.error_message()};
     m->warm_up();
@@ -350,6 +351,8 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
         p.causal = true;
         if (decode)
             cuda::decode_attention(p, in.max_kv_len, decode_partial_, st);
+        else if (cuda::hopper_causal_attention_supported(p))
+            cuda::prefill_attention_sm90_causal(p, in.work, in.num_work, n, slots, st);
         else
             cuda::prefill_attention(p, in.work, in.num_work, st);
         project_then_norm(attn_, L.o_w, heads * hd, L.post_self_attn, L.post_attention, normed_);

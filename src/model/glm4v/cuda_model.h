@@ -131,6 +131,8 @@ class CudaGlm4vModel {
                         bool graph);
     void* device_alloc(size_t bytes);
     void upload_bytes(const void* src, size_t bytes, void* dst);
+    // Pins every upload slot at its usual size up front (see cuda_vision.cpp).
+    void reserve_uploads();
     struct VisionWork;
     DeviceImageEmbeddings encode(std::span<const ImageGrid> grids,
                                  const std::function<void(VisionWork&)>& stage_input,
@@ -178,6 +180,7 @@ class CudaGlm4vModel {
     };
     static constexpr size_t kUploadStages = 16;
     static constexpr size_t kSmallUpload = size_t{1} << 20;
+    static constexpr size_t kPictureUpload = size_t{8} << 20;  // a screenshot's RGB bytes fit
     UploadStage stages_[kUploadStages], small_stages_[kUploadStages];
     size_t next_stage_ = 0, next_small_ = 0;
     // What an image's rows need to free themselves, outliving the model if they must.
