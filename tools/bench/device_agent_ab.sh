@@ -7,7 +7,9 @@
 # Usage: tools/bench/device_agent_ab.sh TOKENIZER_DIR TAG=BINARY[:VAR=VALUE] ... [-- SERVER FLAGS]
 #   e.g. ... tok before=/tmp/a/autoglm after=/tmp/b/autoglm
 # (tokenizer dir: tokenizer.model + chat_template.jinja). VAR=VALUE goes into that server's
-# environment. LOADS="s1 s32t0 s8t3 s16t3 c64" picks rows (LOADS_<tag> for one build).
+# environment. LOADS="s1 s32t0 s8t3 s16t3 c64" picks rows (LOADS_<tag> for one build);
+# FLAGS_<tag>="--flag value ..." adds server flags for one build (the same binary may then run
+# under several tags, e.g. to compare a flag's values).
 # CONFIG_ONLY=1 serves a folder without weights through --load-format dummy (seconds instead of
 # ~2 minutes to write 20 GB). Results (JSON, text, server logs) go to $OUT; run it as a background
 # job, since three builds take ~6 minutes.
@@ -40,13 +42,16 @@ grep -E "agent step" "$OUT/latency.txt"
 for spec in "${specs[@]}"; do
   tag=${spec%%=*}; rest=${spec#*=}; bin=${rest%%:*}; envs=()
   [[ "$rest" == *:* ]] && envs=("${rest#*:}")
+  fv=FLAGS_$tag
+  read -r -a tag_flags <<< "${!fv:-}"
   env "${envs[@]}" "$bin" serve "$model" "${load[@]}" --served-model-name autoglm-phone-9b \
     --max-model-len 25480 --mm_processor_kwargs '{"max_pixels":5000000}' \
     --chat-template-content-format string --limit-mm-per-prompt '{"image":10}' --port 8000 "$@" \
+    "${tag_flags[@]}" \
     > "$OUT/serve_$tag.log" 2>&1 &
   pid=$!
   for _ in $(seq 900); do curl -sf localhost:8000/health >/dev/null && break; sleep 0.2; done
-  echo "== $tag up at $(( $(date +%s) - t0 )) s ${envs[*]}"
+  echo "== $tag up at $(( $(date +%s) - t0 )) s ${envs[*]} ${tag_flags[*]}"
   run() {
     name=$1; shift
     timeout 200 "$bin" bench serve --base-url http://127.0.0.1:8000 --no-progress \
