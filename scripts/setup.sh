@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config git ca-certificates
           libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libpcre2-dev clang-format
-          libjpeg62-turbo-dev libpng-dev libboost-dev libxxhash-dev libcurl4-openssl-dev
+          libjpeg62-turbo-dev libpng-dev libdeflate-dev libboost-dev libxxhash-dev libcurl4-openssl-dev
           openssl curl)
 # The fuzz targets: clang with libFuzzer (the test command replays their corpora).
 packages+=(clang libclang-rt-14-dev)

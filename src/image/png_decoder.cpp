@@ -1,4 +1,5 @@
-// PNG decoding with libpng into 8-bit RGB, with PIL's conversions (see image.h). libpng reports
+// PNG decoding into 8-bit RGB, with PIL's conversions (see image.h): well-formed 8-bit RGB / RGBA
+// through the fast path (png_fast.h), everything else with libpng. libpng reports
 // errors by longjmp; the jumps only cross libpng's C frames and the trivial callbacks below, and
 // land in two small functions that own no C++ objects, so no destructor is ever skipped.
 #include <png.h>
@@ -9,6 +10,7 @@
 #include <cstring>
 
 #include "image/image.h"
+#include "image/png_fast.h"
 
 namespace autoglm {
 namespace {
@@ -50,12 +52,6 @@ void on_read(png_structp png, png_bytep dst, size_t length) {
     s->pos += length;
 }
 
-// DIV255(rgb * a + 255 * (255 - a)) as PIL's paste-with-mask rounds it.
-inline uint8_t on_white(uint32_t v, uint32_t a) {
-    const uint32_t t = v * a + 255 * (255 - a) + 128;
-    return static_cast<uint8_t>(((t >> 8) + t) >> 8);
-}
-
 // One libpng output row -> one RGB row.
 void convert_row(const PngState& s, const uint8_t* src, uint8_t* dst) {
     const int n = s.channels;
@@ -64,13 +60,13 @@ void convert_row(const PngState& s, const uint8_t* src, uint8_t* dst) {
         if (n <= 2) {  // grey or grey+alpha
             uint8_t v = src[0];
             if (step == 2 && n == 1 && s.grey16_clip) v = src[0] != 0 ? 255 : src[1];
-            if (n == 2 && s.composite) v = on_white(v, src[step]);
+            if (n == 2 && s.composite) v = composite_on_white(v, src[step]);
             dst[0] = dst[1] = dst[2] = v;
             continue;
         }
         for (int c = 0; c < 3; ++c) dst[c] = src[c * step];
         if (n == 4 && s.composite)
-            for (int c = 0; c < 3; ++c) dst[c] = on_white(dst[c], src[3 * step]);
+            for (int c = 0; c < 3; ++c) dst[c] = composite_on_white(dst[c], src[3 * step]);
     }
 }
 
@@ -137,6 +133,17 @@ bool layout_ok(const PngState& s) {
 
 Status decode_png_into(const uint8_t* data, size_t size, const DecodeOptions& options,
                        RgbImage& image) {
+    auto info = read_image_info(data, size);
+    if (!info.ok()) return info.error();
+    if (info.value().format != ImageFormat::kPng) return Error{"not a PNG file"};
+    if (Status st = check_image_size(info.value().width, info.value().height, options); !st.ok())
+        return st;
+    if (decode_png_fast(data, size, options, image)) return {};
+    return decode_png_libpng_into(data, size, options, image);
+}
+
+Status decode_png_libpng_into(const uint8_t* data, size_t size, const DecodeOptions& options,
+                              RgbImage& image) {
     auto info = read_image_info(data, size);
     if (!info.ok()) return info.error();
     if (info.value().format != ImageFormat::kPng) return Error{"not a PNG file"};
