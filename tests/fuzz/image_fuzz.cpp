@@ -1,8 +1,10 @@
 // libFuzzer target for the PNG / JPEG decoders (cmake --preset fuzz; tools/fuzz.sh runs it).
+// Whatever the PNG fast path decodes must equal what libpng alone decodes from the same bytes.
 #include <cstddef>
 #include <cstdint>
 
 #include "image/image.h"
+#include "image/png_fast.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     autoglm::DecodeOptions options;
@@ -21,6 +23,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             static_cast<size_t>(image.value().width * image.value().height * 3))
             __builtin_trap();
         (void)sum;
+        autoglm::RgbImage fast, slow;
+        if (autoglm::decode_png_fast(data, size, options, fast) &&
+            (!autoglm::decode_png_libpng_into(data, size, options, slow).ok() ||
+             fast.width != slow.width || fast.height != slow.height || fast.pixels != slow.pixels))
+            __builtin_trap();  // the two PNG paths disagree
     }
     return 0;
 }
