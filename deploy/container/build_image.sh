@@ -20,7 +20,7 @@ t0=$(date +%s)
 
 echo "== root filesystem (mmdebstrap, Debian 12)"
 mmdebstrap --quiet --variant=essential \
-  --include=libpng16-16,libjpeg62-turbo,libpcre2-8-0,libcurl4,libstdc++6,zlib1g,ca-certificates,curl \
+  --include=libpng16-16,libjpeg62-turbo,libdeflate0,libpcre2-8-0,libcurl4,libstdc++6,zlib1g,ca-certificates,curl \
   --dpkgopt='path-exclude=/usr/share/{doc,man,info,locale}/*' bookworm "$rootfs"
 install -D -m 755 "$bin" "$rootfs/usr/local/bin/autoglm"
 install -D -m 755 deploy/run_autoglm_server.sh "$rootfs/usr/local/bin/run_autoglm_server.sh"
