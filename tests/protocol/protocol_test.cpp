@@ -77,6 +77,46 @@ TEST(Protocol, BadFieldsNameTheirParam) {
     EXPECT_FALSE(parse_chat_request(parse("[1]"), &param).ok());
 }
 
+TEST(Protocol, AgentActionField) {
+    std::string param;
+    const auto chat = [&](const std::string& extra) {
+        param.clear();
+        return parse_chat_request(
+            OrderedJson::parse(R"({"messages":[{"role":"user","content":"hi"}])" + extra + "}"),
+            &param);
+    };
+    auto unset = chat("");
+    ASSERT_TRUE(unset.ok());
+    EXPECT_FALSE(unset.value().agent_action.has_value());  // the server's --agent-action decides
+    auto off = chat(R"(,"agent_action":false)");
+    ASSERT_TRUE(off.ok());
+    EXPECT_EQ(off.value().agent_action, false);
+    auto on = chat(R"(,"agent_action":true)");
+    ASSERT_TRUE(on.ok());
+    EXPECT_EQ(on.value().agent_action, true);
+    EXPECT_FALSE(on.value().agent_screen.has_value());
+    auto sized = chat(R"(,"agent_action":{"screen_width":1080,"screen_height":2400})");
+    ASSERT_TRUE(sized.ok());
+    EXPECT_EQ(sized.value().agent_action, true);
+    ASSERT_TRUE(sized.value().agent_screen.has_value());
+    EXPECT_EQ(sized.value().agent_screen->width, 1080);
+    EXPECT_EQ(sized.value().agent_screen->height, 2400);
+    for (const char* bad : {R"(,"agent_action":"yes")", R"(,"agent_action":{"screen_width":1080})",
+                            R"(,"agent_action":{"screen_width":0,"screen_height":5})",
+                            R"(,"agent_action":{"screen_width":1.5,"screen_height":5})"}) {
+        auto r = chat(bad);
+        EXPECT_FALSE(r.ok()) << bad;
+        EXPECT_EQ(param, "agent_action") << bad;
+    }
+    auto req =
+        parse_agent_action_request(OrderedJson::parse(R"({"text":"x","screen_width":7})"), &param);
+    EXPECT_FALSE(req.ok());
+    EXPECT_EQ(param, "screen_width");
+    const OrderedJson parsed = agent_action_json("do(action=\"Back\")", std::nullopt);
+    EXPECT_EQ(parsed, OrderedJson::parse(R"({"agent_action":{"type":"Back"}})"));
+    EXPECT_EQ(agent_action_json("nothing", std::nullopt).begin().key(), "agent_action_error");
+}
+
 TEST(Protocol, CompletionPrompts) {
     std::string param;
     auto a = parse_completion_request(parse(R"({"prompt":"hi","logprobs":2,"echo":true})"), &param);
