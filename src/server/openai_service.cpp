@@ -187,7 +187,7 @@ awaitable<void> OpenAiService::dispatch(http::Exchange& ex, std::string& label) 
     if (req.path == "/")
         co_return co_await ex.respond(200, "text/html; charset=utf-8",
                                       std::string(playground_page()));
-    // /v1/..., /tokenize, /detokenize
+    // /v1/..., /tokenize, /detokenize, /agent_action
     if (!authorized(req)) co_return co_await send_error(ex, {401, "Incorrect API key provided."});
     if (state_.load() != State::kReady)
         co_return co_await send_error(
