@@ -20,7 +20,7 @@ DEPS = {
     "kernels": ["core"],
     "model": ["kernels", "loader", "image", "core"],
     "engine": ["model", "tokenizer", "core"],
-    "protocol": ["engine", "model", "core"],
+    "protocol": ["engine", "model", "tokenizer", "core"],
     "server": ["protocol", "engine", "image", "tokenizer/jinja", "tokenizer", "core"],
     "loadgen": ["image", "core"],
     "app": ["server", "loadgen", "engine", "model", "tokenizer", "tokenizer/jinja"],
