@@ -509,13 +509,19 @@ bool aligned16(const void* ptr) {
     return reinterpret_cast<uintptr_t>(ptr) % 16 == 0;
 }
 
+// What both kernels need of any call: head_dim 128, 16-byte aligned q/k/v rows whose strides the
+// copy engine can step, bf16x2 stores, the host's 128-row work items, and the sm_90a code.
+bool sm90_layout_ok(const AttentionParams& p) {
+    return p.head_dim == kHD && aligned16(p.q) && aligned16(p.k) && aligned16(p.v) &&
+           p.q_stride % 8 == 0 && p.kv_stride % 8 == 0 && p.out_stride % 2 == 0 &&
+           attention_rows_per_block() == kBM && sm90_kernel_available();
+}
+
 }  // namespace
 
 bool hopper_attention_supported(const AttentionParams& p) {
-    return p.head_dim == kHD && !p.causal && p.block_tables == nullptr && p.heads == p.kv_heads &&
-           p.kv_start != nullptr && aligned16(p.q) && aligned16(p.k) && aligned16(p.v) &&
-           p.q_stride % 8 == 0 && p.kv_stride % 8 == 0 && p.out_stride % 2 == 0 &&
-           attention_rows_per_block() == kBM && sm90_kernel_available();
+    return !p.causal && p.block_tables == nullptr && p.heads == p.kv_heads &&
+           p.kv_start != nullptr && sm90_layout_ok(p);
 }
 
 void prefill_attention_sm90(const AttentionParams& p, const AttentionWork* work, int64_t num_work,
@@ -540,10 +546,8 @@ void prefill_attention_sm90(const AttentionParams& p, const AttentionWork* work,
 bool hopper_causal_attention_supported(const AttentionParams& p) {
     if (p.kv_heads <= 0 || p.heads % p.kv_heads != 0) return false;
     const int64_t group = p.heads / p.kv_heads;
-    return p.head_dim == kHD && p.causal && p.block_tables != nullptr && p.block_size > 0 &&
-           p.block_size % kChunk == 0 && kBM % group == 0 && aligned16(p.q) && aligned16(p.k) &&
-           aligned16(p.v) && p.q_stride % 8 == 0 && p.kv_stride % 8 == 0 && p.out_stride % 2 == 0 &&
-           attention_rows_per_block() == kBM && sm90_kernel_available();
+    return p.causal && p.block_tables != nullptr && p.block_size > 0 &&
+           p.block_size % kChunk == 0 && kBM % group == 0 && sm90_layout_ok(p);
 }
 
 void prefill_attention_sm90_causal(const AttentionParams& p, const AttentionWork* work,
