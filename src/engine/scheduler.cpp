@@ -35,8 +35,9 @@ void Scheduler::preempt(Request* r) {
 
 // Plans r's catch-up; preempts newer requests while blocks are short. False if r itself had to
 // be preempted.
-bool Scheduler::schedule_running(Request* r, int64_t& budget, StepPlan& plan) {
-    const int64_t num_new = std::min(r->num_tokens() - r->num_computed_tokens, budget);
+bool Scheduler::schedule_running(Request* r, Budget& budget, StepPlan& plan) {
+    const int64_t wanted = r->num_tokens() - r->num_computed_tokens;
+    const int64_t num_new = budget.take(wanted);
     if (num_new <= 0) return true;
     while (!kv_.allocate_slots(r->kv_view(), num_new)) {
         Request* victim = running_.back();
@@ -46,7 +47,7 @@ bool Scheduler::schedule_running(Request* r, int64_t& budget, StepPlan& plan) {
     kv_.cache_full_blocks(r->kv_view(), r->num_computed_tokens + num_new);
     sync_block_table(r);
     plan.chunks.push_back({r, num_new});
-    budget -= num_new;
+    budget.spend(wanted, num_new);
     return true;
 }
 
@@ -61,11 +62,12 @@ int64_t Scheduler::peek_hit(Request* r) {
 
 // Admits the front waiting request if it fits and its inputs are ready; false when admission
 // must stop this step (first come, first served: nobody overtakes the front).
-bool Scheduler::admit_waiting(int64_t& budget, StepPlan& plan) {
+bool Scheduler::admit_waiting(Budget& budget, StepPlan& plan) {
     Request* r = waiting_.front();
     if (!inputs_known_ready(r)) return false;
     const ComputedBlocks hit = kv_.get_computed_blocks(r->kv_view());
-    const int64_t num_new = std::min(r->num_tokens() - hit.num_computed_tokens, budget);
+    const int64_t wanted = r->num_tokens() - hit.num_computed_tokens;
+    const int64_t num_new = budget.take(wanted);
     if (num_new <= 0 || !kv_.allocate_slots(r->kv_view(), num_new, hit)) {
         kv_.free(r->id);  // drops the lookup's record; the request stays waiting
         return false;
@@ -77,13 +79,18 @@ bool Scheduler::admit_waiting(int64_t& budget, StepPlan& plan) {
     r->status = RequestStatus::kRunning;
     running_.push_back(r);
     plan.chunks.push_back({r, num_new});
-    budget -= num_new;
+    budget.spend(wanted, num_new);
     return true;
 }
 
 StepPlan Scheduler::schedule() {
     StepPlan plan;
-    int64_t budget = config_.max_num_batched_tokens;
+    Budget budget{config_.max_num_batched_tokens, config_.max_num_batched_tokens};
+    // Decodes in this step: prefill chunks then get only their own, smaller share.
+    if (config_.max_prefill_tokens_while_decoding > 0 &&
+        std::any_of(running_.begin(), running_.end(),
+                    [](const Request* r) { return r->num_tokens() - r->num_computed_tokens == 1; }))
+        budget.prefill = config_.max_prefill_tokens_while_decoding;
     // Look ahead: the next waiting requests' image encodes start now, beside this step.
     if (inputs_ready_) {
         int64_t n = 0;
@@ -96,7 +103,7 @@ StepPlan Scheduler::schedule() {
     // Iterate over a snapshot: preemption removes requests from running_.
     const std::vector<Request*> running = running_;
     for (Request* r : running) {
-        if (budget <= 0) break;
+        if (budget.tokens <= 0) break;
         if (std::find(running_.begin(), running_.end(), r) == running_.end()) continue;
         if (!schedule_running(r, budget, plan)) break;
     }
@@ -106,7 +113,7 @@ StepPlan Scheduler::schedule() {
     }));
     // As vLLM: no admissions in a step that had to preempt (the pool is full).
     if (stats_.num_preemptions != preemptions_before) return plan;
-    while (!waiting_.empty() && budget > 0 &&
+    while (!waiting_.empty() && budget.tokens > 0 && budget.prefill > 0 &&
            static_cast<int64_t>(running_.size()) < config_.max_num_seqs)
         if (!admit_waiting(budget, plan)) break;
     return plan;

@@ -5,6 +5,7 @@
 // preempted by recompute: its blocks are freed and it waits again at the front of the queue.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -20,6 +21,9 @@ struct SchedulerConfig {
     int64_t max_num_batched_tokens = 2048;  // token budget of one step
     int64_t max_num_seqs = 64;              // running requests at most
     int64_t input_lookahead = 4;            // waiting requests whose inputs are prepared ahead
+    // While a running request decodes, a step computes at most this many prompt tokens (prefill
+    // chunks), so decodes are not held up by long prefill steps; 0 = only the step's budget.
+    int64_t max_prefill_tokens_while_decoding = 0;
 };
 
 // Whether a request's inputs from token `from` on are ready to compute (image embeddings);
@@ -53,8 +57,21 @@ class Scheduler {
     const SchedulerStats& stats() const { return stats_; }
 
   private:
-    bool schedule_running(Request* r, int64_t& budget, StepPlan& plan);
-    bool admit_waiting(int64_t& budget, StepPlan& plan);
+    // The two budgets of a step: all tokens, and prompt tokens (prefill chunks) among them.
+    struct Budget {
+        int64_t tokens = 0;
+        int64_t prefill = 0;
+        // How many of a request's `wanted` new tokens fit; more than one are prompt tokens.
+        int64_t take(int64_t wanted) const {
+            return std::min(wanted, wanted > 1 ? std::min(tokens, prefill) : tokens);
+        }
+        void spend(int64_t wanted, int64_t n) {
+            tokens -= n;
+            if (wanted > 1) prefill -= n;
+        }
+    };
+    bool schedule_running(Request* r, Budget& budget, StepPlan& plan);
+    bool admit_waiting(Budget& budget, StepPlan& plan);
     bool inputs_known_ready(Request* r);  // asks the check (starting encodes) if r has images
     void preempt(Request* r);
     void sync_block_table(Request* r) const;

@@ -48,6 +48,41 @@ TEST(Scheduler, ChunksLongPromptsUnderTheBudgetBesideDecodes) {
     EXPECT_EQ(b.block_table.size(), 3u);  // 12 tokens in blocks of 4
 }
 
+TEST(Scheduler, PrefillShareWhileDecodingCapsChunksButNotDecodes) {
+    KvCacheManager kv(64, 4);
+    Scheduler s(
+        {.max_num_batched_tokens = 16, .max_num_seqs = 4, .max_prefill_tokens_while_decoding = 5},
+        kv);
+    Request a = Request::make(1, ids(3, 10)), b = Request::make(2, ids(20, 100));
+    Request c = Request::make(3, ids(9, 200));
+    s.add(&a);
+    s.add(&b);
+    StepPlan p1 = s.schedule();  // nobody decodes yet: the whole budget (3 of a, 13 of b)
+    ASSERT_EQ(p1.chunks.size(), 2u);
+    EXPECT_EQ(p1.chunks[0].num_new_tokens, 3);
+    EXPECT_EQ(p1.chunks[1].num_new_tokens, 13);
+    apply(p1);
+    s.add(&c);
+    StepPlan p2 = s.schedule();  // a decodes: b's chunk gets the prefill share, c waits
+    ASSERT_EQ(p2.chunks.size(), 2u);
+    EXPECT_EQ(p2.chunks[0].request, &a);
+    EXPECT_EQ(p2.chunks[0].num_new_tokens, 1);
+    EXPECT_EQ(p2.chunks[1].num_new_tokens, 5);
+    EXPECT_EQ(s.num_waiting(), 1u);
+    apply(p2);
+    StepPlan p3 = s.schedule();  // b's last 2 prompt tokens, then 3 of c's 9
+    ASSERT_EQ(p3.chunks.size(), 3u);
+    EXPECT_EQ(p3.chunks[1].num_new_tokens, 2);
+    EXPECT_EQ(p3.chunks[2].request, &c);
+    EXPECT_EQ(p3.chunks[2].num_new_tokens, 3);
+    apply(p3);
+    StepPlan p4 = s.schedule();  // two decodes and 5 more of c
+    ASSERT_EQ(p4.chunks.size(), 3u);
+    EXPECT_EQ(p4.chunks[0].num_new_tokens, 1);
+    EXPECT_EQ(p4.chunks[1].num_new_tokens, 1);
+    EXPECT_EQ(p4.chunks[2].num_new_tokens, 5);
+}
+
 TEST(Scheduler, SharedThreeBlockPrefixComputesOnlyNewTokens) {
     KvCacheManager kv(64, 4);
     Scheduler s({.max_num_batched_tokens = 64, .max_num_seqs = 4}, kv);
