@@ -1,7 +1,9 @@
 // dtype names, sizes and the f16 conversions (bf16 ones are inline in dtype.h).
 #include "core/dtype.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "core/check.h"
 
@@ -51,6 +53,30 @@ std::optional<DType> dtype_from_name(std::string_view name) {
     if (name == "I32") return DType::kI32;
     if (name == "U8") return DType::kU8;
     return std::nullopt;
+}
+
+float e4m3_to_f32(uint8_t bits) {
+    const int exp = (bits >> 3) & 0xf, mant = bits & 7;
+    const float sign = (bits & 0x80) ? -1.0f : 1.0f;
+    if (exp == 0xf && mant == 7) return std::numeric_limits<float>::quiet_NaN();
+    if (exp == 0) return sign * std::ldexp(static_cast<float>(mant), -9);
+    return sign * std::ldexp(static_cast<float>(8 + mant), exp - 10);
+}
+
+uint8_t f32_to_e4m3_sat(float f) {
+    const uint8_t sign = std::signbit(f) ? 0x80 : 0;
+    if (std::isnan(f)) return static_cast<uint8_t>(sign | 0x7f);
+    const float a = std::fabs(f);
+    if (a >= 448.0f) return static_cast<uint8_t>(sign | 0x7e);
+    if (a < std::ldexp(1.0f, -6))  // subnormal steps of 2^-9; 8 steps is the smallest normal
+        return static_cast<uint8_t>(sign | static_cast<int>(std::nearbyint(std::ldexp(a, 9))));
+    int exp = 0;
+    (void)std::frexp(a, &exp);  // a = m * 2^exp, m in [0.5, 1)
+    exp -= 1;                   // a in [2^exp, 2^(exp+1))
+    auto r = static_cast<int>(std::nearbyint(std::ldexp(a, 3 - exp)));  // 8..16
+    if (r == 16) r = 8, ++exp;
+    const int code = ((exp + 7) << 3) | (r - 8);
+    return static_cast<uint8_t>(sign | std::min(code, 0x7e));
 }
 
 float f16_to_f32(uint16_t bits) {

@@ -33,6 +33,12 @@ inline uint16_t f32_to_bf16(float f) {
 float f16_to_f32(uint16_t bits);
 uint16_t f32_to_f16(float f);
 
+// FP8 e4m3 as one byte (the OCP "e4m3fn" format of Hopper and Ada's tensor cores: bias 7, no
+// infinities, 0x7f / 0xff NaN, largest finite ±448). f32 -> e4m3 rounds to nearest even and
+// saturates to ±448, as the GPU's satfinite conversion does.
+float e4m3_to_f32(uint8_t bits);
+uint8_t f32_to_e4m3_sat(float f);
+
 // Converts `count` elements of a float dtype (F32/F16/BF16) to f32. `src` may be unaligned.
 void to_f32(DType dtype, const void* src, float* dst, size_t count);
 

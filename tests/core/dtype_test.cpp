@@ -42,6 +42,38 @@ TEST(DType, F16Conversions) {
     }
 }
 
+TEST(DType, E4m3DecodesEveryCodeAndRoundsToNearestEvenWithSaturation) {
+    EXPECT_EQ(e4m3_to_f32(0x00), 0.0f);
+    EXPECT_EQ(e4m3_to_f32(0x01), std::ldexp(1.0f, -9));  // smallest subnormal
+    EXPECT_EQ(e4m3_to_f32(0x08), std::ldexp(1.0f, -6));  // smallest normal
+    EXPECT_EQ(e4m3_to_f32(0x38), 1.0f);
+    EXPECT_EQ(e4m3_to_f32(0x7e), 448.0f);
+    EXPECT_EQ(e4m3_to_f32(0xfe), -448.0f);
+    EXPECT_TRUE(std::isnan(e4m3_to_f32(0x7f)));
+    EXPECT_TRUE(std::isnan(e4m3_to_f32(0xff)));
+    EXPECT_EQ(e4m3_to_f32(0x39), 1.125f);
+    for (int code = 0; code < 256; ++code) {
+        const auto b = static_cast<uint8_t>(code);
+        if ((code & 0x7f) == 0x7f) continue;
+        EXPECT_EQ(f32_to_e4m3_sat(e4m3_to_f32(b)), code == 0x80 ? 0x80 : b) << code;
+        // Halfway to the next code up: ties go to the even code, just above goes up.
+        if ((code & 0x7f) < 0x7e) {
+            const float lo = e4m3_to_f32(b), hi = e4m3_to_f32(static_cast<uint8_t>(code + 1));
+            const float mid = 0.5f * (lo + hi);
+            EXPECT_EQ(f32_to_e4m3_sat(mid), (code & 1) ? code + 1 : code) << code;
+            EXPECT_EQ(f32_to_e4m3_sat(std::nextafter(mid, 1e9f * (code & 0x80 ? -1 : 1))), code + 1)
+                << code;
+        }
+    }
+    EXPECT_EQ(f32_to_e4m3_sat(1.0625f), 0x38);  // 1 + 1/16: tie, to the even 1.0
+    EXPECT_EQ(f32_to_e4m3_sat(1e6f), 0x7e);     // saturated, not NaN
+    EXPECT_EQ(f32_to_e4m3_sat(-500.0f), 0xfe);
+    EXPECT_EQ(f32_to_e4m3_sat(std::ldexp(1.0f, -11)), 0x00);  // a quarter step: to zero
+    EXPECT_EQ(f32_to_e4m3_sat(std::ldexp(3.0f, -11)), 0x01);  // 0.75 of a step: up
+    EXPECT_EQ(f32_to_e4m3_sat(std::ldexp(3.0f, -10)), 0x02);  // 1.5 steps: to the even 2
+    EXPECT_EQ(f32_to_e4m3_sat(std::nanf("")) & 0x7f, 0x7f);
+}
+
 TEST(DType, ToF32HandlesUnalignedSources) {
     std::vector<unsigned char> bytes(1 + 3 * 2);
     const uint16_t vals[3] = {f32_to_bf16(1.5f), f32_to_bf16(-3.0f), f32_to_bf16(0.25f)};
