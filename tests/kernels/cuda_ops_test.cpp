@@ -178,6 +178,83 @@ TEST(CudaOps, LinearGemvAndCublasLtMatchCpu) {
     }
 }
 
+// The CPU twin of quantize_rows_fp8: codes and scales, and the rows they stand for.
+struct Fp8Rows {
+    std::vector<uint8_t> q;
+    std::vector<float> scale, dequantized;
+};
+Fp8Rows quantize_rows_cpu(const std::vector<float>& x, int64_t rows, int64_t cols) {
+    Fp8Rows r;
+    r.q.resize(x.size()), r.dequantized.resize(x.size());
+    for (int64_t i = 0; i < rows; ++i) {
+        float amax = 0.0f;
+        for (int64_t c = 0; c < cols; ++c) amax = std::max(amax, std::fabs(x[i * cols + c]));
+        const float inv = amax > 0.0f ? 448.0f / amax : 1.0f;
+        r.scale.push_back(amax > 0.0f ? amax / 448.0f : 1.0f);
+        for (int64_t c = 0; c < cols; ++c) {
+            const auto at = static_cast<size_t>(i * cols + c);
+            r.q[at] = f32_to_e4m3_sat(x[at] * inv);
+            r.dequantized[at] = e4m3_to_f32(r.q[at]) * r.scale.back();
+        }
+    }
+    return r;
+}
+
+TEST(CudaOps, Fp8QuantizeAndLinearMatchCpu) {
+    REQUIRE_GPU();
+    cudaDeviceProp prop{};
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    if (prop.major * 10 + prop.minor < 89) GTEST_SKIP() << prop.name << " has no FP8 tensor cores";
+    cuda::Gemm gemm;
+    gemm.reserve_fp8(256, 13696);
+    for (auto [m, n, k] : {std::tuple{1, 96, 64},
+                           {3, 1008, 4096},
+                           {8, 256, 1184},
+                           {5, 80, 320},
+                           {1, 304, 13696},
+                           {6, 128, 4112},
+                           {37, 304, 128},
+                           {256, 4608, 4096}}) {
+        auto x = random_bf16_values(static_cast<size_t>(m * k), 40, 2.0f);
+        auto w = random_bf16_values(static_cast<size_t>(n * k), 41, 0.05f);
+        std::fill(w.begin() + k, w.begin() + 2 * k, 0.0f);  // a row of zeros: scale 1
+        auto bias = random_bf16_values(static_cast<size_t>(n), 42);
+        const Fp8Rows wq = quantize_rows_cpu(w, n, k);
+        DeviceBuffer dx = upload_bf16(x), dw = upload_bf16(w), db = upload_bf16(bias);
+        DeviceBuffer dq = poisoned(wq.q.size()), ds = poisoned(wq.scale.size() * 4);
+        cuda::quantize_rows_fp8(dw.as<bf16>(), n, k, dq.as<uint8_t>(), ds.as<float>(), nullptr);
+        CUDA_CHECK(cudaDeviceSynchronize());
+        std::vector<uint8_t> got_q(wq.q.size());
+        std::vector<float> got_s(wq.scale.size());
+        dq.copy_to_host(got_q.data(), got_q.size());
+        ds.copy_to_host(got_s.data(), got_s.size() * 4);
+        EXPECT_EQ(got_q, wq.q) << "codes, n=" << n << " k=" << k;
+        EXPECT_EQ(got_s, wq.scale) << "scales, n=" << n << " k=" << k;
+        const TensorView bv = f32_view(bias, {n});
+        // GEMV: x stays bf16 against the dequantized weights.
+        std::vector<float> want16(static_cast<size_t>(m * n));
+        cpu::linear(x.data(), m, f32_view(wq.dequantized, {n, k}), &bv, want16.data());
+        // cuBLASLt: x quantized per row as well.
+        const Fp8Rows xq = quantize_rows_cpu(x, m, k);
+        std::vector<float> want8(want16.size());
+        cpu::linear(xq.dequantized.data(), m, f32_view(wq.dequantized, {n, k}), &bv, want8.data());
+        for (int path = 0; path < 2; ++path) {
+            if (path == 0 && m > cuda::kGemvMaxRows) continue;
+            DeviceBuffer dy = poisoned(want16.size() * 2);
+            cuda::LinearArgs a;
+            a.x = dx.as<bf16>(), a.m = m, a.n = n, a.k = k;
+            a.w_fp8 = dq.as<uint8_t>(), a.w_scale = ds.as<float>();
+            a.bias = db.as<bf16>(), a.y = dy.data();
+            if (path == 0)
+                gemm.linear(a, nullptr);
+            else
+                gemm.lt_linear(a, nullptr);
+            EXPECT_LE(rel_error(download_bf16(dy, want16.size()), path ? want8 : want16), 8e-3)
+                << (path ? "cublasLt" : "gemv") << " m=" << m << " n=" << n << " k=" << k;
+        }
+    }
+}
+
 TEST(CudaOps, SiluMulMatchesCpu) {
     REQUIRE_GPU();
     for (auto [rows, width] : {std::pair{1, 13696}, {5, 100}, {3, 7}}) {

@@ -1,6 +1,10 @@
 // Gemm: the GEMV kernel for decode-sized m and cuBLASLt (bias epilogue, f32 accumulate) above.
 #include "kernels/cuda/gemm.h"
 
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+
+#include <algorithm>
 #include <string>
 #include <type_traits>
 
@@ -35,6 +39,61 @@ __device__ __forceinline__ float dot8(const uint4& a, const uint4& b) {
     }
     return s;
 }
+
+// FP8 e4m3 weights: 16 a 16-byte load, against two loads of bf16 x; the products in f32.
+// Only sm_89 and newer convert e4m3 in hardware; the model refuses FP8 weights below that, so
+// the sm_80 pass carries a stub instead of a long software conversion.
+__device__ __forceinline__ float dot16_fp8(const uint4& w, const uint4& x0, const uint4& x1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 890
+    __trap();
+    return 0.0f;
+#else
+    const unsigned wv[4] = {w.x, w.y, w.z, w.w};
+    const uint4 xs[2] = {x0, x1};
+    const auto* xh = reinterpret_cast<const __nv_bfloat162*>(xs);
+    float s = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const __half2_raw raw = __nv_cvt_fp8x2_to_halfraw2(
+                static_cast<__nv_fp8x2_storage_t>(wv[i] >> (16 * h)), __NV_E4M3);
+            const float2 wf = __half22float2(*reinterpret_cast<const __half2*>(&raw));
+            const float2 xf = __bfloat1622float2(xh[2 * i + h]);
+            s = fmaf(wf.x, xf.x, s);
+            s = fmaf(wf.y, xf.y, s);
+        }
+    }
+    return s;
+#endif
+}
+
+// The weight types a GEMV reads: bf16, or FP8 e4m3 (bytes) with a scale per output column.
+template <typename WT>
+struct GemvWeight;
+template <>
+struct GemvWeight<bf16> {
+    static constexpr int kPerLoad = 8;  // elements in one 16-byte load
+    struct X {
+        uint4 v;
+    };
+    __device__ static X load_x(const bf16* row, int64_t c) {
+        return {__ldg(reinterpret_cast<const uint4*>(row) + c)};
+    }
+    __device__ static float dot(const uint4& w, const X& x) { return dot8(w, x.v); }
+};
+template <>
+struct GemvWeight<uint8_t> {
+    static constexpr int kPerLoad = 16;
+    struct X {
+        uint4 a, b;
+    };
+    __device__ static X load_x(const bf16* row, int64_t c) {
+        const auto* p = reinterpret_cast<const uint4*>(row) + 2 * c;
+        return {__ldg(p), __ldg(p + 1)};
+    }
+    __device__ static float dot(const uint4& w, const X& x) { return dot16_fp8(w, x.a, x.b); }
+};
 
 // What the GEMV does with a finished output value (bias added).
 enum class GemvEpilogue {
@@ -117,11 +176,13 @@ __device__ void norm_when_filled(const NormTarget& nt, bf16* row, int dim) {
     finish_add_rms_norm(v, true, nt.residual, nt.out, dim, nt.eps, scratch);
 }
 
-template <int MR, int kRows, int kUnroll, GemvEpilogue kEpi, int kStaged>
+template <typename WT, int MR, int kRows, int kUnroll, GemvEpilogue kEpi, int kStaged>
 __global__ void __launch_bounds__(kGemvThreads)
-    gemv_kernel(const bf16* __restrict__ x, int m, const bf16* __restrict__ w, int64_t n, int64_t k,
+    gemv_kernel(const bf16* __restrict__ x, int m, const WT* __restrict__ w,
+                const float* __restrict__ w_scale, int64_t n, int64_t k,
                 const bf16* __restrict__ bias, void* __restrict__ y, bool f32_out, bool accumulate,
                 const EpilogueArgs<kEpi> rk) {
+    using W = GemvWeight<WT>;
     if constexpr (kEpi == GemvEpilogue::kNorm) {
         const int row = static_cast<int>(blockIdx.x) - (static_cast<int>(gridDim.x) - m);
         if (row >= 0) {  // the last m blocks: one norm each
@@ -139,7 +200,7 @@ __global__ void __launch_bounds__(kGemvThreads)
     static_assert(kCols * MR <= kGemvThreads, "one epilogue thread per output");
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
     const int64_t col0 = static_cast<int64_t>(blockIdx.x) * kCols;
-    const int64_t chunks = k / 8;
+    const int64_t chunks = k / W::kPerLoad;
     const uint4* wr[kRows];
 #pragma unroll
     for (int r = 0; r < kRows; ++r)
@@ -187,13 +248,13 @@ __global__ void __launch_bounds__(kGemvThreads)
 #pragma unroll
             for (int i = 0; i < MR; ++i) {
                 if (i >= m) break;
-                const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + i * k) + c);
+                const typename W::X xv = W::load_x(x + i * k, c);
 #pragma unroll
-                for (int r = 0; r < kRows; ++r) acc[r][i] += dot8(wv[u][r], xv);
+                for (int r = 0; r < kRows; ++r) acc[r][i] += W::dot(wv[u][r], xv);
 #pragma unroll
                 for (int s = 0; s < kStaged; ++s)
                     acc[kRows + s][i] +=
-                        dot8(gemv_stage[(u * kStaged + s) * kGemvThreads + tid], xv);
+                        W::dot(gemv_stage[(u * kStaged + s) * kGemvThreads + tid], xv);
             }
         }
     }
@@ -212,6 +273,7 @@ __global__ void __launch_bounds__(kGemvThreads)
     if (tid < kCols * MR) {
 #pragma unroll
         for (int wi = 0; wi < kGemvThreads / 32; ++wi) v += partial[wi][r][i];
+        if (w_scale && col < n) v *= w_scale[col];
         if (bias && col < n) v += __bfloat162float(bias[col]);
     }
     if constexpr (kEpi == GemvEpilogue::kStore) {
@@ -273,10 +335,10 @@ constexpr size_t gemv_stage_bytes() {
 
 // Whether a variant with staged columns fits two blocks on an SM (sm_89's 100 KiB of shared
 // memory holds one; the plain variant runs there). Asked once per process.
-template <int MR, int kRows, int kUnroll, GemvEpilogue kEpi, int kStaged>
+template <typename WT, int MR, int kRows, int kUnroll, GemvEpilogue kEpi, int kStaged>
 bool gemv_staged_fits() {
     static const bool fits = [] {
-        auto* kernel = gemv_kernel<MR, kRows, kUnroll, kEpi, kStaged>;
+        auto* kernel = gemv_kernel<WT, MR, kRows, kUnroll, kEpi, kStaged>;
         const auto bytes = static_cast<int>(gemv_stage_bytes<kUnroll, kStaged>());
         if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) !=
             cudaSuccess) {
@@ -291,18 +353,23 @@ bool gemv_staged_fits() {
     return fits;
 }
 
-template <int MR, int kRows, int kUnroll, GemvEpilogue kEpi, int kStaged = 0>
+template <typename WT, int MR, int kRows, int kUnroll, GemvEpilogue kEpi, int kStaged = 0>
 void launch_gemv_variant(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream_t stream) {
     constexpr int kCols = kRows + kStaged;
     const auto blocks = static_cast<unsigned>((a.n + kCols - 1) / kCols) +
                         (kEpi == GemvEpilogue::kNorm ? static_cast<unsigned>(a.m) : 0u);
     if constexpr (kStaged > 0)
-        CHECK(a.k / 8 <= int64_t{kGemvThreads} * kUnroll &&
-              (gemv_staged_fits<MR, kRows, kUnroll, kEpi, kStaged>()))
+        CHECK(a.k / GemvWeight<WT>::kPerLoad <= int64_t{kGemvThreads} * kUnroll &&
+              (gemv_staged_fits<WT, MR, kRows, kUnroll, kEpi, kStaged>()))
             << "staged gemv: k " << a.k << " too long or no room for two blocks an SM";
-    launch_pdl(gemv_kernel<MR, kRows, kUnroll, kEpi, kStaged>, dim3(blocks), dim3(kGemvThreads),
-               gemv_stage_bytes<kUnroll, kStaged>(), stream, a.x, static_cast<int>(a.m), a.w, a.n,
-               a.k, a.bias, a.y, a.out_type == OutType::kF32, a.accumulate, rk);
+    const WT* w;
+    if constexpr (std::is_same_v<WT, bf16>)
+        w = a.w;
+    else
+        w = a.w_fp8;
+    launch_pdl(gemv_kernel<WT, MR, kRows, kUnroll, kEpi, kStaged>, dim3(blocks), dim3(kGemvThreads),
+               gemv_stage_bytes<kUnroll, kStaged>(), stream, a.x, static_cast<int>(a.m), w,
+               a.w_scale, a.n, a.k, a.bias, a.y, a.out_type == OutType::kF32, a.accumulate, rk);
 }
 
 // Rows of up to 4096 (two pieces per thread): 8 columns per block so that every thread has 16
@@ -314,37 +381,130 @@ void launch_gemv_variant(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cuda
 // Every variant sums each column in the same order, so the choice does not change a bit.
 constexpr int kGemvStagedCols = 10;
 
-template <int MR, GemvEpilogue kEpi>
+// FP8 rows hold twice the elements a load: the same shapes by bytes (16-byte loads a thread).
+template <typename WT, int MR, GemvEpilogue kEpi>
 void launch_gemv(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream_t stream) {
-    const bool short_rows = a.k / 8 <= int64_t{kGemvThreads} * 2;
+    const bool short_rows = a.k / GemvWeight<WT>::kPerLoad <= int64_t{kGemvThreads} * 2;
     if constexpr (kEpi == GemvEpilogue::kSiluPair) {
-        launch_gemv_variant<MR, 2 * kGemvSiluGroup, 2, kEpi>(a, rk, stream);
+        launch_gemv_variant<WT, MR, 2 * kGemvSiluGroup, 2, kEpi>(a, rk, stream);
     } else {
         if constexpr (kEpi == GemvEpilogue::kRopeKv && MR == 1) {
-            if (short_rows && gemv_staged_fits<MR, 8, 2, kEpi, kGemvStagedCols>()) {
-                launch_gemv_variant<MR, 8, 2, kEpi, kGemvStagedCols>(a, rk, stream);
+            if (short_rows && gemv_staged_fits<WT, MR, 8, 2, kEpi, kGemvStagedCols>()) {
+                launch_gemv_variant<WT, MR, 8, 2, kEpi, kGemvStagedCols>(a, rk, stream);
                 return;
             }
         }
         if (short_rows)
-            launch_gemv_variant<MR, 8, 2, kEpi>(a, rk, stream);
+            launch_gemv_variant<WT, MR, 8, 2, kEpi>(a, rk, stream);
         else
-            launch_gemv_variant<MR, 4, 4, kEpi>(a, rk, stream);
+            launch_gemv_variant<WT, MR, 4, 4, kEpi>(a, rk, stream);
     }
+}
+
+template <typename WT, GemvEpilogue kEpi>
+void dispatch_gemv_rows(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream_t stream) {
+    if (a.m == 1)
+        launch_gemv<WT, 1, kEpi>(a, rk, stream);
+    else if (a.m == 2)
+        launch_gemv<WT, 2, kEpi>(a, rk, stream);
+    else if (a.m <= 4)
+        launch_gemv<WT, 4, kEpi>(a, rk, stream);
+    else
+        launch_gemv<WT, 8, kEpi>(a, rk, stream);
 }
 
 template <GemvEpilogue kEpi>
 void dispatch_gemv(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream_t stream) {
     CHECK(a.m >= 1 && a.m <= kGemvMaxRows) << "gemv takes 1.." << kGemvMaxRows << " rows";
-    CHECK(a.k % 8 == 0) << "gemv needs k % 8 == 0, got " << a.k;
-    if (a.m == 1)
-        launch_gemv<1, kEpi>(a, rk, stream);
-    else if (a.m == 2)
-        launch_gemv<2, kEpi>(a, rk, stream);
-    else if (a.m <= 4)
-        launch_gemv<4, kEpi>(a, rk, stream);
+    CHECK(!a.w != !a.w_fp8) << "gemv: give bf16 or FP8 weights";
+    CHECK(!a.w_fp8 || a.w_scale) << "gemv: FP8 weights without their scales";
+    const int64_t per_load = a.w_fp8 ? 16 : 8;
+    CHECK(a.k % per_load == 0) << "gemv needs k % " << per_load << " == 0, got " << a.k;
+    if (a.w_fp8)
+        dispatch_gemv_rows<uint8_t, kEpi>(a, rk, stream);
     else
-        launch_gemv<8, kEpi>(a, rk, stream);
+        dispatch_gemv_rows<bf16, kEpi>(a, rk, stream);
+}
+
+// One block a row: its absolute maximum, then the row scaled into e4m3 (16-byte loads).
+constexpr int kQuantThreads = 256;
+__global__ void __launch_bounds__(kQuantThreads)
+    quantize_rows_fp8_kernel(const bf16* __restrict__ x, int64_t cols, uint8_t* __restrict__ q,
+                             float* __restrict__ scale) {
+    __shared__ float scratch[32];
+    const int64_t row = blockIdx.x;
+    const uint4* in = reinterpret_cast<const uint4*>(x + row * cols);
+    const int64_t chunks = cols / 8;
+    pdl_trigger();
+    pdl_wait();
+    float amax = 0.0f;
+    for (int64_t c = threadIdx.x; c < chunks; c += kQuantThreads) {
+        const uint4 v = in[c];
+        const auto* h = reinterpret_cast<const __nv_bfloat162*>(&v);
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const float2 f = __bfloat1622float2(h[i]);
+            amax = fmaxf(amax, fmaxf(fabsf(f.x), fabsf(f.y)));
+        }
+    }
+    amax = warp_max(amax);
+    if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = amax;
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        float v = threadIdx.x < kQuantThreads / 32 ? scratch[threadIdx.x] : 0.0f;
+        v = warp_max(v);
+        if (threadIdx.x == 0) scratch[0] = v;
+    }
+    __syncthreads();
+    amax = scratch[0];
+    const float inv = amax > 0.0f ? 448.0f / amax : 1.0f;
+    if (threadIdx.x == 0) scale[row] = amax > 0.0f ? amax / 448.0f : 1.0f;
+    auto* out = reinterpret_cast<uint2*>(q + row * cols);
+    for (int64_t c = threadIdx.x; c < chunks; c += kQuantThreads) {
+        const uint4 v = in[c];
+        const auto* h = reinterpret_cast<const __nv_bfloat162*>(&v);
+        unsigned packed[2];
+#pragma unroll
+        for (int i = 0; i < 2; ++i) {
+            const float2 a = __bfloat1622float2(h[2 * i]), b = __bfloat1622float2(h[2 * i + 1]);
+            const __nv_fp8x2_storage_t lo = __nv_cvt_float2_to_fp8x2(
+                make_float2(a.x * inv, a.y * inv), __NV_SATFINITE, __NV_E4M3);
+            const __nv_fp8x2_storage_t hi = __nv_cvt_float2_to_fp8x2(
+                make_float2(b.x * inv, b.y * inv), __NV_SATFINITE, __NV_E4M3);
+            packed[i] = static_cast<unsigned>(lo) | (static_cast<unsigned>(hi) << 16);
+        }
+        out[c] = make_uint2(packed[0], packed[1]);
+    }
+}
+
+// y[i, j] = y[i, j] * x_scale[i] * w_scale[j] (+ bias[j]), bf16 or f32, in place; 8 a thread.
+template <typename T>
+__global__ void scale_fp8_products_kernel(T* __restrict__ y, int64_t m, int64_t n,
+                                          const float* __restrict__ x_scale,
+                                          const float* __restrict__ w_scale,
+                                          const bf16* __restrict__ bias) {
+    const int64_t groups = n / 8;
+    const int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    pdl_trigger();
+    pdl_wait();
+    if (g >= m * groups) return;
+    const int64_t i = g / groups, j0 = (g % groups) * 8;
+    const float sx = x_scale[i];
+    T* row = y + i * n + j0;
+#pragma unroll
+    for (int c = 0; c < 8; ++c) {
+        float v;
+        if constexpr (std::is_same_v<T, float>)
+            v = row[c];
+        else
+            v = __bfloat162float(row[c]);
+        v = v * sx * w_scale[j0 + c];
+        if (bias) v += __bfloat162float(bias[j0 + c]);
+        if constexpr (std::is_same_v<T, float>)
+            row[c] = v;
+        else
+            row[c] = __float2bfloat16(v);
+    }
 }
 
 cudaDataType_t cuda_type(OutType t) {
@@ -352,6 +512,26 @@ cudaDataType_t cuda_type(OutType t) {
 }
 
 }  // namespace
+
+void quantize_rows_fp8(const bf16* x, int64_t rows, int64_t cols, uint8_t* q, float* scale,
+                       cudaStream_t stream) {
+    CHECK(cols % 8 == 0) << "quantize_rows_fp8 needs cols % 8 == 0, got " << cols;
+    if (rows == 0) return;
+    launch_pdl(quantize_rows_fp8_kernel, dim3(static_cast<unsigned>(rows)), dim3(kQuantThreads), 0,
+               stream, x, cols, q, scale);
+}
+
+void scale_fp8_products(const LinearArgs& a, const float* x_scale, cudaStream_t stream) {
+    CHECK(a.n % 8 == 0) << "FP8 GEMM needs n % 8 == 0, got " << a.n;
+    const int64_t threads = a.m * (a.n / 8);
+    const auto blocks = static_cast<unsigned>((threads + 255) / 256);
+    if (a.out_type == OutType::kF32)
+        launch_pdl(scale_fp8_products_kernel<float>, dim3(blocks), dim3(256), 0, stream,
+                   static_cast<float*>(a.y), a.m, a.n, x_scale, a.w_scale, a.bias);
+    else
+        launch_pdl(scale_fp8_products_kernel<bf16>, dim3(blocks), dim3(256), 0, stream,
+                   static_cast<bf16*>(a.y), a.m, a.n, x_scale, a.w_scale, a.bias);
+}
 
 void gemv(const LinearArgs& a, cudaStream_t stream) {
     dispatch_gemv<GemvEpilogue::kStore>(a, NoEpilogueArgs{}, stream);
@@ -406,12 +586,25 @@ Gemm::~Gemm() {
         cublasLtMatmulDescDestroy(p.op);
     }
     if (workspace_) cudaFree(workspace_);
+    if (fp8_x_) cudaFree(fp8_x_);
+    if (fp8_scale_) cudaFree(fp8_scale_);
     if (handle_) cublasLtDestroy(handle_);
 }
 
+void Gemm::reserve_fp8(int64_t rows, int64_t cols) {
+    if (rows <= fp8_rows_ && cols <= fp8_cols_) return;
+    rows = std::max(rows, fp8_rows_), cols = std::max(cols, fp8_cols_);
+    if (fp8_x_) CUDA_CHECK(cudaFree(fp8_x_));
+    if (fp8_scale_) CUDA_CHECK(cudaFree(fp8_scale_));
+    CUDA_CHECK(cudaMalloc(&fp8_x_, static_cast<size_t>(rows * cols)));
+    CUDA_CHECK(cudaMalloc(&fp8_scale_, static_cast<size_t>(rows) * sizeof(float)));
+    fp8_rows_ = rows, fp8_cols_ = cols;
+}
+
 Gemm::Plan& Gemm::plan_for(const LinearArgs& a) {
+    const bool fp8 = a.w_fp8 != nullptr;
     const auto key = std::make_tuple(a.m, a.n, a.k, a.bias != nullptr, static_cast<int>(a.out_type),
-                                     a.accumulate);
+                                     a.accumulate, fp8);
     auto it = plans_.find(key);
     if (it != plans_.end()) return it->second;
     Plan p;
@@ -421,7 +614,7 @@ Gemm::Plan& Gemm::plan_for(const LinearArgs& a) {
         cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
     CUBLAS_CHECK(
         cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
-    if (a.bias) {
+    if (a.bias && !fp8) {
         const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
         CUBLAS_CHECK(
             cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
@@ -430,9 +623,10 @@ Gemm::Plan& Gemm::plan_for(const LinearArgs& a) {
                                                     sizeof(bt)));
     }
     // Column-major view: W is k x n (transposed to n x k), x is k x m, y is n x m.
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, static_cast<uint64_t>(a.k),
+    const cudaDataType_t in_type = fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, in_type, static_cast<uint64_t>(a.k),
                                             static_cast<uint64_t>(a.n), a.k));
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, static_cast<uint64_t>(a.k),
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, in_type, static_cast<uint64_t>(a.k),
                                             static_cast<uint64_t>(a.m), a.k));
     CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.c, cuda_type(a.out_type), static_cast<uint64_t>(a.n),
                                             static_cast<uint64_t>(a.m), a.n));
@@ -446,7 +640,8 @@ Gemm::Plan& Gemm::plan_for(const LinearArgs& a) {
     CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle_, p.op, p.a, p.b, p.c, p.c, pref, 1, &result,
                                                 &found));
     cublasLtMatmulPreferenceDestroy(pref);
-    CHECK(found > 0) << "cuBLASLt has no algorithm for m=" << a.m << " n=" << a.n << " k=" << a.k;
+    CHECK(found > 0) << "cuBLASLt has no " << (fp8 ? "FP8 " : "") << "algorithm for m=" << a.m
+                     << " n=" << a.n << " k=" << a.k;
     p.algo = result.algo;
     return plans_.emplace(key, p).first->second;
 }
@@ -454,12 +649,25 @@ Gemm::Plan& Gemm::plan_for(const LinearArgs& a) {
 void Gemm::lt_linear(const LinearArgs& a, cudaStream_t stream) {
     CHECK(!(a.accumulate && a.bias)) << "accumulate with a bias is not supported";
     Plan& p = plan_for(a);
-    if (a.bias)
+    if (a.bias && !a.w_fp8)
         CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
                                                     &a.bias, sizeof(a.bias)));
     const float alpha = 1.0f, beta = a.accumulate ? 1.0f : 0.0f;
-    CUBLAS_CHECK(cublasLtMatmul(handle_, p.op, &alpha, a.w, p.a, a.x, p.b, &beta, a.y, p.c, a.y,
-                                p.c, &p.algo, workspace_, workspace_bytes_, stream));
+    const void* w = a.w;
+    const void* x = a.x;
+    if (a.w_fp8) {
+        CHECK(a.w_scale && !a.accumulate) << "FP8 GEMM: scales needed, no accumulation";
+        CHECK(a.m <= fp8_rows_ && a.k <= fp8_cols_)
+            << "FP8 GEMM of [" << a.m << ", " << a.k << "] beyond reserve_fp8(" << fp8_rows_ << ", "
+            << fp8_cols_ << ")";
+        quantize_rows_fp8(a.x, a.m, a.k, fp8_x_, fp8_scale_, stream);
+        w = a.w_fp8, x = fp8_x_;
+    }
+    CUBLAS_CHECK(cublasLtMatmul(handle_, p.op, &alpha, w, p.a, x, p.b, &beta, a.y, p.c, a.y, p.c,
+                                &p.algo, workspace_, workspace_bytes_, stream));
+    // cuBLASLt on Hopper scales FP8 operands by one number each, not a vector: the products'
+    // sums get both scales (and the bias) in a pass of their own.
+    if (a.w_fp8) scale_fp8_products(a, fp8_scale_, stream);
 }
 
 void Gemm::linear(const LinearArgs& a, cudaStream_t stream) {

@@ -1,6 +1,7 @@
 // Linear layers on the GPU: y[m, n] = x[m, k] . w[n, k]^T (+ bias[n]) (+ y when accumulating),
-// bf16 operands, f32 accumulation. Small m (decode) runs a bandwidth-bound GEMV kernel; larger m
-// runs cuBLASLt with the bias in its epilogue. One Gemm per stream (it owns a workspace).
+// bf16 operands (or FP8 e4m3 weights with a scale per output row), f32 accumulation. Small m
+// (decode) runs a bandwidth-bound GEMV kernel; larger m runs cuBLASLt with the bias in its
+// epilogue. One Gemm per stream (it owns a workspace).
 #pragma once
 
 #include <cublasLt.h>
@@ -20,7 +21,9 @@ enum class OutType { kBf16, kF32 };
 struct LinearArgs {
     const __nv_bfloat16* x = nullptr;  // [m, k]
     int64_t m = 0;
-    const __nv_bfloat16* w = nullptr;  // [n, k]
+    const __nv_bfloat16* w = nullptr;  // [n, k], or null with FP8 weights:
+    const uint8_t* w_fp8 = nullptr;    // [n, k] FP8 e4m3, row j standing for w_scale[j] * row
+    const float* w_scale = nullptr;    // [n]
     int64_t n = 0;
     int64_t k = 0;
     const __nv_bfloat16* bias = nullptr;  // [n] or null
@@ -28,6 +31,16 @@ struct LinearArgs {
     OutType out_type = OutType::kBf16;
     bool accumulate = false;  // y += x . w^T (no bias allowed then)
 };
+
+// FP8 e4m3 rows with a scale each (weights at load, activations per token before an FP8 GEMM):
+// scale[r] = amax_r / 448 (1 for a row of zeros), q[r, c] = e4m3(x[r, c] * (448 / amax_r)),
+// rounded to nearest even and saturated to ±448. cols % 8 == 0.
+void quantize_rows_fp8(const __nv_bfloat16* x, int64_t rows, int64_t cols, uint8_t* q, float* scale,
+                       cudaStream_t stream);
+
+// After an FP8 GEMM that wrote the plain products' sums into a.y: a.y[i, j] *= x_scale[i] *
+// a.w_scale[j], then + a.bias[j].
+void scale_fp8_products(const LinearArgs& a, const float* x_scale, cudaStream_t stream);
 
 // Largest m the GEMV path takes (above it: cuBLASLt).
 constexpr int64_t kGemvMaxRows = 8;
@@ -74,8 +87,13 @@ class Gemm {
     bool uses_gemv(int64_t m, int64_t k) const {
         return m >= 1 && m <= gemv_max_rows_ && k % 8 == 0;
     }
-    // cuBLASLt regardless of m (tests, benchmarks).
+    // cuBLASLt regardless of m (tests, benchmarks). With FP8 weights x is first quantized per
+    // row (quantize_rows_fp8), the GEMM runs on the FP8 tensor cores, and scale_fp8_products
+    // applies both scales and the bias; the GEMV path keeps x in bf16 (weight-only FP8).
     void lt_linear(const LinearArgs& a, cudaStream_t stream);
+    // Room for FP8 GEMMs' quantized activations, up to [rows, cols] (allocated here, so that
+    // graph captures never allocate).
+    void reserve_fp8(int64_t rows, int64_t cols);
     // GEMV for m <= this, cuBLASLt above (0 = cuBLASLt always).
     void set_gemv_max_rows(int64_t rows) { gemv_max_rows_ = rows; }
 
@@ -91,7 +109,10 @@ class Gemm {
     void* workspace_ = nullptr;
     size_t workspace_bytes_ = 0;
     int64_t gemv_max_rows_ = kGemvMaxRows;
-    std::map<std::tuple<int64_t, int64_t, int64_t, bool, int, bool>, Plan> plans_;
+    std::map<std::tuple<int64_t, int64_t, int64_t, bool, int, bool, bool>, Plan> plans_;
+    uint8_t* fp8_x_ = nullptr;  // quantized activations [rows, cols] and their scales [rows]
+    float* fp8_scale_ = nullptr;
+    int64_t fp8_rows_ = 0, fp8_cols_ = 0;
 };
 
 }  // namespace autoglm::cuda
