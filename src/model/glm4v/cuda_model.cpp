@@ -87,6 +87,21 @@ Result<std::unique_ptr<CudaGlm4vModel>> CudaGlm4vModel::create(const Glm4vModel&
         return Error{"the CUDA backend supports GQA groups up to 16"};
     if (t.rotary_dim() / 2 > cuda::MropeParams::kMaxPairs)
         return Error{"rotary dims exceed the CUDA backend's limit"};
+    if (options.fp8_weights) {
+        cudaDeviceProp prop{};
+        CUDA_CHECK(cudaGetDeviceProperties(&prop, options.device));
+        if (prop.major * 10 + prop.minor < 89)
+            return Error{std::string("FP8 weights need FP8 tensor cores (compute capability 8.9 "
+                                     "or newer); ") +
+                         prop.name + " is " + std::to_string(prop.major) + "." +
+                         std::to_string(prop.minor)};
+        const int64_t H = t.hidden_size, I = t.intermediate_size;
+        const int64_t q = t.num_attention_heads * t.head_dim();
+        if (H % 16 != 0 || I % 16 != 0 || q % 16 != 0)
+            return Error{
+                "FP8 weights need hidden, intermediate and attention widths that are "
+                "multiples of 16"};
+    }
     CUDA_CHECK(cudaSetDevice(options.device));
     std::unique_ptr<CudaGlm4vModel> m(new CudaGlm4vModel(host, options));
     // Text steps first: a decode's blocks take SMs before an image encode's waiting blocks.
@@ -149,6 +164,8 @@ void CudaGlm4vModel::allocate_workspaces() {
     norm_branch_ =
         static_cast<bf16*>(device_alloc(static_cast<size_t>(cuda::kGemvMaxRows * H) * 2));
     cuda::gemv_norm_rows_empty(norm_branch_, cuda::kGemvMaxRows * H, stream_);
+    if (options_.fp8_weights)
+        gemm_->reserve_fp8(T, std::max({H, I, t.num_attention_heads * t.head_dim()}));
     decode_blocks_per_seq_ =
         (options_.max_model_len + options_.block_size - 1) / options_.block_size;
     const int64_t max_blocks = std::max<int64_t>(decode_blocks_per_seq_, 1);
@@ -290,10 +307,11 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
     const int64_t slots = num_kv_blocks_ * options_.block_size;
     const int64_t layer_stride = 2 * slots * kvh * hd;
     cudaStream_t st = stream_;
-    auto linear = [&](const bf16* x, int64_t m, const bf16* w, int64_t out, int64_t k,
+    auto linear = [&](const bf16* x, int64_t m, const TextLinear& w, int64_t out, int64_t k,
                       const bf16* bias, void* y, cuda::OutType type = cuda::OutType::kBf16) {
         cuda::LinearArgs a;
-        a.x = x, a.m = m, a.w = w, a.n = out, a.k = k, a.bias = bias, a.y = y, a.out_type = type;
+        a.x = x, a.m = m, a.n = out, a.k = k, a.bias = bias, a.y = y, a.out_type = type;
+        w.set(a);
         gemm_->linear(a, st);
     };
     // Decode-sized steps (the GEMV path) fuse M-RoPE and the KV write into the qkv GEMV's
@@ -304,11 +322,12 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
     const bool fuse_norm = fuse && gemm_->uses_gemv(n, heads * hd) && gemm_->uses_gemv(n, I) &&
                            H % 8 == 0 && H <= cuda::kGemvNormMaxDim;
     // The o / down projection, then add_rms_norm(branch -> residual_, -> out).
-    auto project_then_norm = [&](const bf16* x, const bf16* w, int64_t k, const bf16* w_branch,
-                                 const bf16* w_out, bf16* out) {
+    auto project_then_norm = [&](const bf16* x, const TextLinear& w, int64_t k,
+                                 const bf16* w_branch, const bf16* w_out, bf16* out) {
         if (fuse_norm) {
             cuda::LinearArgs a;
-            a.x = x, a.m = n, a.w = w, a.n = H, a.k = k, a.y = norm_branch_;
+            a.x = x, a.m = n, a.n = H, a.k = k, a.y = norm_branch_;
+            w.set(a);
             cuda::NormTarget nt;
             nt.residual = residual_, nt.w_branch = w_branch, nt.w_out = w_out, nt.eps = eps;
             nt.out = out;
@@ -332,12 +351,12 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
         bf16* v_cache = k_cache + slots * kvh * hd;
         if (fuse) {
             cuda::LinearArgs a;
-            a.x = normed_, a.m = n, a.w = L.qkv_w, a.n = wqkv, a.k = H, a.bias = L.qkv_b;
-            a.y = qkv_;
+            a.x = normed_, a.m = n, a.n = wqkv, a.k = H, a.bias = L.qkv_b, a.y = qkv_;
+            L.qkv.set(a);
             cuda::gemv_rope_kv(a, in.positions, rope_, heads, kvh, hd, in.slots, k_cache, v_cache,
                                st);
         } else {
-            linear(normed_, n, L.qkv_w, wqkv, H, L.qkv_b, qkv_);
+            linear(normed_, n, L.qkv, wqkv, H, L.qkv_b, qkv_);
             cuda::rope_kv_write(qkv_, n, in.positions, rope_, heads, kvh, hd, in.slots, k_cache,
                                 v_cache, st);
         }
@@ -355,13 +374,14 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
             cuda::prefill_attention_sm90_causal(p, in.work, in.num_work, n, slots, st);
         else
             cuda::prefill_attention(p, in.work, in.num_work, st);
-        project_then_norm(attn_, L.o_w, heads * hd, L.post_self_attn, L.post_attention, normed_);
+        project_then_norm(attn_, L.o, heads * hd, L.post_self_attn, L.post_attention, normed_);
         if (fuse && gate_up_grouped_) {
             cuda::LinearArgs a;
-            a.x = normed_, a.m = n, a.w = L.gate_up_w, a.n = 2 * I, a.k = H, a.y = act_;
+            a.x = normed_, a.m = n, a.n = 2 * I, a.k = H, a.y = act_;
+            L.gate_up.set(a);
             cuda::gemv_silu_pairs(a, st);
         } else {
-            linear(normed_, n, L.gate_up_w, 2 * I, H, nullptr, gate_up_);
+            linear(normed_, n, L.gate_up, 2 * I, H, nullptr, gate_up_);
             if (gate_up_grouped_)
                 cuda::silu_mul_grouped4(gate_up_, n, I, act_, st);
             else
@@ -371,7 +391,7 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
         // norm; the observer's tap wants the residual between the two.
         const bool next = l + 1 < layers;
         const bf16* next_ln = next ? w_->layers[static_cast<size_t>(l) + 1].input_ln : nullptr;
-        project_then_norm(act_, L.down_w, I, L.post_mlp, obs ? nullptr : next_ln,
+        project_then_norm(act_, L.down, I, L.post_mlp, obs ? nullptr : next_ln,
                           obs || !next ? nullptr : normed_);
         if (obs) {
             detail::tap(obs, ("layer." + std::to_string(l)).c_str(), residual_, n, H, st);
@@ -383,7 +403,7 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
     cuda::add_rms_norm(residual_, nullptr, nullptr, w_->norm, in.logits_rows, in.num_logits, H, eps,
                        rows_normed_, st);
     if (obs) detail::tap_bf16(obs, "final_norm", rows_normed_, in.num_logits, H, st);
-    linear(rows_normed_, in.num_logits, w_->lm_head, t.vocab_size, H, nullptr, logits_,
+    linear(rows_normed_, in.num_logits, TextLinear{w_->lm_head}, t.vocab_size, H, nullptr, logits_,
            cuda::OutType::kF32);
     if (obs) detail::tap(obs, "logits", logits_, in.num_logits, t.vocab_size, st);
 }
@@ -480,8 +500,9 @@ std::string CudaGlm4vModel::describe() const {
     cudaDeviceProp prop{};
     CUDA_CHECK(cudaGetDeviceProperties(&prop, options_.device));
     std::ostringstream os;
-    os << prop.name << ": weights " << (weight_bytes_ >> 20) << " MiB bf16, KV pool "
-       << num_kv_blocks_ << " blocks x " << options_.block_size << " tokens ("
+    os << prop.name << ": weights " << (weight_bytes_ >> 20) << " MiB "
+       << (options_.fp8_weights ? "(text linear layers FP8, the rest bf16)" : "bf16")
+       << ", KV pool " << num_kv_blocks_ << " blocks x " << options_.block_size << " tokens ("
        << ((kv_bytes_per_block() * static_cast<uint64_t>(num_kv_blocks_)) >> 20)
        << " MiB), CUDA graphs " << (options_.cuda_graphs ? "on" : "off");
     return os.str();

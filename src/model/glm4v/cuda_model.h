@@ -32,6 +32,10 @@ struct CudaModelOptions {
     int64_t max_model_len = 8192;   // longest sequence (block tables, decode graphs)
     int32_t block_size = 16;
     bool cuda_graphs = true;
+    // The text decoder's linear layers (q/k/v, o, gate/up, down) quantized at load to FP8 e4m3
+    // with a scale per output row; the embeddings, the LM head, the norms and the vision tower
+    // stay bf16.
+    bool fp8_weights = false;
     std::function<void(uint64_t done, uint64_t total)> upload_progress;  // bytes uploaded
 };
 

@@ -9,6 +9,7 @@
 
 #include "core/cuda_check.h"
 #include "core/dtype.h"
+#include "kernels/cuda/gemm.h"
 #include "model/glm4v/cuda_model.h"
 
 namespace autoglm {
@@ -42,9 +43,17 @@ inline void tap_bf16(LayerObserver* obs, const char* name, const cuda::bf16* dev
 
 using cuda::bf16;
 
+// A text linear layer's weight: bf16, or FP8 with a scale per row (CudaModelOptions::fp8_weights).
+struct TextLinear {
+    bf16* w = nullptr;
+    uint8_t* fp8 = nullptr;
+    float* scale = nullptr;
+    void set(cuda::LinearArgs& a) const { a.w = w, a.w_fp8 = fp8, a.w_scale = scale; }
+};
+
 struct CudaGlm4vModel::Layer {
-    bf16 *input_ln, *qkv_w, *qkv_b, *o_w, *post_self_attn, *post_attention, *gate_up_w, *down_w,
-        *post_mlp;
+    bf16 *input_ln, *qkv_b, *post_self_attn, *post_attention, *post_mlp;
+    TextLinear qkv, o, gate_up, down;
 };
 struct CudaGlm4vModel::VisionBlock {
     bf16 *norm1, *norm2, *qkv_w, *proj_w, *gate_up_w, *down_w;

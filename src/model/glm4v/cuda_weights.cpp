@@ -25,7 +25,28 @@ struct Packed {
     PackLayout layout = PackLayout::kRows;
     std::vector<const TensorView*> parts;
     std::string alias_of;  // the same host tensor under another packed name (tied embeddings)
+    bool fp8 = false;      // stored as FP8 rows with a scale each
+    int64_t numel() const {
+        int64_t n = 0;
+        for (const TensorView* p : parts) n += p->numel();
+        return n;
+    }
+    int64_t cols() const { return parts[0]->shape.size() == 2 ? parts[0]->shape[1] : 0; }
 };
+
+// The text decoder's linear layers, which --quantization fp8 stores as FP8.
+bool is_fp8_candidate(const std::string& packed) {
+    static const char* const kSuffixes[] = {"self_attn.qkv.weight", "self_attn.o_proj.weight",
+                                            "mlp.gate_up_proj.weight", "mlp.down_proj.weight"};
+    if (packed.rfind("model.language_model.layers.", 0) != 0) return false;
+    for (const char* suffix : kSuffixes) {
+        const std::string sfx = suffix;
+        if (packed.size() > sfx.size() &&
+            packed.compare(packed.size() - sfx.size(), sfx.size(), sfx) == 0)
+            return true;
+    }
+    return false;
+}
 
 }  // namespace
 
@@ -58,6 +79,7 @@ Status CudaGlm4vModel::upload_weights(const Glm4vModel& host) {
         }
         item_of.emplace(spec.packed, items.size());
         Packed p{spec.packed, spec.layout, {&t}, {}};
+        p.fp8 = options_.fp8_weights && t.shape.size() == 2 && is_fp8_candidate(spec.packed);
         if (spec.packed == spec.request.name) {  // alone: may be a view of one already listed
             const auto [it, fresh] = single_by_data.try_emplace(t.data, spec.packed);
             if (!fresh) p.alias_of = it->second;
@@ -70,20 +92,29 @@ Status CudaGlm4vModel::upload_weights(const Glm4vModel& host) {
     // GEMV block holds matching gate and up columns and applies SwiGLU itself.
     const int64_t G = cuda::kGemvSiluGroup;
     gate_up_grouped_ = config_.text.intermediate_size % G == 0;
-    size_t total = 0;
+    // FP8 tensors take a byte an element and a float a row; their bf16 rows pass through one
+    // device buffer (as large as the largest of them) on the way to the quantizer.
+    size_t total = 0, fp8_staging = 0, to_upload = 0;  // device bytes, staging, bf16 bytes sent
     for (const Packed& it : items) {
         if (!it.alias_of.empty()) continue;
-        int64_t n = 0;
-        for (const TensorView* p : it.parts) n += p->numel();
-        total += align_up(static_cast<size_t>(n) * 2);
+        const auto n = static_cast<size_t>(it.numel());
+        to_upload += n * 2;
+        if (it.fp8) {
+            total += align_up(n) + align_up(n / static_cast<size_t>(it.cols()) * 4);
+            fp8_staging = std::max(fp8_staging, align_up(n * 2));
+        } else {
+            total += align_up(n * 2);
+        }
     }
     weight_bytes_ = total;
     auto [dev_total, dev_free] = memory_info();
-    if (total + (size_t{1} << 30) > dev_free)
-        return Error{"the weights need " + std::to_string(total >> 20) + " MiB, the GPU has " +
-                     std::to_string(dev_free >> 20) + " MiB free of " +
+    if (total + fp8_staging + (size_t{1} << 30) > dev_free)
+        return Error{"the weights need " + std::to_string((total + fp8_staging) >> 20) +
+                     " MiB, the GPU has " + std::to_string(dev_free >> 20) + " MiB free of " +
                      std::to_string(dev_total >> 20) + " MiB"};
     char* base = static_cast<char*>(device_alloc(total));
+    void* staging = nullptr;
+    if (fp8_staging > 0) CUDA_CHECK(cudaMalloc(&staging, fp8_staging));
 
     // Two pinned staging buffers: the host fills one while the other is in flight.
     constexpr size_t kStage = size_t{64} << 20;
@@ -99,13 +130,14 @@ Status CudaGlm4vModel::upload_weights(const Glm4vModel& host) {
     size_t offset = 0;
     std::vector<float> f32;
     std::map<std::string, bf16*> packed;
+    std::map<std::string, TextLinear> packed_fp8;
     for (const Packed& it : items) {
         if (!it.alias_of.empty()) {
             packed[it.name] = packed.at(it.alias_of);
             continue;
         }
-        char* dst = base + offset;
-        packed[it.name] = reinterpret_cast<bf16*>(dst);
+        char* dst = it.fp8 ? static_cast<char*>(staging) : base + offset;
+        if (!it.fp8) packed[it.name] = reinterpret_cast<bf16*>(dst);
         const bool group_gate_up = it.layout == PackLayout::kGateUpGroups && gate_up_grouped_;
         const bool merge_columns = it.layout == PackLayout::kMergeColumns;
         size_t written = 0;
@@ -168,12 +200,26 @@ Status CudaGlm4vModel::upload_weights(const Glm4vModel& host) {
                 written += count * 2;
                 uploaded += count * 2;
                 r += take;
-                if (options_.upload_progress) options_.upload_progress(uploaded, total);
+                if (options_.upload_progress) options_.upload_progress(uploaded, to_upload);
             }
         }
-        offset += align_up(written);
+        if (it.fp8) {  // the staged bf16 rows -> FP8 rows and their scales, in stream order
+            const int64_t cols = it.cols(), rows = it.numel() / cols;
+            TextLinear q;
+            q.fp8 = reinterpret_cast<uint8_t*>(base + offset);
+            q.scale = reinterpret_cast<float*>(base + offset +
+                                               align_up(static_cast<size_t>(rows * cols)));
+            cuda::quantize_rows_fp8(static_cast<const bf16*>(staging), rows, cols, q.fp8, q.scale,
+                                    stream_);
+            packed_fp8[it.name] = q;
+            offset += align_up(static_cast<size_t>(rows * cols)) +
+                      align_up(static_cast<size_t>(rows) * 4);
+        } else {
+            offset += align_up(written);
+        }
     }
     CUDA_CHECK(cudaStreamSynchronize(stream_));
+    if (staging) CUDA_CHECK(cudaFree(staging));
     for (int i = 0; i < 2; ++i) {
         cudaEventDestroy(done[i]);
         cudaFreeHost(stage[i]);
@@ -188,6 +234,11 @@ Status CudaGlm4vModel::upload_weights(const Glm4vModel& host) {
         if (unbound.empty()) unbound = name;
         return nullptr;
     };
+    const auto linear_at = [&](const std::string& name) -> TextLinear {
+        if (const auto found = packed_fp8.find(name); found != packed_fp8.end())
+            return found->second;
+        return TextLinear{at(name)};
+    };
     Weights& w = *w_;
     const std::string lm = "model.language_model.";
     w.embed = at(lm + "embed_tokens.weight");
@@ -196,13 +247,13 @@ Status CudaGlm4vModel::upload_weights(const Glm4vModel& host) {
         const std::string p = lm + "layers." + std::to_string(l) + ".";
         Layer& d = w.layers[l];
         d.input_ln = at(p + "input_layernorm.weight");
-        d.qkv_w = at(p + "self_attn.qkv.weight");
+        d.qkv = linear_at(p + "self_attn.qkv.weight");
         d.qkv_b = at(p + "self_attn.qkv.bias");
-        d.o_w = at(p + "self_attn.o_proj.weight");
+        d.o = linear_at(p + "self_attn.o_proj.weight");
         d.post_self_attn = at(p + "post_self_attn_layernorm.weight");
         d.post_attention = at(p + "post_attention_layernorm.weight");
-        d.gate_up_w = at(p + "mlp.gate_up_proj.weight");
-        d.down_w = at(p + "mlp.down_proj.weight");
+        d.gate_up = linear_at(p + "mlp.gate_up_proj.weight");
+        d.down = linear_at(p + "mlp.down_proj.weight");
         d.post_mlp = at(p + "post_mlp_layernorm.weight");
     }
     w.norm = at(lm + "norm.weight");
