@@ -282,6 +282,9 @@ int run_bench(const std::vector<std::string>& args) {
     opt.max_num_seqs = 8;
     opt.max_model_len = std::max(max_tokens, ctx + steps) + 16;
     opt.cuda_graphs = !flags.enabled("no-cuda-graphs");
+    auto fp8 = fp8_weights_from_flags(flags);
+    if (!fp8) return fail(fp8.error_message(), kExitUsage);
+    opt.fp8_weights = fp8.value();
     const auto t_up = Clock::now();
     auto created = CudaGlm4vModel::create(host, opt);
     if (!created) return fail(created.error_message(), kExitFailure);
@@ -329,7 +332,11 @@ int run_bench(const std::vector<std::string>& args) {
         const double step_ms = median(ms);
         std::fprintf(stderr, "decode step: %.3f ms wall, %.3f ms on the GPU (forward only)\n",
                      step_ms, median(gpu_ms));
-        const double bytes = 2.0 * (layers * layer_params + lm_params) +
+        // FP8 layers: a byte a weight and a float scale a row of each linear layer.
+        const double layer_rows = static_cast<double>(q_dim + 2 * kv_dim + H + 2 * I + H);
+        const double layer_bytes =
+            opt.fp8_weights ? layer_params + 4.0 * layer_rows : 2.0 * layer_params;
+        const double bytes = layers * layer_bytes + 2.0 * lm_params +
                              kv_bytes_per_token * static_cast<double>(ctx + steps / 2);
         const double floor_ms = bytes / bw * 1e3;
         std::snprintf(buf, sizeof buf, "%.1f tok/s (%.3f ms/token)", 1e3 / step_ms, step_ms);

@@ -27,6 +27,10 @@ void add_model_flags(Flags& flags) {
     flags.add("load-format", "auto",
               "auto | safetensors | dummy (random weights with the folder's config.json)");
     flags.add("seed", "0", "seed of dummy weights");
+    flags.add("quantization", "none",
+              "none | fp8: the text decoder's linear layers stored as FP8 e4m3 with a scale per "
+              "output channel, quantized at load (CUDA, sm_89 or newer: prefill GEMMs on the FP8 "
+              "tensor cores with per-token activation scales; decode reads half the bytes)");
     flags.add("threads", "0", "CPU worker threads (0 = all cores)");
     flags.add("help", "", "show this help", /*is_switch=*/true);
 }
@@ -41,6 +45,13 @@ int parse_or_exit(Flags& flags, const std::vector<std::string>& args) {
         return 0;
     }
     return -1;
+}
+
+Result<bool> fp8_weights_from_flags(const Flags& flags) {
+    const std::string q = flags.get("quantization");
+    if (q == "none" || q.empty()) return false;
+    if (q == "fp8") return true;
+    return Error{"--quantization must be none or fp8, got '" + q + "'"};
 }
 
 Result<std::unique_ptr<Glm4vModel>> load_from_flags(const Flags& flags,

@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 
+#include "app/common.h"
 #include "core/device_buffer.h"
 #include "core/logging.h"
 #include "engine/executor.h"
@@ -101,6 +102,10 @@ Result<EngineBundle> make_engine(const Flags& flags, const Glm4vModel& model,
     const bool use_cuda = device == "cuda" || (device == "auto" && cuda_device_count() > 0);
     if (use_cuda && cuda_device_count() == 0)
         return Error{"--device cuda: " + cuda_device_summary()};
+    auto fp8 = fp8_weights_from_flags(flags);
+    if (!fp8) return fp8.error();
+    if (fp8.value() && !use_cuda)
+        return Error{"--quantization fp8 runs on the CUDA backend only (this run uses the CPU)"};
     EngineBundle b;
     KvSizingRequest sizing;
     sizing.block_size = static_cast<int32_t>(block_size.value());
@@ -121,6 +126,7 @@ Result<EngineBundle> make_engine(const Flags& flags, const Glm4vModel& model,
         }
         o.block_size = sizing.block_size;
         o.cuda_graphs = !flags.enabled("enforce-eager");
+        o.fp8_weights = fp8.value();
         auto created = CudaGlm4vModel::create(model, o);
         if (!created) return created.error();
         gpu = std::move(created).value();
