@@ -299,13 +299,15 @@ __global__ void __launch_bounds__(kGemvThreads)
         if (tid < kCols * MR) res[r][i] = round_bf16(v);
         __syncthreads();
         if constexpr (kEpi == GemvEpilogue::kSiluPair) {
-            static_assert(kRows == 2 * kGemvSiluGroup && kStaged == 0,
-                          "a block holds one gate/up group");
+            constexpr int G = kGemvSiluGroup;
+            static_assert(kRows % (2 * G) == 0 && kStaged == 0,
+                          "a block holds whole gate/up groups");
             constexpr int kHalf = kRows / 2;
             if (tid >= kHalf * MR || i >= m) return;
             const int64_t half = n / 2, out_col = static_cast<int64_t>(blockIdx.x) * kHalf + r;
             if (out_col >= half) return;
-            const float g = res[r][i], u = res[r + kHalf][i];
+            const int first = r / G * 2 * G + r % G;  // the gate row; its up row is G further
+            const float g = res[first][i], u = res[first + G][i];
             static_cast<bf16*>(y)[i * half + out_col] =
                 __float2bfloat16(u * (g / (1.0f + __expf(-g))));
         } else {
@@ -385,6 +387,13 @@ constexpr int kGemvStagedCols = 10;
 template <typename WT, int MR, GemvEpilogue kEpi>
 void launch_gemv(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream_t stream) {
     const bool short_rows = a.k / GemvWeight<WT>::kPerLoad <= int64_t{kGemvThreads} * 2;
+    // FP8 rows of up to 4096 are one load a thread: 16 columns a block keep 16 loads in flight.
+    if constexpr (std::is_same_v<WT, uint8_t>) {
+        if (a.k / GemvWeight<WT>::kPerLoad <= int64_t{kGemvThreads}) {
+            launch_gemv_variant<WT, MR, 16, 1, kEpi>(a, rk, stream);
+            return;
+        }
+    }
     if constexpr (kEpi == GemvEpilogue::kSiluPair) {
         launch_gemv_variant<WT, MR, 2 * kGemvSiluGroup, 2, kEpi>(a, rk, stream);
     } else {
