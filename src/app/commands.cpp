@@ -116,6 +116,31 @@ int run_info(const std::vector<std::string>& args) {
                 static_cast<long long>(r.vision_params),
                 static_cast<unsigned long long>(r.vision_bytes));
     std::printf("unused checkpoint tensors: %zu\n", r.unused.size());
+    // What the CUDA backend holds and streams, per --quantization mode: every weight as bf16, or
+    // the text linear layers as FP8 with a float scale per row; a decode token reads the text
+    // weights but the embedding table (one row), plus the K/V of its context.
+    {
+        const auto& t = m.config().text;
+        const int64_t H = t.hidden_size, I = t.intermediate_size, hd = t.head_dim();
+        const int64_t q = t.num_attention_heads * hd, kv = t.num_key_value_heads * hd;
+        const auto layers = static_cast<double>(t.num_hidden_layers);
+        const double linear = static_cast<double>(H * (q + 2 * kv) + q * H + 3 * H * I) * layers;
+        const double rows = static_cast<double>(q + 2 * kv + H + 2 * I + H) * layers;
+        const double all = static_cast<double>(r.text_params + r.vision_params);
+        const double embed = static_cast<double>(t.vocab_size * H);
+        const double kv_token = layers * 2.0 * static_cast<double>(kv) * 2.0;
+        std::printf(
+            "GPU weights and bytes a decode token reads (+ %.0f KiB of KV per context "
+            "token):\n",
+            kv_token / 1024.0);
+        for (const bool fp8 : {false, true}) {
+            const double held = fp8 ? 2.0 * all - linear + 4.0 * rows : 2.0 * all;
+            const double text = 2.0 * static_cast<double>(r.text_params) - 2.0 * embed;
+            const double read = fp8 ? text - linear + 4.0 * rows : text;
+            std::printf("  --quantization %-4s %.2f GB held, %.2f GB read a token\n",
+                        fp8 ? "fp8" : "none", held / 1e9, read / 1e9);
+        }
+    }
     const Glm4vImageProcessorOptions& ip = m.image_processor_options();
     std::printf("image processor: %s\n  from %s\n", ip.describe().c_str(), ip.source.c_str());
     for (const std::string& note : ip.notes) std::printf("  note: %s\n", note.c_str());
