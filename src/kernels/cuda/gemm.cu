@@ -500,19 +500,19 @@ __global__ void scale_fp8_products_kernel(T* __restrict__ y, int64_t m, int64_t 
     const int64_t i = g / groups, j0 = (g % groups) * 8;
     const float sx = x_scale[i];
     T* row = y + i * n + j0;
+    if constexpr (std::is_same_v<T, bf16>) {  // 16-byte accesses (n % 8 == 0, aligned rows)
+        float v[8], ws[8], b[8];
+        unpack8(*reinterpret_cast<const Bf16x8*>(row), v);
+        *reinterpret_cast<float4*>(ws) = *reinterpret_cast<const float4*>(w_scale + j0);
+        *reinterpret_cast<float4*>(ws + 4) = *reinterpret_cast<const float4*>(w_scale + j0 + 4);
+        if (bias) unpack8(*reinterpret_cast<const Bf16x8*>(bias + j0), b);
 #pragma unroll
-    for (int c = 0; c < 8; ++c) {
-        float v;
-        if constexpr (std::is_same_v<T, float>)
-            v = row[c];
-        else
-            v = __bfloat162float(row[c]);
-        v = v * sx * w_scale[j0 + c];
-        if (bias) v += __bfloat162float(bias[j0 + c]);
-        if constexpr (std::is_same_v<T, float>)
-            row[c] = v;
-        else
-            row[c] = __float2bfloat16(v);
+        for (int c = 0; c < 8; ++c) v[c] = v[c] * sx * ws[c] + (bias ? b[c] : 0.0f);
+        *reinterpret_cast<Bf16x8*>(row) = pack8(v);
+    } else {
+#pragma unroll
+        for (int c = 0; c < 8; ++c)
+            row[c] = row[c] * sx * w_scale[j0 + c] + (bias ? __bfloat162float(bias[j0 + c]) : 0.0f);
     }
 }
 
