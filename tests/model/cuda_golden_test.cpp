@@ -111,6 +111,31 @@ std::vector<int32_t> gpu_greedy(CudaGlm4vModel& gpu, std::span<const int32_t> pr
     return out;
 }
 
+// One no-cache forward of a whole text sequence from position 0, keeping every row's logits
+// (blocks 0, 1, ... of the pool in order); `obs` taps the layers.
+void forward_all_rows(CudaGlm4vModel& gpu, std::span<const int32_t> tokens,
+                      LayerObserver* obs = nullptr) {
+    const auto n = static_cast<int64_t>(tokens.size());
+    const auto positions = text_positions(0, n);
+    std::vector<int64_t> slots(tokens.size());
+    std::vector<int32_t> rows(tokens.size());
+    for (int64_t i = 0; i < n; ++i) slots[i] = i, rows[i] = static_cast<int32_t>(i);
+    const int32_t qs[2] = {0, static_cast<int32_t>(n)}, len[1] = {static_cast<int32_t>(n)};
+    std::vector<int32_t> table;
+    for (int64_t b = 0; b < (n + 15) / 16; ++b) table.push_back(static_cast<int32_t>(b));
+    gpu.forward(ForwardBatch{tokens,
+                             positions,
+                             slots,
+                             qs,
+                             len,
+                             table,
+                             static_cast<int64_t>(table.size()),
+                             rows,
+                             {},
+                             -1,
+                             obs});
+}
+
 class CudaGolden : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CudaGolden, TextLayersLogitsAndGreedyMatchTransformers) {
@@ -125,24 +150,8 @@ TEST_P(CudaGolden, TextLayersLogitsAndGreedyMatchTransformers) {
     const auto ids = testing::read_tensor<int32_t>(f.value(), "input_ids");
     const auto n = static_cast<int64_t>(ids.size());
     const auto positions = text_positions(0, n);
-    std::vector<int64_t> slots(ids.size());
-    std::vector<int32_t> all(ids.size());
-    for (int64_t i = 0; i < n; ++i) slots[i] = i, all[i] = static_cast<int32_t>(i);
-    const int32_t qs[2] = {0, static_cast<int32_t>(n)}, len[1] = {static_cast<int32_t>(n)};
-    std::vector<int32_t> table;
-    for (int64_t b = 0; b < (n + 15) / 16; ++b) table.push_back(static_cast<int32_t>(b));
     testing::Recorder rec;
-    gpu->forward(ForwardBatch{ids,
-                              positions,
-                              slots,
-                              qs,
-                              len,
-                              table,
-                              static_cast<int64_t>(table.size()),
-                              all,
-                              {},
-                              -1,
-                              &rec});
+    forward_all_rows(*gpu, ids, &rec);
     expect_taps(rec, f.value(), "", GetParam(),
                 static_cast<size_t>(host->config().text.num_hidden_layers + 3));
     const auto want = testing::read_tensor<int32_t>(f.value(), "generated_ids");
@@ -155,23 +164,7 @@ TEST_P(CudaGolden, TextLayersLogitsAndGreedyMatchTransformers) {
     seq.insert(seq.end(), want.begin(), want.end() - 1);
     const auto L = static_cast<int64_t>(seq.size());
     const auto seq_pos = text_positions(0, L);
-    std::vector<int64_t> seq_slots(seq.size());
-    std::vector<int32_t> rows(seq.size());
-    for (int64_t i = 0; i < L; ++i) seq_slots[i] = i, rows[i] = static_cast<int32_t>(i);
-    const int32_t qs2[2] = {0, static_cast<int32_t>(L)}, len2[1] = {static_cast<int32_t>(L)};
-    std::vector<int32_t> table2;
-    for (int64_t b = 0; b < (L + 15) / 16; ++b) table2.push_back(static_cast<int32_t>(b));
-    gpu->forward(ForwardBatch{seq,
-                              seq_pos,
-                              seq_slots,
-                              qs2,
-                              len2,
-                              table2,
-                              static_cast<int64_t>(table2.size()),
-                              rows,
-                              {},
-                              -1,
-                              nullptr});
+    forward_all_rows(*gpu, seq);
     const int64_t vocab = host->config().text.vocab_size;
     std::vector<float> gpu_logits(static_cast<size_t>(L * vocab));
     gpu->copy_logits(gpu_logits.data());
@@ -204,17 +197,7 @@ TEST_P(CudaGolden, TextLayersLogitsAndGreedyMatchTransformers) {
     const auto got = gpu_greedy(*gpu, ids, positions, {}, 0, 32, -1, &step_logits);
     std::vector<int32_t> own(ids.begin(), ids.end());
     own.insert(own.end(), got.begin(), got.end() - 1);
-    gpu->forward(ForwardBatch{own,
-                              seq_pos,
-                              seq_slots,
-                              qs2,
-                              len2,
-                              table2,
-                              static_cast<int64_t>(table2.size()),
-                              rows,
-                              {},
-                              -1,
-                              nullptr});
+    forward_all_rows(*gpu, own);
     gpu->copy_logits(gpu_logits.data());
     double worst_step = 0;
     for (int64_t s = 0; s < 32; ++s) {
@@ -384,23 +367,7 @@ TEST_P(CudaGolden, Fp8WeightsMatchTheTorchEmulation) {
     ASSERT_EQ(want_steps.size(), static_cast<size_t>(steps * vocab));
 
     const auto positions = text_positions(0, n);
-    std::vector<int64_t> slots(ids.size());
-    std::vector<int32_t> all(ids.size());
-    for (int64_t i = 0; i < n; ++i) slots[i] = i, all[i] = static_cast<int32_t>(i);
-    const int32_t qs[2] = {0, static_cast<int32_t>(n)}, len[1] = {static_cast<int32_t>(n)};
-    std::vector<int32_t> table;
-    for (int64_t b = 0; b < (n + 15) / 16; ++b) table.push_back(static_cast<int32_t>(b));
-    gpu->forward(ForwardBatch{ids,
-                              positions,
-                              slots,
-                              qs,
-                              len,
-                              table,
-                              static_cast<int64_t>(table.size()),
-                              all,
-                              {},
-                              -1,
-                              nullptr});
+    forward_all_rows(*gpu, ids);
     std::vector<float> prefill(want_prefill.size());
     gpu->copy_logits(prefill.data());
     const double prefill_err = testing::relative_error(prefill, want_prefill);
