@@ -308,10 +308,9 @@ int run_bench(const std::vector<std::string>& args) {
 
     // Parameter counts of the text decoder that one token streams (the embedding table is
     // gathered, one row) and that a prefill token multiplies (lm_head only for the last token).
-    const int64_t H = tc.hidden_size, hd = tc.head_dim(), I = tc.intermediate_size;
+    const int64_t H = tc.hidden_size, hd = tc.head_dim();
     const int64_t q_dim = tc.num_attention_heads * hd, kv_dim = tc.num_key_value_heads * hd;
-    const double layer_params =
-        static_cast<double>(H * (q_dim + 2 * kv_dim) + q_dim * H + 2 * H * I + I * H);
+    const auto layer_params = static_cast<double>(tc.linear_params_per_layer());
     const double layers = static_cast<double>(tc.num_hidden_layers);
     const double lm_params = static_cast<double>(tc.vocab_size * H);
     const double kv_bytes_per_token = layers * 2.0 * static_cast<double>(kv_dim) * 2.0;
@@ -335,7 +334,7 @@ int run_bench(const std::vector<std::string>& args) {
         std::fprintf(stderr, "decode step: %.3f ms wall, %.3f ms on the GPU (forward only)\n",
                      step_ms, median(gpu_ms));
         // FP8 layers: a byte a weight and a float scale a row of each linear layer.
-        const double layer_rows = static_cast<double>(q_dim + 2 * kv_dim + H + 2 * I + H);
+        const auto layer_rows = static_cast<double>(tc.linear_rows_per_layer());
         const double layer_bytes =
             opt.fp8_weights ? layer_params + 4.0 * layer_rows : 2.0 * layer_params;
         const double bytes = layers * layer_bytes + 2.0 * lm_params +

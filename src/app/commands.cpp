@@ -121,11 +121,10 @@ int run_info(const std::vector<std::string>& args) {
     // weights but the embedding table (one row), plus the K/V of its context.
     {
         const auto& t = m.config().text;
-        const int64_t H = t.hidden_size, I = t.intermediate_size, hd = t.head_dim();
-        const int64_t q = t.num_attention_heads * hd, kv = t.num_key_value_heads * hd;
+        const int64_t H = t.hidden_size, kv = t.num_key_value_heads * t.head_dim();
         const auto layers = static_cast<double>(t.num_hidden_layers);
-        const double linear = static_cast<double>(H * (q + 2 * kv) + q * H + 3 * H * I) * layers;
-        const double rows = static_cast<double>(q + 2 * kv + H + 2 * I + H) * layers;
+        const double linear = static_cast<double>(t.linear_params_per_layer()) * layers;
+        const double rows = static_cast<double>(t.linear_rows_per_layer()) * layers;
         const double all = static_cast<double>(r.text_params + r.vision_params);
         const double embed = static_cast<double>(t.vocab_size * H);
         const double kv_token = layers * 2.0 * static_cast<double>(kv) * 2.0;

@@ -28,6 +28,15 @@ struct Glm4vTextConfig {
     // NOTE: transformers derives head_dim from hidden_size / num_attention_heads and ignores a
     // head_dim key for this model.
     int64_t head_dim() const { return hidden_size / num_attention_heads; }
+    // One decoder layer's linear layers (q/k/v, o, gate/up, down): weights and output rows.
+    int64_t linear_params_per_layer() const {
+        const int64_t q = num_attention_heads * head_dim(), kv = num_key_value_heads * head_dim();
+        return hidden_size * (q + 2 * kv) + q * hidden_size + 3 * hidden_size * intermediate_size;
+    }
+    int64_t linear_rows_per_layer() const {
+        const int64_t q = num_attention_heads * head_dim(), kv = num_key_value_heads * head_dim();
+        return q + 2 * kv + hidden_size + 2 * intermediate_size + hidden_size;
+    }
     int64_t rotary_dim() const {
         return static_cast<int64_t>(static_cast<double>(head_dim()) * partial_rotary_factor);
     }
