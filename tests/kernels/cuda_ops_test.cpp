@@ -331,10 +331,12 @@ TEST(CudaOps, HopperVisionAttentionMatchesCpu) {
     check_vision_attention({1, 352, 255, 1000, 77}, 52, VisionKernel::kHopper);
 }
 
-TEST(CudaOps, VisionRopeLayerNormGeluArgmaxMatchCpu) {
+TEST(CudaOps, VisionRopeNormsGeluArgmaxMatchCpu) {
     REQUIRE_GPU();
-    {  // 2-D rotary on q and k of a fused qkv row.
-        const int64_t heads = 3, hd = 32, n = 6, H = heads * hd;
+    // 2-D rotary on q and k of a fused qkv row: 16-byte vectors (head_dim % 32 == 0) and pair
+    // by pair (head_dim 40).
+    for (const int64_t hd : {int64_t{32}, int64_t{128}, int64_t{40}}) {
+        const int64_t heads = 3, n = 6, H = heads * hd;
         auto qkv = random_bf16_values(static_cast<size_t>(n * 3 * H), 60);
         std::vector<int32_t> coords = {0, 0, 0, 1, 5, 2, 7, 7, 2, 9, 13, 1};
         const int64_t half = hd / 2, quarter = half / 2;
@@ -357,7 +359,20 @@ TEST(CudaOps, VisionRopeLayerNormGeluArgmaxMatchCpu) {
         std::vector<float> got_qk(qk.size());
         for (int64_t t = 0; t < n; ++t)
             std::copy_n(got.begin() + t * 3 * H, 2 * H, got_qk.begin() + t * 2 * H);
-        EXPECT_LE(rel_error(got_qk, qk), 8e-3);
+        EXPECT_LE(rel_error(got_qk, qk), 8e-3) << "head_dim " << hd;
+    }
+    {  // RMSNorm of bf16 rows (the vision blocks'): the 8-wide kernel (1536) and the plain one.
+        for (const int64_t dim : {int64_t{1536}, int64_t{100}}) {
+            const int64_t rows = 7;
+            auto x = random_bf16_values(static_cast<size_t>(rows * dim), 65, 4.0f);
+            auto w = random_bf16_values(static_cast<size_t>(dim), 66);
+            std::vector<float> want(x.size());
+            cpu::rms_norm(x.data(), f32_view(w, {dim}), rows, dim, 1e-6f, want.data());
+            DeviceBuffer dx = upload_bf16(x), dw = upload_bf16(w), dout = poisoned(x.size() * 2);
+            cuda::rms_norm_bf16(dx.as<bf16>(), dw.as<bf16>(), rows, dim, 1e-6f, dout.as<bf16>(),
+                                nullptr);
+            EXPECT_LE(rel_error(download_bf16(dout, x.size()), want), 8e-3) << "dim " << dim;
+        }
     }
     {  // LayerNorm + exact GELU.
         const int64_t rows = 5, dim = 4096;

@@ -1,5 +1,6 @@
 // Row-wise and elementwise CUDA kernels: embedding, sandwich RMSNorm, M-RoPE + paged KV write,
 // SwiGLU, the vision tower's rotary, position-embedding resample and LayerNorm+GELU, argmax.
+#include <algorithm>
 #include <cmath>
 
 #include "core/check.h"
@@ -94,22 +95,51 @@ unsigned norm8_threads(int64_t dim) {
     return static_cast<unsigned>((dim / 8 + 31) / 32 * 32);
 }
 
-template <typename Out>
-__global__ void rms_norm_kernel(const float* __restrict__ x, const bf16* __restrict__ w,
-                                int64_t dim, float eps, Out* __restrict__ out) {
+__device__ __forceinline__ float to_f32(float v) {
+    return v;
+}
+__device__ __forceinline__ float to_f32(bf16 v) {
+    return __bfloat162float(v);
+}
+
+template <typename In, typename Out>
+__global__ void rms_norm_kernel(const In* __restrict__ x, const bf16* __restrict__ w, int64_t dim,
+                                float eps, Out* __restrict__ out) {
     __shared__ float scratch[32];
-    const float* xr = x + blockIdx.x * dim;
+    const In* xr = x + blockIdx.x * dim;
     float ss = 0.0f;
-    for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) ss += xr[j] * xr[j];
+    for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) ss += to_f32(xr[j]) * to_f32(xr[j]);
     const float inv = rsqrtf(block_sum(ss, scratch) / static_cast<float>(dim) + eps);
     Out* o = out + blockIdx.x * dim;
     for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) {
-        const float v = bf(w[j]) * (xr[j] * inv);
+        const float v = bf(w[j]) * (to_f32(xr[j]) * inv);
         if constexpr (sizeof(Out) == 2)
             o[j] = __float2bfloat16(v);
         else
             o[j] = v;
     }
+}
+
+// bf16 rows to bf16, one block per row, 8 consecutive elements a thread (dim % 8 == 0).
+__global__ void rms_norm8_bf16_kernel(const bf16* __restrict__ x, const bf16* __restrict__ w,
+                                      int dim, float eps, bf16* __restrict__ out) {
+    __shared__ float scratch[32];
+    const int c = static_cast<int>(threadIdx.x) * 8;
+    const int64_t r = blockIdx.x;
+    float v[8] = {}, g[8] = {};
+    if (c < dim) {
+        unpack8(*reinterpret_cast<const Bf16x8*>(x + r * dim + c), v);
+        unpack8(*reinterpret_cast<const Bf16x8*>(w + c), g);
+    }
+    float ss = 0.0f;
+#pragma unroll
+    for (int e = 0; e < 8; ++e) ss += v[e] * v[e];
+    const float inv = rsqrtf(block_sum(ss, scratch) / static_cast<float>(dim) + eps);
+    if (c >= dim) return;
+    float y[8];
+#pragma unroll
+    for (int e = 0; e < 8; ++e) y[e] = g[e] * (v[e] * inv);
+    *reinterpret_cast<Bf16x8*>(out + r * dim + c) = pack8(y);
 }
 
 // Grid (tokens, head groups of 4): warp w of a block owns head blockIdx.y * 4 + w among the q, k
@@ -187,6 +217,10 @@ __global__ void silu_mul_grouped4_kernel(const bf16* __restrict__ gate_up, int64
     *reinterpret_cast<uint2*>(out + 4 * i) = *reinterpret_cast<const uint2*>(o);
 }
 
+// One block per token. The angles of the token's 2-D position first (shared), then each thread
+// rotates kVec adjacent pairs (i, i + d/2) of one q or k head: kVec = 8 loads and stores 16 bytes
+// at a time (needs d % 32 == 0, so no vector straddles the row / column quarter), kVec = 1 any d.
+template <int kVec>
 __global__ void vision_rope_kernel(bf16* __restrict__ qkv, int heads, int head_dim,
                                    const int32_t* __restrict__ coords, float theta) {
     extern __shared__ float angles[];  // [half] cos, then [half] sin
@@ -201,13 +235,30 @@ __global__ void vision_rope_kernel(bf16* __restrict__ qkv, int heads, int head_d
         sincosf(coord * inv_freq, &angles[half + i], &angles[i]);
     }
     __syncthreads();
-    for (int idx = threadIdx.x; idx < 2 * heads * half; idx += blockDim.x) {
-        const int h = idx / half, i = idx % half;  // h < 2 * heads: q heads then k heads
-        const float c = angles[i], s = angles[half + i];
-        bf16* x = row + h * head_dim;
-        const float a = bf(x[i]), b = bf(x[i + half]);
-        x[i] = __float2bfloat16(a * c - b * s);
-        x[i + half] = __float2bfloat16(b * c + a * s);
+    const int units = half / kVec;
+    for (int idx = threadIdx.x; idx < 2 * heads * units; idx += blockDim.x) {
+        const int h = idx / units, i0 = idx % units * kVec;  // h < 2 * heads: q heads, then k
+        bf16* x = row + h * head_dim + i0;
+        float a[kVec], b[kVec];
+        if constexpr (kVec == 8) {
+            unpack8(*reinterpret_cast<const Bf16x8*>(x), a);
+            unpack8(*reinterpret_cast<const Bf16x8*>(x + half), b);
+        } else {
+            a[0] = bf(x[0]), b[0] = bf(x[half]);
+        }
+        float ya[kVec], yb[kVec];
+#pragma unroll
+        for (int e = 0; e < kVec; ++e) {
+            const float c = angles[i0 + e], sn = angles[half + i0 + e];
+            ya[e] = a[e] * c - b[e] * sn;
+            yb[e] = b[e] * c + a[e] * sn;
+        }
+        if constexpr (kVec == 8) {
+            *reinterpret_cast<Bf16x8*>(x) = pack8(ya);
+            *reinterpret_cast<Bf16x8*>(x + half) = pack8(yb);
+        } else {
+            x[0] = __float2bfloat16(ya[0]), x[half] = __float2bfloat16(yb[0]);
+        }
     }
 }
 
@@ -412,7 +463,7 @@ void add_rms_norm(float* residual, const bf16* branch, const bf16* w_branch, con
 void rms_norm_f32(const float* x, const bf16* weight, int64_t rows, int64_t dim, float eps,
                   float* out, cudaStream_t stream) {
     if (rows == 0) return;
-    rms_norm_kernel<float>
+    rms_norm_kernel<float, float>
         <<<static_cast<unsigned>(rows), kRowThreads, 0, stream>>>(x, weight, dim, eps, out);
     AUTOGLM_LAUNCH_CHECK();
 }
@@ -425,7 +476,20 @@ void rms_norm_to_bf16(const float* x, const bf16* weight, int64_t rows, int64_t 
             const_cast<float*>(x), nullptr, nullptr, weight, nullptr, static_cast<int>(dim), eps,
             out);
     } else {
-        rms_norm_kernel<bf16>
+        rms_norm_kernel<float, bf16>
+            <<<static_cast<unsigned>(rows), kRowThreads, 0, stream>>>(x, weight, dim, eps, out);
+    }
+    AUTOGLM_LAUNCH_CHECK();
+}
+
+void rms_norm_bf16(const bf16* x, const bf16* weight, int64_t rows, int64_t dim, float eps,
+                   bf16* out, cudaStream_t stream) {
+    if (rows == 0) return;
+    if (norm8_fits(dim)) {
+        rms_norm8_bf16_kernel<<<static_cast<unsigned>(rows), norm8_threads(dim), 0, stream>>>(
+            x, weight, static_cast<int>(dim), eps, out);
+    } else {
+        rms_norm_kernel<bf16, bf16>
             <<<static_cast<unsigned>(rows), kRowThreads, 0, stream>>>(x, weight, dim, eps, out);
     }
     AUTOGLM_LAUNCH_CHECK();
@@ -467,8 +531,16 @@ void silu_mul(const bf16* gate_up, int64_t rows, int64_t width, bf16* out, cudaS
 void vision_rope(bf16* qkv, int64_t n, int64_t heads, int64_t head_dim, const int32_t* coords,
                  float theta, cudaStream_t stream) {
     if (n == 0) return;
-    vision_rope_kernel<<<static_cast<unsigned>(n), 256, head_dim * sizeof(float), stream>>>(
-        qkv, static_cast<int>(heads), static_cast<int>(head_dim), coords, theta);
+    const auto smem = static_cast<size_t>(head_dim) * sizeof(float);
+    if (head_dim % 32 == 0) {
+        const int64_t units = heads * head_dim / 8;  // 2 * heads * (head_dim / 2) / 8
+        const auto threads = static_cast<unsigned>(std::min<int64_t>((units + 31) / 32 * 32, 512));
+        vision_rope_kernel<8><<<static_cast<unsigned>(n), threads, smem, stream>>>(
+            qkv, static_cast<int>(heads), static_cast<int>(head_dim), coords, theta);
+    } else {
+        vision_rope_kernel<1><<<static_cast<unsigned>(n), 256, smem, stream>>>(
+            qkv, static_cast<int>(heads), static_cast<int>(head_dim), coords, theta);
+    }
     AUTOGLM_LAUNCH_CHECK();
 }
 

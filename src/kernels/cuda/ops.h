@@ -28,11 +28,14 @@ void add_rms_norm(float* residual, const bf16* branch, const bf16* w_branch, con
                   const int32_t* src_row, int64_t rows, int64_t dim, float eps, bf16* out,
                   cudaStream_t stream);
 
-// Plain RMSNorm of bf16 or f32 rows to bf16 or f32 (the vision tower's norms).
+// Plain RMSNorm, f32 arithmetic: f32 rows to f32 or bf16, bf16 rows to bf16 (the vision
+// tower's norms; its residual stream is bf16, as the reference keeps it).
 void rms_norm_f32(const float* x, const bf16* weight, int64_t rows, int64_t dim, float eps,
                   float* out, cudaStream_t stream);
 void rms_norm_to_bf16(const float* x, const bf16* weight, int64_t rows, int64_t dim, float eps,
                       bf16* out, cudaStream_t stream);
+void rms_norm_bf16(const bf16* x, const bf16* weight, int64_t rows, int64_t dim, float eps,
+                   bf16* out, cudaStream_t stream);
 
 // Text M-RoPE parameters: pair i of the rotary dims rotates by position[section[i]] * inv_freq[i].
 struct MropeParams {
