@@ -87,7 +87,8 @@ struct CudaGlm4vModel::VisionWork {
     int64_t capacity = 0;  // patches
     float* px = nullptr;   // [N, patch_input_dim] f32
     bf16* px16 = nullptr;
-    float* x = nullptr;  // [N, hidden] f32 residual
+    float* x = nullptr;  // [N, hidden] f32: the embeddings (patch, norm, positions)
+    bf16* xb = nullptr;  // [N, hidden] the blocks' residual stream, bf16 as the reference's
     bf16 *h = nullptr, *qkv = nullptr, *attn = nullptr, *gu = nullptr, *act = nullptr;
     bf16 *z = nullptr, *t = nullptr, *gu2 = nullptr, *act2 = nullptr;
     int32_t* ints = nullptr;  // coords [N,2], grid_hw [N,2], then attention metadata

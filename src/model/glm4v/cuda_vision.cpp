@@ -159,6 +159,7 @@ DeviceImageEmbeddings CudaGlm4vModel::encode(std::span<const ImageGrid> grids,
         v.px = static_cast<float*>(alloc(static_cast<size_t>(cap * in_dim) * 4));
         v.px16 = static_cast<bf16*>(alloc(static_cast<size_t>(cap * in_dim) * 2));
         v.x = static_cast<float*>(alloc(static_cast<size_t>(cap * H) * 4));
+        v.xb = static_cast<bf16*>(alloc(static_cast<size_t>(cap * H) * 2));
         v.h = static_cast<bf16*>(alloc(static_cast<size_t>(cap * H) * 2));
         v.qkv = static_cast<bf16*>(alloc(static_cast<size_t>(cap * 3 * H) * 2));
         v.attn = static_cast<bf16*>(alloc(static_cast<size_t>(cap * H) * 2));
@@ -228,6 +229,9 @@ DeviceImageEmbeddings CudaGlm4vModel::encode(std::span<const ImageGrid> grids,
     const int64_t side = vc.image_size / vc.patch_size;
     cuda::vision_pos_embed(v.x, w_->pos_embed, side, H, coords, grid_hw, N, st);
     if (obs) detail::tap(obs, "vision.embeddings", v.x, N, H, st);
+    // The blocks keep the residual in bf16, as the reference model does: half the bytes for the
+    // norms to read and for the o / down GEMMs to add into (beta = 1).
+    cuda::f32_to_bf16(v.x, N * H, v.xb, st);
     cuda::AttentionParams p;
     p.q = v.qkv, p.k = v.qkv + H, p.v = v.qkv + 2 * H;
     p.q_stride = 3 * H, p.kv_stride = 3 * H, p.out = v.attn, p.out_stride = H;
@@ -242,21 +246,22 @@ DeviceImageEmbeddings CudaGlm4vModel::encode(std::span<const ImageGrid> grids,
     const bool hopper_attention = cuda::hopper_attention_supported(p);
     for (int64_t b = 0; b < vc.depth; ++b) {
         const VisionBlock& B = w_->blocks[static_cast<size_t>(b)];
-        cuda::rms_norm_to_bf16(v.x, B.norm1, N, H, eps, v.h, st);
+        cuda::rms_norm_bf16(v.xb, B.norm1, N, H, eps, v.h, st);
         linear(v.h, N, B.qkv_w, 3 * H, H, nullptr, v.qkv);
         cuda::vision_rope(v.qkv, N, heads, hd, coords, 10000.0f, st);
         if (hopper_attention)
             cuda::prefill_attention_sm90(p, work_dev, num_work, N, st);
         else
             cuda::prefill_attention(p, work_dev, num_work, st);
-        linear(v.attn, N, B.proj_w, H, H, nullptr, v.x, cuda::OutType::kF32, true);
-        cuda::rms_norm_to_bf16(v.x, B.norm2, N, H, eps, v.h, st);
+        linear(v.attn, N, B.proj_w, H, H, nullptr, v.xb, cuda::OutType::kBf16, true);
+        cuda::rms_norm_bf16(v.xb, B.norm2, N, H, eps, v.h, st);
         linear(v.h, N, B.gate_up_w, 2 * out_h, H, nullptr, v.gu);
         cuda::silu_mul(v.gu, N, out_h, v.act, st);
-        linear(v.act, N, B.down_w, H, out_h, nullptr, v.x, cuda::OutType::kF32, true);
-        if (obs) detail::tap(obs, ("vision.block." + std::to_string(b)).c_str(), v.x, N, H, st);
+        linear(v.act, N, B.down_w, H, out_h, nullptr, v.xb, cuda::OutType::kBf16, true);
+        if (obs)
+            detail::tap_bf16(obs, ("vision.block." + std::to_string(b)).c_str(), v.xb, N, H, st);
     }
-    cuda::rms_norm_to_bf16(v.x, w_->post_ln, N, H, eps, v.h, st);
+    cuda::rms_norm_bf16(v.xb, w_->post_ln, N, H, eps, v.h, st);
     if (obs) detail::tap_bf16(obs, "vision.post_norm", v.h, N, H, st);
     const int64_t rows = N / group;
     linear(v.h, rows, w_->down_w, out_h, H * group, w_->down_b, v.z);
