@@ -18,6 +18,8 @@
 #include "core/device_buffer.h"
 
 #ifdef AUTOGLM_HAS_CUDA
+#include <cuda_profiler_api.h>
+
 #include "core/cuda_check.h"
 #include "model/glm4v/cuda_model.h"
 #include "model/glm4v/image_processor.h"
@@ -232,6 +234,10 @@ int run_bench(const std::vector<std::string>& args) {
     flags.add("repeats", "5", "timed repeats of each prefill / vision / agent figure (median)");
     flags.add("json", "", "also write the figures to this JSON file");
     flags.add("no-cuda-graphs", "false", "decode without CUDA graphs", true);
+    flags.add("profile", "false",
+              "bracket the last timed repeat of each section (the last decode step) with "
+              "cudaProfilerStart/Stop, for `ncu --profile-from-start off`",
+              true);
     flags.add("only", "",
               "run one section: decode, prefill, vision, attention or agent (default: all), or "
               "accuracy (not in all: FP8 against bf16 weights, both models on the GPU: "
@@ -298,6 +304,13 @@ int run_bench(const std::vector<std::string>& args) {
 
     const std::string only = flags.get("only");
     auto want = [&](const char* section) { return only.empty() || only == section; };
+    // One repeat of each section under a profiler started with --profile-from-start off.
+    const bool profile = flags.enabled("profile");
+    auto profiled = [&](bool last, bool begin) {
+        if (!profile || !last) return;
+        CUDA_CHECK(cudaDeviceSynchronize());
+        CUDA_CHECK(begin ? cudaProfilerStart() : cudaProfilerStop());
+    };
     const double bw = measure_copy_bandwidth(st);
     const double gemm_rate = measure_gemm_rate(st);
     std::vector<Row> rows;
@@ -324,9 +337,11 @@ int run_bench(const std::vector<std::string>& args) {
         std::vector<double> ms, gpu_ms;
         for (int64_t i = 0; i < steps + 3; ++i) {
             SeqBatch d = one_sequence({next}, ctx + i, opt.block_size, ctx + steps + 4);
+            profiled(i == steps + 2, true);
             const auto t0 = Clock::now();
             gpu.forward(d.view());
             next = gpu.argmax()[0];
+            profiled(i == steps + 2, false);
             const float g = gpu.last_forward_ms();
             if (i >= 3) ms.push_back(ms_since(t0)), gpu_ms.push_back(g);
         }
@@ -366,10 +381,12 @@ int run_bench(const std::vector<std::string>& args) {
         SeqBatch b = one_sequence(random_tokens(L, tc.vocab_size, 11 + li), 0, opt.block_size, L);
         std::vector<double> ms;
         for (int64_t r = 0; r < repeats + 1; ++r) {
+            profiled(r == repeats, true);
             const auto t0 = Clock::now();
             gpu.forward(b.view());
             (void)gpu.argmax();
             if (r > 0) ms.push_back(ms_since(t0));
+            profiled(r == repeats, false);
         }
         const double t = median(ms);
         const double flops = prefill_flops(L);
@@ -422,9 +439,11 @@ int run_bench(const std::vector<std::string>& args) {
         std::vector<double> ms, gpu_ms;
         std::vector<float> spans;
         for (int64_t r = 0; r < repeats + 1; ++r) {
+            profiled(r == repeats, true);
             const auto t0 = Clock::now();
             auto e = gpu.encode_image(shot_image);
             gpu.synchronize();
+            profiled(r == repeats, false);
             spans.clear();
             (void)gpu.collect_vision_ms(spans);
             if (r > 0) ms.push_back(ms_since(t0));
@@ -568,6 +587,7 @@ int run_bench(const std::vector<std::string>& args) {
         SeqBatch b = one_sequence(tokens, 0, opt.block_size, agent_tokens);
         std::vector<double> ms;
         for (int64_t r = 0; r < repeats + 1; ++r) {
+            profiled(r == repeats, true);
             const auto t0 = Clock::now();
             DeviceImageEmbeddings e = gpu.encode_image(shot_image);
             std::vector<const cuda::bf16*> rows_ptr(static_cast<size_t>(image_tokens));
@@ -576,6 +596,7 @@ int run_bench(const std::vector<std::string>& args) {
             gpu.forward(b.view(static_cast<int32_t>(cfg.image_token_id)), rows_ptr);
             (void)gpu.argmax();
             if (r > 0) ms.push_back(ms_since(t0));
+            profiled(r == repeats, false);
         }
         const double t = median(ms);
         const double flops = vision_flops + prefill_flops(agent_tokens);
