@@ -72,12 +72,12 @@ TEST(CudaOps, LinearGemvAndCublasLtMatchCpu) {
 }
 
 // The CPU twin of quantize_rows_fp8: codes and scales, and the rows they stand for.
-struct Fp8Rows {
+struct CpuFp8Rows {
     std::vector<uint8_t> q;
     std::vector<float> scale, dequantized;
 };
-Fp8Rows quantize_rows_cpu(const std::vector<float>& x, int64_t rows, int64_t cols) {
-    Fp8Rows r;
+CpuFp8Rows quantize_rows_cpu(const std::vector<float>& x, int64_t rows, int64_t cols) {
+    CpuFp8Rows r;
     r.q.resize(x.size()), r.dequantized.resize(x.size());
     for (int64_t i = 0; i < rows; ++i) {
         float amax = 0.0f;
@@ -112,7 +112,7 @@ TEST(CudaOps, Fp8QuantizeAndLinearMatchCpu) {
         auto w = random_bf16_values(static_cast<size_t>(n * k), 41, 0.05f);
         std::fill(w.begin() + k, w.begin() + 2 * k, 0.0f);  // a row of zeros: scale 1
         auto bias = random_bf16_values(static_cast<size_t>(n), 42);
-        const Fp8Rows wq = quantize_rows_cpu(w, n, k);
+        const CpuFp8Rows wq = quantize_rows_cpu(w, n, k);
         DeviceBuffer dx = upload_bf16(x), dw = upload_bf16(w), db = upload_bf16(bias);
         DeviceBuffer dq = poisoned(wq.q.size()), ds = poisoned(wq.scale.size() * 4);
         cuda::quantize_rows_fp8(dw.as<bf16>(), n, k, dq.as<uint8_t>(), ds.as<float>(), nullptr);
@@ -128,7 +128,7 @@ TEST(CudaOps, Fp8QuantizeAndLinearMatchCpu) {
         std::vector<float> want16(static_cast<size_t>(m * n));
         cpu::linear(x.data(), m, f32_view(wq.dequantized, {n, k}), &bv, want16.data());
         // cuBLASLt: x quantized per row as well.
-        const Fp8Rows xq = quantize_rows_cpu(x, m, k);
+        const CpuFp8Rows xq = quantize_rows_cpu(x, m, k);
         std::vector<float> want8(want16.size());
         cpu::linear(xq.dequantized.data(), m, f32_view(wq.dequantized, {n, k}), &bv, want8.data());
         for (int path = 0; path < 2; ++path) {
@@ -144,6 +144,222 @@ TEST(CudaOps, Fp8QuantizeAndLinearMatchCpu) {
                 gemm.lt_linear(a, nullptr);
             EXPECT_LE(rel_error(download_bf16(dy, want16.size()), path ? want8 : want16), 8e-3)
                 << (path ? "cublasLt" : "gemv") << " m=" << m << " n=" << n << " k=" << k;
+        }
+    }
+}
+
+std::vector<uint8_t> download_bytes(const DeviceBuffer& d, int64_t n) {
+    std::vector<uint8_t> out(static_cast<size_t>(n));
+    CUDA_CHECK(cudaDeviceSynchronize());
+    d.copy_to_host(out.data(), out.size());
+    return out;
+}
+
+bool has_fp8_tensor_cores() {
+    cudaDeviceProp prop{};
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    return prop.major * 10 + prop.minor >= 89;
+}
+
+// Dequantized FP8 rows from the device: q * scale per row.
+std::vector<float> download_fp8_rows(const DeviceBuffer& q, const DeviceBuffer& scale, int64_t rows,
+                                     int64_t cols) {
+    std::vector<uint8_t> codes(static_cast<size_t>(rows * cols));
+    std::vector<float> s(static_cast<size_t>(rows)), out(codes.size());
+    CUDA_CHECK(cudaDeviceSynchronize());
+    q.copy_to_host(codes.data(), codes.size());
+    scale.copy_to_host(s.data(), s.size() * 4);
+    for (size_t i = 0; i < codes.size(); ++i)
+        out[i] = e4m3_to_f32(codes[i]) * s[i / static_cast<size_t>(cols)];
+    return out;
+}
+
+// The FP8 path with its passes folded into the neighbouring kernels (Gemm::fp8_products, the
+// scales applied by the readers, the inputs quantized by the writers) against the separate
+// passes (quantize_rows_fp8, lt_linear, scale_fp8_products) and the CPU. Quantized rows are
+// compared dequantized against the unquantized CPU value: e4m3 keeps 3 mantissa bits, so an
+// element is off by at most half a step, 16 / 448 = 3.6 % of its row's maximum (tolerance 4 %);
+// their scales (amax / 448, amax of the bf16-rounded row) to bf16 rounding of the CPU's. And the
+// folded kernels give the separate passes' codes and scales bit for bit: they round to bf16
+// wherever those passes store a bf16 tensor.
+TEST(CudaOps, Fp8FoldedPassesMatchTheSeparatePasses) {
+    REQUIRE_GPU();
+    if (!has_fp8_tensor_cores()) GTEST_SKIP() << "no FP8 tensor cores: " << cuda_device_summary();
+    const int64_t m = 37, H = 256, I = 512, heads = 4, kvh = 2, hd = 32;
+    const int64_t W = (heads + 2 * kvh) * hd;
+    const float eps = 1e-5f;
+    cuda::Gemm gemm;
+    gemm.reserve_fp8(m, I);
+    auto x_scale = random_bf16_values(static_cast<size_t>(m), 70, 0.01f);
+    for (float& v : x_scale) v = std::fabs(v) + 0.002f;
+    DeviceBuffer dxs = upload(x_scale);
+    auto products_for = [&](int64_t cols, uint32_t seed, bool bias, DeviceBuffer& dws,
+                            DeviceBuffer& db) {
+        auto ws = random_bf16_values(static_cast<size_t>(cols), seed, 0.01f);
+        for (float& v : ws) v = std::fabs(v) + 0.001f;
+        dws = upload(ws);
+        cuda::Fp8Products p{dxs.as<float>(), dws.as<float>(), nullptr};
+        if (bias)
+            db = upload_bf16(random_bf16_values(static_cast<size_t>(cols), seed + 1)),
+            p.bias = db.as<bf16>();
+        return std::make_pair(p, ws);
+    };
+    auto scaled = [&](const std::vector<float>& raw, int64_t cols, const std::vector<float>& ws,
+                      const std::vector<float>* bias) {
+        std::vector<float> v(raw.size());
+        for (int64_t r = 0; r < m; ++r)
+            for (int64_t c = 0; c < cols; ++c)
+                v[r * cols + c] =
+                    raw[r * cols + c] * x_scale[r] * ws[c] + (bias ? (*bias)[c] : 0.0f);
+        return v;
+    };
+    auto expect_scales = [&](const DeviceBuffer& ds, const std::vector<float>& want_rows,
+                             int64_t cols, const char* what, double tol) {
+        std::vector<float> got(static_cast<size_t>(m));
+        ds.copy_to_host(got.data(), got.size() * 4);
+        for (int64_t r = 0; r < m; ++r) {
+            float amax = 0.0f;
+            for (int64_t c = 0; c < cols; ++c)
+                amax = std::max(amax, std::fabs(want_rows[r * cols + c]));
+            EXPECT_NEAR(got[r], amax / 448.0f, tol * amax / 448.0f) << what << " row " << r;
+        }
+    };
+    {  // The products' plumbing: quantize + fp8_products + scale pass == lt_linear, bit for bit.
+        auto x = random_bf16_values(static_cast<size_t>(m * H), 71, 2.0f);
+        auto w = random_bf16_values(static_cast<size_t>(W * H), 72, 0.05f);
+        DeviceBuffer dx = upload_bf16(x), dw = upload_bf16(w),
+                     db = upload_bf16(random_bf16_values(static_cast<size_t>(W), 73));
+        DeviceBuffer dq(static_cast<size_t>(W * H)), dsw(static_cast<size_t>(W) * 4);
+        cuda::quantize_rows_fp8(dw.as<bf16>(), W, H, dq.as<uint8_t>(), dsw.as<float>(), nullptr);
+        DeviceBuffer y1 = poisoned(static_cast<size_t>(m * W) * 2),
+                     y2 = poisoned(static_cast<size_t>(m * W) * 2);
+        cuda::LinearArgs a;
+        a.x = dx.as<bf16>(), a.m = m, a.n = W, a.k = H, a.w_fp8 = dq.as<uint8_t>();
+        a.w_scale = dsw.as<float>(), a.bias = db.as<bf16>(), a.y = y1.data();
+        gemm.lt_linear(a, nullptr);
+        const cuda::Fp8Rows in = gemm.fp8_input();
+        cuda::quantize_rows_fp8(dx.as<bf16>(), m, H, in.q, in.scale, nullptr);
+        a.y = y2.data();
+        gemm.fp8_products(a, nullptr);
+        const cuda::Fp8Products p = gemm.products_of(a);
+        EXPECT_EQ(p.x_scale, in.scale);
+        cuda::scale_fp8_products(a, p.x_scale, nullptr);
+        EXPECT_EQ(max_abs_diff(download_bf16(y2, static_cast<size_t>(m * W)),
+                               download_bf16(y1, static_cast<size_t>(m * W))),
+                  0.0);
+    }
+    {  // The sandwich norm reading products and writing FP8 rows.
+        auto raw = random_bf16_values(static_cast<size_t>(m * H), 74, 300.0f);
+        auto res = random_bf16_values(static_cast<size_t>(m * H), 75, 3.0f);
+        auto wb = random_bf16_values(static_cast<size_t>(H), 76),
+             wo = random_bf16_values(static_cast<size_t>(H), 77);
+        DeviceBuffer dws, dnb;
+        auto [p, ws] = products_for(H, 78, false, dws, dnb);
+        std::vector<float> want_res(res.size()), branch = scaled(raw, H, ws, nullptr),
+                                                 want(res.size());
+        cpu::rms_norm(branch.data(), f32_view(wb, {H}), m, H, eps, want_res.data());
+        for (size_t i = 0; i < res.size(); ++i) want_res[i] += res[i];
+        cpu::rms_norm(want_res.data(), f32_view(wo, {H}), m, H, eps, want.data());
+        DeviceBuffer draw = upload_bf16(raw), dres = upload(res), dwb = upload_bf16(wb),
+                     dwo = upload_bf16(wo);
+        // The separate passes: scale pass, add_rms_norm to bf16, quantize_rows_fp8.
+        DeviceBuffer dbr = upload_bf16(raw), dres2 = upload(res);
+        DeviceBuffer d16 = poisoned(static_cast<size_t>(m * H) * 2);
+        DeviceBuffer dq2 = poisoned(static_cast<size_t>(m * H)), ds2 = poisoned(x_scale.size() * 4);
+        cuda::LinearArgs a;
+        a.m = m, a.n = H, a.w_scale = p.w_scale, a.y = dbr.data();
+        cuda::scale_fp8_products(a, p.x_scale, nullptr);
+        cuda::add_rms_norm(dres2.as<float>(), dbr.as<bf16>(), dwb.as<bf16>(), dwo.as<bf16>(),
+                           nullptr, m, H, eps, d16.as<bf16>(), nullptr);
+        cuda::quantize_rows_fp8(d16.as<bf16>(), m, H, dq2.as<uint8_t>(), ds2.as<float>(), nullptr);
+        // Folded, with the scales read and then overwritten in place (as the model runs it).
+        DeviceBuffer dq = poisoned(static_cast<size_t>(m * H)), ds = upload(x_scale);
+        p.x_scale = ds.as<float>();
+        cuda::add_rms_norm_fp8(dres.as<float>(), draw.as<bf16>(), p, dwb.as<bf16>(), dwo.as<bf16>(),
+                               m, H, eps, {dq.as<uint8_t>(), ds.as<float>()}, nullptr);
+        // The branch is rounded to bf16 before its norm, as the scale pass stores it.
+        EXPECT_LE(rel_error(download_f32(dres, res.size()), want_res), 8e-3);
+        EXPECT_LE(rel_error(download_fp8_rows(dq, ds, m, H), want), 0.04);
+        expect_scales(ds, want, H, "norm", 8e-3);
+        EXPECT_EQ(max_abs_diff(download_f32(dres, res.size()), download_f32(dres2, res.size())),
+                  0.0);
+        EXPECT_EQ(download_bytes(dq, m * H), download_bytes(dq2, m * H)) << "norm codes";
+        EXPECT_EQ(download_f32(ds, x_scale.size()), download_f32(ds2, x_scale.size()));
+    }
+    {  // M-RoPE + KV write reading products (with the qkv bias) == scale pass + rope_kv_write.
+        auto raw = random_bf16_values(static_cast<size_t>(m * W), 80, 200.0f);
+        DeviceBuffer dws, dqb;
+        auto [p, ws] = products_for(W, 81, true, dws, dqb);
+        std::vector<int32_t> pos(static_cast<size_t>(m * 3));
+        for (int64_t i = 0; i < m; ++i)
+            pos[3 * i] = static_cast<int32_t>(i), pos[3 * i + 1] = static_cast<int32_t>(3 * i % 11),
+                    pos[3 * i + 2] = static_cast<int32_t>(50 - i);
+        std::vector<int64_t> slots(static_cast<size_t>(m));
+        for (int64_t i = 0; i < m; ++i) slots[i] = i == 4 ? -1 : (7 * i + 1) % 64;
+        cuda::MropeParams rp;
+        rp.num_pairs = 8;  // a partial rotary: half the head's 16 pairs
+        for (int i = 0; i < rp.num_pairs; ++i) {
+            rp.inv_freq[i] = 1.0f / std::pow(10000.0f, static_cast<float>(2 * i) / 16.0f);
+            rp.section[i] = static_cast<int8_t>(i % 3);
+        }
+        DeviceBuffer dpos = upload(pos), dslots = upload(slots);
+        const size_t cache = static_cast<size_t>(64 * kvh * hd);
+        std::vector<float> results[2][3];
+        for (int folded = 0; folded < 2; ++folded) {
+            DeviceBuffer dy = upload_bf16(raw);
+            DeviceBuffer dk = upload_bf16(std::vector<float>(cache, 0.0f)),
+                         dv = upload_bf16(std::vector<float>(cache, 0.0f));
+            if (folded) {
+                cuda::rope_kv_write(dy.as<bf16>(), m, dpos.as<int32_t>(), rp, heads, kvh, hd,
+                                    dslots.as<int64_t>(), dk.as<bf16>(), dv.as<bf16>(), p, nullptr);
+            } else {
+                cuda::LinearArgs a;
+                a.m = m, a.n = W, a.w_scale = p.w_scale, a.bias = p.bias, a.y = dy.data();
+                cuda::scale_fp8_products(a, p.x_scale, nullptr);
+                cuda::rope_kv_write(dy.as<bf16>(), m, dpos.as<int32_t>(), rp, heads, kvh, hd,
+                                    dslots.as<int64_t>(), dk.as<bf16>(), dv.as<bf16>(), nullptr);
+            }
+            results[folded][0] = download_bf16(dy, static_cast<size_t>(m * W));
+            results[folded][1] = download_bf16(dk, cache);
+            results[folded][2] = download_bf16(dv, cache);
+        }
+        for (int part = 0; part < 3; ++part)
+            EXPECT_EQ(max_abs_diff(results[1][part], results[0][part]), 0.0) << "part " << part;
+        EXPECT_GT(max_abs_diff(results[1][2], std::vector<float>(cache, 0.0f)), 0.0);
+    }
+    {  // SwiGLU on grouped gate/up products, written as FP8 rows.
+        auto raw = random_bf16_values(static_cast<size_t>(m * 2 * I), 84, 400.0f);
+        DeviceBuffer dws, dnb;
+        auto [p, ws] = products_for(2 * I, 85, false, dws, dnb);
+        const std::vector<float> v = scaled(raw, 2 * I, ws, nullptr);
+        std::vector<float> want(static_cast<size_t>(m * I));
+        for (int64_t r = 0; r < m; ++r)
+            for (int64_t j = 0; j < I; ++j) {
+                const float g = v[r * 2 * I + 8 * (j / 4) + j % 4],
+                            u = v[r * 2 * I + 8 * (j / 4) + 4 + j % 4];
+                want[r * I + j] = u * g / (1.0f + std::exp(-g));
+            }
+        DeviceBuffer dbr = upload_bf16(raw), d16 = poisoned(static_cast<size_t>(m * I) * 2);
+        DeviceBuffer dq2 = poisoned(static_cast<size_t>(m * I)), ds2 = poisoned(x_scale.size() * 4);
+        cuda::LinearArgs a;
+        a.m = m, a.n = 2 * I, a.w_scale = p.w_scale, a.y = dbr.data();
+        cuda::scale_fp8_products(a, p.x_scale, nullptr);
+        cuda::silu_mul_grouped4(dbr.as<bf16>(), m, I, d16.as<bf16>(), nullptr);
+        cuda::quantize_rows_fp8(d16.as<bf16>(), m, I, dq2.as<uint8_t>(), ds2.as<float>(), nullptr);
+        DeviceBuffer draw = upload_bf16(raw), dq = poisoned(static_cast<size_t>(m * I)),
+                     ds = upload(x_scale);
+        p.x_scale = ds.as<float>();
+        cuda::silu_mul_grouped4_fp8(draw.as<bf16>(), p, m, I, {dq.as<uint8_t>(), ds.as<float>()},
+                                    nullptr);
+        EXPECT_EQ(download_bytes(dq, m * I), download_bytes(dq2, m * I)) << "SwiGLU codes";
+        EXPECT_EQ(download_f32(ds, x_scale.size()), download_f32(ds2, x_scale.size()));
+        EXPECT_LE(rel_error(download_fp8_rows(dq, ds, m, I), want), 0.04);
+        std::vector<float> got(static_cast<size_t>(m));
+        ds.copy_to_host(got.data(), got.size() * 4);
+        for (int64_t r = 0; r < m; ++r) {
+            float amax = 0.0f;
+            for (int64_t j = 0; j < I; ++j) amax = std::max(amax, std::fabs(want[r * I + j]));
+            EXPECT_NEAR(got[r], amax / 448.0f, 8e-3 * amax / 448.0f) << "silu row " << r;
         }
     }
 }

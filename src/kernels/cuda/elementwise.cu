@@ -5,6 +5,7 @@
 
 #include "core/check.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/fp8.cuh"
 #include "kernels/cuda/norm_pieces.cuh"
 #include "kernels/cuda/ops.h"
 #include "kernels/cuda/rope_kv.cuh"
@@ -86,6 +87,144 @@ __global__ void add_rms_norm8_kernel(float* __restrict__ residual, const bf16* _
         unpack8(*reinterpret_cast<const Bf16x8*>(branch + src * dim + c), v.b[0]);
     finish_add_rms_norm(v, branch != nullptr, res, out ? out + r * dim : nullptr, dim, eps,
                         scratch);
+}
+
+// add_rms_norm8_kernel for the FP8 path: the branch's FP8 products scaled on load, the output
+// row quantized (its absolute maximum over the block, then 8 bytes a thread). Values are rounded
+// to bf16 where the separate passes store them (the scaled branch, the normed row), so the codes
+// equal scale pass + add_rms_norm + quantize_rows_fp8's, and the reference's that quantizes the
+// bf16 activations.
+__global__ void add_rms_norm8_fp8_kernel(float* __restrict__ residual,
+                                         const bf16* __restrict__ branch, Fp8Products bp,
+                                         const bf16* __restrict__ w_branch,
+                                         const bf16* __restrict__ w_out, int dim, float eps,
+                                         Fp8Rows out) {
+    __shared__ float scratch[32];
+    pdl_trigger();
+    pdl_wait();
+    const int64_t r = blockIdx.x;
+    float* res = residual + r * dim;
+    NormPieces<1> v;
+    load_norm_pieces(v, res, branch ? w_branch : nullptr, out.q ? w_out : nullptr, dim);
+    const int c = norm_piece(0);
+    if (branch && c < dim) {
+        unpack8(*reinterpret_cast<const Bf16x8*>(branch + r * dim + c), v.b[0]);
+        apply_fp8_products(bp, r, c, v.b[0]);
+        round_to_bf16(v.b[0]);
+    }
+    finish_add_rms_norm(v, branch != nullptr, res, nullptr, dim, eps, scratch);
+    if (!out.q) return;
+    const float inv = inv_rms(v.x, dim, eps, scratch);
+    float y[8], amax = 0.0f;
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+        y[e] = v.wo[0][e] * (v.x[0][e] * inv);
+        amax = fmaxf(amax, fabsf(y[e]));
+    }
+    round_to_bf16(y);
+    amax = __bfloat162float(__float2bfloat16(amax));
+    amax = block_max(amax, scratch);
+    if (threadIdx.x == 0) out.scale[r] = fp8_row_scale(amax);
+    if (c < dim)
+        *reinterpret_cast<uint2*>(out.q + r * dim + c) = pack8_e4m3(y, fp8_row_inv_scale(amax));
+}
+
+// Grid (tokens, chunks of 128 x 8 values of the fused qkv row): each thread takes 8 consecutive
+// values of one head (head_dim % 8 == 0): the FP8 products' scales and bias when given, the
+// M-RoPE rotation of the pairs among them on q and k heads (written back), then k and v to the
+// token's slot in the paged pool. The same per-element math as rope_kv_write_kernel.
+__global__ void rope_kv_write8_kernel(bf16* __restrict__ qkv, const int32_t* __restrict__ positions,
+                                      MropeParams rope, int heads, int kv_heads, int head_dim,
+                                      const int64_t* __restrict__ slots, bf16* __restrict__ k_cache,
+                                      bf16* __restrict__ v_cache, Fp8Products pp) {
+    pdl_trigger();
+    pdl_wait();
+    const int64_t t = blockIdx.x;
+    const int width = (heads + 2 * kv_heads) * head_dim;
+    const int col = (static_cast<int>(blockIdx.y) * 128 + static_cast<int>(threadIdx.x)) * 8;
+    if (col >= width) return;
+    const int h = col / head_dim, d0 = col % head_dim;
+    bf16* x = qkv + t * width + col;
+    float v[8];
+    unpack8(*reinterpret_cast<const Bf16x8*>(x), v);
+    apply_fp8_products(pp, t, col, v);
+    if (h < heads + kv_heads) {
+#pragma unroll
+        for (int e = 0; e < 8; e += 2) {
+            const int pair = (d0 + e) / 2;
+            if (pair >= rope.num_pairs) break;
+            float sn, cs;
+            mrope_sincos(rope, positions + 3 * t, pair, &sn, &cs);
+            // Rounded to bf16 first, as the pair-by-pair kernel reads it from memory.
+            const float a = __bfloat162float(__float2bfloat16(v[e]));
+            const float b = __bfloat162float(__float2bfloat16(v[e + 1]));
+            v[e] = mrope_rotate(a, b, 0, sn, cs);
+            v[e + 1] = mrope_rotate(b, a, 1, sn, cs);
+        }
+    }
+    const Bf16x8 packed = pack8(v);
+    if (h < heads + kv_heads || pp.x_scale) *reinterpret_cast<Bf16x8*>(x) = packed;
+    if (h < heads) return;
+    const int64_t slot = slots[t];
+    if (slot < 0) return;
+    *reinterpret_cast<Bf16x8*>(kv_slot_head(k_cache, v_cache, slot, h, heads, kv_heads, head_dim) +
+                               d0) = packed;
+}
+
+// One block (kSiluQuantThreads) a row of grouped gate/up products: each thread keeps the SwiGLU
+// values of its chunks (4 outputs from 8 products) in registers until the row's absolute maximum
+// is known, then writes them as e4m3. Rounded to bf16 where the separate passes store values (the
+// scaled products, the SwiGLU output): the codes equal those passes' codes.
+constexpr int kSiluQuantThreads = 512, kSiluQuantChunks = kSiluMulFp8MaxWidth / 4 / 512;
+__global__ void __launch_bounds__(kSiluQuantThreads)
+    silu_mul_grouped4_fp8_kernel(const bf16* __restrict__ gate_up, Fp8Products pp, int width,
+                                 Fp8Rows out) {
+    __shared__ float scratch[32];
+    pdl_trigger();
+    pdl_wait();
+    const int64_t r = blockIdx.x;
+    const int chunks = width / 4;
+    // Every load of the row first (guards, not early exits, so they are all in flight at once).
+    Bf16x8 raw[kSiluQuantChunks];
+#pragma unroll
+    for (int i = 0; i < kSiluQuantChunks; ++i) {
+        const int g = static_cast<int>(threadIdx.x) + i * kSiluQuantThreads;
+        if (g < chunks) raw[i] = *reinterpret_cast<const Bf16x8*>(gate_up + r * 2 * width + 8 * g);
+    }
+    __nv_bfloat162 y[kSiluQuantChunks][2];
+    float amax = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kSiluQuantChunks; ++i) {
+        const int g = static_cast<int>(threadIdx.x) + i * kSiluQuantThreads;
+        if (g >= chunks) continue;
+        float f[8];
+        unpack8(raw[i], f);
+        apply_fp8_products(pp, r, 8 * g, f);
+        round_to_bf16(f);
+#pragma unroll
+        for (int k = 0; k < 2; ++k) {
+            y[i][k] = __floats2bfloat162_rn(
+                f[4 + 2 * k] * (f[2 * k] / (1.0f + __expf(-f[2 * k]))),
+                f[5 + 2 * k] * (f[2 * k + 1] / (1.0f + __expf(-f[2 * k + 1]))));
+            const float2 v = __bfloat1622float2(y[i][k]);
+            amax = fmaxf(amax, fmaxf(fabsf(v.x), fabsf(v.y)));
+        }
+    }
+    amax = block_max(amax, scratch);
+    if (threadIdx.x == 0) out.scale[r] = fp8_row_scale(amax);
+    const float inv = fp8_row_inv_scale(amax);
+#pragma unroll
+    for (int i = 0; i < kSiluQuantChunks; ++i) {
+        const int g = static_cast<int>(threadIdx.x) + i * kSiluQuantThreads;
+        if (g >= chunks) continue;
+        const float2 a = __bfloat1622float2(y[i][0]), b = __bfloat1622float2(y[i][1]);
+        const __nv_fp8x2_storage_t lo =
+            __nv_cvt_float2_to_fp8x2(make_float2(a.x * inv, a.y * inv), __NV_SATFINITE, __NV_E4M3);
+        const __nv_fp8x2_storage_t hi =
+            __nv_cvt_float2_to_fp8x2(make_float2(b.x * inv, b.y * inv), __NV_SATFINITE, __NV_E4M3);
+        *reinterpret_cast<unsigned*>(out.q + r * width + 4 * g) =
+            static_cast<unsigned>(lo) | (static_cast<unsigned>(hi) << 16);
+    }
 }
 
 bool norm8_fits(int64_t dim) {
@@ -460,6 +599,17 @@ void add_rms_norm(float* residual, const bf16* branch, const bf16* w_branch, con
     AUTOGLM_LAUNCH_CHECK();
 }
 
+void add_rms_norm_fp8(float* residual, const bf16* branch, const Fp8Products& branch_products,
+                      const bf16* w_branch, const bf16* w_out, int64_t rows, int64_t dim, float eps,
+                      const Fp8Rows& out, cudaStream_t stream) {
+    CHECK(norm8_fits(dim)) << "add_rms_norm_fp8 needs dim % 8 == 0 and dim <= 8192, got " << dim;
+    if (rows == 0) return;
+    launch_pdl(add_rms_norm8_fp8_kernel, dim3(static_cast<unsigned>(rows)),
+               dim3(norm8_threads(dim)), 0, stream, residual, branch, branch_products, w_branch,
+               w_out, static_cast<int>(dim), eps, out);
+    AUTOGLM_LAUNCH_CHECK();
+}
+
 void rms_norm_f32(const float* x, const bf16* weight, int64_t rows, int64_t dim, float eps,
                   float* out, cudaStream_t stream) {
     if (rows == 0) return;
@@ -497,7 +647,25 @@ void rms_norm_bf16(const bf16* x, const bf16* weight, int64_t rows, int64_t dim,
 
 void rope_kv_write(bf16* qkv, int64_t n, const int32_t* positions, const MropeParams& rope,
                    int64_t heads, int64_t kv_heads, int64_t head_dim, const int64_t* slots,
+                   bf16* k_cache, bf16* v_cache, const Fp8Products& products, cudaStream_t stream) {
+    CHECK(head_dim % 8 == 0) << "rope_kv_write of FP8 products needs head_dim % 8 == 0";
+    if (n == 0) return;
+    const int64_t width = (heads + 2 * kv_heads) * head_dim;
+    const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>((width / 8 + 127) / 128));
+    launch_pdl(rope_kv_write8_kernel, grid, dim3(128), 0, stream, qkv, positions, rope,
+               static_cast<int>(heads), static_cast<int>(kv_heads), static_cast<int>(head_dim),
+               slots, k_cache, v_cache, products);
+    AUTOGLM_LAUNCH_CHECK();
+}
+
+void rope_kv_write(bf16* qkv, int64_t n, const int32_t* positions, const MropeParams& rope,
+                   int64_t heads, int64_t kv_heads, int64_t head_dim, const int64_t* slots,
                    bf16* k_cache, bf16* v_cache, cudaStream_t stream) {
+    if (head_dim % 8 == 0) {
+        rope_kv_write(qkv, n, positions, rope, heads, kv_heads, head_dim, slots, k_cache, v_cache,
+                      Fp8Products{}, stream);
+        return;
+    }
     if (n == 0) return;
     const dim3 grid(static_cast<unsigned>(n),
                     static_cast<unsigned>((heads + 2 * kv_heads + 3) / 4));
@@ -513,6 +681,16 @@ void silu_mul_grouped4(const bf16* gate_up, int64_t rows, int64_t width, bf16* o
     const int64_t groups = rows * width / 4;
     if (groups == 0) return;
     silu_mul_grouped4_kernel<<<grid_for(groups, 256), 256, 0, stream>>>(gate_up, groups, out);
+    AUTOGLM_LAUNCH_CHECK();
+}
+
+void silu_mul_grouped4_fp8(const bf16* gate_up, const Fp8Products& products, int64_t rows,
+                           int64_t width, const Fp8Rows& out, cudaStream_t stream) {
+    CHECK(width % 4 == 0 && width <= kSiluMulFp8MaxWidth)
+        << "silu_mul_grouped4_fp8: width " << width;
+    if (rows == 0) return;
+    launch_pdl(silu_mul_grouped4_fp8_kernel, dim3(static_cast<unsigned>(rows)),
+               dim3(kSiluQuantThreads), 0, stream, gate_up, products, static_cast<int>(width), out);
     AUTOGLM_LAUNCH_CHECK();
 }
 

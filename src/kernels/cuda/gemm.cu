@@ -10,6 +10,7 @@
 
 #include "core/check.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/fp8.cuh"
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/norm_pieces.cuh"
 #include "kernels/cuda/rope_kv.cuh"
@@ -456,33 +457,14 @@ __global__ void __launch_bounds__(kQuantThreads)
             amax = fmaxf(amax, fmaxf(fabsf(f.x), fabsf(f.y)));
         }
     }
-    amax = warp_max(amax);
-    if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = amax;
-    __syncthreads();
-    if (threadIdx.x < 32) {
-        float v = threadIdx.x < kQuantThreads / 32 ? scratch[threadIdx.x] : 0.0f;
-        v = warp_max(v);
-        if (threadIdx.x == 0) scratch[0] = v;
-    }
-    __syncthreads();
-    amax = scratch[0];
-    const float inv = amax > 0.0f ? 448.0f / amax : 1.0f;
-    if (threadIdx.x == 0) scale[row] = amax > 0.0f ? amax / 448.0f : 1.0f;
+    amax = block_max(amax, scratch);
+    const float inv = fp8_row_inv_scale(amax);
+    if (threadIdx.x == 0) scale[row] = fp8_row_scale(amax);
     auto* out = reinterpret_cast<uint2*>(q + row * cols);
     for (int64_t c = threadIdx.x; c < chunks; c += kQuantThreads) {
-        const uint4 v = in[c];
-        const auto* h = reinterpret_cast<const __nv_bfloat162*>(&v);
-        unsigned packed[2];
-#pragma unroll
-        for (int i = 0; i < 2; ++i) {
-            const float2 a = __bfloat1622float2(h[2 * i]), b = __bfloat1622float2(h[2 * i + 1]);
-            const __nv_fp8x2_storage_t lo = __nv_cvt_float2_to_fp8x2(
-                make_float2(a.x * inv, a.y * inv), __NV_SATFINITE, __NV_E4M3);
-            const __nv_fp8x2_storage_t hi = __nv_cvt_float2_to_fp8x2(
-                make_float2(b.x * inv, b.y * inv), __NV_SATFINITE, __NV_E4M3);
-            packed[i] = static_cast<unsigned>(lo) | (static_cast<unsigned>(hi) << 16);
-        }
-        out[c] = make_uint2(packed[0], packed[1]);
+        float f[8];
+        unpack8(*reinterpret_cast<const Bf16x8*>(in + c), f);
+        out[c] = pack8_e4m3(f, inv);
     }
 }
 
@@ -498,18 +480,14 @@ __global__ void scale_fp8_products_kernel(T* __restrict__ y, int64_t m, int64_t 
     pdl_wait();
     if (g >= m * groups) return;
     const int64_t i = g / groups, j0 = (g % groups) * 8;
-    const float sx = x_scale[i];
     T* row = y + i * n + j0;
     if constexpr (std::is_same_v<T, bf16>) {  // 16-byte accesses (n % 8 == 0, aligned rows)
-        float v[8], ws[8], b[8];
+        float v[8];
         unpack8(*reinterpret_cast<const Bf16x8*>(row), v);
-        *reinterpret_cast<float4*>(ws) = *reinterpret_cast<const float4*>(w_scale + j0);
-        *reinterpret_cast<float4*>(ws + 4) = *reinterpret_cast<const float4*>(w_scale + j0 + 4);
-        if (bias) unpack8(*reinterpret_cast<const Bf16x8*>(bias + j0), b);
-#pragma unroll
-        for (int c = 0; c < 8; ++c) v[c] = v[c] * sx * ws[c] + (bias ? b[c] : 0.0f);
+        apply_fp8_products(Fp8Products{x_scale, w_scale, bias}, i, j0, v);
         *reinterpret_cast<Bf16x8*>(row) = pack8(v);
     } else {
+        const float sx = x_scale[i];
 #pragma unroll
         for (int c = 0; c < 8; ++c)
             row[c] = row[c] * sx * w_scale[j0 + c] + (bias ? __bfloat162float(bias[j0 + c]) : 0.0f);
@@ -677,6 +655,19 @@ void Gemm::lt_linear(const LinearArgs& a, cudaStream_t stream) {
     // cuBLASLt on Hopper scales FP8 operands by one number each, not a vector: the products'
     // sums get both scales (and the bias) in a pass of their own.
     if (a.w_fp8) scale_fp8_products(a, fp8_scale_, stream);
+}
+
+void Gemm::fp8_products(const LinearArgs& a, cudaStream_t stream) {
+    CHECK(a.w_fp8 && a.w_scale && !a.accumulate && a.out_type == OutType::kBf16)
+        << "fp8_products: FP8 weights, bf16 products, no accumulation";
+    CHECK(a.m <= fp8_rows_ && a.k <= fp8_cols_)
+        << "FP8 GEMM of [" << a.m << ", " << a.k << "] beyond reserve_fp8(" << fp8_rows_ << ", "
+        << fp8_cols_ << ")";
+    if (a.m == 0) return;
+    Plan& p = plan_for(a);
+    const float alpha = 1.0f, beta = 0.0f;
+    CUBLAS_CHECK(cublasLtMatmul(handle_, p.op, &alpha, a.w_fp8, p.a, fp8_x_, p.b, &beta, a.y, p.c,
+                                a.y, p.c, &p.algo, workspace_, workspace_bytes_, stream));
 }
 
 void Gemm::linear(const LinearArgs& a, cudaStream_t stream) {

@@ -94,6 +94,15 @@ class Gemm {
     // Room for FP8 GEMMs' quantized activations, up to [rows, cols] (allocated here, so that
     // graph captures never allocate).
     void reserve_fp8(int64_t rows, int64_t cols);
+    // The FP8 path with the passes folded into neighbours: a kernel before the GEMM writes its
+    // input already quantized into fp8_input() (add_rms_norm_fp8, silu_mul_grouped4_fp8,
+    // quantize_rows_fp8), fp8_products() runs the FP8 GEMM on it, and the kernel after applies
+    // the scales (and a.bias) as it reads the products (Fp8Products in kernels/cuda/ops.h).
+    Fp8Rows fp8_input() const { return {fp8_x_, fp8_scale_}; }
+    // a.y[m, n] = the plain sums of fp8_input()[m, k] . a.w_fp8[n, k]^T (no scales, no bias;
+    // a.x unused), bf16. The scales to apply after: products_of(a).
+    void fp8_products(const LinearArgs& a, cudaStream_t stream);
+    Fp8Products products_of(const LinearArgs& a) const { return {fp8_scale_, a.w_scale, a.bias}; }
     // GEMV for m <= this, cuBLASLt above (0 = cuBLASLt always).
     void set_gemv_max_rows(int64_t rows) { gemv_max_rows_ = rows; }
 

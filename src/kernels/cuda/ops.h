@@ -20,6 +20,22 @@ void embedding(const bf16* table, const int32_t* ids, int64_t n, int64_t dim, fl
 void scatter_rows(const bf16* const* rows, const int32_t* dst, int64_t count, int64_t dim, float* x,
                   cudaStream_t stream);
 
+// An FP8 GEMM's products before their scales (Gemm::fp8_products in kernels/cuda/gemm.h): the
+// value of [r, c] is raw[r, c] * x_scale[r] * w_scale[c] (+ bias[c]). The kernels that read such
+// products apply this on the fly; x_scale null means the values are final.
+struct Fp8Products {
+    const float* x_scale = nullptr;  // [rows]: the GEMM input's row scales
+    const float* w_scale = nullptr;  // [cols]: the weight's output-row scales
+    const bf16* bias = nullptr;      // [cols] or null
+};
+
+// Rows quantized for the next FP8 GEMM, as quantize_rows_fp8 (kernels/cuda/gemm.h) would:
+// scale[r] = amax_r / 448 (1 for zeros), q[r, c] = e4m3_satfinite(x[r, c] * 448 / amax_r).
+struct Fp8Rows {
+    uint8_t* q = nullptr;    // [rows, cols]
+    float* scale = nullptr;  // [rows]
+};
+
 // The sandwich norm step, per row r (reading residual row src_row[r], or r when src_row is null):
 //   if branch:  residual[r] += w_branch * rmsnorm(branch[r])      (written back)
 //   if out:     out[r] = w_out * rmsnorm(residual[r])              (bf16)
@@ -27,6 +43,14 @@ void scatter_rows(const bf16* const* rows, const int32_t* dst, int64_t count, in
 void add_rms_norm(float* residual, const bf16* branch, const bf16* w_branch, const bf16* w_out,
                   const int32_t* src_row, int64_t rows, int64_t dim, float eps, bf16* out,
                   cudaStream_t stream);
+
+// add_rms_norm for the FP8 path: the branch is an FP8 GEMM's products (scales applied here), the
+// output row is quantized for the next FP8 GEMM instead of rounded to bf16 (out.q null: no
+// output). branch_products.x_scale may be out.scale: each row reads its scale before writing
+// it. dim % 8 == 0 and dim <= 8192.
+void add_rms_norm_fp8(float* residual, const bf16* branch, const Fp8Products& branch_products,
+                      const bf16* w_branch, const bf16* w_out, int64_t rows, int64_t dim, float eps,
+                      const Fp8Rows& out, cudaStream_t stream);
 
 // Plain RMSNorm, f32 arithmetic: f32 rows to f32 or bf16, bf16 rows to bf16 (the vision
 // tower's norms; its residual stream is bf16, as the reference keeps it).
@@ -51,6 +75,11 @@ struct MropeParams {
 void rope_kv_write(bf16* qkv, int64_t n, const int32_t* positions /* [n, 3] */,
                    const MropeParams& rope, int64_t heads, int64_t kv_heads, int64_t head_dim,
                    const int64_t* slots, bf16* k_cache, bf16* v_cache, cudaStream_t stream);
+// The same on an FP8 GEMM's products: every q, k and v value gets its scales and bias first
+// (q written back in full). head_dim % 8 == 0.
+void rope_kv_write(bf16* qkv, int64_t n, const int32_t* positions, const MropeParams& rope,
+                   int64_t heads, int64_t kv_heads, int64_t head_dim, const int64_t* slots,
+                   bf16* k_cache, bf16* v_cache, const Fp8Products& products, cudaStream_t stream);
 
 // out[r, j] = silu(gate_up[r, j]) * gate_up[r, width + j].
 void silu_mul(const bf16* gate_up, int64_t rows, int64_t width, bf16* out, cudaStream_t stream);
@@ -59,6 +88,12 @@ void silu_mul(const bf16* gate_up, int64_t rows, int64_t width, bf16* out, cudaS
 // g = gate_up[r, 8 * (j / 4) + j % 4] and u four columns further. width % 4 == 0.
 void silu_mul_grouped4(const bf16* gate_up, int64_t rows, int64_t width, bf16* out,
                        cudaStream_t stream);
+// silu_mul_grouped4 on an FP8 GEMM's products (scales applied here), each output row quantized
+// for the down projection's FP8 GEMM. products.x_scale may be out.scale. width % 4 == 0,
+// width <= kSiluMulFp8MaxWidth (a row is held in one block's registers).
+constexpr int64_t kSiluMulFp8MaxWidth = 16384;
+void silu_mul_grouped4_fp8(const bf16* gate_up, const Fp8Products& products, int64_t rows,
+                           int64_t width, const Fp8Rows& out, cudaStream_t stream);
 
 // Vision 2-D rotary on q and k of qkv [n, 3 * heads * head_dim]: half-split pairs (i, i + d/2);
 // pair i < d/4 takes coords[t].row * inv_freq[i], the rest coords[t].col * inv_freq[i - d/4],
