@@ -321,10 +321,36 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
     const bool fuse = !obs && gemm_->uses_gemv(n, H);
     const bool fuse_norm = fuse && gemm_->uses_gemv(n, heads * hd) && gemm_->uses_gemv(n, I) &&
                            H % 8 == 0 && H <= cuda::kGemvNormMaxDim;
-    // The o / down projection, then add_rms_norm(branch -> residual_, -> out).
+    // FP8 weights on steps the GEMMs take: each GEMM's input is quantized by the kernel that
+    // writes it (the norms, SwiGLU; attention's output by a pass of its own) and its products
+    // are scaled by the kernel that reads them (M-RoPE + KV write, the norms, SwiGLU), so the
+    // FP8 GEMM adds no pass over memory of its own.
+    const bool fp8_act = options_.fp8_weights && !gemm_->uses_gemv(n, H) && gate_up_grouped_ &&
+                         H % 8 == 0 && H <= 8192 && hd % 8 == 0 && I <= cuda::kSiluMulFp8MaxWidth;
+    const cuda::Fp8Rows xq = fp8_act ? gemm_->fp8_input() : cuda::Fp8Rows{};
+    auto products = [&](const TextLinear& w, int64_t out, int64_t k, const bf16* bias, bf16* y) {
+        cuda::LinearArgs a;
+        a.m = n, a.n = out, a.k = k, a.bias = bias, a.y = y;
+        w.set(a);
+        gemm_->fp8_products(a, st);
+        return gemm_->products_of(a);
+    };
+    // The input norm of a layer (residual_ -> normed_, or its FP8 rows).
+    auto input_norm = [&](const bf16* w_ln) {
+        if (fp8_act)
+            cuda::add_rms_norm_fp8(residual_, nullptr, {}, nullptr, w_ln, n, H, eps, xq, st);
+        else
+            cuda::add_rms_norm(residual_, nullptr, nullptr, w_ln, nullptr, n, H, eps, normed_, st);
+    };
+    // The o / down projection, then add_rms_norm(branch -> residual_, -> out): out is normed_
+    // (or, on the FP8 path, its FP8 rows) or null.
     auto project_then_norm = [&](const bf16* x, const TextLinear& w, int64_t k,
                                  const bf16* w_branch, const bf16* w_out, bf16* out) {
-        if (fuse_norm) {
+        if (fp8_act) {
+            const cuda::Fp8Products pr = products(w, H, k, nullptr, branch_);
+            cuda::add_rms_norm_fp8(residual_, branch_, pr, w_branch, w_out, n, H, eps,
+                                   out ? xq : cuda::Fp8Rows{}, st);
+        } else if (fuse_norm) {
             cuda::LinearArgs a;
             a.x = x, a.m = n, a.n = H, a.k = k, a.y = norm_branch_;
             w.set(a);
@@ -342,8 +368,7 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
     if (in.num_image_rows > 0)
         cuda::scatter_rows(in.image_rows, in.image_dst, in.num_image_rows, H, residual_, st);
     if (obs) detail::tap(obs, "embeddings", residual_, n, H, st);
-    cuda::add_rms_norm(residual_, nullptr, nullptr, w_->layers[0].input_ln, nullptr, n, H, eps,
-                       normed_, st);
+    input_norm(w_->layers[0].input_ln);
     const int64_t layers = t.num_hidden_layers;
     for (int64_t l = 0; l < layers; ++l) {
         const Layer& L = w_->layers[static_cast<size_t>(l)];
@@ -355,6 +380,10 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
             L.qkv.set(a);
             cuda::gemv_rope_kv(a, in.positions, rope_, heads, kvh, hd, in.slots, k_cache, v_cache,
                                st);
+        } else if (fp8_act) {
+            const cuda::Fp8Products pr = products(L.qkv, wqkv, H, L.qkv_b, qkv_);
+            cuda::rope_kv_write(qkv_, n, in.positions, rope_, heads, kvh, hd, in.slots, k_cache,
+                                v_cache, pr, st);
         } else {
             linear(normed_, n, L.qkv, wqkv, H, L.qkv_b, qkv_);
             cuda::rope_kv_write(qkv_, n, in.positions, rope_, heads, kvh, hd, in.slots, k_cache,
@@ -374,12 +403,16 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
             cuda::prefill_attention_sm90_causal(p, in.work, in.num_work, n, slots, st);
         else
             cuda::prefill_attention(p, in.work, in.num_work, st);
+        if (fp8_act) cuda::quantize_rows_fp8(attn_, n, heads * hd, xq.q, xq.scale, st);
         project_then_norm(attn_, L.o, heads * hd, L.post_self_attn, L.post_attention, normed_);
         if (fuse && gate_up_grouped_) {
             cuda::LinearArgs a;
             a.x = normed_, a.m = n, a.n = 2 * I, a.k = H, a.y = act_;
             L.gate_up.set(a);
             cuda::gemv_silu_pairs(a, st);
+        } else if (fp8_act) {
+            const cuda::Fp8Products pr = products(L.gate_up, 2 * I, H, nullptr, gate_up_);
+            cuda::silu_mul_grouped4_fp8(gate_up_, pr, n, I, xq, st);
         } else {
             linear(normed_, n, L.gate_up, 2 * I, H, nullptr, gate_up_);
             if (gate_up_grouped_)
@@ -395,9 +428,7 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
                           obs || !next ? nullptr : normed_);
         if (obs) {
             detail::tap(obs, ("layer." + std::to_string(l)).c_str(), residual_, n, H, st);
-            if (next)
-                cuda::add_rms_norm(residual_, nullptr, nullptr, next_ln, nullptr, n, H, eps,
-                                   normed_, st);
+            if (next) input_norm(next_ln);
         }
     }
     cuda::add_rms_norm(residual_, nullptr, nullptr, w_->norm, in.logits_rows, in.num_logits, H, eps,
