@@ -7,7 +7,8 @@
 # Usage: tools/bench/device_agent_ab.sh TOKENIZER_DIR TAG=BINARY[:VAR=VALUE] ... [-- SERVER FLAGS]
 #   e.g. ... tok before=/tmp/a/autoglm after=/tmp/b/autoglm
 # (tokenizer dir: tokenizer.model + chat_template.jinja). VAR=VALUE goes into that server's
-# environment. LOADS="s1 s32t0 s8t3 s16t3 c64" picks rows (LOADS_<tag> for one build);
+# environment. LOADS="s1 s32t0 s8t3 s16t3 c64" picks rows (LOADS_<tag> for one build; l8 = 8
+# concurrent contexts of 25,480 tokens, 25,000 random prompt tokens + 480 generated, each);
 # FLAGS_<tag>="--flag value ..." adds server flags for one build (the same binary may then run
 # under several tags, e.g. to compare a flag's values).
 # CONFIG_ONLY=1 serves a folder without weights through --load-format dummy (seconds instead of
@@ -52,6 +53,15 @@ for spec in "${specs[@]}"; do
   pid=$!
   for _ in $(seq 900); do curl -sf localhost:8000/health >/dev/null && break; sleep 0.2; done
   echo "== $tag up at $(( $(date +%s) - t0 )) s ${envs[*]} ${tag_flags[*]}"
+  grep -E "KV pool|KV cache" "$OUT/serve_$tag.log" | head -2
+  # GPU memory as nvidia-smi sees it while the rows run, every 200 ms: each compute process's
+  # (the server is the only one) and the whole device's.
+  nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits -lms 200 \
+    > "$OUT/smi_$tag.txt" 2>/dev/null &
+  smi=$!
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 \
+    > "$OUT/smi_gpu_$tag.txt" 2>/dev/null &
+  smi_gpu=$!
   run() {
     name=$1; shift
     timeout 200 "$bin" bench serve --base-url http://127.0.0.1:8000 --no-progress \
@@ -68,9 +78,16 @@ for spec in "${specs[@]}"; do
       s16t3) run s16t3 --workload agent --sessions 16 --duration 20 --steps 100 --think-time 3 --warmup 16 ;;
       c64) run c64 --workload random --random-input-len 1024 --random-output-len 128 \
         --max-concurrency 64 --num-prompts 192 --warmup 64 ;;
+      l8) run l8 --workload random --random-input-len 25000 --random-output-len 480 \
+        --max-concurrency 8 --num-prompts 8 ;;
       *) echo "unknown row $row" ;;
     esac
   done
+  kill $smi $smi_gpu 2>/dev/null
+  awk -F', *' '$2 > m { m = $2 } END { if (m) print "nvidia-smi, max: server process " m " MiB" }' \
+    "$OUT/smi_$tag.txt"
+  awk '$1 > m { m = $1 } END { if (m) print "nvidia-smi, max: whole GPU " m " MiB" }' \
+    "$OUT/smi_gpu_$tag.txt"
   kill -TERM $pid; wait $pid; echo "serve $tag exit $?"
 done
 echo "total $(( $(date +%s) - t0 )) s"
