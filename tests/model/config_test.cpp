@@ -177,6 +177,19 @@ TEST(Config, InvalidConfigsGiveClearErrors) {
          "vocab_size"},
         {"eos type", [](json& c) { c["text_config"]["eos_token_id"] = "x"; },
          "eos_token_id must be an integer or a list"},
+        {"fp8 checkpoint",
+         [](json& c) {
+             c["quantization_config"] = {{"quant_method", "fp8"}, {"activation_scheme", "dynamic"}};
+         },
+         "pre-quantized FP8 checkpoints are not read yet; serve the bf16 checkpoint with "
+         "--quantization fp8"},
+        {"awq checkpoint",
+         [](json& c) {
+             c["quantization_config"] = {{"quant_method", "awq"}, {"bits", 4}};
+         },
+         "quant_method \"awq\" is not supported: weights must be F32, F16 or BF16"},
+        {"bad quantization", [](json& c) { c["quantization_config"] = "fp8"; },
+         "quantization_config must be an object"},
     };
     for (const BadConfig& b : cases) {
         json c = v5_config();

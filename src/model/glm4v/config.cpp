@@ -163,6 +163,21 @@ Status parse_top_level(const json& root, Glm4vConfig& cfg) {
             return Error{"config.json: architectures " + arch->dump() +
                          " does not include Glm4vForConditionalGeneration"};
     }
+    // Pre-quantized checkpoints: the weights list expects float tensors, so say so here rather
+    // than fail on the first tensor's dtype.
+    if (const json* q = r.find("quantization_config")) {
+        if (!q->is_object()) return Error{"config.json: quantization_config must be an object"};
+        const auto m = q->find("quant_method");
+        const std::string method = m != q->end() && m->is_string() ? m->get<std::string>() : "";
+        if (method == "fp8")
+            return Error{
+                "config.json: quantization_config.quant_method \"fp8\": pre-quantized FP8 "
+                "checkpoints are not read yet; serve the bf16 checkpoint with --quantization fp8 "
+                "(e4m3 weights with a scale per output channel, quantized at load)"};
+        return Error{"config.json: quantization_config.quant_method \"" + method +
+                     "\" is not supported: weights must be F32, F16 or BF16 (FP8 through "
+                     "--quantization fp8 on such a checkpoint)"};
+    }
     r.get("tie_word_embeddings", cfg.tie_word_embeddings);
     r.get("image_token_id", cfg.image_token_id);
     r.get("image_start_token_id", cfg.image_start_token_id);
