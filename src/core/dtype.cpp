@@ -22,6 +22,7 @@ size_t dtype_size(DType dtype) {
         case DType::kI32:
             return 4;
         case DType::kU8:
+        case DType::kF8E4M3:
             return 1;
     }
     return 0;
@@ -41,6 +42,8 @@ std::string_view dtype_name(DType dtype) {
             return "I32";
         case DType::kU8:
             return "U8";
+        case DType::kF8E4M3:
+            return "F8_E4M3";
     }
     return "?";
 }
@@ -52,6 +55,7 @@ std::optional<DType> dtype_from_name(std::string_view name) {
     if (name == "I64") return DType::kI64;
     if (name == "I32") return DType::kI32;
     if (name == "U8") return DType::kU8;
+    if (name == "F8_E4M3") return DType::kF8E4M3;
     return std::nullopt;
 }
 

@@ -9,7 +9,9 @@
 
 namespace autoglm {
 
-enum class DType { kF32, kF16, kBF16, kI64, kI32, kU8 };
+// kF8E4M3: FP8 e4m3 ("F8_E4M3" in safetensors; the e4m3 helpers below), as FP8 checkpoints
+// store linear weights.
+enum class DType { kF32, kF16, kBF16, kI64, kI32, kU8, kF8E4M3 };
 
 size_t dtype_size(DType dtype);
 std::string_view dtype_name(DType dtype);  // safetensors spelling: "F32", "BF16", ...

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <nlohmann/json.hpp>
 
 #include "util/temp_dir.h"
 
@@ -67,7 +68,89 @@ TEST(Checkpoint, UnalignedTensorIsCopiedAligned) {
     EXPECT_EQ(static_cast<const float*>(w.value().data)[1], -7.0f);
     auto pad = ckpt.value()->get({"pad", {1}});
     ASSERT_FALSE(pad.ok());
-    EXPECT_NE(pad.error_message().find("weights must be F32, F16 or BF16"), std::string::npos);
+    EXPECT_NE(pad.error_message().find("weights must be F32, F16, BF16 or F8_E4M3 with a scale"),
+              std::string::npos);
+}
+
+// A one-file checkpoint from named tensors: (name, dtype, shape, bytes), laid out in order.
+struct RawTensor {
+    std::string name, dtype;
+    std::vector<int64_t> shape;
+    std::string bytes;
+};
+void write_checkpoint(const TempDir& dir, const std::vector<RawTensor>& tensors) {
+    nlohmann::json header = nlohmann::json::object();
+    std::string data;
+    for (const RawTensor& t : tensors) {
+        header[t.name] = {{"dtype", t.dtype},
+                          {"shape", t.shape},
+                          {"data_offsets", {data.size(), data.size() + t.bytes.size()}}};
+        data += t.bytes;
+    }
+    write_file(dir.file("model.safetensors"), safetensors_bytes(header.dump(), data));
+}
+std::string floats(const std::vector<float>& v) {
+    return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+}
+
+// FP8 weights as vLLM's checkpoints store them: e4m3 codes and an F32 scale per output row or
+// per tensor, read back as bf16(e4m3 * scale); the scales leave the list of unused names.
+TEST(Checkpoint, Fp8WeightsComeBackDequantized) {
+    TempDir dir;
+    // Codes: 1.0 (0x38), -2.0 (0xc0), 448 (0x7e), the smallest subnormal 2^-9 (0x01), 0.
+    const std::string codes("\x38\xc0\x7e\x01\x00\x38", 6);
+    write_checkpoint(dir, {{"a.weight", "F8_E4M3", {2, 3}, codes},
+                           {"a.weight_scale", "F32", {2, 1}, floats({0.5f, 3.0f})},
+                           {"a.input_scale", "F32", {}, floats({0.25f})},
+                           {"b.weight", "F8_E4M3", {3, 2}, codes},
+                           {"b.weight_scale", "F32", {}, floats({0.125f})},
+                           {"c.weight", "F32", {1}, floats({7.0f})}});
+    auto ckpt = Checkpoint::open(dir.path());
+    ASSERT_TRUE(ckpt.ok()) << ckpt.error_message();
+    auto values = [](const TensorView& v) {
+        std::vector<float> out(static_cast<size_t>(v.numel()));
+        to_f32(v.dtype, v.data, out.data(), out.size());
+        return out;
+    };
+    auto a = ckpt.value()->get({"a.weight", {2, 3}});
+    ASSERT_TRUE(a.ok()) << a.error_message();
+    EXPECT_EQ(a.value().dtype, DType::kBF16);
+    EXPECT_EQ(values(a.value()), (std::vector<float>{0.5f, -1.0f, 224.0f, 3.0f / 512, 0.0f, 3.0f}));
+    auto b = ckpt.value()->get({"b.weight", {3, 2}});
+    ASSERT_TRUE(b.ok()) << b.error_message();
+    EXPECT_EQ(values(b.value()),
+              (std::vector<float>{0.125f, -0.25f, 56.0f, 0.125f / 512, 0.0f, 0.125f}));
+    EXPECT_EQ(ckpt.value()->names(),
+              (std::vector<std::string>{"a.weight", "b.weight", "c.weight"}));
+}
+
+TEST(Checkpoint, Fp8WeightsWithoutUsableScalesFail) {
+    const std::string codes(4, '\x38');
+    const std::vector<std::pair<std::vector<RawTensor>, const char*>> cases = {
+        {{{"w.weight", "F8_E4M3", {2, 2}, codes}}, "FP8 tensor 'w.weight' has no scale tensor"},
+        {{{"w.weight", "F8_E4M3", {2, 2}, codes},
+          {"w.weight_scale", "F32", {4}, floats({1, 1, 1, 1})}},
+         "expected F32 [] or [1] (per tensor) or [2] or [2, 1] (per output row)"},
+        {{{"w.weight", "F8_E4M3", {2, 2}, codes},
+          {"w.weight_scale", "F16", {2}, std::string(4, '\0')}},
+         "scale tensor 'w.weight_scale' is F16 [2]"},
+        {{{"w.weight", "F8_E4M3", {2, 2}, codes}, {"w.weight_scale", "F32", {}, floats({-1.0f})}},
+         "scales must be finite and >= 0"},
+        {{{"w.weight", "F8_E4M3", {2, 2}, "\x38\x7f\x38\x38"},
+          {"w.weight_scale", "F32", {}, floats({1.0f})}},
+         "FP8 tensor 'w.weight' holds NaN codes"},
+        {{{"w.bias", "F8_E4M3", {4}, codes}}, "only weights ('...weight' beside"},
+    };
+    for (const auto& [tensors, expected] : cases) {
+        TempDir dir;
+        write_checkpoint(dir, tensors);
+        auto ckpt = Checkpoint::open(dir.path());
+        ASSERT_TRUE(ckpt.ok()) << ckpt.error_message();
+        const RawTensor& t = tensors.front();
+        auto w = ckpt.value()->get({t.name, t.shape});
+        ASSERT_FALSE(w.ok()) << expected;
+        EXPECT_NE(w.error_message().find(expected), std::string::npos) << w.error_message();
+    }
 }
 
 struct BadFolder {
