@@ -136,6 +136,24 @@ TEST(WeightsList, PackedTensorsTheirPartsAndLayouts) {
     EXPECT_EQ(runs.size(), 40u * 9 + 3 + 24 * 6 + 12);
 }
 
+// vLLM's FP8 checkpoints declare themselves in quantization_config; the weights' scales are the
+// loader's business (loader/checkpoint.h).
+TEST(Config, Fp8CheckpointsAreRecognized) {
+    for (const json& q : {json{{"quant_method", "fp8"}, {"activation_scheme", "dynamic"}},
+                          json{{"quant_method", "fp8"},
+                               {"activation_scheme", "static"},
+                               {"ignored_layers", {"lm_head"}},
+                               {"weight_block_size", nullptr}}}) {
+        json c = v5_config();
+        c["quantization_config"] = q;
+        auto parsed = parse_glm4v_config(c.dump());
+        ASSERT_TRUE(parsed.ok()) << parsed.error_message();
+        EXPECT_EQ(parsed.value().quantization, "fp8");
+        EXPECT_NE(describe(parsed.value()).find("fp8 checkpoint"), std::string::npos);
+    }
+    EXPECT_EQ(parse_glm4v_config(v5_config().dump()).value().quantization, "");
+}
+
 TEST(Config, MissingPartialRotaryFactorDefaultsToHalf) {
     json c = v5_config();
     c["text_config"]["rope_parameters"].erase("partial_rotary_factor");
@@ -177,17 +195,22 @@ TEST(Config, InvalidConfigsGiveClearErrors) {
          "vocab_size"},
         {"eos type", [](json& c) { c["text_config"]["eos_token_id"] = "x"; },
          "eos_token_id must be an integer or a list"},
-        {"fp8 checkpoint",
-         [](json& c) {
-             c["quantization_config"] = {{"quant_method", "fp8"}, {"activation_scheme", "dynamic"}};
-         },
-         "pre-quantized FP8 checkpoints are not read yet; serve the bf16 checkpoint with "
-         "--quantization fp8"},
         {"awq checkpoint",
          [](json& c) {
              c["quantization_config"] = {{"quant_method", "awq"}, {"bits", 4}};
          },
-         "quant_method \"awq\" is not supported: weights must be F32, F16 or BF16"},
+         "quant_method \"awq\" is not supported: weights must be F32, F16, BF16 or FP8"},
+        {"block fp8",
+         [](json& c) {
+             c["quantization_config"] = {{"quant_method", "fp8"},
+                                         {"weight_block_size", {128, 128}}};
+         },
+         "weight_block_size [128,128]: block-wise FP8 scales are not supported"},
+        {"fp8 scheme",
+         [](json& c) {
+             c["quantization_config"] = {{"quant_method", "fp8"}, {"activation_scheme", "x"}};
+         },
+         "activation_scheme \"x\" must be \"dynamic\" or \"static\""},
         {"bad quantization", [](json& c) { c["quantization_config"] = "fp8"; },
          "quantization_config must be an object"},
     };

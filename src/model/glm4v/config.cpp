@@ -163,20 +163,30 @@ Status parse_top_level(const json& root, Glm4vConfig& cfg) {
             return Error{"config.json: architectures " + arch->dump() +
                          " does not include Glm4vForConditionalGeneration"};
     }
-    // Pre-quantized checkpoints: the weights list expects float tensors, so say so here rather
-    // than fail on the first tensor's dtype.
+    // Pre-quantized checkpoints: FP8 in vLLM's layout (the loader dequantizes its e4m3 weights
+    // with their scales, loader/checkpoint.h); other methods are refused here rather than at the
+    // first tensor whose dtype they change.
     if (const json* q = r.find("quantization_config")) {
         if (!q->is_object()) return Error{"config.json: quantization_config must be an object"};
         const auto m = q->find("quant_method");
         const std::string method = m != q->end() && m->is_string() ? m->get<std::string>() : "";
-        if (method == "fp8")
-            return Error{
-                "config.json: quantization_config.quant_method \"fp8\": pre-quantized FP8 "
-                "checkpoints are not read yet; serve the bf16 checkpoint with --quantization fp8 "
-                "(e4m3 weights with a scale per output channel, quantized at load)"};
-        return Error{"config.json: quantization_config.quant_method \"" + method +
-                     "\" is not supported: weights must be F32, F16 or BF16 (FP8 through "
-                     "--quantization fp8 on such a checkpoint)"};
+        if (method != "fp8")
+            return Error{"config.json: quantization_config.quant_method \"" + method +
+                         "\" is not supported: weights must be F32, F16, BF16 or FP8 (\"fp8\", "
+                         "e4m3 with a scale per tensor or per output channel)"};
+        const auto block = q->find("weight_block_size");
+        if (block != q->end() && !block->is_null())
+            return Error{"config.json: quantization_config.weight_block_size " + block->dump() +
+                         ": block-wise FP8 scales are not supported (per tensor and per output "
+                         "channel are)"};
+        const auto scheme = q->find("activation_scheme");
+        const std::string act = scheme != q->end() && scheme->is_string()
+                                    ? scheme->get<std::string>()
+                                    : std::string("dynamic");
+        if (act != "dynamic" && act != "static")
+            return Error{"config.json: quantization_config.activation_scheme \"" + act +
+                         "\" must be \"dynamic\" or \"static\""};
+        cfg.quantization = "fp8";
     }
     r.get("tie_word_embeddings", cfg.tie_word_embeddings);
     r.get("image_token_id", cfg.image_token_id);
@@ -250,6 +260,7 @@ std::string describe(const Glm4vConfig& c) {
        << c.text.intermediate_size << ", vocab " << c.text.vocab_size
        << "; vision: " << c.vision.depth << " blocks, hidden " << c.vision.hidden_size << ", heads "
        << c.vision.num_heads;
+    if (!c.quantization.empty()) ss << "; " << c.quantization << " checkpoint";
     return ss.str();
 }
 

@@ -79,6 +79,9 @@ struct Glm4vConfig {
     int64_t video_end_token_id = 151342;
     std::vector<int64_t> eos_token_ids;  // from config.json (generation_config.json may add more)
     std::string dtype = "bfloat16";      // checkpoint dtype as declared
+    // quantization_config.quant_method of a pre-quantized checkpoint ("fp8": its e4m3 weights
+    // are dequantized to bf16 at load, loader/checkpoint.h), empty for float checkpoints.
+    std::string quantization;
 
     Status validate() const;
 };
