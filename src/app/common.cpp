@@ -30,7 +30,9 @@ void add_model_flags(Flags& flags) {
     flags.add("quantization", "none",
               "none | fp8: the text decoder's linear layers stored as FP8 e4m3 with a scale per "
               "output channel, quantized at load (CUDA, sm_89 or newer: prefill GEMMs on the FP8 "
-              "tensor cores with per-token activation scales; decode reads half the bytes)");
+              "tensor cores with per-token activation scales; decode reads half the bytes). An "
+              "FP8 checkpoint (quantization_config fp8) is read dequantized to bf16 and, with "
+              "fp8, quantized again per output channel");
     flags.add("threads", "0", "CPU worker threads (0 = all cores)");
     flags.add("help", "", "show this help", /*is_switch=*/true);
 }

@@ -106,6 +106,9 @@ Result<EngineBundle> make_engine(const Flags& flags, const Glm4vModel& model,
     if (!fp8) return fp8.error();
     if (fp8.value() && !use_cuda)
         return Error{"--quantization fp8 runs on the CUDA backend only (this run uses the CPU)"};
+    if (use_cuda && !fp8.value() && model.config().quantization == "fp8")
+        LOG_WARNING << "this is an FP8 checkpoint: its weights were dequantized to bf16 at load; "
+                       "pass --quantization fp8 to hold them in FP8 on the GPU (half the bytes)";
     EngineBundle b;
     KvSizingRequest sizing;
     sizing.block_size = static_cast<int32_t>(block_size.value());
