@@ -299,13 +299,10 @@ std::variant<ChatPrompt, ApiError> OpenAiService::chat_prompt(const ChatRequest&
 
 awaitable<void> OpenAiService::chat(http::Exchange& ex) {
     const auto parse_start = std::chrono::steady_clock::now();
-    const auto body = parse_json_body(ex.request().body);
-    if (!body) co_return co_await send_error(ex, {400, body.error_message()});
-    std::string param;
-    auto parsed = parse_chat_request(body.value(), &param);
-    if (!parsed) co_return co_await send_error(ex, {400, parsed.error_message(), param});
+    auto parsed = co_await read_request(ex, parse_chat_request);
+    if (!parsed) co_return;
     preparation_.parse.observe(seconds_since(parse_start));
-    ChatRequest& req = parsed.value();
+    ChatRequest& req = *parsed;
     if (const auto e = unknown_model(req.model)) co_return co_await send_error(ex, *e);
     const RemoteImages remote = co_await fetch_remote_images(req);
     auto prepared = chat_prompt(req, remote);
@@ -444,13 +441,10 @@ OrderedJson completion_response(const std::string& id, int64_t created, const st
 
 awaitable<void> OpenAiService::completions(http::Exchange& ex) {
     const auto parse_start = std::chrono::steady_clock::now();
-    const auto body = parse_json_body(ex.request().body);
-    if (!body) co_return co_await send_error(ex, {400, body.error_message()});
-    std::string param;
-    auto parsed = parse_completion_request(body.value(), &param);
-    if (!parsed) co_return co_await send_error(ex, {400, parsed.error_message(), param});
+    auto parsed = co_await read_request(ex, parse_completion_request);
+    if (!parsed) co_return;
     preparation_.parse.observe(seconds_since(parse_start));
-    CompletionRequest& req = parsed.value();
+    CompletionRequest& req = *parsed;
     if (const auto e = unknown_model(req.model)) co_return co_await send_error(ex, *e);
     const Tokenizer& tok = *services_.tokenizer;
     GenerationInput input;

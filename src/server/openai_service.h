@@ -93,6 +93,25 @@ class OpenAiService {
                                                    const RemoteImages& remote = {}) const;
     http::asio::awaitable<void> send_error(http::Exchange& ex, const ApiError& error,
                                            const http::Headers& extra = {});
+    // A JSON route's request: the body parsed, then read by `parse`; on failure the 400 (naming
+    // the field `parse` blames) is sent and the result is empty.
+    template <typename Req>
+    http::asio::awaitable<std::optional<Req>> read_request(http::Exchange& ex,
+                                                           Result<Req> (*parse)(const OrderedJson&,
+                                                                                std::string*)) {
+        auto body = parse_json_body(ex.request().body);
+        if (!body) {
+            co_await send_error(ex, {400, body.error_message()});
+            co_return std::nullopt;
+        }
+        std::string param;
+        auto parsed = parse(body.value(), &param);
+        if (!parsed) {
+            co_await send_error(ex, {400, parsed.error_message(), param});
+            co_return std::nullopt;
+        }
+        co_return std::move(parsed).value();
+    }
     http::asio::awaitable<void> send_json(http::Exchange& ex, int status, const OrderedJson& body);
     http::asio::awaitable<void> submit_failed(http::Exchange& ex, const SubmitFailure& failure);
     bool authorized(const http::HttpRequest& request) const;

@@ -31,12 +31,9 @@ OrderedJson detokenize_body(const std::string& text) {
 }  // namespace
 
 awaitable<void> OpenAiService::tokenize(http::Exchange& ex) {
-    auto body = parse_json_body(ex.request().body);
-    if (!body) co_return co_await send_error(ex, {400, body.error_message()});
-    std::string param;
-    auto parsed = parse_tokenize_request(body.value(), &param);
-    if (!parsed) co_return co_await send_error(ex, {400, parsed.error_message(), param});
-    const TokenizeRequest& req = parsed.value();
+    const auto parsed = co_await read_request(ex, parse_tokenize_request);
+    if (!parsed) co_return;
+    const TokenizeRequest& req = *parsed;
     if (const auto e = unknown_model(req.model)) co_return co_await send_error(ex, *e);
     const Tokenizer& tok = *services_.tokenizer;
     std::vector<int32_t> ids;
@@ -58,12 +55,9 @@ awaitable<void> OpenAiService::tokenize(http::Exchange& ex) {
 }
 
 awaitable<void> OpenAiService::detokenize(http::Exchange& ex) {
-    auto body = parse_json_body(ex.request().body);
-    if (!body) co_return co_await send_error(ex, {400, body.error_message()});
-    std::string param;
-    auto parsed = parse_detokenize_request(body.value(), &param);
-    if (!parsed) co_return co_await send_error(ex, {400, parsed.error_message(), param});
-    const DetokenizeRequest& req = parsed.value();
+    const auto parsed = co_await read_request(ex, parse_detokenize_request);
+    if (!parsed) co_return;
+    const DetokenizeRequest& req = *parsed;
     if (const auto e = unknown_model(req.model)) co_return co_await send_error(ex, *e);
     const Tokenizer& tok = *services_.tokenizer;
     for (int32_t id : req.tokens)
@@ -77,12 +71,9 @@ awaitable<void> OpenAiService::detokenize(http::Exchange& ex) {
 }
 
 awaitable<void> OpenAiService::agent_action(http::Exchange& ex) {
-    auto body = parse_json_body(ex.request().body);
-    if (!body) co_return co_await send_error(ex, {400, body.error_message()});
-    std::string param;
-    auto parsed = parse_agent_action_request(body.value(), &param);
-    if (!parsed) co_return co_await send_error(ex, {400, parsed.error_message(), param});
-    co_await send_json(ex, 200, agent_action_json(parsed.value().text, parsed.value().screen));
+    const auto parsed = co_await read_request(ex, parse_agent_action_request);
+    if (!parsed) co_return;
+    co_await send_json(ex, 200, agent_action_json(parsed->text, parsed->screen));
 }
 
 }  // namespace autoglm
