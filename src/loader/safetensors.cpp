@@ -58,7 +58,8 @@ Result<SafetensorsEntry> parse_entry(const json& spec, uint64_t data_size) {
     const std::string dtype_name = dtype_it->get<std::string>();
     const auto dtype = dtype_from_name(dtype_name);
     if (!dtype)
-        return Error{"unsupported dtype '" + dtype_name + "' (F32, F16, BF16, I64, I32, U8, F8_E4M3)"};
+        return Error{"unsupported dtype '" + dtype_name +
+                     "' (F32, F16, BF16, I64, I32, U8, F8_E4M3)"};
     e.dtype = *dtype;
     uint64_t numel = 1;
     for (const json& d : *shape_it) {
