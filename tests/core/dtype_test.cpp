@@ -86,10 +86,13 @@ TEST(DType, ToF32HandlesUnalignedSources) {
 }
 
 TEST(DType, Names) {
-    for (DType d : {DType::kF32, DType::kF16, DType::kBF16, DType::kI64, DType::kI32, DType::kU8})
+    for (DType d : {DType::kF32, DType::kF16, DType::kBF16, DType::kI64, DType::kI32, DType::kU8,
+                    DType::kF8E4M3})
         EXPECT_EQ(dtype_from_name(dtype_name(d)), d);
-    EXPECT_FALSE(dtype_from_name("F8_E4M3").has_value());
+    EXPECT_EQ(dtype_name(DType::kF8E4M3), "F8_E4M3");
+    EXPECT_FALSE(dtype_from_name("F8_E5M2").has_value());
     EXPECT_EQ(dtype_size(DType::kBF16), 2u);
+    EXPECT_EQ(dtype_size(DType::kF8E4M3), 1u);
 }
 
 }  // namespace
