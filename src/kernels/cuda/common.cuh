@@ -18,6 +18,10 @@ inline unsigned grid_for(int64_t n, int threads) {
     return static_cast<unsigned>((n + threads - 1) / threads);
 }
 
+__device__ __forceinline__ float bf(bf16 v) {
+    return __bfloat162float(v);
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
     for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
@@ -58,16 +62,29 @@ void launch_pdl(void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t sme
     CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, static_cast<KernelArgs>(args)...));
 }
 
-// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the total.
-__device__ __forceinline__ float block_sum(float v, float* scratch /* [32] */) {
-    v = warp_sum(v);
+// A reduction over the block (blockDim.x a multiple of 32, at most 1024) by `warp_op` (warp_sum,
+// warp_max), `identity` standing in for the absent warps; every thread gets the result.
+template <typename WarpOp>
+__device__ __forceinline__ float block_reduce(float v, float* scratch /* [32] */, WarpOp warp_op,
+                                              float identity) {
+    v = warp_op(v);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     __syncthreads();  // scratch may still be read by a previous call
     if (lane == 0) scratch[warp] = v;
     __syncthreads();
     const int warps = blockDim.x / 32;
-    v = lane < warps ? scratch[lane] : 0.0f;
-    return warp_sum(v);
+    v = lane < warps ? scratch[lane] : identity;
+    return warp_op(v);
+}
+
+__device__ __forceinline__ float block_sum(float v, float* scratch /* [32] */) {
+    return block_reduce(
+        v, scratch, [](float x) { return warp_sum(x); }, 0.0f);
+}
+// Max over the block of values >= 0 (absolute maxima).
+__device__ __forceinline__ float block_max(float v, float* scratch /* [32] */) {
+    return block_reduce(
+        v, scratch, [](float x) { return warp_max(x); }, 0.0f);
 }
 
 // Eight bf16 in one 16-byte word.

@@ -37,18 +37,6 @@ __device__ __forceinline__ uint2 pack8_e4m3(const float* f, float inv) {
     return make_uint2(packed[0], packed[1]);
 }
 
-// Max over the block (blockDim.x a multiple of 32, at most 1024); every thread gets it.
-__device__ __forceinline__ float block_max(float v, float* scratch /* [32] */) {
-    v = warp_max(v);
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    __syncthreads();  // scratch may still be read by a previous call
-    if (lane == 0) scratch[warp] = v;
-    __syncthreads();
-    const int warps = blockDim.x / 32;
-    v = lane < warps ? scratch[lane] : 0.0f;
-    return warp_max(v);
-}
-
 // Applies the scales (and bias) of FP8 GEMM products to 8 consecutive columns c.. of row r.
 __device__ __forceinline__ void apply_fp8_products(const Fp8Products& p, int64_t r, int64_t c,
                                                    float* v) {
