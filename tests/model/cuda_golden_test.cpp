@@ -111,12 +111,15 @@ std::vector<int32_t> gpu_greedy(CudaGlm4vModel& gpu, std::span<const int32_t> pr
     return out;
 }
 
-// One no-cache forward of a whole text sequence from position 0, keeping every row's logits
-// (blocks 0, 1, ... of the pool in order); `obs` taps the layers.
+// One no-cache forward of a whole sequence from position 0, keeping every row's logits (blocks
+// 0, 1, ... of the pool in order); `obs` taps the layers. Text positions unless `positions` are
+// given; `image_rows` replace the embeddings of the tokens equal to `image_token_id`.
 void forward_all_rows(CudaGlm4vModel& gpu, std::span<const int32_t> tokens,
-                      LayerObserver* obs = nullptr) {
+                      LayerObserver* obs = nullptr, std::span<const Position3> positions = {},
+                      std::span<const cuda::bf16* const> image_rows = {},
+                      int32_t image_token_id = -1) {
     const auto n = static_cast<int64_t>(tokens.size());
-    const auto positions = text_positions(0, n);
+    const auto text = text_positions(0, n);
     std::vector<int64_t> slots(tokens.size());
     std::vector<int32_t> rows(tokens.size());
     for (int64_t i = 0; i < n; ++i) slots[i] = i, rows[i] = static_cast<int32_t>(i);
@@ -124,7 +127,7 @@ void forward_all_rows(CudaGlm4vModel& gpu, std::span<const int32_t> tokens,
     std::vector<int32_t> table;
     for (int64_t b = 0; b < (n + 15) / 16; ++b) table.push_back(static_cast<int32_t>(b));
     gpu.forward(ForwardBatch{tokens,
-                             positions,
+                             positions.empty() ? std::span<const Position3>(text) : positions,
                              slots,
                              qs,
                              len,
@@ -132,8 +135,9 @@ void forward_all_rows(CudaGlm4vModel& gpu, std::span<const int32_t> tokens,
                              static_cast<int64_t>(table.size()),
                              rows,
                              {},
-                             -1,
-                             obs});
+                             image_token_id,
+                             obs},
+                image_rows);
 }
 
 class CudaGolden : public ::testing::TestWithParam<std::string> {};
@@ -251,26 +255,9 @@ TEST_P(CudaGolden, VisionTowerAndMultimodalMatchTransformers) {
     const DeviceImageEmbeddings emb = gpu->encode_images(px, two);
     std::vector<const cuda::bf16*> rows;
     for (int64_t i = 0; i < emb.num_tokens; ++i) rows.push_back(emb.row(i, cfg.text.hidden_size));
-    const auto n = static_cast<int64_t>(ids.size());
-    std::vector<int64_t> slots(ids.size());
-    std::vector<int32_t> all(ids.size());
-    for (int64_t i = 0; i < n; ++i) slots[i] = i, all[i] = static_cast<int32_t>(i);
-    const int32_t qs[2] = {0, static_cast<int32_t>(n)}, len[1] = {static_cast<int32_t>(n)};
-    std::vector<int32_t> table;
-    for (int64_t b = 0; b < (n + 15) / 16; ++b) table.push_back(static_cast<int32_t>(b));
     testing::Recorder rec;
-    gpu->forward(ForwardBatch{ids,
-                              rope.value().positions,
-                              slots,
-                              qs,
-                              len,
-                              table,
-                              static_cast<int64_t>(table.size()),
-                              all,
-                              {},
-                              static_cast<int32_t>(cfg.image_token_id),
-                              &rec},
-                 rows);
+    forward_all_rows(*gpu, ids, &rec, rope.value().positions, rows,
+                     static_cast<int32_t>(cfg.image_token_id));
     expect_taps(rec, g, "mm.", GetParam() + " multimodal",
                 static_cast<size_t>(cfg.text.num_hidden_layers + 3));
     EXPECT_EQ(gpu_greedy(*gpu, ids, rope.value().positions, rows, rope.value().rope_delta, 32,
