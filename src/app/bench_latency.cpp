@@ -124,6 +124,35 @@ SeqBatch one_sequence(std::vector<int32_t> tokens, int64_t start, int64_t block_
     return b;
 }
 
+// A loaded server's step: `decodes` sequences of one new token after `context` cached ones,
+// then one prefill chunk of `prefill` tokens (none: a decode step) after `offset` cached ones;
+// each sequence in blocks of its own. Logits for the decodes only (the chunk does not end its
+// prompt).
+SeqBatch mixed_step(int64_t decodes, int64_t context, int64_t prefill, int64_t offset,
+                    int64_t block_size, const std::vector<int32_t>& tokens) {
+    SeqBatch b;
+    const int64_t dec_blocks = context / block_size + 1;
+    b.max_blocks = std::max(dec_blocks, (offset + prefill + block_size - 1) / block_size);
+    b.query_start = {0};
+    for (int64_t s = 0; s < decodes + (prefill > 0 ? 1 : 0); ++s) {
+        const bool dec = s < decodes;
+        const int64_t start = dec ? context : offset, n = dec ? 1 : prefill;
+        const auto pos = text_positions(start, n);
+        for (int64_t i = 0; i < n; ++i) {
+            const int64_t t = start + i;
+            b.tokens.push_back(tokens[static_cast<size_t>(b.tokens.size() % tokens.size())]);
+            b.positions.push_back(pos[static_cast<size_t>(i)]);
+            b.slots.push_back((s * b.max_blocks + t / block_size) * block_size + t % block_size);
+        }
+        b.query_start.push_back(static_cast<int32_t>(b.tokens.size()));
+        b.seq_lens.push_back(static_cast<int32_t>(start + n));
+        for (int64_t i = 0; i < b.max_blocks; ++i)
+            b.tables.push_back(static_cast<int32_t>(s * b.max_blocks + i));
+        if (dec) b.logits.push_back(static_cast<int32_t>(s));
+    }
+    return b;
+}
+
 std::vector<int32_t> random_tokens(int64_t n, int64_t vocab, uint64_t seed) {
     std::mt19937_64 rng(seed);
     std::vector<int32_t> t(static_cast<size_t>(n));
@@ -220,7 +249,8 @@ int run_bench(const std::vector<std::string>& args) {
                 "Times the CUDA backend offline on one GPU, each figure beside its floor: batch-1 "
                 "decode vs the HBM roofline (bytes per token over the measured copy bandwidth), "
                 "prefill and the vision tower vs the measured bf16 GEMM rate (FLOPs counted), the "
-                "attention kernels alone (the vision tower's, prefills of 4k tokens and more), and "
+                "attention kernels alone (the vision tower's, prefills of 4k tokens and more), a "
+                "mixed step (decodes beside a prefill chunk, as under load), and "
                 "the TTFT of one agent step (image encode + prefill + first token; the screenshot "
                 "is resized on the CPU once, as the server's HTTP thread does, and every encode "
                 "uploads its bytes and cuts patches on the GPU, as the engine does). Use "
@@ -232,6 +262,10 @@ int run_bench(const std::vector<std::string>& args) {
     flags.add("image-size", "1080x2400", "screenshot WIDTHxHEIGHT for vision and the agent step");
     flags.add("agent-tokens", "4862", "tokens of the agent step in all (image tokens included)");
     flags.add("repeats", "5", "timed repeats of each prefill / vision / agent figure (median)");
+    flags.add("mixed", "38x1088+308@512",
+              "the mixed step: DxC+P@O = D decodes after C cached tokens each beside a prefill "
+              "chunk of P tokens after O cached ones (the default is a step of `bench serve "
+              "--workload random` 1024/128 at concurrency 64; P = 0: a batched decode step)");
     flags.add("json", "", "also write the figures to this JSON file");
     flags.add("no-cuda-graphs", "false", "decode without CUDA graphs", true);
     flags.add("profile", "false",
@@ -239,7 +273,8 @@ int run_bench(const std::vector<std::string>& args) {
               "cudaProfilerStart/Stop, for `ncu --profile-from-start off`",
               true);
     flags.add("only", "",
-              "run one section: decode, prefill, vision, attention or agent (default: all), or "
+              "run one section: decode, prefill, mixed, vision, attention or agent (default: "
+              "all), or "
               "accuracy (not in all: FP8 against bf16 weights, both models on the GPU: "
               "per-layer and logit relative errors of a 1024-token prefill and 8 decode steps)");
     std::vector<std::string> rest(args.begin() + 1, args.end());
@@ -264,6 +299,11 @@ int run_bench(const std::vector<std::string>& args) {
         while (std::getline(ss, item, ','))
             if (!item.empty()) lengths.push_back(std::stoll(item));
     }
+    int64_t mixed_d = 0, mixed_c = 0, mixed_p = 0, mixed_o = 0;
+    if (std::sscanf(flags.get("mixed").c_str(), "%ldx%ld+%ld@%ld", &mixed_d, &mixed_c, &mixed_p,
+                    &mixed_o) != 4 ||
+        mixed_d < 0 || mixed_c < 0 || mixed_p < 0 || mixed_o < 0 || mixed_d + mixed_p == 0)
+        return fail("--mixed must be DxC+P@O (decodes x context + prefill @ offset)", kExitUsage);
     int64_t img_w = 0, img_h = 0;
     if (std::sscanf(flags.get("image-size").c_str(), "%ldx%ld", &img_w, &img_h) != 2)
         return fail("--image-size must be WIDTHxHEIGHT", kExitUsage);
@@ -285,10 +325,14 @@ int run_bench(const std::vector<std::string>& args) {
 
     int64_t max_tokens = std::max(agent_tokens, ctx);
     for (int64_t L : lengths) max_tokens = std::max(max_tokens, L);
+    const bool mixed_wanted = flags.get("only") == "" || flags.get("only") == "mixed";
+    if (mixed_wanted) max_tokens = std::max(max_tokens, mixed_d + mixed_p);
     CudaModelOptions opt;
     opt.max_num_tokens = max_tokens;
-    opt.max_num_seqs = 8;
+    opt.max_num_seqs = mixed_wanted ? std::max<int64_t>(8, mixed_d + 1) : 8;
     opt.max_model_len = std::max(max_tokens, ctx + steps) + 16;
+    if (mixed_wanted)
+        opt.max_model_len = std::max(opt.max_model_len, std::max(mixed_c + 1, mixed_o + mixed_p));
     opt.cuda_graphs = !flags.enabled("no-cuda-graphs");
     auto fp8 = fp8_weights_from_flags(flags);
     if (!fp8) return fail(fp8.error_message(), kExitUsage);
@@ -297,7 +341,8 @@ int run_bench(const std::vector<std::string>& args) {
     auto created = CudaGlm4vModel::create(host, opt);
     if (!created) return fail(created.error_message(), kExitFailure);
     CudaGlm4vModel& gpu = *created.value();
-    const int64_t blocks = (opt.max_model_len + opt.block_size - 1) / opt.block_size + 1;
+    int64_t blocks = (opt.max_model_len + opt.block_size - 1) / opt.block_size + 1;
+    if (mixed_wanted) blocks = std::max(blocks, (mixed_d + 1) * blocks);
     if (Status s = gpu.allocate_kv_pool(blocks); !s) return fail(s.error_message(), 1);
     std::fprintf(stderr, "uploaded in %.1f s: %s\n", ms_since(t_up) / 1e3, gpu.describe().c_str());
     cudaStream_t st = gpu.stream();
@@ -402,6 +447,25 @@ int run_bench(const std::vector<std::string>& args) {
              << ", \"tflops\": " << flops / t / 1e9 << "}";
     }
     json << "],\n";
+
+    // ---- mixed: decodes beside a prefill chunk, as a loaded server runs them ----
+    if (want("mixed")) {
+        SeqBatch b = mixed_step(mixed_d, mixed_c, mixed_p, mixed_o, opt.block_size,
+                                random_tokens(4096, tc.vocab_size, 19));
+        std::vector<double> ms, gpu_ms;
+        for (int64_t r = 0; r < repeats + 1; ++r) {
+            profiled(r == repeats, true);
+            const auto t0 = Clock::now();
+            gpu.forward(b.view());
+            (void)gpu.argmax();
+            profiled(r == repeats, false);
+            if (r > 0) ms.push_back(ms_since(t0)), gpu_ms.push_back(gpu.last_forward_ms());
+        }
+        const double t = median(ms);
+        std::snprintf(buf, sizeof buf, "%.2f ms (%.2f ms on the GPU)", t, median(gpu_ms));
+        rows.push_back({"mixed step " + flags.get("mixed"), buf, "", ""});
+        json << "  \"mixed_ms\": " << t << ",\n  \"mixed_gpu_ms\": " << median(gpu_ms) << ",\n";
+    }
 
     // ---- vision ----
     // The screenshot as the engine gets it from the server: resized on the CPU (an HTTP thread's

@@ -182,10 +182,11 @@ std::vector<float> download_fp8_rows(const DeviceBuffer& q, const DeviceBuffer& 
 // their scales (amax / 448, amax of the bf16-rounded row) to bf16 rounding of the CPU's. And the
 // folded kernels give the separate passes' codes and scales bit for bit: they round to bf16
 // wherever those passes store a bf16 tensor.
-TEST(CudaOps, Fp8FoldedPassesMatchTheSeparatePasses) {
-    REQUIRE_GPU();
-    if (!has_fp8_tensor_cores()) GTEST_SKIP() << "no FP8 tensor cores: " << cuda_device_summary();
-    const int64_t m = 37, H = 256, I = 512, heads = 4, kvh = 2, hd = 32;
+// H and I pick the kernels' block shapes: rows of H as 1, 2 or 4 pieces of 8 a thread, SwiGLU
+// rows of I on 384 or 512 threads.
+void check_fp8_folded_passes(int64_t H, int64_t I) {
+    SCOPED_TRACE("H " + std::to_string(H) + ", I " + std::to_string(I));
+    const int64_t m = 37, heads = 4, kvh = 2, hd = 32;
     const int64_t W = (heads + 2 * kvh) * hd;
     const float eps = 1e-5f;
     cuda::Gemm gemm;
@@ -362,6 +363,13 @@ TEST(CudaOps, Fp8FoldedPassesMatchTheSeparatePasses) {
             EXPECT_NEAR(got[r], amax / 448.0f, 8e-3 * amax / 448.0f) << "silu row " << r;
         }
     }
+}
+
+TEST(CudaOps, Fp8FoldedPassesMatchTheSeparatePasses) {
+    REQUIRE_GPU();
+    if (!has_fp8_tensor_cores()) GTEST_SKIP() << "no FP8 tensor cores: " << cuda_device_summary();
+    for (auto [H, I] : {std::pair<int64_t, int64_t>{256, 512}, {4096, 13696}, {8192, 16384}})
+        check_fp8_folded_passes(H, I);
 }
 
 // The decode GEMVs with SwiGLU in their epilogue equal GEMV + silu_mul bit for bit (and the CPU
