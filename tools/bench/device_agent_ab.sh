@@ -7,8 +7,9 @@
 # Usage: tools/bench/device_agent_ab.sh TOKENIZER_DIR TAG=BINARY[:VAR=VALUE] ... [-- SERVER FLAGS]
 #   e.g. ... tok before=/tmp/a/autoglm after=/tmp/b/autoglm
 # (tokenizer dir: tokenizer.model + chat_template.jinja). VAR=VALUE goes into that server's
-# environment. LOADS="s1 s32t0 s8t3 s16t3 c64" picks rows (LOADS_<tag> for one build; l8 = 8
-# concurrent contexts of 25,480 tokens, 25,000 random prompt tokens + 480 generated, each);
+# environment. LOADS="s1 s32t0 s8t3 s16t3 c64" picks rows (LOADS_<tag> for one build; c64l =
+# c64 with 1,000 prompts instead of 192, so the start and the tail weigh less; l8 = 8 concurrent
+# contexts of 25,480 tokens, 25,000 random prompt tokens + 480 generated, each);
 # FLAGS_<tag>="--flag value ..." adds server flags for one build (the same binary may then run
 # under several tags, e.g. to compare a flag's values).
 # CONFIG_ONLY=1 serves a folder without weights through --load-format dummy (seconds instead of
@@ -78,6 +79,8 @@ for spec in "${specs[@]}"; do
       s16t3) run s16t3 --workload agent --sessions 16 --duration 20 --steps 100 --think-time 3 --warmup 16 ;;
       c64) run c64 --workload random --random-input-len 1024 --random-output-len 128 \
         --max-concurrency 64 --num-prompts 192 --warmup 64 ;;
+      c64l) run c64l --workload random --random-input-len 1024 --random-output-len 128 \
+        --max-concurrency 64 --num-prompts 1000 --warmup 64 ;;
       l8) run l8 --workload random --random-input-len 25000 --random-output-len 480 \
         --max-concurrency 8 --num-prompts 8 ;;
       *) echo "unknown row $row" ;;
