@@ -21,6 +21,11 @@ constexpr int kDecResident = 4;    // 64-key steps a block holds in shared memor
 constexpr int kDecMinSteps = 2;    // steps a split takes at least once the keys need splits
 constexpr int kDecMaxUsed = 32;    // splits one sequence's keys use at most
 constexpr int kDecMergeBatch = 4;  // splits the merge loads per round
+// From this many (sequence, KV head) pairs on, a block holds 2 steps (64 KiB) instead of
+// kDecResident: three blocks an SM stream keys instead of one (32 sequences of 5,400 keys:
+// 8.77 -> 7.38 ms a FP8 decode step; 1 step: 7.58; docs/PERFORMANCE.md).
+constexpr int kDecBatchResident = 2;
+constexpr int64_t kDecBatchPairs = 16;
 
 // A block's shared K/V for one 64-key step: each warp's 16 K and 16 V rows (swizzled).
 template <int HD>
@@ -403,14 +408,17 @@ void launch_decode(const AttentionParams& p, int64_t max_kv_len, float* workspac
                                         static_cast<int>(decode_step_bytes<HD>() * r)));
         return r;
     }();
-    const size_t smem = decode_step_bytes<HD>() * static_cast<size_t>(resident);
+    const int res = p.num_seqs * p.kv_heads >= kDecBatchPairs
+                        ? std::min(resident, kDecBatchResident)
+                        : resident;
+    const size_t smem = decode_step_bytes<HD>() * static_cast<size_t>(res);
     const int splits = decode_splits(p.num_seqs, p.kv_heads, max_kv_len);
     const dim3 grid(static_cast<unsigned>(p.num_seqs), static_cast<unsigned>(p.kv_heads),
                     static_cast<unsigned>(splits));
     int* tickets =
         reinterpret_cast<int*>(workspace + decode_partial_floats(p.num_seqs, p.heads, p.head_dim));
-    launch_pdl(decode_kernel<HD>, grid, dim3(kDecThreads), smem, stream, p, splits, resident,
-               workspace, tickets);
+    launch_pdl(decode_kernel<HD>, grid, dim3(kDecThreads), smem, stream, p, splits, res, workspace,
+               tickets);
 }
 
 }  // namespace
