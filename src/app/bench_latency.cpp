@@ -268,6 +268,10 @@ int run_bench(const std::vector<std::string>& args) {
               "--workload random` 1024/128 at concurrency 64; P = 0: a batched decode step)");
     flags.add("json", "", "also write the figures to this JSON file");
     flags.add("no-cuda-graphs", "false", "decode without CUDA graphs", true);
+    flags.add("gemv-max-rows", "-1",
+              "steps of up to this many tokens take the GEMV path (0-8), larger ones cuBLASLt "
+              "(-1: 1 with FP8 weights, 8 in bf16)",
+              true);
     flags.add("profile", "false",
               "bracket the last timed repeat of each section (the last decode step) with "
               "cudaProfilerStart/Stop, for `ncu --profile-from-start off`",
@@ -334,6 +338,9 @@ int run_bench(const std::vector<std::string>& args) {
     if (mixed_wanted)
         opt.max_model_len = std::max(opt.max_model_len, std::max(mixed_c + 1, mixed_o + mixed_p));
     opt.cuda_graphs = !flags.enabled("no-cuda-graphs");
+    auto gemv_rows = flags.get_int("gemv-max-rows", -1, 8);
+    if (!gemv_rows) return fail(gemv_rows.error_message(), kExitUsage);
+    opt.decode_gemv_max_rows = gemv_rows.value();
     auto fp8 = fp8_weights_from_flags(flags);
     if (!fp8) return fail(fp8.error_message(), kExitUsage);
     opt.fp8_weights = fp8.value();

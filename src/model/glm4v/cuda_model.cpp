@@ -121,6 +121,10 @@ Result<std::unique_ptr<CudaGlm4vModel>> CudaGlm4vModel::create(const Glm4vModel&
         CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
     }
     m->gemm_ = std::make_unique<cuda::Gemm>();
+    const int64_t gemv_rows = options.decode_gemv_max_rows >= 0 ? options.decode_gemv_max_rows
+                              : options.fp8_weights             ? 1
+                                                                : cuda::kGemvMaxRows;
+    m->gemm_->set_gemv_max_rows(std::min<int64_t>(gemv_rows, cuda::kGemvMaxRows));
     m->vision_gemm_ = std::make_unique<cuda::Gemm>();
     {
         const MropeTable table(t);  // the CPU's table, so both backends rotate alike

@@ -36,6 +36,12 @@ struct CudaModelOptions {
     // with a scale per output row; the embeddings, the LM head, the norms and the vision tower
     // stay bf16.
     bool fp8_weights = false;
+    // Steps of up to this many tokens take the GEMV path (decode: norms, M-RoPE and SwiGLU in
+    // the GEMVs' epilogues), larger ones cuBLASLt; -1: 1 with FP8 weights, cuda::kGemvMaxRows
+    // in bf16. The GEMV redoes each weight's conversion for every row: batched FP8 decode of
+    // 2 / 4 / 8 sequences took 7.0 / 12.3 / 26.9 ms a step against 4.2 / 4.2 / 4.7 on the FP8
+    // GEMMs (H200, docs/PERFORMANCE.md).
+    int64_t decode_gemv_max_rows = -1;
     std::function<void(uint64_t done, uint64_t total)> upload_progress;  // bytes uploaded
 };
 
