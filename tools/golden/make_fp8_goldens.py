@@ -7,9 +7,10 @@ The emulated rules (the CUDA backend's, see src/kernels/cuda/gemm.h):
 - every linear layer of the text decoder (q/k/v, o, gate/up, down) has its bf16 weight rows
   quantized at load: scale = amax(row) / 448 (1 for a zero row), q = e4m3(w * (448 / amax)),
   rounded to nearest even, saturated; the layer then uses q * scale;
-- a forward over more than 8 rows (prefill) also quantizes its input per row the same way (the
-  FP8 tensor-core GEMM); a forward over 8 rows or fewer (decode) keeps its input as is (the
-  weight-only FP8 GEMV).
+- a forward over more than one row (prefill, batched decode) also quantizes its input per row
+  the same way (the FP8 tensor-core GEMM); a forward of one row (one sequence's decode) keeps its
+  input as is (the weight-only FP8 GEMV). The fixtures were recorded when the GEMV took up to 8
+  rows; their forwards are one row or longer than 8, so both rules give the same values.
 The embeddings, the LM head, the norms and the vision tower stay as they are.
 
 Usage (torch + transformers 5.x, e.g. on the GPU machine; the fixtures must exist already):
@@ -27,7 +28,7 @@ from transformers import Glm4vForConditionalGeneration
 
 FIXTURES = ["tiny_f32", "tiny_bf16_sharded"]
 NUM_GENERATED = 16
-GEMV_MAX_ROWS = 8
+GEMV_MAX_ROWS = 1
 LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_up_proj", "down_proj")
 
 
