@@ -8,9 +8,11 @@
 namespace autoglm {
 
 PagedKvCache::PagedKvCache(const Glm4vTextConfig& config, int64_t num_blocks, int64_t block_size)
-    : num_blocks_(num_blocks),
-      block_size_(block_size),
-      row_floats_(config.num_key_value_heads * config.head_dim()) {
+    : PagedKvCache(config, num_blocks, block_size, config.num_key_value_heads) {}
+
+PagedKvCache::PagedKvCache(const Glm4vTextConfig& config, int64_t num_blocks, int64_t block_size,
+                           int64_t kv_heads)
+    : num_blocks_(num_blocks), block_size_(block_size), row_floats_(kv_heads * config.head_dim()) {
     const auto floats = static_cast<size_t>(num_slots() * row_floats_);
     // NOTE: calloc, not std::vector: large zeroed blocks come from mmap and are only backed by
     // memory once written, so a big pool costs nothing until requests fill it.

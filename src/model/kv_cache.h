@@ -14,6 +14,9 @@ namespace autoglm {
 class PagedKvCache {
   public:
     PagedKvCache(const Glm4vTextConfig& config, int64_t num_blocks, int64_t block_size);
+    // A tensor-parallel shard's cache: `kv_heads` of the config's heads a slot.
+    PagedKvCache(const Glm4vTextConfig& config, int64_t num_blocks, int64_t block_size,
+                 int64_t kv_heads);
 
     float* k(int64_t layer) { return k_[static_cast<size_t>(layer)].get(); }
     float* v(int64_t layer) { return v_[static_cast<size_t>(layer)].get(); }

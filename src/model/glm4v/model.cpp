@@ -114,15 +114,14 @@ int64_t argmax(std::span<const float> values) {
     return std::max_element(values.begin(), values.end()) - values.begin();
 }
 
-std::vector<int32_t> generate_greedy(const Glm4vTextModel& model, const TextForwardArgs& prefill,
+std::vector<int32_t> generate_greedy(const SequenceForward& forward, const TextForwardArgs& prefill,
                                      int64_t rope_delta, int64_t max_new_tokens,
                                      std::span<const int64_t> stop_ids,
                                      const TokenCallback& on_token) {
     std::vector<int32_t> out;
     if (max_new_tokens <= 0 || prefill.token_ids.empty()) return out;
-    DenseKvCache cache(model.config(),
-                       static_cast<int64_t>(prefill.token_ids.size()) + max_new_tokens);
-    std::vector<float> logits = model.forward(prefill, cache);
+    std::vector<float> logits = forward(prefill, 0);
+    auto cached = static_cast<int64_t>(prefill.token_ids.size());
     for (;;) {
         const auto next = static_cast<int32_t>(argmax(logits));
         out.push_back(next);
@@ -130,10 +129,23 @@ std::vector<int32_t> generate_greedy(const Glm4vTextModel& model, const TextForw
         if (static_cast<int64_t>(out.size()) >= max_new_tokens) break;
         if (std::find(stop_ids.begin(), stop_ids.end(), next) != stop_ids.end()) break;
         const int32_t token[1] = {next};
-        const auto positions = text_positions(cache.length() + rope_delta, 1);
-        logits = model.forward({token, positions}, cache);
+        const auto positions = text_positions(cached + rope_delta, 1);
+        logits = forward({token, positions}, cached);
+        ++cached;
     }
     return out;
+}
+
+std::vector<int32_t> generate_greedy(const Glm4vTextModel& model, const TextForwardArgs& prefill,
+                                     int64_t rope_delta, int64_t max_new_tokens,
+                                     std::span<const int64_t> stop_ids,
+                                     const TokenCallback& on_token) {
+    DenseKvCache cache(model.config(),
+                       static_cast<int64_t>(prefill.token_ids.size()) + max_new_tokens);
+    const SequenceForward forward = [&](const TextForwardArgs& args, int64_t) {
+        return model.forward(args, cache);
+    };
+    return generate_greedy(forward, prefill, rope_delta, max_new_tokens, stop_ids, on_token);
 }
 
 std::vector<int32_t> generate_greedy(const Glm4vTextModel& model, std::span<const int32_t> prompt,

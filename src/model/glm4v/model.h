@@ -84,6 +84,15 @@ std::vector<int32_t> generate_greedy(const Glm4vTextModel& model, const TextForw
                                      std::span<const int64_t> stop_ids = {},
                                      const TokenCallback& on_token = {});
 
+// The same through any single-sequence forward: `forward(args, cached)` runs args' tokens after
+// `cached` ones and returns their logits (e.g. TensorParallelText::forward).
+using SequenceForward =
+    std::function<std::vector<float>(const TextForwardArgs& args, int64_t cached)>;
+std::vector<int32_t> generate_greedy(const SequenceForward& forward, const TextForwardArgs& prefill,
+                                     int64_t rope_delta, int64_t max_new_tokens,
+                                     std::span<const int64_t> stop_ids = {},
+                                     const TokenCallback& on_token = {});
+
 // Index of the largest value (the first on ties).
 int64_t argmax(std::span<const float> values);
 

@@ -7,11 +7,20 @@
 #include <string>
 
 #include "kernels/ops.h"
+#include "model/glm4v/tensor_parallel.h"
 
 namespace autoglm {
 
-Glm4vTextModel::Glm4vTextModel(const Glm4vTextConfig& config, const Glm4vWeights& weights)
-    : config_(config), weights_(weights), rope_(config) {}
+Glm4vTextModel::Glm4vTextModel(const Glm4vTextConfig& config, const Glm4vWeights& weights,
+                               const TextShardDims& shard)
+    : config_(config), weights_(weights), shard_(shard), rope_(config) {
+    if (shard_.heads == 0) shard_.heads = config.num_attention_heads;
+    if (shard_.kv_heads == 0) shard_.kv_heads = config.num_key_value_heads;
+    if (shard_.intermediate == 0) shard_.intermediate = config.intermediate_size;
+    if (shard_.vocab_end == 0) shard_.vocab_end = config.vocab_size;
+    CHECK(shard_.size == 1 || shard_.group)
+        << "a text shard of " << shard_.size << " needs a collective group";
+}
 
 void Glm4vTextModel::attention_block(int64_t layer, const float* x, const ForwardBatch& batch,
                                      const float* cos, const float* sin, PagedKvCache& cache,
@@ -19,8 +28,7 @@ void Glm4vTextModel::attention_block(int64_t layer, const float* x, const Forwar
     const TextLayerWeights& w = weights_.layers[static_cast<size_t>(layer)];
     const auto n = static_cast<int64_t>(batch.token_ids.size());
     const int64_t d = config_.head_dim();
-    const int64_t heads = config_.num_attention_heads;
-    const int64_t kv_heads = config_.num_key_value_heads;
+    const int64_t heads = shard_.heads, kv_heads = shard_.kv_heads;
     std::vector<float> q(static_cast<size_t>(n * heads * d));
     std::vector<float> k(static_cast<size_t>(n * kv_heads * d)), v(k.size());
     cpu::linear(x, n, w.q_proj_weight, &w.q_proj_bias, q.data());
@@ -46,7 +54,7 @@ void Glm4vTextModel::attention_block(int64_t layer, const float* x, const Forwar
 
 void Glm4vTextModel::mlp_block(int64_t layer, const float* x, int64_t n, float* out) const {
     const TextLayerWeights& w = weights_.layers[static_cast<size_t>(layer)];
-    const int64_t inter = config_.intermediate_size;
+    const int64_t inter = shard_.intermediate;
     std::vector<float> gate_up(static_cast<size_t>(n * 2 * inter));
     cpu::linear(x, n, w.gate_up_proj_weight, nullptr, gate_up.data());
     std::vector<float> act(static_cast<size_t>(n * inter));
@@ -69,31 +77,33 @@ void Glm4vTextModel::scatter_image_embeds(const ForwardBatch& args, float* x) co
         << next;
 }
 
+SingleSequenceBatch::SingleSequenceBatch(const TextForwardArgs& args, int64_t cached) {
+    const auto n = static_cast<int64_t>(args.token_ids.size());
+    for (int64_t i = 0; i < n; ++i) slots_.push_back(cached + i);
+    for (int64_t i = args.all_logits ? 0 : n - 1; i < n; ++i)
+        logits_rows_.push_back(static_cast<int32_t>(i));
+    query_start_[1] = static_cast<int32_t>(n);
+    seq_len_[0] = static_cast<int32_t>(cached + n);
+    batch = ForwardBatch{args.token_ids,
+                         args.positions,
+                         slots_,
+                         query_start_,
+                         seq_len_,
+                         block_table_,
+                         1,
+                         logits_rows_,
+                         args.image_embeds,
+                         args.image_token_id,
+                         args.observer};
+}
+
 std::vector<float> Glm4vTextModel::forward(const TextForwardArgs& args, DenseKvCache& cache) const {
     const auto n = static_cast<int64_t>(args.token_ids.size());
     CHECK(n > 0) << "empty forward";
     CHECK(cache.length() + n <= cache.capacity())
         << "KV cache full: " << cache.length() << " + " << n << " > " << cache.capacity();
-    std::vector<int64_t> slots(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) slots[static_cast<size_t>(i)] = cache.length() + i;
-    std::vector<int32_t> logits_rows;
-    for (int64_t i = args.all_logits ? 0 : n - 1; i < n; ++i)
-        logits_rows.push_back(static_cast<int32_t>(i));
-    const int32_t query_start[2] = {0, static_cast<int32_t>(n)};
-    const int32_t seq_len[1] = {static_cast<int32_t>(cache.length() + n)};
-    const int32_t block_table[1] = {0};
-    ForwardBatch batch{args.token_ids,
-                       args.positions,
-                       slots,
-                       query_start,
-                       seq_len,
-                       block_table,
-                       1,
-                       logits_rows,
-                       args.image_embeds,
-                       args.image_token_id,
-                       args.observer};
-    auto logits = forward_batch(batch, cache.paged());
+    const SingleSequenceBatch one(args, cache.length());
+    auto logits = forward_batch(one.batch, cache.paged());
     cache.advance(n);
     return logits;
 }
@@ -109,10 +119,30 @@ std::vector<float> Glm4vTextModel::forward_batch(const ForwardBatch& batch,
         << "query_start must cover every token";
     const int64_t hidden = config_.hidden_size;
     const auto eps = static_cast<float>(config_.rms_norm_eps);
-    LayerObserver* obs = batch.observer;
+    // Under tensor parallelism every shard holds the same residual stream; the first reports it.
+    LayerObserver* obs = shard_.rank == 0 ? batch.observer : nullptr;
+    auto all_reduce = [&](float* data, int64_t count) {
+        if (shard_.size > 1) shard_.group->all_reduce_sum(shard_.rank, data, count);
+    };
 
     std::vector<float> x(static_cast<size_t>(n * hidden));  // residual stream [n, hidden]
-    cpu::embedding(weights_.embed_tokens, batch.token_ids, x.data());
+    if (shard_.size == 1) {
+        cpu::embedding(weights_.embed_tokens, batch.token_ids, x.data());
+    } else {
+        // The shard's rows of the table: its tokens' rows, zeros for the others, then the sum.
+        std::vector<int32_t> local(batch.token_ids.begin(), batch.token_ids.end());
+        for (int32_t& id : local)
+            id = id >= shard_.vocab_begin && id < shard_.vocab_end
+                     ? static_cast<int32_t>(id - shard_.vocab_begin)
+                     : 0;
+        cpu::embedding(weights_.embed_tokens, local, x.data());
+        for (int64_t i = 0; i < n; ++i) {
+            const int32_t id = batch.token_ids[static_cast<size_t>(i)];
+            if (id < shard_.vocab_begin || id >= shard_.vocab_end)
+                std::fill_n(x.data() + i * hidden, hidden, 0.0f);
+        }
+        all_reduce(x.data(), n * hidden);
+    }
     scatter_image_embeds(batch, x.data());
     if (obs) obs->on_tensor("embeddings", x.data(), n, hidden);
 
@@ -125,10 +155,12 @@ std::vector<float> Glm4vTextModel::forward_batch(const ForwardBatch& batch,
         const TextLayerWeights& w = weights_.layers[static_cast<size_t>(l)];
         cpu::rms_norm(x.data(), w.input_layernorm, n, hidden, eps, normed.data());
         attention_block(l, normed.data(), batch, cos.data(), sin.data(), cache, branch.data());
+        all_reduce(branch.data(), n * hidden);  // the o projection's partial sums
         cpu::rms_norm(branch.data(), w.post_self_attn_layernorm, n, hidden, eps, branch.data());
         cpu::add_inplace(x.data(), branch.data(), n * hidden);
         cpu::rms_norm(x.data(), w.post_attention_layernorm, n, hidden, eps, normed.data());
         mlp_block(l, normed.data(), n, branch.data());
+        all_reduce(branch.data(), n * hidden);  // the down projection's partial sums
         cpu::rms_norm(branch.data(), w.post_mlp_layernorm, n, hidden, eps, branch.data());
         cpu::add_inplace(x.data(), branch.data(), n * hidden);
         if (obs) obs->on_tensor(("layer." + std::to_string(l)).c_str(), x.data(), n, hidden);
@@ -145,7 +177,15 @@ std::vector<float> Glm4vTextModel::forward_batch(const ForwardBatch& batch,
     cpu::rms_norm(picked.data(), weights_.norm, rows, hidden, eps, picked.data());
     if (obs) obs->on_tensor("final_norm", picked.data(), rows, hidden);
     std::vector<float> logits(static_cast<size_t>(rows * config_.vocab_size));
-    cpu::linear(picked.data(), rows, weights_.lm_head, nullptr, logits.data());
+    if (shard_.size == 1) {
+        cpu::linear(picked.data(), rows, weights_.lm_head, nullptr, logits.data());
+    } else {  // the shard's columns of the vocabulary, gathered
+        const int64_t cols = shard_.vocab_end - shard_.vocab_begin;
+        std::vector<float> part(static_cast<size_t>(rows * cols));
+        cpu::linear(picked.data(), rows, weights_.lm_head, nullptr, part.data());
+        shard_.group->all_gather_columns(shard_.rank, part.data(), rows, shard_.vocab_begin, cols,
+                                         config_.vocab_size, logits.data());
+    }
     if (obs) obs->on_tensor("logits", logits.data(), rows, config_.vocab_size);
     return logits;
 }

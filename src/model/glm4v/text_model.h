@@ -29,9 +29,38 @@ class DenseKvCache {
     int64_t length_ = 0;
 };
 
+class CollectiveGroup;
+
+// One sequence's new tokens after `cached` ones as a ForwardBatch, in block 0 of a cache whose
+// one block holds the whole sequence (DenseKvCache's layout). The batch views this object's
+// arrays and args' spans.
+struct SingleSequenceBatch {
+    SingleSequenceBatch(const TextForwardArgs& args, int64_t cached);
+    SingleSequenceBatch(const SingleSequenceBatch&) = delete;  // batch views the arrays below
+    SingleSequenceBatch& operator=(const SingleSequenceBatch&) = delete;
+    ForwardBatch batch;
+
+  private:
+    std::vector<int64_t> slots_;
+    std::vector<int32_t> logits_rows_;
+    int32_t query_start_[2] = {}, seq_len_[1] = {}, block_table_[1] = {0};
+};
+
+// One shard of the decoder under tensor parallelism (model/glm4v/tensor_parallel.h): its query
+// and KV heads, its part of the MLP's intermediate rows and of the vocabulary, and the group it
+// sums and gathers with. The default is the whole model, alone.
+struct TextShardDims {
+    int rank = 0, size = 1;
+    int64_t heads = 0, kv_heads = 0, intermediate = 0;  // 0: the config's
+    int64_t vocab_begin = 0, vocab_end = 0;             // end 0: the whole vocabulary
+    CollectiveGroup* group = nullptr;                   // with size > 1
+};
+
 class Glm4vTextModel {
   public:
-    Glm4vTextModel(const Glm4vTextConfig& config, const Glm4vWeights& weights);
+    // `weights` hold the shard's slices when `shard` is given (shard_text_weights).
+    Glm4vTextModel(const Glm4vTextConfig& config, const Glm4vWeights& weights,
+                   const TextShardDims& shard = {});
 
     // Runs the tokens after the cache's current length, appends their K/V and returns logits:
     // [num_tokens, vocab] with all_logits, else [1, vocab] for the last token.
@@ -51,6 +80,7 @@ class Glm4vTextModel {
 
     Glm4vTextConfig config_;
     const Glm4vWeights& weights_;
+    TextShardDims shard_;
     MropeTable rope_;
 };
 
