@@ -1,6 +1,7 @@
 // add_engine_flags, add_sampling_flags and make_engine.
 #include "app/engine_setup.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "app/common.h"
@@ -8,6 +9,7 @@
 #include "core/logging.h"
 #include "engine/executor.h"
 #include "loader/dummy.h"
+#include "model/glm4v/tensor_parallel.h"
 #include "model/kv_cache.h"
 
 #ifdef AUTOGLM_HAS_CUDA
@@ -48,6 +50,12 @@ void add_engine_flags(Flags& flags) {
     flags.add("device", "auto",
               "where the model runs: cuda, cpu, or auto (cuda when a GPU is found)");
     flags.add("enforce-eager", "false", "CUDA: no CUDA graphs for decode steps", true);
+    flags.add("tensor-parallel-size", "1",
+              "split the text decoder over N ranks as vLLM does (heads, MLP rows and vocabulary; "
+              "N divides the attention heads and the MLP size, and divides or is a multiple of "
+              "the KV heads). The CPU backend runs the ranks as threads of this process; the "
+              "CUDA backend runs on one GPU (N = 1: tensor parallelism over NCCL is not built "
+              "yet)");
     flags.add("profile-steps", "false",
               "log each engine step: its plan (chunks, prefill and decode tokens, images) and "
               "where its time went (schedule, prepare, vision, forward, output); the same "
@@ -106,6 +114,15 @@ Result<EngineBundle> make_engine(const Flags& flags, const Glm4vModel& model,
     if (!fp8) return fp8.error();
     if (fp8.value() && !use_cuda)
         return Error{"--quantization fp8 runs on the CUDA backend only (this run uses the CPU)"};
+    auto tp = flags.get_int("tensor-parallel-size", 1, 64);
+    if (!tp) return tp.error();
+    const int ranks = static_cast<int>(tp.value());
+    if (ranks > 1 && use_cuda)
+        return Error{"--tensor-parallel-size " + std::to_string(ranks) +
+                     ": the CUDA backend runs on one GPU (tensor parallelism over NCCL is not "
+                     "built yet); --device cpu runs the ranks as threads"};
+    if (Status s = check_tensor_parallel(model.config().text, ranks); !s)
+        return Error{s.error_message()};
     if (use_cuda && !fp8.value() && model.config().quantization == "fp8")
         LOG_WARNING << "this is an FP8 checkpoint: its weights were dequantized to bf16 at load; "
                        "pass --quantization fp8 to hold them in FP8 on the GPU (half the bytes)";
@@ -113,6 +130,11 @@ Result<EngineBundle> make_engine(const Flags& flags, const Glm4vModel& model,
     KvSizingRequest sizing;
     sizing.block_size = static_cast<int32_t>(block_size.value());
     sizing.bytes_per_block = PagedKvCache::bytes_per_block(model.config().text, sizing.block_size);
+    if (ranks > 1) {  // every rank's blocks (KV heads shared by ranks are held by each)
+        const int64_t kv = model.config().text.num_key_value_heads;
+        sizing.bytes_per_block =
+            sizing.bytes_per_block * ranks * std::max<int64_t>(1, kv / ranks) / kv;
+    }
     sizing.available_bytes = host_memory_available();
     sizing.memory_utilization = utilization.value();
 #ifdef AUTOGLM_HAS_CUDA
@@ -174,8 +196,9 @@ Result<EngineBundle> make_engine(const Flags& flags, const Glm4vModel& model,
 #endif
     if (!b.executor) {
         b.device = "cpu";
-        b.executor =
-            std::make_unique<CpuModelExecutor>(model, b.kv_plan.num_blocks, b.kv_plan.block_size);
+        b.executor = std::make_unique<CpuModelExecutor>(model, b.kv_plan.num_blocks,
+                                                        b.kv_plan.block_size, ranks);
+        if (ranks > 1) b.device += " (" + std::to_string(ranks) + " tensor-parallel ranks)";
     }
     EngineConfig config;
     config.scheduler.max_num_seqs = max_seqs.value();

@@ -7,7 +7,10 @@
 namespace autoglm {
 
 ModelRunner::ModelRunner(const Glm4vModel& model, PagedKvCache& cache)
-    : model_(model), cache_(cache) {}
+    : model_(model), cache_(&cache), block_size_(cache.block_size()) {}
+
+ModelRunner::ModelRunner(const Glm4vModel& model, TensorParallelText& parallel)
+    : model_(model), parallel_(&parallel), block_size_(parallel.block_size()) {}
 
 const std::vector<float>& ModelRunner::image_embeddings(const Request& request,
                                                         const ImageInput& image, StepOutput& out) {
@@ -30,7 +33,7 @@ void ModelRunner::release_images(const Request& request) {
 }
 
 StepOutput ModelRunner::run(const StepPlan& plan) {
-    const FlatStep f = flatten_plan(plan, cache_.block_size());
+    const FlatStep f = flatten_plan(plan, block_size_);
     StepOutput out;
     out.sampling_chunks = f.sampling_chunks;
     if (f.tokens.empty()) return out;
@@ -45,7 +48,8 @@ StepOutput ModelRunner::run(const StepPlan& plan) {
     ForwardBatch batch = f.view(static_cast<int32_t>(model_.config().image_token_id));
     batch.image_embeds = image_rows;
     const auto t0 = std::chrono::steady_clock::now();
-    out.logits = model_.text().forward_batch(batch, cache_);
+    out.logits =
+        parallel_ ? parallel_->forward_batch(batch) : model_.text().forward_batch(batch, *cache_);
     out.forward_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     for (const ScheduledChunk& c : plan.chunks) c.request->num_computed_tokens += c.num_new_tokens;

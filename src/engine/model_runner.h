@@ -8,6 +8,7 @@
 
 #include "engine/step.h"
 #include "model/glm4v/model.h"
+#include "model/glm4v/tensor_parallel.h"
 #include "model/kv_cache.h"
 
 namespace autoglm {
@@ -15,6 +16,8 @@ namespace autoglm {
 class ModelRunner {
   public:
     ModelRunner(const Glm4vModel& model, PagedKvCache& cache);
+    // The text decoder split over tensor-parallel ranks, each with its own cache.
+    ModelRunner(const Glm4vModel& model, TensorParallelText& parallel);
 
     // Runs the step and advances each chunk's request.num_computed_tokens.
     StepOutput run(const StepPlan& plan);
@@ -27,7 +30,9 @@ class ModelRunner {
                                                StepOutput& out);
 
     const Glm4vModel& model_;
-    PagedKvCache& cache_;
+    PagedKvCache* cache_ = nullptr;           // one rank, or
+    TensorParallelText* parallel_ = nullptr;  // several
+    int64_t block_size_;
     ImageEmbeddingCache<std::vector<float>> vision_cache_;
 };
 

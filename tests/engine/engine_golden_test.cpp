@@ -80,9 +80,10 @@ class EngineGolden : public ::testing::Test {
 
     // Submits the cases (all before the engine thread starts, so they are "together") and
     // collects every output. Greedy unless `sampled` is given (case k then uses its seed + k).
+    // `ranks`: the CPU backend's tensor-parallel ranks.
     static Run run(const std::vector<const Case*>& cases, int32_t num_blocks,
                    SchedulerConfig sched = {64, 16}, bool cuda = false, bool logprobs = false,
-                   const SamplingParams* sampled = nullptr) {
+                   const SamplingParams* sampled = nullptr, int ranks = 1) {
         std::unique_ptr<ModelExecutor> backend;
         (void)cuda;  // CPU-only builds have no GPU backend to pick
 #ifdef AUTOGLM_HAS_CUDA
@@ -101,7 +102,8 @@ class EngineGolden : public ::testing::Test {
             backend = std::move(executor);
         }
 #endif
-        if (!backend) backend = std::make_unique<CpuModelExecutor>(*model_, num_blocks, kBlockSize);
+        if (!backend)
+            backend = std::make_unique<CpuModelExecutor>(*model_, num_blocks, kBlockSize, ranks);
         ModelExecutor& executor = *backend;
         std::vector<int32_t> eos(model_->config().eos_token_ids.begin(),
                                  model_->config().eos_token_ids.end());
@@ -176,6 +178,16 @@ TEST_F(EngineGolden, SixteenTogetherGiveTransformersIds) {
             << "prompt " << i;
     EXPECT_EQ(r.preemptions, 0u);
     EXPECT_GT(r.hit_tokens, 0u);  // the shared prefix and the shared images hit
+}
+
+// The same through the text decoder split over two tensor-parallel ranks (this fixture's one
+// KV head held by both): batched, chunked, with shared prefixes and images.
+TEST_F(EngineGolden, SixteenTogetherOnTwoRanksGiveTransformersIds) {
+    const Run r = run(all(), /*num_blocks=*/512, {/*max_num_batched_tokens=*/96, 16}, false, false,
+                      nullptr, /*ranks=*/2);
+    for (int i = 0; i < kNumPrompts; ++i)
+        EXPECT_EQ(r.ids[static_cast<size_t>(i)], (*cases_)[static_cast<size_t>(i)].want)
+            << "prompt " << i;
 }
 
 TEST_F(EngineGolden, EachAloneGivesTransformersIds) {
