@@ -13,6 +13,7 @@
 #include "core/device_buffer.h"
 #include "core/parallel.h"
 #include "model/glm4v/model.h"
+#include "model/glm4v/tensor_parallel.h"
 #include "tokenizer/builtin.h"
 #include "tokenizer/incremental_decoder.h"
 #include "tokenizer/special_tokens.h"
@@ -100,7 +101,15 @@ int run_generate(const std::vector<std::string>& args) {
 int run_info(const std::vector<std::string>& args) {
     Flags flags("info", "Loads a model (validating every tensor) and prints what it holds.");
     add_model_flags(flags);
+    flags.add("tensor-parallel-size", "1",
+              "also print what each of N tensor-parallel ranks holds and reads (see serve --help)");
     if (int rc = parse_or_exit(flags, args); rc >= 0) return rc;
+    auto tp = flags.get_int("tensor-parallel-size", 1, 64);
+    if (!tp) {
+        std::fprintf(stderr, "error: %s\n", tp.error_message().c_str());
+        return kExitUsage;
+    }
+    const int ranks = static_cast<int>(tp.value());
     auto model = load_from_flags(flags);
     if (!model) {
         std::fprintf(stderr, "error: %s\n", model.error_message().c_str());
@@ -118,24 +127,45 @@ int run_info(const std::vector<std::string>& args) {
     std::printf("unused checkpoint tensors: %zu\n", r.unused.size());
     // What the CUDA backend holds and streams, per --quantization mode: every weight as bf16, or
     // the text linear layers as FP8 with a float scale per row; a decode token reads the text
-    // weights but the embedding table (one row), plus the K/V of its context.
-    {
+    // weights but the embedding table (one row), plus the K/V of its context. Per
+    // tensor-parallel rank: its share of the linear layers, KV heads and vocabulary rows (the
+    // embedding and the LM head, as many tables as the checkpoint has), the rest whole.
+    if (Status s = check_tensor_parallel(m.config().text, ranks); !s) {
+        std::fprintf(stderr, "error: %s\n", s.error_message().c_str());
+        return kExitUsage;
+    }
+    for (const int n : ranks > 1 ? std::vector<int>{1, ranks} : std::vector<int>{1}) {
         const auto& t = m.config().text;
-        const int64_t H = t.hidden_size, kv = t.num_key_value_heads * t.head_dim();
-        const auto layers = static_cast<double>(t.num_hidden_layers);
-        const double linear = static_cast<double>(t.linear_params_per_layer()) * layers;
-        const double rows = static_cast<double>(t.linear_rows_per_layer()) * layers;
-        const double all = static_cast<double>(r.text_params + r.vision_params);
-        const double embed = static_cast<double>(t.vocab_size * H);
-        const double kv_token = layers * 2.0 * static_cast<double>(kv) * 2.0;
-        std::printf(
-            "GPU weights and bytes a decode token reads (+ %.0f KiB of KV per context "
-            "token):\n",
-            kv_token / 1024.0);
+        const TextShardSizes whole = text_shard_sizes(t, 1), z = text_shard_sizes(t, n);
+        const auto H = static_cast<double>(t.hidden_size), d = static_cast<double>(t.head_dim());
+        const double tables = static_cast<double>(r.text_params - whole.linear_params) >=
+                                      2.0 * static_cast<double>(t.vocab_size) * H
+                                  ? 2.0
+                                  : 1.0;  // untied embedding and LM head, or one table
+        const double vocab_params = tables * static_cast<double>(t.vocab_size) * H;
+        const double rest = static_cast<double>(r.text_params - whole.linear_params) - vocab_params;
+        const double shard_vocab = tables * static_cast<double>(z.vocab_rows) * H;
+        const double linear = static_cast<double>(z.linear_params);
+        const double rows = static_cast<double>(z.linear_rows);
+        const double kv_token = static_cast<double>(t.num_hidden_layers) * 2.0 *
+                                static_cast<double>(z.kv_heads) * d * 2.0;
+        if (n == 1)
+            std::printf(
+                "GPU weights and bytes a decode token reads (+ %.0f KiB of KV per "
+                "context token):\n",
+                kv_token / 1024.0);
+        else
+            std::printf(
+                "each of %d tensor-parallel ranks (the vision tower whole on each; + %.0f "
+                "KiB of KV per context token):\n",
+                n, kv_token / 1024.0);
         for (const bool fp8 : {false, true}) {
-            const double held = fp8 ? 2.0 * all - linear + 4.0 * rows : 2.0 * all;
-            const double text = 2.0 * static_cast<double>(r.text_params) - 2.0 * embed;
-            const double read = fp8 ? text - linear + 4.0 * rows : text;
+            const double text = linear + shard_vocab + rest;
+            const double held = 2.0 * (text + static_cast<double>(r.vision_params)) -
+                                (fp8 ? linear - 4.0 * rows : 0.0);
+            // The token's embedding row is one of the table's: the LM head's rows are read.
+            const double read =
+                2.0 * (linear + shard_vocab / tables + rest) - (fp8 ? linear - 4.0 * rows : 0.0);
             std::printf("  --quantization %-4s %.2f GB held, %.2f GB read a token\n",
                         fp8 ? "fp8" : "none", held / 1e9, read / 1e9);
         }

@@ -52,6 +52,19 @@ Status check_tensor_parallel(const Glm4vTextConfig& c, int size) {
     return {};
 }
 
+TextShardSizes text_shard_sizes(const Glm4vTextConfig& c, int size) {
+    const int64_t n = size, d = c.head_dim(), H = c.hidden_size;
+    const int64_t q = c.num_attention_heads / n * d,
+                  kvh = std::max<int64_t>(1, c.num_key_value_heads / n);
+    const int64_t kv = kvh * d, I = c.intermediate_size / n;
+    TextShardSizes z;
+    z.linear_params = c.num_hidden_layers * (H * (q + 2 * kv) + q * H + 3 * H * I);
+    z.linear_rows = c.num_hidden_layers * (q + 2 * kv + H + 2 * I + H);
+    z.kv_heads = kvh;
+    z.vocab_rows = (c.vocab_size + n - 1) / n;
+    return z;
+}
+
 namespace {
 
 // Rows [r0, r0 + count) of a 2-D tensor, or elements of a 1-D one: a view.

@@ -49,6 +49,14 @@ class CollectiveGroup {
 // size, and the KV heads (or the KV heads divide them).
 Status check_tensor_parallel(const Glm4vTextConfig& config, int size);
 
+// What one of `size` ranks holds of the text decoder (the same for every rank): its linear
+// layers' parameters and output rows over all layers, its KV heads, its vocabulary rows (of the
+// embedding and of the LM head each).
+struct TextShardSizes {
+    int64_t linear_params = 0, linear_rows = 0, kv_heads = 0, vocab_rows = 0;
+};
+TextShardSizes text_shard_sizes(const Glm4vTextConfig& config, int size);
+
 // Rank `rank`'s dimensions of `size`, and its slices of the whole model's text weights: views
 // where the rows are contiguous, copies (owned here) for column slices and the gate/up rows.
 struct TextShard {
