@@ -370,6 +370,7 @@ int run_bench(const std::vector<std::string>& args) {
     std::ostringstream json;
     json << "{\n  \"device\": \"" << cuda_device_summary() << "\",\n";
     json << "  \"copy_bandwidth_Bps\": " << bw << ",\n  \"gemm_flops\": " << gemm_rate << ",\n";
+    json << "  \"tensor_parallel_size\": 1,\n";  // the CUDA backend runs on one GPU
 
     // Parameter counts of the text decoder that one token streams (the embedding table is
     // gathered, one row) and that a prefill token multiplies (lm_head only for the last token).
@@ -684,7 +685,7 @@ int run_bench(const std::vector<std::string>& args) {
     }
     json << "  \"version\": \"" << AUTOGLM_VERSION << "\"\n}\n";
 
-    std::printf("device: %s\n", cuda_device_summary().c_str());
+    std::printf("device: %s (one GPU: tensor parallel size 1)\n", cuda_device_summary().c_str());
     std::printf("measured ceilings: copy %.2f TB/s (read+write), bf16 GEMM %.0f TFLOP/s (8192^3)\n",
                 bw / 1e12, gemm_rate / 1e12);
     std::printf("%-46s %-36s %-40s %s\n", "figure", "measured", "floor", "% of floor");

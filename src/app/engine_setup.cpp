@@ -127,6 +127,7 @@ Result<EngineBundle> make_engine(const Flags& flags, const Glm4vModel& model,
         LOG_WARNING << "this is an FP8 checkpoint: its weights were dequantized to bf16 at load; "
                        "pass --quantization fp8 to hold them in FP8 on the GPU (half the bytes)";
     EngineBundle b;
+    b.tensor_parallel_size = ranks;
     KvSizingRequest sizing;
     sizing.block_size = static_cast<int32_t>(block_size.value());
     sizing.bytes_per_block = PagedKvCache::bytes_per_block(model.config().text, sizing.block_size);

@@ -23,6 +23,7 @@ Result<SamplingParams> sampling_params_from_flags(const Flags& flags);
 struct EngineBundle {
     std::shared_ptr<void> backend;  // the GPU model, when the engine runs on CUDA
     std::string device;             // "cpu", or the GPU's description
+    int tensor_parallel_size = 1;   // ranks the text decoder is split over
     std::unique_ptr<ModelExecutor> executor;
     std::unique_ptr<Engine> engine;
     KvCachePlan kv_plan;

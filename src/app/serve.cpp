@@ -286,6 +286,7 @@ int run_serve(const std::vector<std::string>& args) {
     ModelServices services{&engine, tokenizer.value().get(), &chat_template.value(), &processor,
                            engine.config().max_model_len};
     service.gpu_memory = gpu_memory_probe(bundle.value());
+    service.tensor_parallel_size.store(bundle.value().tensor_parallel_size);
     service.set_ready(services);
     if (bundle.value().backend) {
         // The GPU holds the weights now; the mapped checkpoint would stay resident (~20 GB of RSS).

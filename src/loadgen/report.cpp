@@ -98,6 +98,8 @@ OJson server_json(const RunResult& res, double secs) {
     if (b.has("autoglm_request_preparation_seconds_count"))
         s["preparation"] = by_label("autoglm_request_preparation_seconds", "stage",
                                     {"parse", "media", "prompt", "submit"});
+    if (b.has("autoglm_tensor_parallel_size"))
+        s["tensor_parallel_size"] = b.sum("autoglm_tensor_parallel_size");
     if (b.has("autoglm:gpu_memory_used_bytes")) {
         s["gpu_memory_used_bytes"] = b.sum("autoglm:gpu_memory_used_bytes");
         s["gpu_memory_total_bytes"] = b.sum("autoglm:gpu_memory_total_bytes");
@@ -316,6 +318,8 @@ std::string console_table(const OJson& rep) {
             s["generation_tokens"].get<double>(), s["prefix_cache_hit_rate"].get<double>() * 100,
             s["queue_time_mean_ms"].get<double>(), s.value("ttft_mean_ms", 0.0),
             s["preemptions"].get<double>(), s["kv_cache_usage_peak"].get<double>() * 100);
+        if (s.contains("tensor_parallel_size"))
+            add("server: tensor parallel size %.0f\n", s["tensor_parallel_size"].get<double>());
         if (s.contains("step_phases")) {
             const OJson& p = s["step_phases"];
             const auto ms = [&](const char* k) { return p[k]["mean_ms"].get<double>(); };

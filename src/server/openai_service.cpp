@@ -123,6 +123,7 @@ std::string OpenAiService::metrics_text() const {
     sources.start_time_seconds = start_time_;
     if (gpu_memory)
         std::tie(sources.gpu_memory_used_bytes, sources.gpu_memory_total_bytes) = gpu_memory();
+    sources.tensor_parallel_size = tensor_parallel_size.load();
     return render_prometheus(sources);
 }
 

@@ -71,6 +71,9 @@ class OpenAiService {
     HttpMetrics& http_metrics() { return http_metrics_; }
     // Optional: device memory for /metrics (used, total bytes).
     std::function<std::pair<double, double>()> gpu_memory;
+    // For /metrics: the tensor-parallel ranks of the engine (0 = not reported); may be set while
+    // the server already answers.
+    std::atomic<int> tensor_parallel_size{0};
 
   private:
     enum class State { kLoading, kReady, kDraining };

@@ -169,6 +169,12 @@ std::string render_prometheus(const MetricsSources& s) {
     }
     if (s.http) s.http->render(out);
     process_metrics(out, s.start_time_seconds);
+    if (s.tensor_parallel_size > 0) {
+        const std::string l = "model_name=\"" + escape_label_value(s.model_name) + "\"";
+        header(out, "autoglm_tensor_parallel_size", "gauge",
+               "Tensor-parallel ranks the text decoder runs on.");
+        sample(out, "autoglm_tensor_parallel_size", l, s.tensor_parallel_size);
+    }
     if (s.gpu_memory_used_bytes >= 0) {
         const std::string l = "model_name=\"" + escape_label_value(s.model_name) + "\"";
         header(out, "autoglm:gpu_memory_used_bytes", "gauge", "Device memory in use, bytes.");

@@ -44,6 +44,7 @@ struct MetricsSources {
     // Device memory (CUDA backend); negative = not reported.
     double gpu_memory_used_bytes = -1;
     double gpu_memory_total_bytes = -1;
+    int tensor_parallel_size = 0;  // ranks the text decoder runs on; 0 = not reported
 };
 
 std::string render_prometheus(const MetricsSources& sources);

@@ -293,6 +293,7 @@ TEST(Server, SixtyFourConcurrentStreamsEqualSequentialAnswers) {
 
 TEST(Server, MetricsMoveWithRequests) {
     Stack s;
+    s.service().tensor_parallel_size.store(2);  // as serve sets it from --tensor-parallel-size
     for (int i = 0; i < 3; ++i)
         ASSERT_EQ(post_json(s.port(), "/v1/chat/completions", chat_body("hi", 4)).status, 200);
     post_json(s.port(), "/v1/chat/completions", {{"messages", 5}});
@@ -323,6 +324,7 @@ TEST(Server, MetricsMoveWithRequests) {
     has("http_requests_total{handler=\"/v1/chat/completions\",method=\"POST\",status=\"2xx\"} 3");
     has("http_requests_total{handler=\"/v1/chat/completions\",method=\"POST\",status=\"4xx\"} 1");
     has("process_resident_memory_bytes ");
+    has("autoglm_tensor_parallel_size{model_name=\"autoglm-phone-9b\"} 2");
     // Where the time goes: every step's tokens and phases, and the HTTP thread's share.
     has("vllm:iteration_tokens_total_count{model_name=\"autoglm-phone-9b\"} ");
     has("autoglm_engine_step_phase_seconds_bucket{model_name=\"autoglm-phone-9b\",phase="
