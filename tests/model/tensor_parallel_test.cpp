@@ -88,17 +88,11 @@ TEST_P(TensorParallel, MultimodalGoldensEqualTheWholeModel) {
     ASSERT_TRUE(f.model);
     const Glm4vConfig& cfg = f.model->config();
     const auto ids = testing::read_tensor<int32_t>(f.golden, "mm.input_ids");
-    const auto thw = testing::read_tensor<int32_t>(f.golden, "image_grid_thw");
-    std::vector<ImageGrid> grids;
-    for (size_t i = 0; i + 2 < thw.size() && grids.size() < 2; i += 3)
-        grids.push_back({thw[i], thw[i + 1], thw[i + 2]});
+    std::vector<ImageGrid> grids = testing::read_grids(f.golden);
+    grids.resize(2);  // the multimodal prompt's two images
     auto rope = compute_rope_positions(ids, grids, cfg);
     ASSERT_TRUE(rope.ok()) << rope.error_message();
-    int64_t num_pixels = 0;
-    for (const ImageGrid& g : grids) num_pixels += g.num_patches();
-    const auto all_pixels = testing::read_tensor<float>(f.golden, "pixel_values");
-    const std::span<const float> pixels(
-        all_pixels.data(), static_cast<size_t>(num_pixels * cfg.vision.patch_input_dim()));
+    const auto pixels = testing::read_pixels(f.golden, grids, cfg.vision.patch_input_dim());
     // The vision tower is whole on every rank: its rows go to each shard's residual stream.
     const auto embeds = f.model->vision().forward(pixels, grids);
     TextForwardArgs args{ids, rope.value().positions};

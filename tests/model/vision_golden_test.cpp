@@ -48,9 +48,7 @@ Fixture load(const std::string& name) {
     auto golden = SafetensorsFile::open(dir + "/vision_golden.safetensors");
     EXPECT_TRUE(model.ok() && golden.ok()) << model.error_message() << golden.error_message();
     Fixture f{std::move(model).value(), std::move(golden).value(), {}};
-    const auto thw = testing::read_tensor<int32_t>(f.golden, "image_grid_thw");
-    for (size_t i = 0; i + 2 < thw.size(); i += 3)
-        f.grids.push_back({thw[i], thw[i + 1], thw[i + 2]});
+    f.grids = testing::read_grids(f.golden);
     return f;
 }
 
@@ -79,11 +77,7 @@ TEST_P(VisionGolden, MultimodalPositionsLayersLogitsAndGreedy) {
         ASSERT_EQ(p.h, want_pos[ids.size() + i]) << "h at " << i;
         ASSERT_EQ(p.w, want_pos[2 * ids.size() + i]) << "w at " << i;
     }
-    int64_t num_pixels = 0;
-    for (const ImageGrid& g : grids) num_pixels += g.num_patches();
-    const auto all_pixels = testing::read_tensor<float>(f.golden, "pixel_values");
-    const std::span<const float> pixels(
-        all_pixels.data(), static_cast<size_t>(num_pixels * cfg.vision.patch_input_dim()));
+    const auto pixels = testing::read_pixels(f.golden, grids, cfg.vision.patch_input_dim());
     const auto embeds = f.model->vision().forward(pixels, grids);
     TextForwardArgs args{ids, rope.value().positions, /*all_logits=*/true};
     args.image_embeds = embeds;

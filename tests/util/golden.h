@@ -10,6 +10,7 @@
 #include "core/file.h"
 #include "loader/safetensors.h"
 #include "model/forward_batch.h"
+#include "model/glm4v/vision_model.h"
 
 namespace autoglm::testing {
 
@@ -30,6 +31,26 @@ std::vector<T> read_tensor(const SafetensorsFile& file, const std::string& name)
     if (dtype_size(v.dtype) != sizeof(T)) return {};
     const auto* p = static_cast<const T*>(v.data);
     return std::vector<T>(p, p + v.numel());
+}
+
+// The golden's image grids (image_grid_thw: t, h, w per image).
+inline std::vector<ImageGrid> read_grids(const SafetensorsFile& golden) {
+    const auto thw = read_tensor<int32_t>(golden, "image_grid_thw");
+    std::vector<ImageGrid> grids;
+    for (size_t i = 0; i + 2 < thw.size(); i += 3)
+        grids.push_back({thw[i], thw[i + 1], thw[i + 2]});
+    return grids;
+}
+
+// The patch rows of `grids`, the first images of the golden's pixel_values (patch_dim floats a
+// patch).
+inline std::vector<float> read_pixels(const SafetensorsFile& golden,
+                                      const std::vector<ImageGrid>& grids, int64_t patch_dim) {
+    int64_t patches = 0;
+    for (const ImageGrid& g : grids) patches += g.num_patches();
+    std::vector<float> all = read_tensor<float>(golden, "pixel_values");
+    all.resize(static_cast<size_t>(patches * patch_dim));
+    return all;
 }
 
 // max|got - want| / max|want| (infinite on a size mismatch).
