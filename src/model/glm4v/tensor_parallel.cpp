@@ -52,16 +52,34 @@ Status check_tensor_parallel(const Glm4vTextConfig& c, int size) {
     return {};
 }
 
+namespace {
+
+// Rank `rank`'s share of `size`: heads, KV heads (one at least: shared by the ranks whose query
+// heads use it), MLP rows, and a ceil(vocab / size) range of the vocabulary.
+TextShardDims shard_dims(const Glm4vTextConfig& c, int rank, int size) {
+    const int64_t n = size, V = c.vocab_size;
+    TextShardDims dims;
+    dims.rank = rank, dims.size = size;
+    dims.heads = c.num_attention_heads / n;
+    dims.kv_heads = std::max<int64_t>(1, c.num_key_value_heads / n);
+    dims.intermediate = c.intermediate_size / n;
+    const int64_t chunk = (V + n - 1) / n;
+    dims.vocab_begin = std::min(V, rank * chunk);
+    dims.vocab_end = std::min(V, dims.vocab_begin + chunk);
+    return dims;
+}
+
+}  // namespace
+
 TextShardSizes text_shard_sizes(const Glm4vTextConfig& c, int size) {
-    const int64_t n = size, d = c.head_dim(), H = c.hidden_size;
-    const int64_t q = c.num_attention_heads / n * d,
-                  kvh = std::max<int64_t>(1, c.num_key_value_heads / n);
-    const int64_t kv = kvh * d, I = c.intermediate_size / n;
+    const TextShardDims dims = shard_dims(c, 0, size);
+    const int64_t d = c.head_dim(), H = c.hidden_size;
+    const int64_t q = dims.heads * d, kv = dims.kv_heads * d, I = dims.intermediate;
     TextShardSizes z;
     z.linear_params = c.num_hidden_layers * (H * (q + 2 * kv) + q * H + 3 * H * I);
     z.linear_rows = c.num_hidden_layers * (q + 2 * kv + H + 2 * I + H);
-    z.kv_heads = kvh;
-    z.vocab_rows = (c.vocab_size + n - 1) / n;
+    z.kv_heads = dims.kv_heads;
+    z.vocab_rows = dims.vocab_end - dims.vocab_begin;
     return z;
 }
 
@@ -101,20 +119,14 @@ TensorView columns_of(TextShard& shard, const TensorView& t, int64_t c0, int64_t
 
 TextShard shard_text_weights(const Glm4vTextConfig& config, const Glm4vWeights& full, int rank,
                              int size) {
-    CHECK(check_tensor_parallel(config, size).ok())
-        << check_tensor_parallel(config, size).error_message();
+    const Status split = check_tensor_parallel(config, size);
+    CHECK(split.ok()) << split.error_message();
     CHECK(rank >= 0 && rank < size) << "rank " << rank << " of " << size;
     const int64_t n = size, d = config.head_dim(), I = config.intermediate_size;
-    const int64_t kvh = config.num_key_value_heads, V = config.vocab_size;
+    const int64_t kvh = config.num_key_value_heads;
     TextShard shard;
-    TextShardDims& dims = shard.dims;
-    dims.rank = rank, dims.size = size;
-    dims.heads = config.num_attention_heads / n;
-    dims.kv_heads = std::max<int64_t>(1, kvh / n);
-    dims.intermediate = I / n;
-    const int64_t chunk = (V + n - 1) / n;
-    dims.vocab_begin = std::min(V, rank * chunk);
-    dims.vocab_end = std::min(V, dims.vocab_begin + chunk);
+    shard.dims = shard_dims(config, rank, size);
+    const TextShardDims& dims = shard.dims;
     const int64_t q0 = rank * dims.heads * d;
     const int64_t kv0 = rank * kvh / n * d;  // the KV heads of this rank's query heads
     const int64_t i0 = rank * dims.intermediate;
