@@ -75,6 +75,11 @@ void paged_attention(const PagedAttentionArgs& args);
 // cache[slots[i], :] = rows[i, :] for i < num_rows; rows [num_rows, row_floats].
 void write_slots(float* cache, const int64_t* slots, const float* rows, int64_t num_rows,
                  int64_t row_floats);
+// write_slots for the FP8 KV cache (kernels/kv_fp8.h), emulated in f32: each head's head_dim
+// values of a row are quantized with their power-of-two scale and stored as e4m3 * scale, the
+// numbers the GPU's FP8 pool holds. Negative slots are skipped, as on the GPU.
+void write_slots_fp8(float* cache, const int64_t* slots, const float* rows, int64_t num_rows,
+                     int64_t kv_heads, int64_t head_dim);
 
 // Rotates all head dims in half-split pairs (i, i + head_dim/2) (NeoX style), angle i taken from
 // angles[row, i] for i < head_dim/2. x [rows, heads, head_dim]; cos, sin [rows, head_dim/2].

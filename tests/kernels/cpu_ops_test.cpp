@@ -5,6 +5,8 @@
 #include <random>
 #include <vector>
 
+#include "core/dtype.h"
+#include "kernels/kv_fp8.h"
 #include "kernels/ops.h"
 
 namespace autoglm {
@@ -130,6 +132,68 @@ TEST(CpuOps, SiluMulAndEmbedding) {
     std::vector<float> e(4);
     cpu::embedding(TensorView{DType::kF32, {3, 2}, table.data()}, ids, e.data());
     EXPECT_EQ(e, (std::vector<float>{20, 21, 0, 1}));
+}
+
+// The FP8 KV cache's scale: the smallest power of two that brings amax within 448.
+TEST(KvFp8, ScaleIsTheSmallestPowerOfTwoWithinRange) {
+    EXPECT_EQ(kv_fp8_scale(0.0f), 1.0f);
+    EXPECT_EQ(kv_fp8_scale(448.0f), 1.0f);
+    EXPECT_EQ(kv_fp8_scale(448.5f), 2.0f);
+    EXPECT_EQ(kv_fp8_scale(896.0f), 2.0f);
+    EXPECT_EQ(kv_fp8_scale(897.0f), 4.0f);
+    EXPECT_EQ(kv_fp8_scale(224.0f), 0.5f);
+    EXPECT_EQ(kv_fp8_scale(223.0f), 0.5f);
+    EXPECT_EQ(kv_fp8_scale(1.0f), std::ldexp(1.0f, -8));  // 1 / 448 in (2^-9, 2^-8]
+    EXPECT_EQ(kv_fp8_scale(1e-30f), std::ldexp(1.0f, -60));
+    for (float amax : {0.37f, 3.1f, 1000.0f, 65504.0f, 1e-3f}) {
+        const float s = kv_fp8_scale(amax);
+        EXPECT_LE(amax / s, 448.0f) << amax;
+        EXPECT_GT(amax / s, 224.0f) << amax;
+    }
+}
+
+// write_slots_fp8: per (row, head) values rounded to e4m3 under the head's scale, slots < 0
+// skipped, other slots untouched.
+TEST(KvFp8, WriteSlotsRoundsEachHeadUnderItsScale) {
+    // Two heads of 4: head 0 has amax 500 (scale 2), head 1 amax 1 (scale 2^-8).
+    const std::vector<float> rows = {500.0f, 250.0f, -3.3f, 0.01f, 1.0f, -0.3f, 0.0f, 1e-4f,
+                                     9.0f,   9.0f,   9.0f,  9.0f,  9.0f, 9.0f,  9.0f, 9.0f};
+    const std::vector<int64_t> slots = {2, -1};
+    std::vector<float> cache(3 * 8, -7.0f);
+    cpu::write_slots_fp8(cache.data(), slots.data(), rows.data(), 2, 2, 4);
+    // 500 / 2 = 250 -> 256 (steps of 16 in [128, 256)), times 2: 512; 250 / 2 = 125 -> 128
+    // (steps of 8 in [64, 128)), times 2: 256.
+    // -3.3 / 2 = -1.65 -> -1.625; 0.01 / 2 = 0.005 -> 3 * 2^-9 (subnormal) -> 0.01171875.
+    const std::vector<float> head0 = {512.0f, 256.0f, -3.25f, 0.01171875f};
+    // Scale 2^-8: 1 -> 256; -0.3 * 256 = -76.8 -> -80 (steps of 8); 1e-4 * 256 = 0.0256 -> 13
+    // steps of 2^-9 = 0.025390625 -> times 2^-8.
+    const std::vector<float> head1 = {1.0f, -80.0f / 256.0f, 0.0f, 13.0f / 512.0f / 256.0f};
+    for (int e = 0; e < 4; ++e) {
+        EXPECT_EQ(cache[16 + e], head0[e]) << e;
+        EXPECT_EQ(cache[20 + e], head1[e]) << e;
+    }
+    for (int i = 0; i < 16; ++i) EXPECT_EQ(cache[i], -7.0f) << i;  // slots 0, 1 untouched
+    // Over random rows: within e4m3's half step (2^-4 relative) of the value or of the head's
+    // subnormal step, and each value a multiple of its head's scale's smallest step.
+    std::mt19937 gen(3);
+    std::normal_distribution<float> dist(0.0f, 2.0f);
+    std::vector<float> r(64 * 8);
+    for (float& x : r) x = dist(gen);
+    std::vector<int64_t> all(64);
+    for (int64_t i = 0; i < 64; ++i) all[i] = i;
+    std::vector<float> c(r.size());
+    cpu::write_slots_fp8(c.data(), all.data(), r.data(), 64, 2, 4);
+    for (size_t i = 0; i < r.size(); i += 4) {
+        float amax = 0;
+        for (int e = 0; e < 4; ++e) amax = std::max(amax, std::fabs(r[i + e]));
+        const float s = kv_fp8_scale(amax);
+        for (int e = 0; e < 4; ++e) {
+            EXPECT_LE(std::fabs(c[i + e] - r[i + e]),
+                      std::max(std::fabs(r[i + e]) / 16.0f, s * std::ldexp(1.0f, -10)))
+                << i + e;
+            EXPECT_EQ(e4m3_to_f32(f32_to_e4m3_sat(c[i + e] / s)) * s, c[i + e]);
+        }
+    }
 }
 
 }  // namespace

@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "core/check.h"
+#include "core/dtype.h"
 #include "core/parallel.h"
+#include "kernels/kv_fp8.h"
 #include "kernels/ops.h"
 
 namespace autoglm::cpu {
@@ -16,6 +18,23 @@ void write_slots(float* cache, const int64_t* slots, const float* rows, int64_t 
     for (int64_t i = 0; i < num_rows; ++i)
         std::memcpy(cache + slots[i] * row_floats, rows + i * row_floats,
                     static_cast<size_t>(row_floats) * sizeof(float));
+}
+
+void write_slots_fp8(float* cache, const int64_t* slots, const float* rows, int64_t num_rows,
+                     int64_t kv_heads, int64_t head_dim) {
+    const int64_t row = kv_heads * head_dim;
+    for (int64_t i = 0; i < num_rows; ++i) {
+        if (slots[i] < 0) continue;
+        for (int64_t h = 0; h < kv_heads; ++h) {
+            const float* x = rows + i * row + h * head_dim;
+            float* dst = cache + slots[i] * row + h * head_dim;
+            float amax = 0.0f;
+            for (int64_t e = 0; e < head_dim; ++e) amax = std::max(amax, std::fabs(x[e]));
+            const float scale = kv_fp8_scale(amax), inv = 1.0f / scale;  // exact: powers of two
+            for (int64_t e = 0; e < head_dim; ++e)
+                dst[e] = e4m3_to_f32(f32_to_e4m3_sat(x[e] * inv)) * scale;
+        }
+    }
 }
 
 void paged_attention(const PagedAttentionArgs& a) {

@@ -163,15 +163,16 @@ TextShard shard_text_weights(const Glm4vTextConfig& config, const Glm4vWeights& 
 }
 
 TensorParallelText::TensorParallelText(const Glm4vTextConfig& config, const Glm4vWeights& full,
-                                       int size, int64_t num_blocks, int64_t block_size)
+                                       int size, int64_t num_blocks, int64_t block_size,
+                                       KvStorage storage)
     : block_size_(block_size), group_(size) {
     for (int r = 0; r < size; ++r) {
         shards_.push_back(std::make_unique<TextShard>(shard_text_weights(config, full, r, size)));
         TextShard& s = *shards_.back();
         s.dims.group = &group_;
         models_.push_back(std::make_unique<Glm4vTextModel>(config, s.weights, s.dims));
-        caches_.push_back(
-            std::make_unique<PagedKvCache>(config, num_blocks, block_size, s.dims.kv_heads));
+        caches_.push_back(std::make_unique<PagedKvCache>(config, num_blocks, block_size,
+                                                         s.dims.kv_heads, storage));
     }
 }
 

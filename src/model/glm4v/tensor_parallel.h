@@ -72,7 +72,8 @@ TextShard shard_text_weights(const Glm4vTextConfig& config, const Glm4vWeights& 
 class TensorParallelText {
   public:
     TensorParallelText(const Glm4vTextConfig& config, const Glm4vWeights& full, int size,
-                       int64_t num_blocks, int64_t block_size);
+                       int64_t num_blocks, int64_t block_size,
+                       KvStorage storage = KvStorage::kExact);
     int size() const { return group_.size(); }
     int64_t block_size() const { return block_size_; }
     // One step on every rank at once, a thread each: Glm4vTextModel::forward_batch's logits.

@@ -36,8 +36,8 @@ void Glm4vTextModel::attention_block(int64_t layer, const float* x, const Forwar
     cpu::linear(x, n, w.v_proj_weight, &w.v_proj_bias, v.data());
     cpu::rope_interleaved(q.data(), n, heads, d, config_.rotary_dim(), cos, sin);
     cpu::rope_interleaved(k.data(), n, kv_heads, d, config_.rotary_dim(), cos, sin);
-    cpu::write_slots(cache.k(layer), batch.slot_mapping.data(), k.data(), n, kv_heads * d);
-    cpu::write_slots(cache.v(layer), batch.slot_mapping.data(), v.data(), n, kv_heads * d);
+    cache.write(cache.k(layer), batch.slot_mapping.data(), k.data(), n);
+    cache.write(cache.v(layer), batch.slot_mapping.data(), v.data(), n);
     std::vector<float> attn(q.size());
     cpu::PagedAttentionArgs args;
     args.q = q.data(), args.k_cache = cache.k(layer), args.v_cache = cache.v(layer);

@@ -16,7 +16,9 @@ namespace autoglm {
 // single-sequence path runs exactly the batched code.
 class DenseKvCache {
   public:
-    DenseKvCache(const Glm4vTextConfig& config, int64_t capacity) : paged_(config, 1, capacity) {}
+    DenseKvCache(const Glm4vTextConfig& config, int64_t capacity,
+                 KvStorage storage = KvStorage::kExact)
+        : paged_(config, 1, capacity, storage) {}
 
     int64_t length() const { return length_; }
     int64_t capacity() const { return paged_.block_size(); }
