@@ -134,11 +134,54 @@ TEST(CudaOps, MropeAndPagedKvWriteMatchCpu) {
     EXPECT_LE(rel_error(download_bf16(dv, vc.size()), vc), 0.0);
 }
 
+// The FP8 KV pool of `slots` slots holding kc / vc ([slots, kvh * hd] bf16 values), written by
+// quantize_kv_fp8 from staging rows; `emulated` gets the CPU's write_slots_fp8 rows of the same.
+struct Fp8Pool {
+    DeviceBuffer k, v, k_scale, v_scale;
+    cuda::KvFp8Layer layer() {
+        return {k.as<uint8_t>(), v.as<uint8_t>(), k_scale.as<float>(), v_scale.as<float>()};
+    }
+};
+Fp8Pool make_fp8_pool(const std::vector<float>& kc, const std::vector<float>& vc, int64_t slots,
+                      int64_t kvh, int64_t hd, std::vector<float>& k_emulated,
+                      std::vector<float>& v_emulated) {
+    std::vector<int64_t> ident(static_cast<size_t>(slots));
+    for (int64_t i = 0; i < slots; ++i) ident[static_cast<size_t>(i)] = i;
+    k_emulated.assign(kc.size(), 0.0f), v_emulated.assign(vc.size(), 0.0f);
+    cpu::write_slots_fp8(k_emulated.data(), ident.data(), kc.data(), slots, kvh, hd);
+    cpu::write_slots_fp8(v_emulated.data(), ident.data(), vc.data(), slots, kvh, hd);
+    Fp8Pool pool{poisoned(kc.size()), poisoned(vc.size()),
+                 poisoned(static_cast<size_t>(slots * kvh) * 4),
+                 poisoned(static_cast<size_t>(slots * kvh) * 4)};
+    DeviceBuffer dk = upload_bf16(kc), dv = upload_bf16(vc), dslots = upload(ident);
+    cuda::quantize_kv_fp8(dk.as<bf16>(), dv.as<bf16>(), slots, kvh, hd, dslots.as<int64_t>(),
+                          pool.layer(), nullptr);
+    CUDA_CHECK(cudaDeviceSynchronize());
+    return pool;
+}
+
+// The pool's values as the host reads them: e4m3 byte times its (slot, head) scale.
+std::vector<float> read_fp8_side(const DeviceBuffer& bytes, const DeviceBuffer& scales,
+                                 int64_t slots, int64_t kvh, int64_t hd) {
+    std::vector<uint8_t> b(static_cast<size_t>(slots * kvh * hd));
+    std::vector<float> sc(static_cast<size_t>(slots * kvh));
+    bytes.copy_to_host(b.data(), b.size());
+    scales.copy_to_host(sc.data(), sc.size() * 4);
+    std::vector<float> v(b.size());
+    for (size_t i = 0; i < b.size(); ++i)
+        v[i] = e4m3_to_f32(b[i]) * sc[i / static_cast<size_t>(hd)];
+    return v;
+}
+
 // Paged causal attention over ragged sequences (chunks after cached prefixes, single tokens) with
 // shuffled block tables, through both the prefill kernel (or, with hopper, its sm_90a twin) and,
-// for one-token steps, the decode one.
+// for one-token steps, the decode one. With fp8 the keys live in an FP8 pool (written by
+// quantize_kv_fp8, checked bit for bit against the CPU's emulation, which is also the reference's
+// cache): decode reads it directly (in a mixed step only its one-token sequences, the other rows
+// left untouched), the prefill kernels read its pages converted by dequantize_kv_pages.
 void check_paged_attention(int64_t heads, int64_t kvh, int64_t hd, std::vector<int32_t> q_lens,
-                           std::vector<int32_t> kv_lens, bool decode, bool hopper = false) {
+                           std::vector<int32_t> kv_lens, bool decode, bool hopper = false,
+                           bool fp8 = false) {
     const int64_t bs = 16;
     const auto seqs = static_cast<int64_t>(q_lens.size());
     int64_t max_blocks = 0, total_blocks = 0;
@@ -161,6 +204,15 @@ void check_paged_attention(int64_t heads, int64_t kvh, int64_t hd, std::vector<i
     auto qkv = random_bf16_values(static_cast<size_t>(tokens * q_stride), 40, 1.5f);
     auto kc = random_bf16_values(static_cast<size_t>(slots * kvh * hd), 41, 1.5f);
     auto vc = random_bf16_values(kc.size(), 42);
+    Fp8Pool pool;
+    if (fp8) {
+        std::vector<float> k8, v8;
+        pool = make_fp8_pool(kc, vc, slots, kvh, hd, k8, v8);
+        EXPECT_EQ(max_abs_diff(read_fp8_side(pool.k, pool.k_scale, slots, kvh, hd), k8), 0.0);
+        EXPECT_EQ(max_abs_diff(read_fp8_side(pool.v, pool.v_scale, slots, kvh, hd), v8), 0.0);
+        EXPECT_GT(rel_error(k8, kc), 0.0);  // the pool rounds: the reference must see it
+        kc = std::move(k8), vc = std::move(v8);
+    }
     std::vector<float> q(static_cast<size_t>(tokens * heads * hd));
     for (int64_t t = 0; t < tokens; ++t)
         std::copy_n(qkv.begin() + t * q_stride, heads * hd, q.begin() + t * heads * hd);
@@ -183,6 +235,64 @@ void check_paged_attention(int64_t heads, int64_t kvh, int64_t hd, std::vector<i
     p.block_tables = dtab.as<int32_t>();
     p.max_blocks_per_seq = max_blocks, p.block_size = bs, p.num_seqs = seqs;
     p.heads = heads, p.kv_heads = kvh, p.head_dim = hd, p.scale = a.scale, p.causal = true;
+    DeviceBuffer scratch_k, scratch_v;
+    if (fp8 && decode) {
+        p.kv8 = pool.layer(), p.k = nullptr, p.v = nullptr;
+    } else if (fp8) {  // the prefill kernels read the pages as bf16: every block, shuffled
+        std::vector<int32_t> pages;
+        for (int64_t b = 0; b < total_blocks; ++b) {
+            pages.push_back(static_cast<int32_t>(b));
+            pages.push_back(static_cast<int32_t>((b * 7 + 3) % total_blocks));
+        }
+        for (int32_t& t : tables) t = static_cast<int32_t>((t * 7 + 3) % total_blocks);
+        dtab = upload(tables);
+        p.block_tables = dtab.as<int32_t>();
+        DeviceBuffer dpages = upload(pages);
+        scratch_k = poisoned(kc.size() * 2), scratch_v = poisoned(vc.size() * 2);
+        cuda::dequantize_kv_pages(pool.layer(), dpages.as<int32_t>(), total_blocks, bs, kvh, hd,
+                                  scratch_k.as<bf16>(), scratch_v.as<bf16>(), nullptr);
+        const auto got_k = download_bf16(scratch_k, kc.size());
+        const auto got_v = download_bf16(scratch_v, vc.size());
+        const int64_t page = bs * kvh * hd;
+        for (int64_t b = 0; b < total_blocks; ++b) {
+            const int64_t d = (b * 7 + 3) % total_blocks;
+            for (int64_t i = 0; i < page; ++i) {
+                ASSERT_EQ(got_k[static_cast<size_t>(d * page + i)],
+                          kc[static_cast<size_t>(b * page + i)]);
+                ASSERT_EQ(got_v[static_cast<size_t>(d * page + i)],
+                          vc[static_cast<size_t>(b * page + i)]);
+            }
+        }
+        p.k = scratch_k.as<bf16>(), p.v = scratch_v.as<bf16>();
+    }
+    const bool mixed =
+        decode && std::any_of(q_lens.begin(), q_lens.end(), [](int32_t l) { return l != 1; });
+    if (mixed) {  // only the one-token sequences' rows are written
+        int32_t max_len = *std::max_element(kv_lens.begin(), kv_lens.end());
+        const size_t ws = static_cast<size_t>(cuda::decode_workspace_floats(seqs, heads, hd)) * 4;
+        DeviceBuffer part(ws);
+        CUDA_CHECK(cudaMemset(part.data(), 0, ws));
+        cuda::decode_attention(p, max_len, part.as<float>(), nullptr);
+        const auto got = download_bf16(dout, want.size());
+        const int64_t row = heads * hd;
+        std::vector<float> got_rows, want_rows;
+        for (int64_t s = 0; s < seqs; ++s)
+            for (int64_t t = qs[s]; t < qs[s + 1]; ++t) {
+                auto g = got.begin() + t * row;
+                if (q_lens[s] == 1) {
+                    got_rows.insert(got_rows.end(), g, g + row);
+                    want_rows.insert(want_rows.end(), want.begin() + t * row,
+                                     want.begin() + (t + 1) * row);
+                } else {
+                    EXPECT_TRUE(std::all_of(g, g + row, [](float x) { return std::isnan(x); }))
+                        << "decode wrote a row of sequence " << s << " (" << q_lens[s]
+                        << " new tokens)";
+                }
+            }
+        ASSERT_FALSE(got_rows.empty());
+        EXPECT_LE(rel_error(got_rows, want_rows), 1e-2) << "mixed-step decode rows";
+        return;
+    }
     if (decode) {
         int32_t max_len = *std::max_element(kv_lens.begin(), kv_lens.end());
         const size_t ws = static_cast<size_t>(cuda::decode_workspace_floats(seqs, heads, hd)) * 4;
@@ -221,6 +331,17 @@ void check_paged_attention(int64_t heads, int64_t kvh, int64_t hd, std::vector<i
         << (hopper ? "hopper " : "") << "prefill heads " << heads << "/" << kvh << " hd " << hd;
 }
 
+// Whether this build and device run the Hopper causal kernel for the GLM-4 shape.
+bool hopper_causal_here() {
+    cuda::AttentionParams probe;
+    probe.head_dim = 128, probe.heads = 32, probe.kv_heads = 2, probe.causal = true;
+    probe.q = probe.k = probe.v = reinterpret_cast<const bf16*>(uintptr_t{256});
+    probe.block_tables = reinterpret_cast<const int32_t*>(uintptr_t{256});
+    probe.block_size = 16, probe.q_stride = 36 * 128, probe.kv_stride = 2 * 128;
+    probe.out_stride = 32 * 128;
+    return cuda::hopper_causal_attention_supported(probe);
+}
+
 TEST(CudaOps, PrefillAttentionOverPagedKvMatchesCpu) {
     REQUIRE_GPU();
     // GLM-4 shape: 32 heads on 2 KV heads; prompt chunks after cached prefixes and lone tokens.
@@ -232,13 +353,7 @@ TEST(CudaOps, PrefillAttentionOverPagedKvMatchesCpu) {
 
 TEST(CudaOps, HopperCausalAttentionMatchesCpu) {
     REQUIRE_GPU();
-    cuda::AttentionParams probe;
-    probe.head_dim = 128, probe.heads = 32, probe.kv_heads = 2, probe.causal = true;
-    probe.q = probe.k = probe.v = reinterpret_cast<const bf16*>(uintptr_t{256});
-    probe.block_tables = reinterpret_cast<const int32_t*>(uintptr_t{256});
-    probe.block_size = 16, probe.q_stride = 36 * 128, probe.kv_stride = 2 * 128;
-    probe.out_stride = 32 * 128;
-    if (!cuda::hopper_causal_attention_supported(probe))
+    if (!hopper_causal_here())
         GTEST_SKIP() << "the Hopper attention kernel needs an sm_90a build on a compute 9.0 GPU: "
                      << cuda_device_summary();
     // Prompt chunks after cached prefixes, lone tokens (decodes in a mixed step), a partial last
@@ -246,6 +361,30 @@ TEST(CudaOps, HopperCausalAttentionMatchesCpu) {
     check_paged_attention(32, 2, 128, {300, 1, 64, 17, 1}, {300, 40, 200, 17, 513}, false, true);
     check_paged_attention(16, 2, 128, {77, 250}, {77, 600}, false, true);
     check_paged_attention(32, 2, 128, {400}, {1100}, false, true);
+}
+
+// The FP8 KV pool: written bit for bit as the CPU emulates it; decode reads it (whole batches,
+// splits, and a mixed step's one-token sequences); the prefill kernels read its pages converted
+// exactly to bf16. The reference attends over the CPU's emulated cache.
+TEST(CudaOps, Fp8KvCacheAttentionMatchesCpu) {
+    REQUIRE_GPU();
+    for (const bool decode : {true, false}) {
+        check_paged_attention(32, 2, 128, {1, 1, 1}, {1, 700, 4097}, decode, false, true);
+        check_paged_attention(4, 1, 32, {1, 1}, {30000, 7}, decode, false, true);
+        check_paged_attention(4, 2, 16, {1}, {300}, decode, false, true);
+        check_paged_attention(8, 8, 64, {1, 1}, {64, 129}, decode, false, true);
+    }
+    // Mixed steps: decode takes the one-token sequences, the prefill kernel the rest.
+    check_paged_attention(32, 2, 128, {300, 1, 64, 17, 1}, {300, 40, 200, 17, 513}, true, false,
+                          true);
+    check_paged_attention(32, 2, 128, {300, 1, 64, 17, 1}, {300, 40, 200, 17, 513}, false, false,
+                          true);
+    std::vector<int32_t> ones(24, 1), lens;
+    for (int i = 0; i < 24; ++i) lens.push_back(1 + (i * 977) % 3000);
+    check_paged_attention(32, 2, 128, ones, lens, true, false, true);
+    if (hopper_causal_here())
+        check_paged_attention(32, 2, 128, {300, 1, 64, 17, 1}, {300, 40, 200, 17, 513}, false, true,
+                              true);
 }
 
 TEST(CudaOps, DecodeAttentionMatchesCpu) {

@@ -1,6 +1,11 @@
 // Decode attention on the GPU: one token per sequence; the group's query heads are the rows of
 // one m16 tile (mma.sync, as in prefill_attention); up to 256 keys (128 on sm_89) run in one
-// block, longer contexts split over blocks and the last split to finish merges.
+// block, longer contexts split over blocks and the last split to finish merges. Keys come from
+// the bf16 pool, or from the FP8 pool (e4m3 bytes and power-of-two scales, converted to the same
+// bf16 tiles in shared memory, exactly).
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -27,10 +32,32 @@ constexpr int kDecMergeBatch = 4;  // splits the merge loads per round
 constexpr int kDecBatchResident = 2;
 constexpr int64_t kDecBatchPairs = 16;
 
-// A block's shared K/V for one 64-key step: each warp's 16 K and 16 V rows (swizzled).
-template <int HD>
+// A block's shared K/V for one 64-key step: each warp's 16 K and 16 V rows (swizzled bf16), or
+// from the FP8 pool their bytes and scales as loaded.
+template <int HD, bool kFp8>
 constexpr size_t decode_step_bytes() {
-    return sizeof(bf16) * kDecWarps * 2 * 16 * HD;
+    return kFp8 ? kDecWarps * 2 * (16 * HD + 16 * sizeof(float))
+                : sizeof(bf16) * kDecWarps * 2 * 16 * HD;
+}
+// Shared memory a block has besides its steps: with the FP8 pool, each warp's K and V tiles in
+// bf16, converted from the step being read.
+template <int HD, bool kFp8>
+constexpr size_t decode_fixed_bytes() {
+    return kFp8 ? sizeof(bf16) * kDecWarps * 2 * 16 * HD : 0;
+}
+
+// Eight e4m3 bytes times a power-of-two scale as eight bf16 (exact).
+__device__ __forceinline__ uint4 e4m3x8_to_bf16x8(uint2 bytes, float scale) {
+    unsigned out[4];
+    const unsigned in[2] = {bytes.x, bytes.y};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const auto pair = static_cast<__nv_fp8x2_storage_t>(in[i / 2] >> (16 * (i % 2)));
+        const __half2 h = __nv_cvt_fp8x2_to_halfraw2(pair, __NV_E4M3);
+        const float2 f = __half22float2(h);
+        out[i] = pack_bf16(f.x * scale, f.y * scale);
+    }
+    return make_uint4(out[0], out[1], out[2], out[3]);
 }
 
 // decode_splits keeps num_seqs * splits <= max(num_seqs, 264).
@@ -140,13 +167,19 @@ __device__ void merge_splits(const AttentionParams& p, int s, int kvh, int group
 // only q and the newest key are fetched; longer splits refill a buffer as each step is done. The
 // block merges its warps through shared memory; when the keys took more than one split, the last
 // split block to finish merges the splits.
-template <int HD>
+template <int HD, bool kFp8>
 __global__ void __launch_bounds__(kDecThreads)
     decode_kernel(const AttentionParams p, int splits, int resident, float* __restrict__ partial,
                   int* __restrict__ tickets) {
     constexpr int kChunks = HD / 8, kTile = 16 * HD;
     extern __shared__ __align__(16) unsigned char dec_smem[];
-    bf16* const kv = reinterpret_cast<bf16*>(dec_smem);  // [resident][warp][K, V][kTile]
+    // bf16 pool: [resident][warp][K, V][kTile] bf16. FP8 pool: [warp][K, V][kTile] bf16 (the
+    // converted step), then [resident][warp][K, V][16 * HD] bytes, then [resident][warp][K, V][16]
+    // scales. Either way warp w's first 2 * kTile bf16 are at kv + w * 2 * kTile.
+    bf16* const kv = reinterpret_cast<bf16*>(dec_smem);
+    uint8_t* const kv8 = dec_smem + decode_fixed_bytes<HD, kFp8>();
+    float* const scales =
+        reinterpret_cast<float*>(kv8 + static_cast<size_t>(resident) * kDecWarps * 2 * 16 * HD);
     __shared__ float s_m[kDecWarps][16], s_l[kDecWarps][16];
     __shared__ bool s_last;
 
@@ -157,6 +190,9 @@ __global__ void __launch_bounds__(kDecThreads)
     // Step inputs (kv_len, block tables) and the older keys were written before this step.
     const int kv_len = p.kv_len[s];
     if (kv_len <= 0) return;
+    // The query token (and output row); a mixed step's prefills are not this kernel's.
+    const int tok = p.q_start ? p.q_start[s] : s;
+    if (p.q_start && p.q_start[s + 1] - tok != 1) return;
     const DecodeShare share = decode_share(kv_len, splits, resident);
     if (split >= share.used) return;
     const int c_begin = split * share.steps;
@@ -165,12 +201,45 @@ __global__ void __launch_bounds__(kDecThreads)
     const int newest = kv_len - 1;
     const int32_t* table = p.block_tables + static_cast<int64_t>(s) * p.max_blocks_per_seq;
     auto tile = [&](int buf, int which) {
+        if constexpr (kFp8) return kv + (warp * 2 + which) * kTile;
         return kv + ((buf * kDecWarps + warp) * 2 + which) * kTile;
+    };
+    auto bytes8 = [&](int buf, int which) {
+        return kv8 + static_cast<size_t>((buf * kDecWarps + warp) * 2 + which) * 16 * HD;
+    };
+    auto scale8 = [&](int buf, int which) {
+        return scales + ((buf * kDecWarps + warp) * 2 + which) * 16;
+    };
+    auto slot_of = [&](int j) {
+        return static_cast<int64_t>(table[j / p.block_size]) * p.block_size + j % p.block_size;
     };
     // cp.async of this warp's 16 rows of step t into buffer buf (zeros past the split), one
     // commit group; `older`: all but the newest key, `newest_only`: just that one.
     auto issue = [&](int t, int buf, bool older, bool newest_only) {
-        if (t < steps) {
+        if (kFp8 && t < steps) {
+            const int j0 = (c_begin + t) * kDecChunk + warp * 16;
+            constexpr int kChunks8 = HD / 16;  // 16-byte chunks of a row of bytes
+            uint8_t* bk = bytes8(buf, 0);
+            uint8_t* bv = bytes8(buf, 1);
+            for (int i = lane; i < 16 * kChunks8; i += 32) {
+                const int r = i / kChunks8, c = i % kChunks8, j = j0 + r;
+                if ((older && j == newest) || (newest_only && j != newest)) continue;
+                const bool valid = j < j_end;
+                const int64_t off =
+                    valid ? slot_of(j) * p.kv_stride + static_cast<int64_t>(kvh) * HD + c * 16 : 0;
+                cp_async16(bk + r * HD + c * 16, p.kv8.k + off, valid);
+                cp_async16(bv + r * HD + c * 16, p.kv8.v + off, valid);
+            }
+            if (lane < 16) {
+                const int j = j0 + lane;
+                if (!((older && j == newest) || (newest_only && j != newest))) {
+                    const bool valid = j < j_end;
+                    const int64_t at = valid ? slot_of(j) * p.kv_heads + kvh : 0;
+                    cp_async4(scale8(buf, 0) + lane, p.kv8.k_scale + at, valid);
+                    cp_async4(scale8(buf, 1) + lane, p.kv8.v_scale + at, valid);
+                }
+            }
+        } else if (t < steps) {
             const int j0 = (c_begin + t) * kDecChunk + warp * 16;
             bf16* sk = tile(buf, 0);
             bf16* sv = tile(buf, 1);
@@ -179,11 +248,7 @@ __global__ void __launch_bounds__(kDecThreads)
                 if ((older && j == newest) || (newest_only && j != newest)) continue;
                 const bool valid = j < j_end;
                 int64_t off = 0;
-                if (valid)
-                    off = (static_cast<int64_t>(table[j / p.block_size]) * p.block_size +
-                           j % p.block_size) *
-                              p.kv_stride +
-                          static_cast<int64_t>(kvh) * HD + c * 8;
+                if (valid) off = slot_of(j) * p.kv_stride + static_cast<int64_t>(kvh) * HD + c * 8;
                 cp_async16(sk + swz<HD>(r, c), p.k + off, valid);
                 cp_async16(sv + swz<HD>(r, c), p.v + off, valid);
             }
@@ -210,7 +275,7 @@ __global__ void __launch_bounds__(kDecThreads)
     unsigned qa[HD / 16][4];
     {
         const bf16* q =
-            p.q + static_cast<int64_t>(s) * p.q_stride + static_cast<int64_t>(kvh) * group * HD;
+            p.q + static_cast<int64_t>(tok) * p.q_stride + static_cast<int64_t>(kvh) * group * HD;
         const bool r0 = g < group, r1 = g + 8 < group;
 #pragma unroll
         for (int ks = 0; ks < HD / 16; ++ks) {
@@ -235,6 +300,22 @@ __global__ void __launch_bounds__(kDecThreads)
         else if (t >= resident)
             cp_async_wait_pending(resident - 1);
         __syncwarp();
+        if constexpr (kFp8) {  // this step's bytes into the warp's bf16 tiles
+            const uint8_t* bk = bytes8(buf, 0);
+            const uint8_t* bv = bytes8(buf, 1);
+            const float* sck = scale8(buf, 0);
+            const float* scv = scale8(buf, 1);
+            bf16* ck = tile(buf, 0);
+            bf16* cv = tile(buf, 1);
+            for (int i = lane; i < 16 * kChunks; i += 32) {
+                const int r = i / kChunks, c = i % kChunks;
+                *reinterpret_cast<uint4*>(ck + swz<HD>(r, c)) =
+                    e4m3x8_to_bf16x8(*reinterpret_cast<const uint2*>(bk + r * HD + c * 8), sck[r]);
+                *reinterpret_cast<uint4*>(cv + swz<HD>(r, c)) =
+                    e4m3x8_to_bf16x8(*reinterpret_cast<const uint2*>(bv + r * HD + c * 8), scv[r]);
+            }
+            __syncwarp();
+        }
         const int j0 = (c_begin + t) * kDecChunk + warp * 16;
         const bf16* sk = tile(buf, 0);
         const bf16* sv = tile(buf, 1);
@@ -354,7 +435,7 @@ __global__ void __launch_bounds__(kDecThreads)
             }
         }
         if (used == 1) {
-            store_out_row<HD>(p, s, kvh * group + r, d0, acc, l);
+            store_out_row<HD>(p, tok, kvh * group + r, d0, acc, l);
         } else {
             float* row =
                 partial +
@@ -378,7 +459,7 @@ __global__ void __launch_bounds__(kDecThreads)
     if (!s_last) return;
     __threadfence();
     merge_splits<HD>(
-        p, s, kvh, group, splits, used,
+        p, tok, kvh, group, splits, used,
         partial + (static_cast<int64_t>(s) * p.heads + static_cast<int64_t>(kvh) * group) * splits *
                       (HD + 2));
 }
@@ -390,9 +471,10 @@ int decode_splits(int64_t num_seqs, int64_t kv_heads, int64_t max_kv_len) {
         std::max<int64_t>(1, std::min(std::min(by_fill, by_len), int64_t{kMaxSplits})));
 }
 
-template <int HD>
+template <int HD, bool kFp8>
 void launch_decode(const AttentionParams& p, int64_t max_kv_len, float* workspace,
                    cudaStream_t stream) {
+    constexpr size_t kStep = decode_step_bytes<HD, kFp8>(), kFixed = decode_fixed_bytes<HD, kFp8>();
     // kDecResident steps where a block may have that much shared memory (sm_90: 227 KiB), fewer
     // where not (sm_89: 99 KiB); set once per process.
     static const int resident = [] {
@@ -400,25 +482,24 @@ void launch_decode(const AttentionParams& p, int64_t max_kv_len, float* workspac
         CUDA_CHECK(cudaGetDevice(&dev));
         CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
         int r = kDecResident;
-        while (r > 1 &&
-               decode_step_bytes<HD>() * static_cast<size_t>(r) + 1024 > static_cast<size_t>(optin))
+        while (r > 1 && kFixed + kStep * static_cast<size_t>(r) + 1024 > static_cast<size_t>(optin))
             r /= 2;
-        CUDA_CHECK(cudaFuncSetAttribute(decode_kernel<HD>,
+        CUDA_CHECK(cudaFuncSetAttribute(decode_kernel<HD, kFp8>,
                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(decode_step_bytes<HD>() * r)));
+                                        static_cast<int>(kFixed + kStep * r)));
         return r;
     }();
     const int res = p.num_seqs * p.kv_heads >= kDecBatchPairs
                         ? std::min(resident, kDecBatchResident)
                         : resident;
-    const size_t smem = decode_step_bytes<HD>() * static_cast<size_t>(res);
+    const size_t smem = kFixed + kStep * static_cast<size_t>(res);
     const int splits = decode_splits(p.num_seqs, p.kv_heads, max_kv_len);
     const dim3 grid(static_cast<unsigned>(p.num_seqs), static_cast<unsigned>(p.kv_heads),
                     static_cast<unsigned>(splits));
     int* tickets =
         reinterpret_cast<int*>(workspace + decode_partial_floats(p.num_seqs, p.heads, p.head_dim));
-    launch_pdl(decode_kernel<HD>, grid, dim3(kDecThreads), smem, stream, p, splits, res, workspace,
-               tickets);
+    launch_pdl(decode_kernel<HD, kFp8>, grid, dim3(kDecThreads), smem, stream, p, splits, res,
+               workspace, tickets);
 }
 
 }  // namespace
@@ -434,7 +515,10 @@ void decode_attention(const AttentionParams& p, int64_t max_kv_len, float* parti
     CHECK(p.block_tables != nullptr) << "decode attention reads the paged pool";
     CHECK(p.heads / p.kv_heads <= kMaxGroup) << "decode attention supports GQA groups <= 16";
     const bool built = with_head_dim(p.head_dim, [&](auto hd) {
-        launch_decode<decltype(hd)::value>(p, max_kv_len, partial, stream);
+        if (p.kv8.k)
+            launch_decode<decltype(hd)::value, true>(p, max_kv_len, partial, stream);
+        else
+            launch_decode<decltype(hd)::value, false>(p, max_kv_len, partial, stream);
     });
     CHECK(built) << "decode head_dim " << p.head_dim << " is not built (16/32/64/128)";
 }

@@ -17,6 +17,12 @@ __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool va
     const int bytes = valid ? 16 : 0;
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(bytes));
 }
+// A 4-byte cp.async (zero-filled when !valid), for scalars such as the FP8 KV pool's scales.
+__device__ __forceinline__ void cp_async4(void* smem, const void* gmem, bool valid) {
+    const auto s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+    const int bytes = valid ? 4 : 0;
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(gmem), "r"(bytes));
+}
 __device__ __forceinline__ void cp_async_commit() {
     asm volatile("cp.async.commit_group;\n");
 }

@@ -81,6 +81,30 @@ void rope_kv_write(bf16* qkv, int64_t n, const int32_t* positions, const MropePa
                    int64_t heads, int64_t kv_heads, int64_t head_dim, const int64_t* slots,
                    bf16* k_cache, bf16* v_cache, const Fp8Products& products, cudaStream_t stream);
 
+// One layer's FP8 KV pool (--kv-cache-dtype fp8, kernels/kv_fp8.h): e4m3 bytes [num_slots,
+// kv_heads * head_dim] for K and for V, and one power-of-two f32 scale per (slot, KV head)
+// [num_slots, kv_heads] each; a value is e4m3 * scale.
+struct KvFp8Layer {
+    uint8_t* k = nullptr;
+    uint8_t* v = nullptr;
+    float* k_scale = nullptr;
+    float* v_scale = nullptr;
+};
+
+// Quantizes n tokens' K and V rows (k, v [n, kv_heads * head_dim] bf16, as rope_kv_write left
+// them in a staging buffer) into slot slots[t] of the FP8 pool (slots < 0 skipped): per (token,
+// KV head) the scale kv_fp8_scale(amax) and e4m3 bytes rounded to nearest even, as the CPU's
+// write_slots_fp8. head_dim % 8 == 0, head_dim <= 256.
+void quantize_kv_fp8(const bf16* k, const bf16* v, int64_t n, int64_t kv_heads, int64_t head_dim,
+                     const int64_t* slots, const KvFp8Layer& pool, cudaStream_t stream);
+
+// Pages of the FP8 pool as bf16 (exact: scales are powers of two) for the prefill attention
+// kernels: pages [num_pages][2] = (pool block, destination block) on the device; every slot of
+// each block is converted into k_out / v_out ([blocks, block_size, kv_heads * head_dim]).
+void dequantize_kv_pages(const KvFp8Layer& pool, const int32_t* pages, int64_t num_pages,
+                         int64_t block_size, int64_t kv_heads, int64_t head_dim, bf16* k_out,
+                         bf16* v_out, cudaStream_t stream);
+
 // out[r, j] = silu(gate_up[r, j]) * gate_up[r, width + j].
 void silu_mul(const bf16* gate_up, int64_t rows, int64_t width, bf16* out, cudaStream_t stream);
 // The same on rows whose gate and up halves are interleaved in groups of 4 (the layout
@@ -161,6 +185,9 @@ struct AttentionParams {
     int64_t head_dim = 0;
     float scale = 1.0f;
     bool causal = true;
+    // decode_attention only: keys from the FP8 pool (k and v unused; same slots, kv_stride bytes
+    // between slots) when kv8.k is set.
+    KvFp8Layer kv8;
 };
 
 // Work items for prefill_attention: (sequence, first query row) per block of 128 rows, where
@@ -198,7 +225,9 @@ void prefill_attention_sm90_causal(const AttentionParams& p, const AttentionWork
                                    int64_t num_work, int64_t num_tokens, int64_t num_slots,
                                    cudaStream_t stream);
 
-// Decode attention (one query token per sequence, q_start unused: token s is sequence s): the
+// Decode attention (one query token per sequence; token s is sequence s, or with q_start set,
+// token q_start[s], and sequences with other than one new token are skipped: a mixed step's
+// decodes, the prefill kernels taking the rest): the
 // keys are split over up to 64 blocks per (sequence, KV head), fewer as the batch grows, each
 // walking 64-key chunks; the last split of a (sequence, KV head) to finish merges the splits.
 // `workspace` holds decode_workspace_floats(num_seqs, ...) floats, zeroed before the first call
