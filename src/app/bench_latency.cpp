@@ -205,6 +205,9 @@ int run_bench(const std::vector<std::string>& args) {
               "--workload random` 1024/128 at concurrency 64; P = 0: a batched decode step)");
     flags.add("json", "", "also write the figures to this JSON file");
     flags.add("no-cuda-graphs", "false", "decode without CUDA graphs", true);
+    flags.add("kv-cache-dtype", "auto",
+              "auto (bf16) | fp8: the KV pool in FP8 e4m3 with a scale per token and KV head "
+              "(serve --help); the decode roofline counts its bytes");
     flags.add("gemv-max-rows", "-1",
               "steps of up to this many tokens take the GEMV path (0-8), larger ones cuBLASLt "
               "(-1: 1 with FP8 weights, 8 in bf16)",
@@ -281,6 +284,9 @@ int run_bench(const std::vector<std::string>& args) {
     auto fp8 = fp8_weights_from_flags(flags);
     if (!fp8) return fail(fp8.error_message(), kExitUsage);
     opt.fp8_weights = fp8.value();
+    auto kv_fp8 = kv_cache_fp8_from_flags(flags);
+    if (!kv_fp8) return fail(kv_fp8.error_message(), kExitUsage);
+    opt.fp8_kv = kv_fp8.value();
     const auto t_up = Clock::now();
     auto created = CudaGlm4vModel::create(host, opt);
     if (!created) return fail(created.error_message(), kExitFailure);
@@ -308,6 +314,8 @@ int run_bench(const std::vector<std::string>& args) {
     json << "{\n  \"device\": \"" << cuda_device_summary() << "\",\n";
     json << "  \"copy_bandwidth_Bps\": " << bw << ",\n  \"gemm_flops\": " << gemm_rate << ",\n";
     json << "  \"tensor_parallel_size\": 1,\n";  // the CUDA backend runs on one GPU
+    json << "  \"quantization\": \"" << (opt.fp8_weights ? "fp8" : "none")
+         << "\",\n  \"kv_cache_dtype\": \"" << (opt.fp8_kv ? "fp8" : "bf16") << "\",\n";
 
     // Parameter counts of the text decoder that one token streams (the embedding table is
     // gathered, one row) and that a prefill token multiplies (lm_head only for the last token).
@@ -316,7 +324,11 @@ int run_bench(const std::vector<std::string>& args) {
     const auto layer_params = static_cast<double>(tc.linear_params_per_layer());
     const double layers = static_cast<double>(tc.num_hidden_layers);
     const double lm_params = static_cast<double>(tc.vocab_size * H);
-    const double kv_bytes_per_token = layers * 2.0 * static_cast<double>(kv_dim) * 2.0;
+    // K and V of a context token: bf16, or e4m3 bytes and an f32 scale per KV head.
+    const double kv_bytes_per_token =
+        layers * 2.0 *
+        (opt.fp8_kv ? static_cast<double>(kv_dim + 4 * tc.num_key_value_heads)
+                    : static_cast<double>(kv_dim) * 2.0);
 
     // ---- decode ----
     if (want("decode")) {

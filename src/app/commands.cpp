@@ -147,18 +147,21 @@ int run_info(const std::vector<std::string>& args) {
         const double shard_vocab = tables * static_cast<double>(z.vocab_rows) * H;
         const double linear = static_cast<double>(z.linear_params);
         const double rows = static_cast<double>(z.linear_rows);
-        const double kv_token = static_cast<double>(t.num_hidden_layers) * 2.0 *
-                                static_cast<double>(z.kv_heads) * d * 2.0;
+        // K and V of a context token: bf16, or e4m3 bytes and an f32 scale per KV head.
+        const double kv_heads = static_cast<double>(z.kv_heads);
+        const double layers_kv = static_cast<double>(t.num_hidden_layers) * 2.0;
+        const double kv_token = layers_kv * kv_heads * d * 2.0;
+        const double kv_token_fp8 = layers_kv * kv_heads * (d + 4.0);
         if (n == 1)
             std::printf(
                 "GPU weights and bytes a decode token reads (+ %.0f KiB of KV per "
-                "context token):\n",
-                kv_token / 1024.0);
+                "context token, %.0f KiB with --kv-cache-dtype fp8):\n",
+                kv_token / 1024.0, kv_token_fp8 / 1024.0);
         else
             std::printf(
                 "each of %d tensor-parallel ranks (the vision tower whole on each; + %.0f "
-                "KiB of KV per context token):\n",
-                n, kv_token / 1024.0);
+                "KiB of KV per context token, %.0f KiB with --kv-cache-dtype fp8):\n",
+                n, kv_token / 1024.0, kv_token_fp8 / 1024.0);
         for (const bool fp8 : {false, true}) {
             const double text = linear + shard_vocab + rest;
             const double held = 2.0 * (text + static_cast<double>(r.vision_params)) -

@@ -56,6 +56,17 @@ Result<bool> fp8_weights_from_flags(const Flags& flags) {
     return Error{"--quantization must be none or fp8, got '" + q + "'"};
 }
 
+Result<bool> kv_cache_fp8_from_flags(const Flags& flags) {
+    const std::string d = flags.get("kv-cache-dtype");
+    if (d == "auto" || d.empty() || d == "bfloat16" || d == "bf16") return false;
+    if (d == "fp8" || d == "fp8_e4m3") return true;
+    if (d == "fp8_e5m2")
+        return Error{
+            "--kv-cache-dtype fp8_e5m2 is not supported: the FP8 KV cache is e4m3 "
+            "(--kv-cache-dtype fp8)"};
+    return Error{"--kv-cache-dtype must be auto, bfloat16, fp8 or fp8_e4m3, got '" + d + "'"};
+}
+
 Result<std::unique_ptr<Glm4vModel>> load_from_flags(const Flags& flags,
                                                     const BindProgress& progress) {
     auto threads = flags.get_int("threads", 0, 1024);

@@ -25,6 +25,8 @@ int fail(const std::string& message, int exit_code);
 void add_model_flags(Flags& flags);
 // --quantization: true for fp8, false for none, an error otherwise.
 Result<bool> fp8_weights_from_flags(const Flags& flags);
+// --kv-cache-dtype: true for fp8 / fp8_e4m3, false for auto / bfloat16, an error otherwise.
+Result<bool> kv_cache_fp8_from_flags(const Flags& flags);
 // Parses flags; prints help or the error. Returns an exit code, or -1 to continue.
 int parse_or_exit(Flags& flags, const std::vector<std::string>& args);
 // `progress` (optional) is told of every tensor bound.

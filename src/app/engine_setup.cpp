@@ -47,6 +47,12 @@ void add_engine_flags(Flags& flags) {
               "next tokens do not wait for long prefill steps (0 = --max-num-batched-tokens; "
               "default: 384 on a GPU, 0 on the CPU)");
     flags.add("block-size", "16", "tokens per KV cache block");
+    flags.add("kv-cache-dtype", "auto",
+              "auto | fp8 (also fp8_e4m3): with fp8 the KV cache holds each token's K and V per "
+              "head as e4m3 with a power-of-two scale (CUDA: half the bytes of bf16, so about "
+              "twice the tokens in the same memory and half the bytes decode attention reads; "
+              "the CPU backend rounds its f32 cache the same way). auto: bf16 on the GPU, f32 on "
+              "the CPU");
     flags.add("device", "auto",
               "where the model runs: cuda, cpu, or auto (cuda when a GPU is found)");
     flags.add("enforce-eager", "false", "CUDA: no CUDA graphs for decode steps", true);
@@ -114,6 +120,8 @@ Result<EngineBundle> make_engine(const Flags& flags, const Glm4vModel& model,
     if (!fp8) return fp8.error();
     if (fp8.value() && !use_cuda)
         return Error{"--quantization fp8 runs on the CUDA backend only (this run uses the CPU)"};
+    auto kv_fp8 = kv_cache_fp8_from_flags(flags);
+    if (!kv_fp8) return kv_fp8.error();
     auto tp = flags.get_int("tensor-parallel-size", 1, 64);
     if (!tp) return tp.error();
     const int ranks = static_cast<int>(tp.value());
@@ -153,6 +161,7 @@ Result<EngineBundle> make_engine(const Flags& flags, const Glm4vModel& model,
         o.block_size = sizing.block_size;
         o.cuda_graphs = !flags.enabled("enforce-eager");
         o.fp8_weights = fp8.value();
+        o.fp8_kv = kv_fp8.value();
         auto created = CudaGlm4vModel::create(model, o);
         if (!created) return created.error();
         gpu = std::move(created).value();
@@ -182,6 +191,8 @@ Result<EngineBundle> make_engine(const Flags& flags, const Glm4vModel& model,
     auto plan = plan_kv_cache(sizing);
     if (!plan) return plan.error();
     b.kv_plan = plan.value();
+    b.kv_plan.dtype = kv_fp8.value() ? (use_cuda ? "fp8 e4m3" : "fp8 e4m3 emulated in f32")
+                                     : (use_cuda ? "bf16" : "f32");
 #ifdef AUTOGLM_HAS_CUDA
     if (gpu) {
         if (b.kv_plan.budget_source.rfind("100% of ", 0) == 0)
@@ -197,8 +208,9 @@ Result<EngineBundle> make_engine(const Flags& flags, const Glm4vModel& model,
 #endif
     if (!b.executor) {
         b.device = "cpu";
-        b.executor = std::make_unique<CpuModelExecutor>(model, b.kv_plan.num_blocks,
-                                                        b.kv_plan.block_size, ranks);
+        b.executor = std::make_unique<CpuModelExecutor>(
+            model, b.kv_plan.num_blocks, b.kv_plan.block_size, ranks,
+            kv_fp8.value() ? KvStorage::kFp8 : KvStorage::kExact);
         if (ranks > 1) b.device += " (" + std::to_string(ranks) + " tensor-parallel ranks)";
     }
     EngineConfig config;

@@ -60,7 +60,8 @@ std::string format_bytes(uint64_t bytes) {
 }
 
 std::string KvCachePlan::describe() const {
-    return "KV cache: " + with_commas(num_blocks) + " blocks x " + std::to_string(block_size) +
+    return "KV cache" + (dtype.empty() ? std::string() : " (" + dtype + ")") + ": " +
+           with_commas(num_blocks) + " blocks x " + std::to_string(block_size) +
            " tokens = " + with_commas(num_tokens()) + " tokens (" + format_bytes(bytes) + ", " +
            budget_source + "); max model len " + with_commas(max_model_len) +
            ", max concurrency at that length " +

@@ -40,6 +40,7 @@ struct KvCachePlan {
     uint64_t bytes = 0;  // num_blocks * bytes_per_block
     int64_t max_model_len = 0;
     std::string budget_source;  // how the budget was chosen, for the start-up report
+    std::string dtype;          // how the values are held ("bf16", "fp8 e4m3", ...); may be empty
     int64_t num_tokens() const { return num_blocks * block_size; }
     // "KV cache: 1234 blocks x 16 tokens = 19,744 tokens (1.50 GiB, --kv-cache-memory); ..."
     std::string describe() const;

@@ -35,10 +35,11 @@ std::unique_ptr<Glm4vModel> load_fixture(const std::string& fixture) {
     return model.ok() ? std::move(model).value() : nullptr;
 }
 
-std::unique_ptr<CudaGlm4vModel> to_gpu(const Glm4vModel& host, bool graphs = true,
-                                       bool fp8 = false) {
+std::unique_ptr<CudaGlm4vModel> to_gpu(const Glm4vModel& host, bool graphs = true, bool fp8 = false,
+                                       bool fp8_kv = false) {
     CudaModelOptions o;
     o.fp8_weights = fp8;
+    o.fp8_kv = fp8_kv;
     o.max_num_tokens = 512;
     o.max_num_seqs = 256;  // the layer-tap runs ask for every token's logits
     o.max_model_len = 256;
@@ -390,6 +391,59 @@ TEST_P(CudaGolden, Fp8WeightsMatchTheTorchEmulation) {
         "steps equal, decode step logits worst %.3g\n",
         GetParam().c_str(), prefill_err, static_cast<long long>(agree),
         static_cast<long long>(steps), worst);
+}
+
+// The FP8 KV pool (bf16 weights) against the CPU's emulation of it (the same rounding of every
+// cached K and V row, f32 elsewhere), the CPU fed the GPU's tokens: the prompt's logits
+// (prefill attention over pages converted to bf16) and 16 greedy steps' (decode attention on
+// the FP8 pool, in graphs) within kFp8Tolerance, and each GPU argmax the CPU's unless the CPU's
+// top-2 gap is within twice the row's error. The tolerance is FP8's (above): the GPU rounds its
+// own bf16 K and V, so an element may land on the neighbouring e4m3 value.
+TEST_P(CudaGolden, Fp8KvCacheMatchesTheCpuEmulation) {
+    REQUIRE_GPU();
+    auto host = load_fixture(GetParam());
+    ASSERT_TRUE(host);
+    auto gpu = to_gpu(*host, true, false, /*fp8_kv=*/true);
+    ASSERT_TRUE(gpu);
+    auto f = SafetensorsFile::open(std::string(AUTOGLM_TEST_DATA_DIR) + "/" + GetParam() +
+                                   "/golden.safetensors");
+    ASSERT_TRUE(f.ok()) << f.error_message();
+    const auto ids = testing::read_tensor<int32_t>(f.value(), "input_ids");
+    const auto n = static_cast<int64_t>(ids.size());
+    const int64_t vocab = host->config().text.vocab_size, steps = 16;
+    const auto positions = text_positions(0, n);
+    std::vector<std::vector<float>> got_logits;
+    const auto got = gpu_greedy(*gpu, ids, positions, {}, 0, steps, -1, &got_logits);
+
+    const auto& text = host->text();
+    DenseKvCache cache(text.config(), n + steps, KvStorage::kFp8);
+    std::vector<float> want = text.forward(TextForwardArgs{ids, positions, false, nullptr}, cache);
+    double worst = 0;
+    for (int64_t s = 0; s < steps; ++s) {
+        if (s > 0) {
+            const int32_t tok[1] = {got[static_cast<size_t>(s - 1)]};
+            const auto pos = text_positions(n + s - 1, 1);
+            want = text.forward(TextForwardArgs{tok, pos, false, nullptr}, cache);
+        }
+        ASSERT_EQ(want.size(), static_cast<size_t>(vocab));
+        const auto& g = got_logits[static_cast<size_t>(s)];
+        const double err = testing::relative_error(g, want);
+        EXPECT_LE(err, kFp8Tolerance) << (s == 0 ? "prompt" : "decode step ") << s;
+        worst = std::max(worst, err);
+        const auto best = std::max_element(want.begin(), want.end()) - want.begin();
+        if (got[static_cast<size_t>(s)] == best) continue;
+        std::vector<float> sorted(want);
+        std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<>());
+        float row_err = 0;
+        for (int64_t j = 0; j < vocab; ++j)
+            row_err = std::max(row_err, std::fabs(g[static_cast<size_t>(j)] - want[j]));
+        EXPECT_LT(sorted[0] - sorted[1], 2 * row_err)
+            << "step " << s << ": GPU argmax " << got[static_cast<size_t>(s)] << " vs " << best
+            << " away from a near tie";
+    }
+    std::printf(
+        "%s FP8 KV on CUDA: prompt and %lld decode steps within %.3g of the CPU emulation\n",
+        GetParam().c_str(), static_cast<long long>(steps - 1), worst);
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, CudaGolden, ::testing::Values("tiny_f32", "tiny_bf16_sharded"));

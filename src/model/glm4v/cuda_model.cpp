@@ -69,8 +69,22 @@ std::pair<uint64_t, uint64_t> CudaGlm4vModel::memory_info() const {
 
 uint64_t CudaGlm4vModel::kv_bytes_per_block() const {
     const auto& t = config_.text;
-    return static_cast<uint64_t>(t.num_hidden_layers) * 2 * options_.block_size *
-           static_cast<uint64_t>(t.num_key_value_heads * t.head_dim()) * 2;
+    const auto row = static_cast<uint64_t>(t.num_key_value_heads * t.head_dim());
+    const uint64_t slot =
+        options_.fp8_kv ? row + 4 * static_cast<uint64_t>(t.num_key_value_heads) : 2 * row;
+    return static_cast<uint64_t>(t.num_hidden_layers) * 2 * options_.block_size * slot;
+}
+
+cuda::KvFp8Layer CudaGlm4vModel::kv_fp8_layer(int64_t layer) const {
+    const auto& t = config_.text;
+    const int64_t slots = num_kv_blocks_ * options_.block_size, kvh = t.num_key_value_heads;
+    const int64_t row = kvh * t.head_dim();
+    auto* bytes = static_cast<uint8_t*>(kv_pool_);
+    auto* scales = reinterpret_cast<float*>(bytes + t.num_hidden_layers * 2 * slots * row);
+    cuda::KvFp8Layer k;
+    k.k = bytes + layer * 2 * slots * row, k.v = k.k + slots * row;
+    k.k_scale = scales + layer * 2 * slots * kvh, k.v_scale = k.k_scale + slots * kvh;
+    return k;
 }
 
 Result<std::unique_ptr<CudaGlm4vModel>> CudaGlm4vModel::create(const Glm4vModel& host,
@@ -177,6 +191,21 @@ void CudaGlm4vModel::allocate_workspaces() {
     in_bytes_ = align_up(T * 4) + align_up(T * 12) + align_up(T * 8) + 3 * align_up((R + 1) * 4) +
                 align_up(R * max_blocks * 4) + align_up((T + R) * 8) + align_up(T * 8) +
                 align_up(T * 4) + 4 * kAlign;
+    if (options_.fp8_kv) {
+        const int64_t row = t.num_key_value_heads * t.head_dim();
+        kv_stage_ = static_cast<bf16*>(device_alloc(static_cast<size_t>(2 * T * row) * 2));
+        std::vector<int64_t> ident(static_cast<size_t>(T));
+        for (int64_t i = 0; i < T; ++i) ident[static_cast<size_t>(i)] = i;
+        kv_stage_slots_ = static_cast<int64_t*>(device_alloc(ident.size() * 8));
+        CUDA_CHECK(
+            cudaMemcpy(kv_stage_slots_, ident.data(), ident.size() * 8, cudaMemcpyHostToDevice));
+        // One sequence of max_model_len always fits, with a step's worth of tokens besides.
+        kv_scratch_blocks_ = max_blocks + (T + options_.block_size - 1) / options_.block_size;
+        kv_scratch_ = static_cast<bf16*>(device_alloc(
+            static_cast<size_t>(2 * kv_scratch_blocks_ * options_.block_size * row) * 2));
+        // The scratch block tables and the page pairs.
+        in_bytes_ += align_up(R * max_blocks * 4) + align_up(R * max_blocks * 8) + 2 * kAlign;
+    }
     CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_in_), in_bytes_));
     dev_in_ = static_cast<char*>(device_alloc(in_bytes_));
 }
@@ -201,7 +230,7 @@ Status CudaGlm4vModel::allocate_kv_pool(int64_t num_blocks) {
     }
     CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream_));
     allocations_.push_back(p);
-    kv_pool_ = static_cast<bf16*>(p);
+    kv_pool_ = p;
     num_kv_blocks_ = num_blocks;
     synchronize();
     return {};
@@ -228,18 +257,58 @@ CudaGlm4vModel::Inputs CudaGlm4vModel::stage_inputs(const ForwardBatch& b,
     synchronize();  // the previous step's inputs are consumed
 
     std::vector<cuda::AttentionWork> work;
+    Inputs in;
+    std::vector<int32_t> scratch_tables, pages;  // FP8 KV pool (see Inputs)
     if (!decode) {
         const int64_t rpb = cuda::attention_rows_per_block();
         // Causal blocks late in a sequence see the most keys: they go first, so the short ones
         // fill the tail of the grid.
-        for (int64_t s = 0; s < s_real; ++s) {
+        auto add_work = [&](int64_t s) {
             const int64_t rows = (b.query_start[s + 1] - b.query_start[s]) * group;
             for (int64_t r0 = (rows - 1) / rpb * rpb; r0 >= 0; r0 -= rpb)
                 work.push_back({static_cast<int32_t>(s), static_cast<int32_t>(r0)});
+        };
+        if (!options_.fp8_kv) {
+            for (int64_t s = 0; s < s_real; ++s) add_work(s);
+        } else {
+            // One-token sequences go to decode_attention on the FP8 pool; the others' pages are
+            // converted into the scratch pool, as many sequences a group as it holds.
+            scratch_tables.assign(static_cast<size_t>(S * MB), 0);
+            const int64_t bs = options_.block_size;
+            Inputs::KvGroup g;
+            int64_t used = 0;
+            for (int64_t s = 0; s < s_real; ++s) {
+                if (b.query_start[s + 1] - b.query_start[s] == 1) {
+                    in.decode_rows = true;
+                    continue;
+                }
+                const int64_t blocks = (b.seq_lens[s] + bs - 1) / bs;
+                CHECK(blocks <= kv_scratch_blocks_ && blocks <= b.max_blocks_per_seq)
+                    << "sequence of " << b.seq_lens[s] << " tokens exceeds the KV scratch pool";
+                if (used + blocks > kv_scratch_blocks_) {
+                    in.kv_groups.push_back(g);
+                    g = {static_cast<int64_t>(pages.size()) / 2, 0,
+                         static_cast<int64_t>(work.size()), 0};
+                    used = 0;
+                }
+                for (int64_t j = 0; j < blocks; ++j) {
+                    pages.push_back(
+                        b.block_tables[static_cast<size_t>(s * b.max_blocks_per_seq + j)]);
+                    pages.push_back(static_cast<int32_t>(used + j));
+                    if (j < MB)
+                        scratch_tables[static_cast<size_t>(s * MB + j)] =
+                            static_cast<int32_t>(used + j);
+                }
+                used += blocks;
+                g.pages += blocks;
+                const auto before = static_cast<int64_t>(work.size());
+                add_work(s);
+                g.works += static_cast<int64_t>(work.size()) - before;
+            }
+            if (g.works > 0) in.kv_groups.push_back(g);
         }
     }
     size_t off = 0;
-    Inputs in;
     auto place = [&](auto*& dev_ptr, size_t bytes) -> char* {
         char* h = host_in_ + off;
         dev_ptr = reinterpret_cast<std::remove_reference_t<decltype(dev_ptr)>>(dev_in_ + off);
@@ -257,6 +326,11 @@ CudaGlm4vModel::Inputs CudaGlm4vModel::stage_inputs(const ForwardBatch& b,
     auto* wk = reinterpret_cast<cuda::AttentionWork*>(place(in.work, work.size() * 8));
     auto* irows = reinterpret_cast<const bf16**>(place(in.image_rows, image_rows.size() * 8));
     auto* idst = reinterpret_cast<int32_t*>(place(in.image_dst, image_rows.size() * 4));
+    if (!scratch_tables.empty()) {
+        std::memcpy(place(in.scratch_tables, scratch_tables.size() * 4), scratch_tables.data(),
+                    scratch_tables.size() * 4);
+        std::memcpy(place(in.pages, pages.size() * 4), pages.data(), pages.size() * 4);
+    }
     for (int64_t i = 0; i < n; ++i) {
         const bool real = i < n_real;
         tok[i] = real ? b.token_ids[i] : 0;
@@ -310,6 +384,9 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
     const auto eps = static_cast<float>(t.rms_norm_eps);
     const int64_t slots = num_kv_blocks_ * options_.block_size;
     const int64_t layer_stride = 2 * slots * kvh * hd;
+    const bool kv8 = options_.fp8_kv;
+    // Where this step's K/V rows go first: the pool, or (FP8 pool) the staging rows.
+    const int64_t* write_slots = kv8 ? kv_stage_slots_ : in.slots;
     cudaStream_t st = stream_;
     auto linear = [&](const bf16* x, int64_t m, const TextLinear& w, int64_t out, int64_t k,
                       const bf16* bias, void* y, cuda::OutType type = cuda::OutType::kBf16) {
@@ -376,23 +453,26 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
     const int64_t layers = t.num_hidden_layers;
     for (int64_t l = 0; l < layers; ++l) {
         const Layer& L = w_->layers[static_cast<size_t>(l)];
-        bf16* k_cache = kv_pool_ + l * layer_stride;
-        bf16* v_cache = k_cache + slots * kvh * hd;
+        bf16* k_cache = kv8 ? kv_stage_ : static_cast<bf16*>(kv_pool_) + l * layer_stride;
+        bf16* v_cache =
+            kv8 ? kv_stage_ + options_.max_num_tokens * kvh * hd : k_cache + slots * kvh * hd;
         if (fuse) {
             cuda::LinearArgs a;
             a.x = normed_, a.m = n, a.n = wqkv, a.k = H, a.bias = L.qkv_b, a.y = qkv_;
             L.qkv.set(a);
-            cuda::gemv_rope_kv(a, in.positions, rope_, heads, kvh, hd, in.slots, k_cache, v_cache,
-                               st);
+            cuda::gemv_rope_kv(a, in.positions, rope_, heads, kvh, hd, write_slots, k_cache,
+                               v_cache, st);
         } else if (fp8_act) {
             const cuda::Fp8Products pr = products(L.qkv, wqkv, H, L.qkv_b, qkv_);
-            cuda::rope_kv_write(qkv_, n, in.positions, rope_, heads, kvh, hd, in.slots, k_cache,
+            cuda::rope_kv_write(qkv_, n, in.positions, rope_, heads, kvh, hd, write_slots, k_cache,
                                 v_cache, pr, st);
         } else {
             linear(normed_, n, L.qkv, wqkv, H, L.qkv_b, qkv_);
-            cuda::rope_kv_write(qkv_, n, in.positions, rope_, heads, kvh, hd, in.slots, k_cache,
+            cuda::rope_kv_write(qkv_, n, in.positions, rope_, heads, kvh, hd, write_slots, k_cache,
                                 v_cache, st);
         }
+        const cuda::KvFp8Layer pool8 = kv8 ? kv_fp8_layer(l) : cuda::KvFp8Layer{};
+        if (kv8) cuda::quantize_kv_fp8(k_cache, v_cache, n, kvh, hd, in.slots, pool8, st);
         cuda::AttentionParams p;
         p.q = qkv_, p.q_stride = wqkv, p.k = k_cache, p.v = v_cache, p.kv_stride = kvh * hd;
         p.out = attn_, p.out_stride = heads * hd;
@@ -401,12 +481,35 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
         p.num_seqs = in.num_seqs, p.heads = heads, p.kv_heads = kvh, p.head_dim = hd;
         p.scale = 1.0f / std::sqrt(static_cast<float>(hd));
         p.causal = true;
-        if (decode)
-            cuda::decode_attention(p, in.max_kv_len, decode_partial_, st);
-        else if (cuda::hopper_causal_attention_supported(p))
+        if (kv8) {
+            cuda::AttentionParams d = p;  // decodes read the FP8 pool
+            d.kv8 = pool8, d.k = nullptr, d.v = nullptr;
+            d.q_start = decode ? nullptr : in.q_start;
+            if (decode || in.decode_rows)
+                cuda::decode_attention(d, in.max_kv_len, decode_partial_, st);
+            const int64_t scratch_slots = kv_scratch_blocks_ * options_.block_size;
+            cuda::AttentionParams f = p;  // the rest read their pages converted to bf16
+            f.k = kv_scratch_, f.v = kv_scratch_ + scratch_slots * kvh * hd;
+            f.block_tables = in.scratch_tables;
+            for (const Inputs::KvGroup& g : in.kv_groups) {
+                cuda::dequantize_kv_pages(pool8, in.pages + 2 * g.page0, g.pages,
+                                          options_.block_size, kvh, hd, kv_scratch_,
+                                          kv_scratch_ + scratch_slots * kvh * hd, st);
+                if (cuda::hopper_causal_attention_supported(f))
+                    cuda::prefill_attention_sm90_causal(f, in.work + g.work0, g.works, n,
+                                                        scratch_slots, st);
+                else
+                    cuda::prefill_attention(f, in.work + g.work0, g.works, st);
+            }
+        } else if (decode) {
+            cuda::AttentionParams d = p;
+            d.q_start = nullptr;  // token s is sequence s
+            cuda::decode_attention(d, in.max_kv_len, decode_partial_, st);
+        } else if (cuda::hopper_causal_attention_supported(p)) {
             cuda::prefill_attention_sm90_causal(p, in.work, in.num_work, n, slots, st);
-        else
+        } else {
             cuda::prefill_attention(p, in.work, in.num_work, st);
+        }
         if (fp8_act) cuda::quantize_rows_fp8(attn_, n, heads * hd, xq.q, xq.scale, st);
         project_then_norm(attn_, L.o, heads * hd, L.post_self_attn, L.post_attention, normed_);
         if (fuse && gate_up_grouped_) {

@@ -1,6 +1,6 @@
 // CudaGlm4vModel: GLM-4.1V on one GPU. Weights are uploaded once (bf16, through pinned staging
-// buffers, q/k/v and gate/up fused into single matrices); the KV pool is bf16 and paged like the
-// CPU one; every step is one batched forward on one stream. Decode steps (one token per
+// buffers, q/k/v and gate/up fused into single matrices); the KV pool is bf16 (or FP8) and paged
+// like the CPU one; every step is one batched forward on one stream. Decode steps (one token per
 // sequence) replay CUDA graphs captured per padded batch size.
 #pragma once
 
@@ -42,6 +42,13 @@ struct CudaModelOptions {
     // 2 / 4 / 8 sequences took 7.0 / 12.3 / 26.9 ms a step against 4.2 / 4.2 / 4.7 on the FP8
     // GEMMs (H200, docs/PERFORMANCE.md).
     int64_t decode_gemv_max_rows = -1;
+    // The KV pool in FP8 (--kv-cache-dtype fp8, kernels/kv_fp8.h): e4m3 bytes and a
+    // power-of-two scale per (token, KV head), half the bytes of bf16. The step's K/V rows are
+    // written as bf16 to a staging buffer and quantized into the pool by a pass of their own;
+    // decode attention reads the FP8 pool directly (a mixed step's one-token sequences too); the
+    // prefill kernels read the pages of their sequences converted back to bf16 (exact) in a
+    // scratch pool, in groups that fit it.
+    bool fp8_kv = false;
     std::function<void(uint64_t done, uint64_t total)> upload_progress;  // bytes uploaded
 };
 
@@ -159,9 +166,18 @@ class CudaGlm4vModel {
     cuda::MropeParams rope_{};
     bool gate_up_grouped_ = false;  // text gate/up rows interleaved (see upload_weights)
 
-    // KV pool: [layers][2][num_slots][kv_heads * head_dim] bf16.
-    cuda::bf16* kv_pool_ = nullptr;
+    // KV pool: [layers][2][num_slots][kv_heads * head_dim] bf16, or with fp8_kv the same in
+    // e4m3 bytes followed by the scales [layers][2][num_slots][kv_heads] f32.
+    void* kv_pool_ = nullptr;
     int64_t num_kv_blocks_ = 0;
+    cuda::KvFp8Layer kv_fp8_layer(int64_t layer) const;
+    // fp8_kv: the step's K and V rows before quantization ([2][max_num_tokens][kv row] bf16, slot
+    // t for token t: kv_stage_slots_ = 0, 1, ...), and the bf16 scratch pool the prefill kernels
+    // read ([2][kv_scratch_blocks_ * block_size][kv row]).
+    cuda::bf16* kv_stage_ = nullptr;
+    int64_t* kv_stage_slots_ = nullptr;
+    cuda::bf16* kv_scratch_ = nullptr;
+    int64_t kv_scratch_blocks_ = 0;
 
     // Activations for max_num_tokens tokens.
     float* residual_ = nullptr;
