@@ -10,6 +10,8 @@
 # MAX_MODEL_LEN            prompt + output tokens per sequence (model limit, fitted to the KV pool)
 # GPU_MEMORY_UTILIZATION   share of free memory for the KV pool (0.9)
 # KV_CACHE_MEMORY          explicit KV pool size, e.g. 16GiB (overrides the share)
+# KV_CACHE_DTYPE           auto (bf16) | fp8: the KV pool in FP8, about twice the tokens
+# QUANTIZATION             none | fp8: the text decoder's linear layers in FP8 (half the bytes)
 # MAX_NUM_SEQS             concurrent sequences (64)
 # MAX_NUM_BATCHED_TOKENS   tokens per engine step (2048)
 # LIMIT_MM_PER_PROMPT      images per prompt (4)
@@ -46,6 +48,8 @@ args=(serve
 [[ -n "${LOAD_FORMAT:-}" ]] && args+=(--load-format "$LOAD_FORMAT")
 [[ -n "${MAX_MODEL_LEN:-}" ]] && args+=(--max-model-len "$MAX_MODEL_LEN")
 [[ -n "${KV_CACHE_MEMORY:-}" ]] && args+=(--kv-cache-memory "$KV_CACHE_MEMORY")
+[[ -n "${KV_CACHE_DTYPE:-}" ]] && args+=(--kv-cache-dtype "$KV_CACHE_DTYPE")
+[[ -n "${QUANTIZATION:-}" ]] && args+=(--quantization "$QUANTIZATION")
 [[ -n "${API_KEY:-}" ]] && args+=(--api-key "$API_KEY")
 [[ -n "${REASONING_PARSER:-}" ]] && args+=(--reasoning-parser "$REASONING_PARSER")
 [[ -n "${MM_PROCESSOR_KWARGS:-}" ]] && args+=(--mm-processor-kwargs "$MM_PROCESSOR_KWARGS")

@@ -98,6 +98,7 @@ class EngineGolden : public ::testing::Test {
             o.max_model_len = 130;
             o.block_size = kBlockSize;
             o.fp8_kv = storage == KvStorage::kFp8;
+            o.fp8_kv_scratch_tokens = 1;  // one sequence's pages a group: batches take several
             gpu = std::move(CudaGlm4vModel::create(*model_, o)).value();
             EXPECT_TRUE(gpu->allocate_kv_pool(num_blocks).ok());
             auto executor = std::make_unique<CudaModelExecutor>(*model_, *gpu);

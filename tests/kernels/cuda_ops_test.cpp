@@ -142,19 +142,30 @@ struct Fp8Pool {
         return {k.as<uint8_t>(), v.as<uint8_t>(), k_scale.as<float>(), v_scale.as<float>()};
     }
 };
+// The rows go in as one step in shuffled slot order, with an extra row at slot -1 (skipped).
 Fp8Pool make_fp8_pool(const std::vector<float>& kc, const std::vector<float>& vc, int64_t slots,
                       int64_t kvh, int64_t hd, std::vector<float>& k_emulated,
                       std::vector<float>& v_emulated) {
-    std::vector<int64_t> ident(static_cast<size_t>(slots));
-    for (int64_t i = 0; i < slots; ++i) ident[static_cast<size_t>(i)] = i;
+    const int64_t row = kvh * hd;
+    std::vector<int64_t> order(static_cast<size_t>(slots));
+    for (int64_t i = 0; i < slots; ++i) order[static_cast<size_t>(i)] = i;
+    std::shuffle(order.begin(), order.end(), std::mt19937(11));
+    order.insert(order.begin() + slots / 2, -1);
+    std::vector<float> k_rows, v_rows;  // row i holds slot order[i]'s values
+    for (const int64_t slot : order)
+        for (int64_t e = 0; e < row; ++e) {
+            k_rows.push_back(slot < 0 ? 1e4f : kc[static_cast<size_t>(slot * row + e)]);
+            v_rows.push_back(slot < 0 ? -1e4f : vc[static_cast<size_t>(slot * row + e)]);
+        }
+    const auto n = static_cast<int64_t>(order.size());
     k_emulated.assign(kc.size(), 0.0f), v_emulated.assign(vc.size(), 0.0f);
-    cpu::write_slots_fp8(k_emulated.data(), ident.data(), kc.data(), slots, kvh, hd);
-    cpu::write_slots_fp8(v_emulated.data(), ident.data(), vc.data(), slots, kvh, hd);
+    cpu::write_slots_fp8(k_emulated.data(), order.data(), k_rows.data(), n, kvh, hd);
+    cpu::write_slots_fp8(v_emulated.data(), order.data(), v_rows.data(), n, kvh, hd);
     Fp8Pool pool{poisoned(kc.size()), poisoned(vc.size()),
                  poisoned(static_cast<size_t>(slots * kvh) * 4),
                  poisoned(static_cast<size_t>(slots * kvh) * 4)};
-    DeviceBuffer dk = upload_bf16(kc), dv = upload_bf16(vc), dslots = upload(ident);
-    cuda::quantize_kv_fp8(dk.as<bf16>(), dv.as<bf16>(), slots, kvh, hd, dslots.as<int64_t>(),
+    DeviceBuffer dk = upload_bf16(k_rows), dv = upload_bf16(v_rows), dslots = upload(order);
+    cuda::quantize_kv_fp8(dk.as<bf16>(), dv.as<bf16>(), n, kvh, hd, dslots.as<int64_t>(),
                           pool.layer(), nullptr);
     CUDA_CHECK(cudaDeviceSynchronize());
     return pool;
@@ -206,6 +217,15 @@ void check_paged_attention(int64_t heads, int64_t kvh, int64_t hd, std::vector<i
     auto vc = random_bf16_values(kc.size(), 42);
     Fp8Pool pool;
     if (fp8) {
+        // Each (slot, head) row times its own power of two, so rows have different scales and a
+        // scale read for the wrong row or head shows.
+        std::mt19937 gen(43);
+        std::uniform_int_distribution<int> exp(-4, 4);
+        for (auto* side : {&kc, &vc})
+            for (size_t r = 0; r < side->size() / static_cast<size_t>(hd); ++r) {
+                const float f = std::ldexp(1.0f, exp(gen));
+                for (int64_t e = 0; e < hd; ++e) (*side)[r * static_cast<size_t>(hd) + e] *= f;
+            }
         std::vector<float> k8, v8;
         pool = make_fp8_pool(kc, vc, slots, kvh, hd, k8, v8);
         EXPECT_EQ(max_abs_diff(read_fp8_side(pool.k, pool.k_scale, slots, kvh, hd), k8), 0.0);
@@ -236,15 +256,20 @@ void check_paged_attention(int64_t heads, int64_t kvh, int64_t hd, std::vector<i
     p.max_blocks_per_seq = max_blocks, p.block_size = bs, p.num_seqs = seqs;
     p.heads = heads, p.kv_heads = kvh, p.head_dim = hd, p.scale = a.scale, p.causal = true;
     DeviceBuffer scratch_k, scratch_v;
+    const bool mixed =
+        decode && std::any_of(q_lens.begin(), q_lens.end(), [](int32_t l) { return l != 1; });
     if (fp8 && decode) {
         p.kv8 = pool.layer(), p.k = nullptr, p.v = nullptr;
+        if (!mixed) p.q_start = nullptr;  // token s is sequence s, as in the model's decode steps
     } else if (fp8) {  // the prefill kernels read the pages as bf16: every block, shuffled
-        std::vector<int32_t> pages;
+        std::vector<int32_t> to(static_cast<size_t>(total_blocks)), pages;
+        for (size_t i = 0; i < to.size(); ++i) to[i] = static_cast<int32_t>(i);
+        std::shuffle(to.begin(), to.end(), std::mt19937(13));
         for (int64_t b = 0; b < total_blocks; ++b) {
             pages.push_back(static_cast<int32_t>(b));
-            pages.push_back(static_cast<int32_t>((b * 7 + 3) % total_blocks));
+            pages.push_back(to[static_cast<size_t>(b)]);
         }
-        for (int32_t& t : tables) t = static_cast<int32_t>((t * 7 + 3) % total_blocks);
+        for (int32_t& t : tables) t = to[static_cast<size_t>(t)];
         dtab = upload(tables);
         p.block_tables = dtab.as<int32_t>();
         DeviceBuffer dpages = upload(pages);
@@ -255,7 +280,7 @@ void check_paged_attention(int64_t heads, int64_t kvh, int64_t hd, std::vector<i
         const auto got_v = download_bf16(scratch_v, vc.size());
         const int64_t page = bs * kvh * hd;
         for (int64_t b = 0; b < total_blocks; ++b) {
-            const int64_t d = (b * 7 + 3) % total_blocks;
+            const int64_t d = to[static_cast<size_t>(b)];
             for (int64_t i = 0; i < page; ++i) {
                 ASSERT_EQ(got_k[static_cast<size_t>(d * page + i)],
                           kc[static_cast<size_t>(b * page + i)]);
@@ -265,8 +290,6 @@ void check_paged_attention(int64_t heads, int64_t kvh, int64_t hd, std::vector<i
         }
         p.k = scratch_k.as<bf16>(), p.v = scratch_v.as<bf16>();
     }
-    const bool mixed =
-        decode && std::any_of(q_lens.begin(), q_lens.end(), [](int32_t l) { return l != 1; });
     if (mixed) {  // only the one-token sequences' rows are written
         int32_t max_len = *std::max_element(kv_lens.begin(), kv_lens.end());
         const size_t ws = static_cast<size_t>(cuda::decode_workspace_floats(seqs, heads, hd)) * 4;
@@ -373,6 +396,9 @@ TEST(CudaOps, Fp8KvCacheAttentionMatchesCpu) {
         check_paged_attention(4, 1, 32, {1, 1}, {30000, 7}, decode, false, true);
         check_paged_attention(4, 2, 16, {1}, {300}, decode, false, true);
         check_paged_attention(8, 8, 64, {1, 1}, {64, 129}, decode, false, true);
+        // The keys a block holds at once, and one past.
+        check_paged_attention(32, 2, 128, {1, 1, 1, 1}, {384, 385, 200, 65}, decode, false, true);
+        check_paged_attention(4, 1, 32, {1, 1}, {63, 64}, decode, false, true);
     }
     // Mixed steps: decode takes the one-token sequences, the prefill kernel the rest.
     check_paged_attention(32, 2, 128, {300, 1, 64, 17, 1}, {300, 40, 200, 17, 513}, true, false,

@@ -13,10 +13,15 @@ namespace {
 constexpr int kQuantWarps = 4;  // (token, KV head) rows a block
 
 // One warp a (token, KV head): lane c holds values [8c, 8c + 8) of its K row, then of its V row.
+// Launched as a dependent (PDL): it waits for the kernel that staged the rows, then lets decode
+// attention start requesting its older keys, which this pass does not write (decode waits for
+// this pass to finish before it reads the step's own key).
 __global__ void __launch_bounds__(kQuantWarps * 32)
     quantize_kv_kernel(const bf16* __restrict__ k, const bf16* __restrict__ v, int64_t n,
                        int kv_heads, int head_dim, const int64_t* __restrict__ slots,
                        KvFp8Layer pool) {
+    pdl_wait();
+    pdl_trigger();
     const int64_t pair = static_cast<int64_t>(blockIdx.x) * kQuantWarps + threadIdx.x / 32;
     if (pair >= n * kv_heads) return;
     const int64_t t = pair / kv_heads;
@@ -87,8 +92,9 @@ void quantize_kv_fp8(const bf16* k, const bf16* v, int64_t n, int64_t kv_heads, 
     if (n == 0) return;
     CHECK(head_dim % 8 == 0 && head_dim <= 256) << "FP8 KV: head_dim " << head_dim;
     const int64_t pairs = n * kv_heads;
-    quantize_kv_kernel<<<grid_for(pairs, kQuantWarps), kQuantWarps * 32, 0, stream>>>(
-        k, v, n, static_cast<int>(kv_heads), static_cast<int>(head_dim), slots, pool);
+    launch_pdl(quantize_kv_kernel, dim3(grid_for(pairs, kQuantWarps)), dim3(kQuantWarps * 32), 0,
+               stream, k, v, n, static_cast<int>(kv_heads), static_cast<int>(head_dim), slots,
+               pool);
     AUTOGLM_LAUNCH_CHECK();
 }
 

@@ -201,8 +201,15 @@ void CudaGlm4vModel::allocate_workspaces() {
             cudaMemcpy(kv_stage_slots_, ident.data(), ident.size() * 8, cudaMemcpyHostToDevice));
         // One sequence of max_model_len always fits, with a step's worth of tokens besides.
         kv_scratch_blocks_ = max_blocks + (T + options_.block_size - 1) / options_.block_size;
-        kv_scratch_ = static_cast<bf16*>(device_alloc(
-            static_cast<size_t>(2 * kv_scratch_blocks_ * options_.block_size * row) * 2));
+        if (options_.fp8_kv_scratch_tokens > 0)  // a smaller scratch pool (tests: more groups)
+            kv_scratch_blocks_ = std::max<int64_t>(
+                max_blocks,
+                (options_.fp8_kv_scratch_tokens + options_.block_size - 1) / options_.block_size);
+        const auto scratch_bytes =
+            static_cast<size_t>(2 * kv_scratch_blocks_ * options_.block_size * row) * 2;
+        kv_scratch_ = static_cast<bf16*>(device_alloc(scratch_bytes));
+        // Finite everywhere: the Hopper kernel reads masked slots of a page.
+        CUDA_CHECK(cudaMemsetAsync(kv_scratch_, 0, scratch_bytes, stream_));
         // The scratch block tables and the page pairs.
         in_bytes_ += align_up(R * max_blocks * 4) + align_up(R * max_blocks * 8) + 2 * kAlign;
     }
@@ -640,7 +647,8 @@ std::string CudaGlm4vModel::describe() const {
     std::ostringstream os;
     os << prop.name << ": weights " << (weight_bytes_ >> 20) << " MiB "
        << (options_.fp8_weights ? "(text linear layers FP8, the rest bf16)" : "bf16")
-       << ", KV pool " << num_kv_blocks_ << " blocks x " << options_.block_size << " tokens ("
+       << ", KV pool " << (options_.fp8_kv ? "(FP8) " : "") << num_kv_blocks_ << " blocks x "
+       << options_.block_size << " tokens ("
        << ((kv_bytes_per_block() * static_cast<uint64_t>(num_kv_blocks_)) >> 20)
        << " MiB), CUDA graphs " << (options_.cuda_graphs ? "on" : "off");
     return os.str();

@@ -49,6 +49,9 @@ struct CudaModelOptions {
     // prefill kernels read the pages of their sequences converted back to bf16 (exact) in a
     // scratch pool, in groups that fit it.
     bool fp8_kv = false;
+    // Tokens the FP8 path's scratch pool holds (0: max_model_len + max_num_tokens; at least one
+    // max_model_len sequence). Smaller pools take a step's prefill sequences in more groups.
+    int64_t fp8_kv_scratch_tokens = 0;
     std::function<void(uint64_t done, uint64_t total)> upload_progress;  // bytes uploaded
 };
 
