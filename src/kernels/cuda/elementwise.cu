@@ -15,12 +15,20 @@ namespace {
 
 constexpr int kRowThreads = 256;
 
+// Rows of the table's vocabulary slice [vocab_begin, vocab_begin + vocab_rows); ids outside it
+// give zeros (a tensor-parallel rank's share of the embedding).
 __global__ void embedding_kernel(const bf16* __restrict__ table, const int32_t* __restrict__ ids,
-                                 int64_t dim, float* __restrict__ out) {
+                                 int64_t dim, int64_t vocab_begin, int64_t vocab_rows,
+                                 float* __restrict__ out) {
     pdl_trigger();
     pdl_wait();
     const int64_t i = blockIdx.x;
-    const bf16* src = table + static_cast<int64_t>(ids[i]) * dim;
+    const int64_t id = static_cast<int64_t>(ids[i]) - vocab_begin;
+    if (id < 0 || id >= vocab_rows) {
+        for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) out[i * dim + j] = 0.0f;
+        return;
+    }
+    const bf16* src = table + id * dim;
     for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) out[i * dim + j] = bf(src[j]);
 }
 
@@ -442,7 +450,14 @@ void embedding(const bf16* table, const int32_t* ids, int64_t n, int64_t dim, fl
                cudaStream_t stream) {
     if (n == 0) return;
     launch_pdl(embedding_kernel, dim3(static_cast<unsigned>(n)), dim3(kRowThreads), 0, stream,
-               table, ids, dim, out);
+               table, ids, dim, int64_t{0}, INT64_MAX, out);
+}
+
+void embedding_slice(const bf16* table, const int32_t* ids, int64_t n, int64_t dim,
+                     int64_t vocab_begin, int64_t vocab_rows, float* out, cudaStream_t stream) {
+    if (n == 0) return;
+    launch_pdl(embedding_kernel, dim3(static_cast<unsigned>(n)), dim3(kRowThreads), 0, stream,
+               table, ids, dim, vocab_begin, vocab_rows, out);
 }
 
 void scatter_rows(const bf16* const* rows, const int32_t* dst, int64_t count, int64_t dim, float* x,

@@ -15,6 +15,10 @@ using bf16 = __nv_bfloat16;
 // out[i, :] = table[ids[i], :] as f32.                  table [vocab, dim] -> out [n, dim]
 void embedding(const bf16* table, const int32_t* ids, int64_t n, int64_t dim, float* out,
                cudaStream_t stream);
+// A vocabulary slice's share: table holds rows [vocab_begin, vocab_begin + vocab_rows); other ids
+// give zero rows (tensor parallelism sums the ranks' shares).
+void embedding_slice(const bf16* table, const int32_t* ids, int64_t n, int64_t dim,
+                     int64_t vocab_begin, int64_t vocab_rows, float* out, cudaStream_t stream);
 
 // x[dst[i], :] = rows[i][0 .. dim) for i < count: the rows of image tokens replace embeddings.
 void scatter_rows(const bf16* const* rows, const int32_t* dst, int64_t count, int64_t dim, float* x,
