@@ -36,7 +36,7 @@ std::unique_ptr<Glm4vModel> load_fixture(const std::string& fixture) {
 }
 
 std::unique_ptr<CudaGlm4vModel> to_gpu(const Glm4vModel& host, bool graphs = true, bool fp8 = false,
-                                       bool fp8_kv = false) {
+                                       bool fp8_kv = false, int tp = 1) {
     CudaModelOptions o;
     o.fp8_weights = fp8;
     o.fp8_kv = fp8_kv;
@@ -44,7 +44,7 @@ std::unique_ptr<CudaGlm4vModel> to_gpu(const Glm4vModel& host, bool graphs = tru
     o.max_num_seqs = 256;  // the layer-tap runs ask for every token's logits
     o.max_model_len = 256;
     o.cuda_graphs = graphs;
-    auto m = CudaGlm4vModel::create(host, o);
+    auto m = CudaGlm4vModel::create_tensor_parallel(host, o, tp);
     EXPECT_TRUE(m.ok()) << m.error_message();
     if (!m.ok()) return nullptr;
     EXPECT_TRUE(m.value()->allocate_kv_pool(64).ok());
@@ -444,6 +444,90 @@ TEST_P(CudaGolden, Fp8KvCacheMatchesTheCpuEmulation) {
     std::printf(
         "%s FP8 KV on CUDA: prompt and %lld decode steps within %.3g of the CPU emulation\n",
         GetParam().c_str(), static_cast<long long>(steps - 1), worst);
+}
+
+// 32 greedy steps of model b against model a's from the same prompt: each step's logits within
+// bf16 tolerance of a's while the ids agree, and where they first differ a's top-2 gap within
+// twice the step's largest difference (a near tie). Returns the steps that agreed.
+int64_t expect_same_greedy(CudaGlm4vModel& a, CudaGlm4vModel& b, std::span<const int32_t> prompt,
+                           std::span<const Position3> positions,
+                           std::span<const cuda::bf16* const> rows_a,
+                           std::span<const cuda::bf16* const> rows_b, int64_t rope_delta,
+                           int32_t image_token_id, const std::string& label) {
+    std::vector<std::vector<float>> la, lb;
+    const auto ga = gpu_greedy(a, prompt, positions, rows_a, rope_delta, 32, image_token_id, &la);
+    const auto gb = gpu_greedy(b, prompt, positions, rows_b, rope_delta, 32, image_token_id, &lb);
+    for (size_t s = 0; s < 32; ++s) {
+        EXPECT_LE(testing::relative_error(lb[s], la[s]), kBf16Tolerance) << label << " step " << s;
+        if (ga[s] == gb[s]) continue;
+        std::vector<float> sorted(la[s]);
+        std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<>());
+        float err = 0;
+        for (size_t j = 0; j < la[s].size(); ++j)
+            err = std::max(err, std::fabs(lb[s][j] - la[s][j]));
+        EXPECT_LT(sorted[0] - sorted[1], 2 * err) << label << " step " << s << ": " << gb[s]
+                                                  << " vs " << ga[s] << " away from a near tie";
+        return static_cast<int64_t>(s);
+    }
+    return 32;
+}
+
+// Tensor parallelism over two GPUs (skipped with fewer): the prompt's logits, every row, within
+// bf16 tolerance of transformers'; greedy decoding through the paged cache and the decode graphs
+// (which capture the NCCL calls) equal to one GPU's, text and multimodal (images encoded on rank
+// 0, zeros in their place on rank 1 before the embeddings' all-reduce).
+TEST_P(CudaGolden, TensorParallelOverTwoGpusMatchesOne) {
+    REQUIRE_GPU();
+    if (cuda_device_count() < 2)
+        GTEST_SKIP() << "tensor parallelism needs two GPUs: " << cuda_device_summary();
+    auto host = load_fixture(GetParam());
+    ASSERT_TRUE(host);
+    auto one = to_gpu(*host);
+    auto two = to_gpu(*host, true, false, false, /*tp=*/2);
+    ASSERT_TRUE(one && two);
+    EXPECT_EQ(two->tensor_parallel_size(), 2);
+    const Glm4vConfig& cfg = host->config();
+    const std::string dir = std::string(AUTOGLM_TEST_DATA_DIR) + "/" + GetParam();
+    auto f = SafetensorsFile::open(dir + "/golden.safetensors");
+    auto v = SafetensorsFile::open(dir + "/vision_golden.safetensors");
+    ASSERT_TRUE(f.ok() && v.ok()) << f.error_message() << v.error_message();
+    const auto ids = testing::read_tensor<int32_t>(f.value(), "input_ids");
+    const auto n = static_cast<int64_t>(ids.size());
+    forward_all_rows(*two, ids);
+    std::vector<float> logits(static_cast<size_t>(n * cfg.text.vocab_size));
+    two->copy_logits(logits.data());
+    const double err =
+        testing::relative_error(logits, testing::read_tensor<float>(f.value(), "logits"));
+    EXPECT_LE(err, kBf16Tolerance) << "prompt logits over two GPUs";
+    const auto positions = text_positions(0, n);
+    const int64_t text_steps =
+        expect_same_greedy(*one, *two, ids, positions, {}, {}, 0, -1, GetParam() + " text");
+
+    std::vector<ImageGrid> grids;
+    const auto thw = testing::read_tensor<int32_t>(v.value(), "image_grid_thw");
+    for (size_t i = 0; i + 2 < 6 && i + 2 < thw.size(); i += 3)
+        grids.push_back({thw[i], thw[i + 1], thw[i + 2]});
+    const auto mm_ids = testing::read_tensor<int32_t>(v.value(), "mm.input_ids");
+    auto rope = compute_rope_positions(mm_ids, grids, cfg);
+    ASSERT_TRUE(rope.ok()) << rope.error_message();
+    int64_t patches = 0;
+    for (const ImageGrid& g : grids) patches += g.num_patches();
+    const auto pixels = testing::read_tensor<float>(v.value(), "pixel_values");
+    const std::span<const float> px(pixels.data(),
+                                    static_cast<size_t>(patches * cfg.vision.patch_input_dim()));
+    const DeviceImageEmbeddings ea = one->encode_images(px, grids);
+    const DeviceImageEmbeddings eb = two->encode_images(px, grids);
+    std::vector<const cuda::bf16*> ra, rb;
+    for (int64_t i = 0; i < ea.num_tokens; ++i) ra.push_back(ea.row(i, cfg.text.hidden_size));
+    for (int64_t i = 0; i < eb.num_tokens; ++i) rb.push_back(eb.row(i, cfg.text.hidden_size));
+    const int64_t mm_steps = expect_same_greedy(
+        *one, *two, mm_ids, rope.value().positions, ra, rb, rope.value().rope_delta,
+        static_cast<int32_t>(cfg.image_token_id), GetParam() + " multimodal");
+    std::printf(
+        "%s over two GPUs: prompt logits within %.3g of transformers; greedy equal to one "
+        "GPU for %lld (text) and %lld (multimodal) of 32 steps\n",
+        GetParam().c_str(), err, static_cast<long long>(text_steps),
+        static_cast<long long>(mm_steps));
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, CudaGolden, ::testing::Values("tiny_f32", "tiny_bf16_sharded"));

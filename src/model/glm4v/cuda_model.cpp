@@ -8,13 +8,17 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "core/cuda_check.h"
 #include "core/dtype.h"
 #include "core/logging.h"
 #include "model/glm4v/mrope.h"
+#include "model/glm4v/tensor_parallel.h"
 
 namespace autoglm {
 
@@ -27,10 +31,74 @@ int64_t padded_decode_batch(int64_t num_seqs, int64_t max_num_seqs) {
     return std::min(b, std::max(max_num_seqs, num_seqs));
 }
 
+// A thread on one GPU that runs the jobs a tensor-parallel rank 0 posts, one at a time.
+struct CudaGlm4vModel::RankWorker {
+    explicit RankWorker(int device) : thread_([this, device] { loop(device); }) {}
+    ~RankWorker() {
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            stop_ = true;
+        }
+        cv_.notify_all();
+        thread_.join();
+    }
+    void post(std::function<void()> job) {
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            job_ = std::move(job);
+            done_ = false;
+        }
+        cv_.notify_all();
+    }
+    void wait() {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return done_; });
+    }
+
+  private:
+    void loop(int device) {
+        CUDA_CHECK(cudaSetDevice(device));
+        std::unique_lock<std::mutex> lock(mu_);
+        for (;;) {
+            cv_.wait(lock, [&] { return stop_ || job_; });
+            if (stop_) return;
+            std::function<void()> job = std::move(job_);
+            job_ = nullptr;
+            lock.unlock();
+            job();
+            lock.lock();
+            done_ = true;
+            cv_.notify_all();
+        }
+    }
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::function<void()> job_;
+    bool done_ = true, stop_ = false;
+    std::thread thread_;  // last: starts once the rest is built
+};
+
 CudaGlm4vModel::CudaGlm4vModel(const Glm4vModel& host, const CudaModelOptions& options)
-    : config_(host.config()), options_(options), w_(std::make_unique<Weights>()) {}
+    : config_(host.config()), options_(options), w_(std::make_unique<Weights>()) {
+    const auto& t = config_.text;
+    dims_ = {t.num_attention_heads, t.num_key_value_heads, t.intermediate_size, t.vocab_size, 0};
+}
+
+void CudaGlm4vModel::on_all_ranks(const std::function<void(CudaGlm4vModel&)>& fn) const {
+    for (size_t i = 0; i < followers_.size(); ++i) {
+        CudaGlm4vModel* m = followers_[i].get();
+        workers_[i]->post([&fn, m] { fn(*m); });
+    }
+    fn(const_cast<CudaGlm4vModel&>(*this));
+    for (const auto& w : workers_) w->wait();
+}
 
 CudaGlm4vModel::~CudaGlm4vModel() {
+    for (size_t i = 0; i < followers_.size(); ++i) {  // each rank freed on its own GPU's thread
+        workers_[i]->post([this, i] { followers_[i].reset(); });
+        workers_[i]->wait();
+    }
+    workers_.clear();
     for (auto& [b, g] : graphs_) cudaGraphExecDestroy(g);
     if (vision_stream_) cudaStreamSynchronize(vision_stream_);
     streams_->alive.store(false);
@@ -69,15 +137,15 @@ std::pair<uint64_t, uint64_t> CudaGlm4vModel::memory_info() const {
 
 uint64_t CudaGlm4vModel::kv_bytes_per_block() const {
     const auto& t = config_.text;
-    const auto row = static_cast<uint64_t>(t.num_key_value_heads * t.head_dim());
+    const auto row = static_cast<uint64_t>(dims_.kv_heads * t.head_dim());
     const uint64_t slot =
-        options_.fp8_kv ? row + 4 * static_cast<uint64_t>(t.num_key_value_heads) : 2 * row;
+        options_.fp8_kv ? row + 4 * static_cast<uint64_t>(dims_.kv_heads) : 2 * row;
     return static_cast<uint64_t>(t.num_hidden_layers) * 2 * options_.block_size * slot;
 }
 
 cuda::KvFp8Layer CudaGlm4vModel::kv_fp8_layer(int64_t layer) const {
     const auto& t = config_.text;
-    const int64_t slots = num_kv_blocks_ * options_.block_size, kvh = t.num_key_value_heads;
+    const int64_t slots = num_kv_blocks_ * options_.block_size, kvh = dims_.kv_heads;
     const int64_t row = kvh * t.head_dim();
     auto* bytes = static_cast<uint8_t*>(kv_pool_);
     auto* scales = reinterpret_cast<float*>(bytes + t.num_hidden_layers * 2 * slots * row);
@@ -148,42 +216,103 @@ Result<std::unique_ptr<CudaGlm4vModel>> CudaGlm4vModel::create(const Glm4vModel&
             m->rope_.section[i] = static_cast<int8_t>(table.section()[static_cast<size_t>(i)]);
         }
     }
-    if (Status s = m->upload_weights(host); !s) return Error{s.error_message()};
+    if (options.tp_size > 1) {  // this rank's share of the text decoder, the vision tower whole
+        const TextShard shard =
+            shard_text_weights(t, host.weights(), options.tp_rank, options.tp_size);
+        m->dims_ = {shard.dims.heads, shard.dims.kv_heads, shard.dims.intermediate,
+                    shard.dims.vocab_end - shard.dims.vocab_begin, shard.dims.vocab_begin};
+        Glm4vWeights w = shard.weights;
+        w.vision = host.weights().vision;
+        if (Status s = m->upload_weights(w); !s) return Error{s.error_message()};
+    } else if (Status s = m->upload_weights(host.weights()); !s) {
+        return Error{s.error_message()};
+    }
     m->allocate_workspaces();
     m->reserve_uploads();
-    // A one-block pool for the warm-up; the caller sizes the real one from what is left.
-    if (Status s = m->allocate_kv_pool(1); !s) return Error{s.error_message()};
-    m->warm_up();
+    // A one-block pool for the warm-up; the caller sizes the real one from what is left. Ranks
+    // of a tensor-parallel model warm up together (create_tensor_parallel).
+    if (Status s = m->allocate_rank_pool(1); !s) return Error{s.error_message()};
+    if (options.tp_size == 1) m->warm_up();
     return m;
+}
+
+Result<std::unique_ptr<CudaGlm4vModel>> CudaGlm4vModel::create_tensor_parallel(
+    const Glm4vModel& host, const CudaModelOptions& options, int size) {
+    if (size <= 1) return create(host, options);
+    const auto& t = host.config().text;
+    const std::string of = " (tensor parallel size " + std::to_string(size) + ")";
+    if (options.fp8_weights)
+        return Error{"FP8 weights are not built with tensor parallelism yet" + of +
+                     ": use --quantization none or --tensor-parallel-size 1"};
+    if (Status s = check_tensor_parallel(t, size); !s) return Error{s.error_message()};
+    if (t.vocab_size % size != 0)
+        return Error{"vocabulary of " + std::to_string(t.vocab_size) + " does not split evenly" +
+                     of};
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess) count = 0;
+    if (count < options.device + size)
+        return Error{"tensor parallel size " + std::to_string(size) + " needs GPUs " +
+                     std::to_string(options.device) + " .. " +
+                     std::to_string(options.device + size - 1) + ", " + std::to_string(count) +
+                     " found"};
+    std::vector<int> devices;
+    for (int r = 0; r < size; ++r) devices.push_back(options.device + r);
+    auto collectives = cuda::Collectives::create(devices);
+    if (!collectives) return collectives.error();
+    // The last rank first, so that rank 0's GPU is current when this returns.
+    std::vector<std::unique_ptr<CudaGlm4vModel>> ranks(static_cast<size_t>(size));
+    for (int r = size - 1; r >= 0; --r) {
+        CudaModelOptions o = options;
+        o.device = devices[static_cast<size_t>(r)];
+        o.tp_rank = r, o.tp_size = size, o.collectives = collectives.value().get();
+        if (r > 0) o.upload_progress = nullptr;
+        auto m = create(host, o);
+        if (!m) return Error{"rank " + std::to_string(r) + ": " + m.error_message()};
+        ranks[static_cast<size_t>(r)] = std::move(m).value();
+    }
+    std::unique_ptr<CudaGlm4vModel> leader = std::move(ranks[0]);
+    leader->collectives_ = std::move(collectives).value();
+    for (int r = 1; r < size; ++r) {
+        leader->workers_.push_back(std::make_unique<RankWorker>(devices[static_cast<size_t>(r)]));
+        leader->followers_.push_back(std::move(ranks[static_cast<size_t>(r)]));
+    }
+    CUDA_CHECK(cudaSetDevice(options.device));
+    leader->warm_up();
+    return leader;
 }
 
 void CudaGlm4vModel::allocate_workspaces() {
     const auto& t = config_.text;
     const int64_t T = options_.max_num_tokens, H = t.hidden_size;
-    const int64_t wqkv = (t.num_attention_heads + 2 * t.num_key_value_heads) * t.head_dim();
-    const int64_t I = t.intermediate_size, R = options_.max_num_seqs;
+    const int64_t wqkv = (dims_.heads + 2 * dims_.kv_heads) * t.head_dim();
+    const int64_t I = dims_.inter, R = options_.max_num_seqs;
     residual_ = static_cast<float*>(device_alloc(static_cast<size_t>(T * H) * 4));
     normed_ = static_cast<bf16*>(device_alloc(static_cast<size_t>(T * H) * 2));
     qkv_ = static_cast<bf16*>(device_alloc(static_cast<size_t>(T * wqkv) * 2));
-    attn_ = static_cast<bf16*>(
-        device_alloc(static_cast<size_t>(T * t.num_attention_heads * t.head_dim()) * 2));
+    attn_ =
+        static_cast<bf16*>(device_alloc(static_cast<size_t>(T * dims_.heads * t.head_dim()) * 2));
     branch_ = static_cast<bf16*>(device_alloc(static_cast<size_t>(T * H) * 2));
     gate_up_ = static_cast<bf16*>(device_alloc(static_cast<size_t>(T * 2 * I) * 2));
     act_ = static_cast<bf16*>(device_alloc(static_cast<size_t>(T * I) * 2));
     rows_normed_ = static_cast<bf16*>(device_alloc(static_cast<size_t>(R * H) * 2));
     logits_ = static_cast<float*>(device_alloc(static_cast<size_t>(R * t.vocab_size) * 4));
+    if (options_.tp_size > 1) {
+        logits_part_ = static_cast<float*>(device_alloc(static_cast<size_t>(R * dims_.vocab) * 4));
+        logits_gather_ =
+            static_cast<float*>(device_alloc(static_cast<size_t>(R * t.vocab_size) * 4));
+        zero_row_ = static_cast<bf16*>(device_alloc(static_cast<size_t>(H) * 2));
+        CUDA_CHECK(cudaMemsetAsync(zero_row_, 0, static_cast<size_t>(H) * 2, stream_));
+    }
     argmax_ids_ = static_cast<int32_t*>(device_alloc(static_cast<size_t>(R) * 4));
     argmax_scratch_ = device_alloc(cuda::argmax_scratch_bytes(R));
     const auto decode_bytes =
-        static_cast<size_t>(cuda::decode_workspace_floats(R, t.num_attention_heads, t.head_dim())) *
-        4;
+        static_cast<size_t>(cuda::decode_workspace_floats(R, dims_.heads, t.head_dim())) * 4;
     decode_partial_ = static_cast<float*>(device_alloc(decode_bytes));
     CUDA_CHECK(cudaMemsetAsync(decode_partial_, 0, decode_bytes, stream_));
     norm_branch_ =
         static_cast<bf16*>(device_alloc(static_cast<size_t>(cuda::kGemvMaxRows * H) * 2));
     cuda::gemv_norm_rows_empty(norm_branch_, cuda::kGemvMaxRows * H, stream_);
-    if (options_.fp8_weights)
-        gemm_->reserve_fp8(T, std::max({H, I, t.num_attention_heads * t.head_dim()}));
+    if (options_.fp8_weights) gemm_->reserve_fp8(T, std::max({H, I, dims_.heads * t.head_dim()}));
     decode_blocks_per_seq_ =
         (options_.max_model_len + options_.block_size - 1) / options_.block_size;
     const int64_t max_blocks = std::max<int64_t>(decode_blocks_per_seq_, 1);
@@ -192,7 +321,7 @@ void CudaGlm4vModel::allocate_workspaces() {
                 align_up(R * max_blocks * 4) + align_up((T + R) * 8) + align_up(T * 8) +
                 align_up(T * 4) + 4 * kAlign;
     if (options_.fp8_kv) {
-        const int64_t row = t.num_key_value_heads * t.head_dim();
+        const int64_t row = dims_.kv_heads * t.head_dim();
         kv_stage_ = static_cast<bf16*>(device_alloc(static_cast<size_t>(2 * T * row) * 2));
         std::vector<int64_t> ident(static_cast<size_t>(T));
         for (int64_t i = 0; i < T; ++i) ident[static_cast<size_t>(i)] = i;
@@ -218,6 +347,19 @@ void CudaGlm4vModel::allocate_workspaces() {
 }
 
 Status CudaGlm4vModel::allocate_kv_pool(int64_t num_blocks) {
+    if (followers_.empty()) return allocate_rank_pool(num_blocks);
+    std::mutex mu;
+    Status first;
+    on_all_ranks([&](CudaGlm4vModel& m) {
+        Status s = m.allocate_rank_pool(num_blocks);
+        std::lock_guard<std::mutex> lock(mu);
+        if (!s && first.ok())
+            first = Error{"rank " + std::to_string(m.options_.tp_rank) + ": " + s.error_message()};
+    });
+    return first;
+}
+
+Status CudaGlm4vModel::allocate_rank_pool(int64_t num_blocks) {
     if (num_blocks < 1) return Error{"the KV pool needs at least one block"};
     for (auto& [b, g] : graphs_) cudaGraphExecDestroy(g);
     graphs_.clear();  // graphs hold pool addresses
@@ -247,14 +389,13 @@ CudaGlm4vModel::Inputs CudaGlm4vModel::stage_inputs(const ForwardBatch& b,
                                                     std::span<const bf16* const> image_rows,
                                                     std::span<const int32_t> image_dst,
                                                     int64_t pad_to_seqs, bool decode, bool graph) {
-    const auto& t = config_.text;
     const auto n_real = static_cast<int64_t>(b.token_ids.size());
     const auto s_real = static_cast<int64_t>(b.seq_lens.size());
     const int64_t S = std::max(s_real, pad_to_seqs);
     const int64_t n = decode ? S : n_real;
     const int64_t MB = graph ? decode_blocks_per_seq_ : b.max_blocks_per_seq;
     const int64_t R = decode ? S : static_cast<int64_t>(b.logits_indices.size());
-    const int64_t group = t.num_attention_heads / t.num_key_value_heads;
+    const int64_t group = dims_.heads / dims_.kv_heads;
     CHECK(n <= options_.max_num_tokens)
         << "step of " << n << " tokens exceeds max_num_tokens " << options_.max_num_tokens;
     CHECK(S <= std::max<int64_t>(options_.max_num_seqs, 1) && R <= options_.max_num_seqs)
@@ -386,8 +527,14 @@ CudaGlm4vModel::Inputs CudaGlm4vModel::stage_inputs(const ForwardBatch& b,
 void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerObserver* obs) {
     const auto& t = config_.text;
     const int64_t H = t.hidden_size, hd = t.head_dim();
-    const int64_t heads = t.num_attention_heads, kvh = t.num_key_value_heads;
-    const int64_t wqkv = (heads + 2 * kvh) * hd, I = t.intermediate_size;
+    const int64_t heads = dims_.heads, kvh = dims_.kv_heads;
+    const int64_t wqkv = (heads + 2 * kvh) * hd, I = dims_.inter;
+    // Tensor parallelism: this rank's share is summed over the ranks after the o and down
+    // projections (before the norm that follows each, so those are not fused into the GEMVs)
+    // and after the embeddings; the logits are gathered.
+    const bool tp = options_.tp_size > 1;
+    cuda::Collectives* const coll = options_.collectives;
+    const int rank = options_.tp_rank;
     const auto eps = static_cast<float>(t.rms_norm_eps);
     const int64_t slots = num_kv_blocks_ * options_.block_size;
     const int64_t layer_stride = 2 * slots * kvh * hd;
@@ -407,8 +554,8 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
     // o / down GEMV before it (norms folded into the GEMV prologues were measured slower: every
     // block repeats the reduction, docs/PERFORMANCE.md).
     const bool fuse = !obs && gemm_->uses_gemv(n, H);
-    const bool fuse_norm = fuse && gemm_->uses_gemv(n, heads * hd) && gemm_->uses_gemv(n, I) &&
-                           H % 8 == 0 && H <= cuda::kGemvNormMaxDim;
+    const bool fuse_norm = fuse && !tp && gemm_->uses_gemv(n, heads * hd) &&
+                           gemm_->uses_gemv(n, I) && H % 8 == 0 && H <= cuda::kGemvNormMaxDim;
     // FP8 weights on steps the GEMMs take: each GEMM's input is quantized by the kernel that
     // writes it (the norms, SwiGLU; attention's output by a pass of its own) and its products
     // are scaled by the kernel that reads them (M-RoPE + KV write, the norms, SwiGLU), so the
@@ -448,13 +595,19 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
             cuda::gemv_add_rms_norm(a, nt, st);
         } else {
             linear(x, n, w, H, k, nullptr, branch_);
+            if (tp) coll->all_reduce_sum_bf16(rank, branch_, n * H, st);
             cuda::add_rms_norm(residual_, branch_, w_branch, w_out, nullptr, n, H, eps, out, st);
         }
     };
 
-    cuda::embedding(w_->embed, in.tokens, n, H, residual_, st);
+    if (tp)
+        cuda::embedding_slice(w_->embed, in.tokens, n, H, dims_.vocab_begin, dims_.vocab, residual_,
+                              st);
+    else
+        cuda::embedding(w_->embed, in.tokens, n, H, residual_, st);
     if (in.num_image_rows > 0)
         cuda::scatter_rows(in.image_rows, in.image_dst, in.num_image_rows, H, residual_, st);
+    if (tp) coll->all_reduce_sum_f32(rank, residual_, n * H, st);
     if (obs) detail::tap(obs, "embeddings", residual_, n, H, st);
     input_norm(w_->layers[0].input_ln);
     const int64_t layers = t.num_hidden_layers;
@@ -548,8 +701,21 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
     cuda::add_rms_norm(residual_, nullptr, nullptr, w_->norm, in.logits_rows, in.num_logits, H, eps,
                        rows_normed_, st);
     if (obs) detail::tap_bf16(obs, "final_norm", rows_normed_, in.num_logits, H, st);
-    linear(rows_normed_, in.num_logits, TextLinear{w_->lm_head}, t.vocab_size, H, nullptr, logits_,
-           cuda::OutType::kF32);
+    if (tp) {  // this rank's vocabulary columns, then everyone's side by side
+        const int64_t rows = in.num_logits, part = rows * dims_.vocab;
+        linear(rows_normed_, rows, TextLinear{w_->lm_head}, dims_.vocab, H, nullptr, logits_part_,
+               cuda::OutType::kF32);
+        coll->all_gather_f32(rank, logits_part_, logits_gather_, part, st);
+        for (int r = 0; r < options_.tp_size; ++r)
+            CUDA_CHECK(
+                cudaMemcpy2DAsync(logits_ + r * dims_.vocab, static_cast<size_t>(t.vocab_size) * 4,
+                                  logits_gather_ + r * part, static_cast<size_t>(dims_.vocab) * 4,
+                                  static_cast<size_t>(dims_.vocab) * 4, static_cast<size_t>(rows),
+                                  cudaMemcpyDeviceToDevice, st));
+    } else {
+        linear(rows_normed_, in.num_logits, TextLinear{w_->lm_head}, t.vocab_size, H, nullptr,
+               logits_, cuda::OutType::kF32);
+    }
     if (obs) detail::tap(obs, "logits", logits_, in.num_logits, t.vocab_size, st);
 }
 
@@ -570,6 +736,25 @@ void CudaGlm4vModel::run_decode_graph(const Inputs& in, int64_t padded) {
 
 void CudaGlm4vModel::forward(const ForwardBatch& batch, std::span<const bf16* const> image_rows,
                              std::span<const int32_t> image_dst) {
+    if (followers_.empty()) {
+        forward_rank(batch, image_rows, image_dst);
+        return;
+    }
+    CHECK(!batch.observer) << "layer taps are not supported with tensor parallelism";
+    on_all_ranks([&](CudaGlm4vModel& m) {
+        if (&m == this) {
+            m.forward_rank(batch, image_rows, image_dst);
+            return;
+        }
+        // Zeros where rank 0 puts the image rows: the embeddings' all-reduce adds them.
+        const std::vector<const bf16*> zeros(image_rows.size(), m.zero_row_);
+        m.forward_rank(batch, zeros, image_dst);
+    });
+}
+
+void CudaGlm4vModel::forward_rank(const ForwardBatch& batch,
+                                  std::span<const bf16* const> image_rows,
+                                  std::span<const int32_t> image_dst) {
     const auto n = static_cast<int64_t>(batch.token_ids.size());
     const auto seqs = static_cast<int64_t>(batch.seq_lens.size());
     CHECK(n > 0 && seqs > 0) << "empty forward";
@@ -634,6 +819,18 @@ void CudaGlm4vModel::warm_up() {
 }
 
 uint64_t CudaGlm4vModel::kv_budget(double utilization) const {
+    if (followers_.empty()) return rank_kv_budget(utilization);
+    std::mutex mu;
+    uint64_t least = UINT64_MAX;  // the tightest rank's
+    on_all_ranks([&](CudaGlm4vModel& m) {
+        const uint64_t b = m.rank_kv_budget(utilization);
+        std::lock_guard<std::mutex> lock(mu);
+        least = std::min(least, b);
+    });
+    return least;
+}
+
+uint64_t CudaGlm4vModel::rank_kv_budget(double utilization) const {
     const auto [total, free_now] = memory_info();
     const uint64_t pool = kv_bytes_per_block() * static_cast<uint64_t>(num_kv_blocks_);
     const uint64_t used = total - free_now - pool;
@@ -651,6 +848,9 @@ std::string CudaGlm4vModel::describe() const {
        << options_.block_size << " tokens ("
        << ((kv_bytes_per_block() * static_cast<uint64_t>(num_kv_blocks_)) >> 20)
        << " MiB), CUDA graphs " << (options_.cuda_graphs ? "on" : "off");
+    if (options_.tp_size > 1)
+        os << ", tensor parallel over " << options_.tp_size << " GPUs (" << prop.name
+           << " is rank 0; weights and KV pool per rank)";
     return os.str();
 }
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "kernels/cuda/collectives.h"
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/ops.h"
 #include "model/forward_batch.h"
@@ -52,6 +53,11 @@ struct CudaModelOptions {
     // Tokens the FP8 path's scratch pool holds (0: max_model_len + max_num_tokens; at least one
     // max_model_len sequence). Smaller pools take a step's prefill sequences in more groups.
     int64_t fp8_kv_scratch_tokens = 0;
+    // Tensor parallelism (CudaGlm4vModel::create_tensor_parallel sets these): rank tp_rank of
+    // tp_size on GPU `device`, its share of the text decoder as shard_text_weights cuts it
+    // (model/glm4v/tensor_parallel.h), the ranks joined by `collectives`.
+    int tp_rank = 0, tp_size = 1;
+    cuda::Collectives* collectives = nullptr;
     std::function<void(uint64_t done, uint64_t total)> upload_progress;  // bytes uploaded
 };
 
@@ -70,6 +76,15 @@ class CudaGlm4vModel {
   public:
     static Result<std::unique_ptr<CudaGlm4vModel>> create(const Glm4vModel& host,
                                                           const CudaModelOptions& options);
+    // The text decoder split over GPUs 0 .. size - 1 (vLLM's layout: heads, MLP rows and
+    // vocabulary; NCCL all-reduces after the o and down projections and of the embeddings, an
+    // all-gather of the logits). The returned rank 0 is used as a one-GPU model is: each forward
+    // and each KV pool change also runs on the other ranks, a thread each, and they meet in
+    // NCCL; rank 0 alone encodes images (the others add zeros in their place before the
+    // embeddings' all-reduce) and holds the whole logits. FP8 weights are refused for now.
+    static Result<std::unique_ptr<CudaGlm4vModel>> create_tensor_parallel(
+        const Glm4vModel& host, const CudaModelOptions& options, int size);
+    int tensor_parallel_size() const { return options_.tp_size; }
     ~CudaGlm4vModel();
     CudaGlm4vModel(const CudaGlm4vModel&) = delete;
     CudaGlm4vModel& operator=(const CudaGlm4vModel&) = delete;
@@ -128,6 +143,7 @@ class CudaGlm4vModel {
     std::pair<uint64_t, uint64_t> memory_info() const;
     std::string describe() const;
     // Replaces the KV pool (create() leaves a one-block pool for its warm-up); drops graphs.
+    // Under tensor parallelism every rank's pool (of its KV heads).
     Status allocate_kv_pool(int64_t num_blocks);
     // Bytes the KV pool may take under a share of the whole device memory (vLLM's
     // --gpu-memory-utilization): utilization * total - what is in use now (this pool excluded).
@@ -141,7 +157,11 @@ class CudaGlm4vModel {
     struct Inputs;
 
     CudaGlm4vModel(const Glm4vModel& host, const CudaModelOptions& options);
-    Status upload_weights(const Glm4vModel& host);
+    Status upload_weights(const Glm4vWeights& weights);
+    void forward_rank(const ForwardBatch& batch, std::span<const cuda::bf16* const> image_rows,
+                      std::span<const int32_t> image_dst);
+    Status allocate_rank_pool(int64_t num_blocks);
+    uint64_t rank_kv_budget(double utilization) const;
     void allocate_workspaces();
     void warm_up();
     void run_layers(const Inputs& in, int64_t n, bool decode, LayerObserver* observer);
@@ -160,6 +180,23 @@ class CudaGlm4vModel {
 
     Glm4vConfig config_;
     CudaModelOptions options_;
+    // This rank's share of the text decoder (the whole of it on one GPU).
+    struct TextDims {
+        int64_t heads = 0, kv_heads = 0, inter = 0, vocab = 0, vocab_begin = 0;
+    };
+    TextDims dims_;
+    // Tensor parallelism, on rank 0: the other ranks and a worker thread each (a forward or a
+    // pool change runs on all at once), and the collectives they share.
+    struct RankWorker;
+    std::vector<std::unique_ptr<CudaGlm4vModel>> followers_;
+    std::vector<std::unique_ptr<RankWorker>> workers_;
+    std::unique_ptr<cuda::Collectives> collectives_;
+    // fn(rank model) on every rank at once (each follower in its thread), rank 0 here.
+    void on_all_ranks(const std::function<void(CudaGlm4vModel&)>& fn) const;
+    // Tensor parallelism, every rank: a zero row standing in for rank 0's image rows, and this
+    // rank's logits columns and every rank's, gathered ([size][rows][vocab / size]).
+    cuda::bf16* zero_row_ = nullptr;
+    float *logits_part_ = nullptr, *logits_gather_ = nullptr;
     cudaStream_t stream_ = nullptr;         // text steps, the higher priority
     cudaStream_t vision_stream_ = nullptr;  // image encodes, the lower priority
     std::unique_ptr<cuda::Gemm> gemm_, vision_gemm_;

@@ -50,8 +50,13 @@ bool is_fp8_candidate(const std::string& packed) {
 
 }  // namespace
 
-Status CudaGlm4vModel::upload_weights(const Glm4vModel& host) {
-    const Glm4vWeights& hw = host.weights();
+Status CudaGlm4vModel::upload_weights(const Glm4vWeights& hw) {
+    // A tensor-parallel rank's text tensors are its slices (shard_text_weights), not the
+    // checkpoint's shapes.
+    const bool sharded = options_.tp_size > 1;
+    auto is_text = [](const std::string& name) {
+        return name.rfind("model.language_model.", 0) == 0 || name == "lm_head.weight";
+    };
     std::vector<Packed> items;
     std::map<const void*, std::string> single_by_data;  // host data -> its packed name
     std::map<std::string, size_t> item_of;              // packed name -> index in items
@@ -62,7 +67,7 @@ Status CudaGlm4vModel::upload_weights(const Glm4vModel& host) {
             if (spec.required) problem = "weight " + spec.request.name + " is missing on upload";
             return;
         }
-        if (t.shape != spec.request.shape) {
+        if (t.shape != spec.request.shape && !(sharded && is_text(spec.request.name))) {
             problem = "weight " + spec.request.name + " has shape " + shape_to_string(t.shape) +
                       ", expected " + shape_to_string(spec.request.shape);
             return;
@@ -91,7 +96,7 @@ Status CudaGlm4vModel::upload_weights(const Glm4vModel& host) {
     // The text MLP's gate and up rows interleave in groups of kGemvSiluGroup, so one decode
     // GEMV block holds matching gate and up columns and applies SwiGLU itself.
     const int64_t G = cuda::kGemvSiluGroup;
-    gate_up_grouped_ = config_.text.intermediate_size % G == 0;
+    gate_up_grouped_ = dims_.inter % G == 0;
     // FP8 tensors take a byte an element and a float a row; their bf16 rows pass through one
     // device buffer (as large as the largest of them) on the way to the quantizer.
     size_t total = 0, fp8_staging = 0, to_upload = 0;  // device bytes, staging, bf16 bytes sent
