@@ -205,6 +205,9 @@ int run_bench(const std::vector<std::string>& args) {
               "--workload random` 1024/128 at concurrency 64; P = 0: a batched decode step)");
     flags.add("json", "", "also write the figures to this JSON file");
     flags.add("no-cuda-graphs", "false", "decode without CUDA graphs", true);
+    flags.add("tensor-parallel-size", "1",
+              "split the text decoder over GPUs 0 .. N-1 (serve --help); the decode roofline "
+              "counts the bytes one rank reads");
     flags.add("kv-cache-dtype", "auto",
               "auto (bf16) | fp8: the KV pool in FP8 e4m3 with a scale per token and KV head "
               "(serve --help); the decode roofline counts its bytes");
@@ -287,8 +290,11 @@ int run_bench(const std::vector<std::string>& args) {
     auto kv_fp8 = kv_cache_fp8_from_flags(flags);
     if (!kv_fp8) return fail(kv_fp8.error_message(), kExitUsage);
     opt.fp8_kv = kv_fp8.value();
+    auto tp_flag = flags.get_int("tensor-parallel-size", 1, 64);
+    if (!tp_flag) return fail(tp_flag.error_message(), kExitUsage);
+    const int tp = static_cast<int>(tp_flag.value());
     const auto t_up = Clock::now();
-    auto created = CudaGlm4vModel::create(host, opt);
+    auto created = CudaGlm4vModel::create_tensor_parallel(host, opt, tp);
     if (!created) return fail(created.error_message(), kExitFailure);
     CudaGlm4vModel& gpu = *created.value();
     int64_t blocks = (opt.max_model_len + opt.block_size - 1) / opt.block_size + 1;
@@ -313,7 +319,7 @@ int run_bench(const std::vector<std::string>& args) {
     std::ostringstream json;
     json << "{\n  \"device\": \"" << cuda_device_summary() << "\",\n";
     json << "  \"copy_bandwidth_Bps\": " << bw << ",\n  \"gemm_flops\": " << gemm_rate << ",\n";
-    json << "  \"tensor_parallel_size\": 1,\n";  // the CUDA backend runs on one GPU
+    json << "  \"tensor_parallel_size\": " << tp << ",\n";
     json << "  \"quantization\": \"" << (opt.fp8_weights ? "fp8" : "none")
          << "\",\n  \"kv_cache_dtype\": \"" << (opt.fp8_kv ? "fp8" : "bf16") << "\",\n";
 
@@ -354,8 +360,12 @@ int run_bench(const std::vector<std::string>& args) {
         const auto layer_rows = static_cast<double>(tc.linear_rows_per_layer());
         const double layer_bytes =
             opt.fp8_weights ? layer_params + 4.0 * layer_rows : 2.0 * layer_params;
-        const double bytes = layers * layer_bytes + 2.0 * lm_params +
-                             kv_bytes_per_token * static_cast<double>(ctx + steps / 2);
+        // Per rank under tensor parallelism: its share of the layers, the LM head and the KV
+        // heads (the norms, whole on every rank, are negligible; with fewer KV heads than ranks
+        // each rank reads a whole head, counted as a share here).
+        const double bytes = (layers * layer_bytes + 2.0 * lm_params +
+                              kv_bytes_per_token * static_cast<double>(ctx + steps / 2)) /
+                             static_cast<double>(tp);
         const double floor_ms = bytes / bw * 1e3;
         std::snprintf(buf, sizeof buf, "%.1f tok/s (%.3f ms/token)", 1e3 / step_ms, step_ms);
         rows.push_back({"decode, batch 1, ctx " + std::to_string(ctx) + "+" + std::to_string(steps),
@@ -634,7 +644,7 @@ int run_bench(const std::vector<std::string>& args) {
     }
     json << "  \"version\": \"" << AUTOGLM_VERSION << "\"\n}\n";
 
-    std::printf("device: %s (one GPU: tensor parallel size 1)\n", cuda_device_summary().c_str());
+    std::printf("device: %s (tensor parallel size %d)\n", cuda_device_summary().c_str(), tp);
     std::printf("measured ceilings: copy %.2f TB/s (read+write), bf16 GEMM %.0f TFLOP/s (8192^3)\n",
                 bw / 1e12, gemm_rate / 1e12);
     std::printf("%-46s %-36s %-40s %s\n", "figure", "measured", "floor", "% of floor");

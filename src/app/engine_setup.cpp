@@ -59,9 +59,10 @@ void add_engine_flags(Flags& flags) {
     flags.add("tensor-parallel-size", "1",
               "split the text decoder over N ranks as vLLM does (heads, MLP rows and vocabulary; "
               "N divides the attention heads and the MLP size, and divides or is a multiple of "
-              "the KV heads). The CPU backend runs the ranks as threads of this process; the "
-              "CUDA backend runs on one GPU (N = 1: tensor parallelism over NCCL is not built "
-              "yet)");
+              "the KV heads, and the vocabulary on a GPU). On GPUs: ranks 0 .. N-1 of this "
+              "process, one thread each, NCCL all-reduces (libnccl.so.2 loaded at run time) "
+              "and the vision tower on GPU 0; --device cpu runs the ranks as threads, the "
+              "reference for the partitioning");
     flags.add("profile-steps", "false",
               "log each engine step: its plan (chunks, prefill and decode tokens, images) and "
               "where its time went (schedule, prepare, vision, forward, output); the same "
@@ -125,10 +126,6 @@ Result<EngineBundle> make_engine(const Flags& flags, const Glm4vModel& model,
     auto tp = flags.get_int("tensor-parallel-size", 1, 64);
     if (!tp) return tp.error();
     const int ranks = static_cast<int>(tp.value());
-    if (ranks > 1 && use_cuda)
-        return Error{"--tensor-parallel-size " + std::to_string(ranks) +
-                     ": the CUDA backend runs on one GPU (tensor parallelism over NCCL is not "
-                     "built yet); --device cpu runs the ranks as threads"};
     if (Status s = check_tensor_parallel(model.config().text, ranks); !s)
         return Error{s.error_message()};
     if (use_cuda && !fp8.value() && model.config().quantization == "fp8")
@@ -162,7 +159,7 @@ Result<EngineBundle> make_engine(const Flags& flags, const Glm4vModel& model,
         o.cuda_graphs = !flags.enabled("enforce-eager");
         o.fp8_weights = fp8.value();
         o.fp8_kv = kv_fp8.value();
-        auto created = CudaGlm4vModel::create(model, o);
+        auto created = CudaGlm4vModel::create_tensor_parallel(model, o, ranks);
         if (!created) return created.error();
         gpu = std::move(created).value();
         // The GPU budget is already a share of the whole device, net of weights and workspaces.
