@@ -12,6 +12,7 @@
 # KV_CACHE_MEMORY          explicit KV pool size, e.g. 16GiB (overrides the share)
 # KV_CACHE_DTYPE           auto (bf16) | fp8: the KV pool in FP8, about twice the tokens
 # QUANTIZATION             none | fp8: the text decoder's linear layers in FP8 (half the bytes)
+# TENSOR_PARALLEL_SIZE     GPUs the text decoder is split over (1; NCCL, libnccl.so.2)
 # MAX_NUM_SEQS             concurrent sequences (64)
 # MAX_NUM_BATCHED_TOKENS   tokens per engine step (2048)
 # LIMIT_MM_PER_PROMPT      images per prompt (4)
@@ -50,6 +51,7 @@ args=(serve
 [[ -n "${KV_CACHE_MEMORY:-}" ]] && args+=(--kv-cache-memory "$KV_CACHE_MEMORY")
 [[ -n "${KV_CACHE_DTYPE:-}" ]] && args+=(--kv-cache-dtype "$KV_CACHE_DTYPE")
 [[ -n "${QUANTIZATION:-}" ]] && args+=(--quantization "$QUANTIZATION")
+[[ -n "${TENSOR_PARALLEL_SIZE:-}" ]] && args+=(--tensor-parallel-size "$TENSOR_PARALLEL_SIZE")
 [[ -n "${API_KEY:-}" ]] && args+=(--api-key "$API_KEY")
 [[ -n "${REASONING_PARSER:-}" ]] && args+=(--reasoning-parser "$REASONING_PARSER")
 [[ -n "${MM_PROCESSOR_KWARGS:-}" ]] && args+=(--mm-processor-kwargs "$MM_PROCESSOR_KWARGS")

@@ -13,6 +13,13 @@ cd "$(dirname "$0")/../.."
 out=${1:-build/container}
 bin=build/release/bin/autoglm
 cublas=${CUBLASLT:-$(ls /usr/local/cuda/lib64/libcublasLt.so.13 2>/dev/null || true)}
+# WITH_NCCL=1: also NCCL (about 210 MB more), which --tensor-parallel-size > 1 loads at run time
+# (the two-GPU overlay of deploy/k8s).
+nccl=""
+if [[ ${WITH_NCCL:-0} == 1 ]]; then
+  nccl=${NCCL:-$(ls /usr/local/cuda/lib/libnccl.so.2 /usr/local/cuda/lib64/libnccl.so.2 2>/dev/null | head -1)}
+  [[ -n $nccl ]] || { echo "WITH_NCCL=1: libnccl.so.2 not found (set NCCL=path)"; exit 1; }
+fi
 [[ -x $bin ]] || { echo "build $bin first (scripts/setup.sh)"; exit 1; }
 rootfs=$out/rootfs
 rm -rf "$out" && mkdir -p "$out"
@@ -26,6 +33,10 @@ install -D -m 755 "$bin" "$rootfs/usr/local/bin/autoglm"
 install -D -m 755 deploy/run_autoglm_server.sh "$rootfs/usr/local/bin/run_autoglm_server.sh"
 if [[ -n $cublas ]]; then
   install -D -m 644 "$cublas" "$rootfs/usr/local/lib/autoglm/libcublasLt.so.13"
+  echo /usr/local/lib/autoglm > "$rootfs/etc/ld.so.conf.d/autoglm.conf"
+fi
+if [[ -n $nccl ]]; then
+  install -D -m 644 "$(readlink -f "$nccl")" "$rootfs/usr/local/lib/autoglm/libnccl.so.2"
   echo /usr/local/lib/autoglm > "$rootfs/etc/ld.so.conf.d/autoglm.conf"
 fi
 chroot "$rootfs" ldconfig

@@ -34,7 +34,7 @@ function validate(docs) {
 
 test("every overlay renders and validates against its schemas", (t) => {
   if (!hasKubectl) return t.skip("kubectl (kubernetes-client) is not installed");
-  for (const overlay of ["base", "overlays/keda", "overlays/hpa"]) {
+  for (const overlay of ["base", "overlays/keda", "overlays/hpa", "overlays/two-gpus"]) {
     const kinds = validate(render(overlay));
     assert.ok(kinds.Deployment && kinds.Service && kinds.PodMonitor, overlay);
   }
@@ -72,4 +72,17 @@ test("probes, drain and scaling settings", (t) => {
   assert.equal(hpa.metrics.find((m) => m.type === "Resource").resource.target.averageUtilization,
     70);
   assert.equal(hpa.behavior.scaleDown.stabilizationWindowSeconds, 300);
+});
+
+test("the two-GPU overlay asks for two GPUs and splits the model over them", (t) => {
+  if (!hasKubectl) return t.skip("kubectl (kubernetes-client) is not installed");
+  const two = validate(render("overlays/two-gpus"));
+  const c = two.Deployment.spec.template.spec.containers[0];
+  assert.equal(c.resources.requests["nvidia.com/gpu"], 2);
+  assert.equal(c.resources.limits["nvidia.com/gpu"], 2);
+  const env = Object.fromEntries(c.env.map((e) => [e.name, e.value]));
+  assert.equal(env.TENSOR_PARALLEL_SIZE, "2");
+  assert.equal(env.MODEL_PATH, "/models/AutoGLM-Phone-9B");  // the base's settings kept
+  assert.equal(env.SHUTDOWN_TIMEOUT, "30");
+  assert.ok(two.ScaledObject, "on top of the KEDA overlay");
 });
