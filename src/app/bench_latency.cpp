@@ -293,6 +293,11 @@ int run_bench(const std::vector<std::string>& args) {
     auto tp_flag = flags.get_int("tensor-parallel-size", 1, 64);
     if (!tp_flag) return fail(tp_flag.error_message(), kExitUsage);
     const int tp = static_cast<int>(tp_flag.value());
+    if (tp > 1 && flags.get("only") == "accuracy")
+        return fail(
+            "--only accuracy compares FP8 with bf16 layer by layer on one GPU "
+            "(--tensor-parallel-size 1)",
+            kExitUsage);
     const auto t_up = Clock::now();
     auto created = CudaGlm4vModel::create_tensor_parallel(host, opt, tp);
     if (!created) return fail(created.error_message(), kExitFailure);

@@ -61,7 +61,7 @@ void add_engine_flags(Flags& flags) {
               "N divides the attention heads and the MLP size, and divides or is a multiple of "
               "the KV heads, and the vocabulary on a GPU). On GPUs: ranks 0 .. N-1 of this "
               "process, one thread each, NCCL all-reduces (libnccl.so.2 loaded at run time) "
-              "and the vision tower on GPU 0; --device cpu runs the ranks as threads, the "
+              "and images encoded on GPU 0; --device cpu runs the ranks as threads, the "
               "reference for the partitioning");
     flags.add("profile-steps", "false",
               "log each engine step: its plan (chunks, prefill and decode tokens, images) and "

@@ -29,6 +29,7 @@ struct Collectives::Api {
     int (*all_gather)(const void* send, void* recv, size_t count, int dtype, void* comm,
                       cudaStream_t stream) = nullptr;
     const char* (*error_string)(int result) = nullptr;
+    int (*get_version)(int* version) = nullptr;
 };
 
 namespace {
@@ -57,7 +58,14 @@ const Collectives::Api* load_api(std::string* why) {
         sym(a->all_reduce, "ncclAllReduce");
         sym(a->all_gather, "ncclAllGather");
         sym(a->error_string, "ncclGetErrorString");
+        sym(a->get_version, "ncclGetVersion");
         if (!reason.empty()) return nullptr;
+        int version = 0;  // major * 10000 + minor * 100 + patch from 2.9 on
+        if (a->get_version(&version) != kNcclSuccess || version < 21000) {
+            reason = "NCCL " + std::to_string(version) +
+                     " is too old: tensor parallelism needs 2.10 or newer (bf16 collectives)";
+            return nullptr;
+        }
         return a;
     }();
     if (!api && why) *why = reason;

@@ -84,6 +84,7 @@ CudaGlm4vModel::CudaGlm4vModel(const Glm4vModel& host, const CudaModelOptions& o
     dims_ = {t.num_attention_heads, t.num_key_value_heads, t.intermediate_size, t.vocab_size, 0};
 }
 
+// One caller at a time (the engine thread, or set-up before it starts).
 void CudaGlm4vModel::on_all_ranks(const std::function<void(CudaGlm4vModel&)>& fn) const {
     for (size_t i = 0; i < followers_.size(); ++i) {
         CudaGlm4vModel* m = followers_[i].get();
@@ -216,6 +217,8 @@ Result<std::unique_ptr<CudaGlm4vModel>> CudaGlm4vModel::create(const Glm4vModel&
             m->rope_.section[i] = static_cast<int8_t>(table.section()[static_cast<size_t>(i)]);
         }
     }
+    if (options.tp_size > 1 && !options.collectives)
+        return Error{"a tensor-parallel rank needs its collectives: use create_tensor_parallel"};
     if (options.tp_size > 1) {  // this rank's share of the text decoder, the vision tower whole
         const TextShard shard =
             shard_text_weights(t, host.weights(), options.tp_rank, options.tp_size);
@@ -228,7 +231,7 @@ Result<std::unique_ptr<CudaGlm4vModel>> CudaGlm4vModel::create(const Glm4vModel&
         return Error{s.error_message()};
     }
     m->allocate_workspaces();
-    m->reserve_uploads();
+    if (options.tp_rank == 0) m->reserve_uploads();  // other ranks never upload images
     // A one-block pool for the warm-up; the caller sizes the real one from what is left. Ranks
     // of a tensor-parallel model warm up together (create_tensor_parallel).
     if (Status s = m->allocate_rank_pool(1); !s) return Error{s.error_message()};
@@ -269,6 +272,8 @@ Result<std::unique_ptr<CudaGlm4vModel>> CudaGlm4vModel::create_tensor_parallel(
         auto m = create(host, o);
         if (!m) return Error{"rank " + std::to_string(r) + ": " + m.error_message()};
         ranks[static_cast<size_t>(r)] = std::move(m).value();
+        LOG_INFO << "tensor-parallel rank " << r << " of " << size << " on GPU " << o.device << ": "
+                 << (ranks[static_cast<size_t>(r)]->weight_bytes() >> 20) << " MiB of weights";
     }
     std::unique_ptr<CudaGlm4vModel> leader = std::move(ranks[0]);
     leader->collectives_ = std::move(collectives).value();
@@ -295,7 +300,9 @@ void CudaGlm4vModel::allocate_workspaces() {
     gate_up_ = static_cast<bf16*>(device_alloc(static_cast<size_t>(T * 2 * I) * 2));
     act_ = static_cast<bf16*>(device_alloc(static_cast<size_t>(T * I) * 2));
     rows_normed_ = static_cast<bf16*>(device_alloc(static_cast<size_t>(R * H) * 2));
-    logits_ = static_cast<float*>(device_alloc(static_cast<size_t>(R * t.vocab_size) * 4));
+    // The whole logits live on rank 0 only (tensor parallelism gathers them there).
+    if (options_.tp_rank == 0)
+        logits_ = static_cast<float*>(device_alloc(static_cast<size_t>(R * t.vocab_size) * 4));
     if (options_.tp_size > 1) {
         logits_part_ = static_cast<float*>(device_alloc(static_cast<size_t>(R * dims_.vocab) * 4));
         logits_gather_ =
@@ -348,6 +355,7 @@ void CudaGlm4vModel::allocate_workspaces() {
 
 Status CudaGlm4vModel::allocate_kv_pool(int64_t num_blocks) {
     if (followers_.empty()) return allocate_rank_pool(num_blocks);
+    CUDA_CHECK(cudaSetDevice(options_.device));
     std::mutex mu;
     Status first;
     on_all_ranks([&](CudaGlm4vModel& m) {
@@ -562,6 +570,7 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
     // FP8 GEMM adds no pass over memory of its own.
     const bool fp8_act = options_.fp8_weights && !gemm_->uses_gemv(n, H) && gate_up_grouped_ &&
                          H % 8 == 0 && H <= 8192 && hd % 8 == 0 && I <= cuda::kSiluMulFp8MaxWidth;
+    CHECK(!tp || !options_.fp8_weights) << "FP8 weights have no all-reduce path yet";
     const cuda::Fp8Rows xq = fp8_act ? gemm_->fp8_input() : cuda::Fp8Rows{};
     auto products = [&](const TextLinear& w, int64_t out, int64_t k, const bf16* bias, bf16* y) {
         cuda::LinearArgs a;
@@ -705,8 +714,8 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
         const int64_t rows = in.num_logits, part = rows * dims_.vocab;
         linear(rows_normed_, rows, TextLinear{w_->lm_head}, dims_.vocab, H, nullptr, logits_part_,
                cuda::OutType::kF32);
-        coll->all_gather_f32(rank, logits_part_, logits_gather_, part, st);
-        for (int r = 0; r < options_.tp_size; ++r)
+        if (rows > 0) coll->all_gather_f32(rank, logits_part_, logits_gather_, part, st);
+        for (int r = 0; rank == 0 && rows > 0 && r < options_.tp_size; ++r)
             CUDA_CHECK(
                 cudaMemcpy2DAsync(logits_ + r * dims_.vocab, static_cast<size_t>(t.vocab_size) * 4,
                                   logits_gather_ + r * part, static_cast<size_t>(dims_.vocab) * 4,
@@ -741,6 +750,7 @@ void CudaGlm4vModel::forward(const ForwardBatch& batch, std::span<const bf16* co
         return;
     }
     CHECK(!batch.observer) << "layer taps are not supported with tensor parallelism";
+    CUDA_CHECK(cudaSetDevice(options_.device));
     on_all_ranks([&](CudaGlm4vModel& m) {
         if (&m == this) {
             m.forward_rank(batch, image_rows, image_dst);
@@ -815,11 +825,20 @@ void CudaGlm4vModel::warm_up() {
     const int32_t table[1] = {0};
     const int32_t last[1] = {static_cast<int32_t>(n - 1)};
     forward(ForwardBatch{tokens, positions, slots, qs, lens, table, 1, last, {}, -1, nullptr});
+    if (options_.tp_size > 1) {
+        // Also a decode step (its graph captured on every rank), so that its kernels and NCCL's
+        // buffers for small messages are in place before the pool is sized.
+        const int32_t tok[1] = {0}, one_len[1] = {1}, first[1] = {0}, q1[2] = {0, 1};
+        const int64_t slot[1] = {-1};
+        const std::vector<Position3> pos = text_positions(0, 1);
+        forward(ForwardBatch{tok, pos, slot, q1, one_len, table, 1, first, {}, -1, nullptr});
+    }
     synchronize();
 }
 
 uint64_t CudaGlm4vModel::kv_budget(double utilization) const {
     if (followers_.empty()) return rank_kv_budget(utilization);
+    CUDA_CHECK(cudaSetDevice(options_.device));
     std::mutex mu;
     uint64_t least = UINT64_MAX;  // the tightest rank's
     on_all_ranks([&](CudaGlm4vModel& m) {
