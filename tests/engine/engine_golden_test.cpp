@@ -81,7 +81,7 @@ class EngineGolden : public ::testing::Test {
 
     // Submits the cases (all before the engine thread starts, so they are "together") and
     // collects every output. Greedy unless `sampled` is given (case k then uses its seed + k).
-    // `ranks`: the CPU backend's tensor-parallel ranks.
+    // `ranks`: tensor-parallel ranks (CPU threads, or GPUs with cuda).
     static Run run(const std::vector<const Case*>& cases, int32_t num_blocks,
                    SchedulerConfig sched = {64, 16}, bool cuda = false, bool logprobs = false,
                    const SamplingParams* sampled = nullptr, int ranks = 1,
@@ -99,7 +99,9 @@ class EngineGolden : public ::testing::Test {
             o.block_size = kBlockSize;
             o.fp8_kv = storage == KvStorage::kFp8;
             o.fp8_kv_scratch_tokens = 1;  // one sequence's pages a group: batches take several
-            gpu = std::move(CudaGlm4vModel::create(*model_, o)).value();
+            auto created = CudaGlm4vModel::create_tensor_parallel(*model_, o, ranks);
+            EXPECT_TRUE(created.ok()) << created.error_message();
+            gpu = std::move(created).value();
             EXPECT_TRUE(gpu->allocate_kv_pool(num_blocks).ok());
             auto executor = std::make_unique<CudaModelExecutor>(*model_, *gpu);
             gpu_executor = executor.get();
@@ -251,6 +253,33 @@ TEST_F(EngineGolden, TinyPoolPreemptsAndStillGivesTransformersIds) {
 TEST_F(EngineGolden, CudaBatchedEqualsSingle) {
     if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: " << cuda_device_summary();
     check_cuda_batched_equals_single(KvStorage::kExact);
+}
+
+// Over two GPUs (skipped with fewer): the 16 requests together and through a preempting pool
+// give one GPU's ids, each alone, up to its first near tie (NCCL sums change the last bits).
+TEST_F(EngineGolden, CudaTwoRanksEqualOneGpuAlone) {
+    if (cuda_device_count() < 2)
+        GTEST_SKIP() << "tensor parallelism needs two GPUs: " << cuda_device_summary();
+    constexpr float kNearTie = 0.05f;
+    size_t compared = 0, total = 0;
+    const Run together = run(all(), 512, {96, 16}, true, false, nullptr, 2);
+    const Run tight = run(all(), 40, {64, 16}, true, false, nullptr, 2);
+    EXPECT_GT(tight.preemptions, 0u);
+    for (int i = 0; i < kNumPrompts; ++i) {
+        const auto k = static_cast<size_t>(i);
+        const Run alone = run({&(*cases_)[k]}, 64, {64, 16}, true, true);
+        size_t t = 0;
+        while (t < alone.gaps[0].size() && alone.gaps[0][t] >= kNearTie) ++t;
+        const auto prefix = [&](const std::vector<int32_t>& v) {
+            return std::vector<int32_t>(v.begin(), v.begin() + static_cast<ptrdiff_t>(t));
+        };
+        EXPECT_EQ(prefix(together.ids[k]), prefix(alone.ids[0])) << "prompt " << i;
+        EXPECT_EQ(prefix(tight.ids[k]), prefix(alone.ids[0])) << "prompt " << i;
+        compared += t, total += alone.ids[0].size();
+    }
+    EXPECT_GE(compared * 2, total) << "too few steps before a near tie to compare";
+    std::printf("CUDA, two ranks: %zu of %zu steps compared before a near tie, all equal\n",
+                compared, total);
 }
 
 // The FP8 pool: batches put one-token sequences on decode attention beside prefill chunks whose
