@@ -159,13 +159,15 @@ int run_info(const std::vector<std::string>& args) {
                 kv_token / 1024.0, kv_token_fp8 / 1024.0);
         else
             std::printf(
-                "each of %d tensor-parallel ranks (the vision tower whole on each; + %.0f "
-                "KiB of KV per context token, %.0f KiB with --kv-cache-dtype fp8):\n",
-                n, kv_token / 1024.0, kv_token_fp8 / 1024.0);
-        for (const bool fp8 : {false, true}) {
+                "each of %d tensor-parallel ranks (rank 0 also holds the vision tower, + %.2f "
+                "GB; + %.0f KiB of KV per context token, %.0f KiB with --kv-cache-dtype fp8):\n",
+                n, 2.0 * static_cast<double>(r.vision_params) / 1e9, kv_token / 1024.0,
+                kv_token_fp8 / 1024.0);
+        // With tensor parallelism the GPU backend holds bf16 weights (FP8 is one GPU's for now).
+        for (const bool fp8 : n == 1 ? std::vector<bool>{false, true} : std::vector<bool>{false}) {
             const double text = linear + shard_vocab + rest;
-            const double held = 2.0 * (text + static_cast<double>(r.vision_params)) -
-                                (fp8 ? linear - 4.0 * rows : 0.0);
+            const double vision = n == 1 ? static_cast<double>(r.vision_params) : 0.0;
+            const double held = 2.0 * (text + vision) - (fp8 ? linear - 4.0 * rows : 0.0);
             // The token's embedding row is one of the table's: the LM head's rows are read.
             const double read =
                 2.0 * (linear + shard_vocab / tables + rest) - (fp8 ? linear - 4.0 * rows : 0.0);

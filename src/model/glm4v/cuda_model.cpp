@@ -219,7 +219,7 @@ Result<std::unique_ptr<CudaGlm4vModel>> CudaGlm4vModel::create(const Glm4vModel&
     }
     if (options.tp_size > 1 && !options.collectives)
         return Error{"a tensor-parallel rank needs its collectives: use create_tensor_parallel"};
-    if (options.tp_size > 1) {  // this rank's share of the text decoder, the vision tower whole
+    if (options.tp_size > 1) {  // this rank's share of the text decoder (rank 0: and the vision)
         const TextShard shard =
             shard_text_weights(t, host.weights(), options.tp_rank, options.tp_size);
         m->dims_ = {shard.dims.heads, shard.dims.kv_heads, shard.dims.intermediate,

@@ -80,8 +80,9 @@ class CudaGlm4vModel {
     // vocabulary; NCCL all-reduces after the o and down projections and of the embeddings, an
     // all-gather of the logits). The returned rank 0 is used as a one-GPU model is: each forward
     // and each KV pool change also runs on the other ranks, a thread each, and they meet in
-    // NCCL; rank 0 alone encodes images (the others add zeros in their place before the
-    // embeddings' all-reduce) and holds the whole logits. FP8 weights are refused for now.
+    // NCCL; rank 0 alone holds the vision tower and encodes images (the others add zeros in
+    // their place before the embeddings' all-reduce) and holds the whole logits. FP8 weights
+    // are refused for now.
     static Result<std::unique_ptr<CudaGlm4vModel>> create_tensor_parallel(
         const Glm4vModel& host, const CudaModelOptions& options, int size);
     int tensor_parallel_size() const { return options_.tp_size; }

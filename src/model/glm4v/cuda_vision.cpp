@@ -133,6 +133,8 @@ DeviceImageEmbeddings CudaGlm4vModel::encode_image_async(const Glm4vProcessedIma
 DeviceImageEmbeddings CudaGlm4vModel::encode(std::span<const ImageGrid> grids,
                                              const std::function<void(VisionWork&)>& stage_input,
                                              LayerObserver* obs) {
+    CHECK(w_->patch_w != nullptr) << "tensor-parallel rank " << options_.tp_rank
+                                  << " holds no vision tower (rank 0 encodes images)";
     const Glm4vVisionConfig& vc = config_.vision;
     const int64_t H = vc.hidden_size, in_dim = vc.patch_input_dim(), out_h = vc.out_hidden_size;
     const int64_t heads = vc.num_heads, hd = vc.head_dim(),

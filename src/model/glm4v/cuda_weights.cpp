@@ -54,6 +54,8 @@ Status CudaGlm4vModel::upload_weights(const Glm4vWeights& hw) {
     // A tensor-parallel rank's text tensors are its slices (shard_text_weights), not the
     // checkpoint's shapes.
     const bool sharded = options_.tp_size > 1;
+    // Tensor-parallel ranks after the first never encode an image: no vision tower there.
+    const bool text_only = options_.tp_rank > 0;
     auto is_text = [](const std::string& name) {
         return name.rfind("model.language_model.", 0) == 0 || name == "lm_head.weight";
     };
@@ -63,6 +65,7 @@ Status CudaGlm4vModel::upload_weights(const Glm4vWeights& hw) {
     std::string problem;
     for_each_tensor(config_, hw, [&](const WeightSpec& spec, const TensorView& t) {
         if (!problem.empty()) return;
+        if (text_only && spec.request.name.rfind("model.visual.", 0) == 0) return;
         if (t.empty()) {
             if (spec.required) problem = "weight " + spec.request.name + " is missing on upload";
             return;
@@ -264,6 +267,10 @@ Status CudaGlm4vModel::upload_weights(const Glm4vWeights& hw) {
     w.norm = at(lm + "norm.weight");
     w.lm_head = packed.count("lm_head.weight") ? packed.at("lm_head.weight") : w.embed;
     const std::string v = "model.visual.";
+    if (text_only) {
+        if (!unbound.empty()) return Error{"the GPU model has no packed weight named " + unbound};
+        return {};
+    }
     w.patch_w = at(v + "patch_embed.proj.weight");
     w.patch_b = at(v + "patch_embed.proj.bias");
     w.post_conv_ln = at(v + "post_conv_layernorm.weight");
