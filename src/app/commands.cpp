@@ -163,8 +163,7 @@ int run_info(const std::vector<std::string>& args) {
                 "GB; + %.0f KiB of KV per context token, %.0f KiB with --kv-cache-dtype fp8):\n",
                 n, 2.0 * static_cast<double>(r.vision_params) / 1e9, kv_token / 1024.0,
                 kv_token_fp8 / 1024.0);
-        // With tensor parallelism the GPU backend holds bf16 weights (FP8 is one GPU's for now).
-        for (const bool fp8 : n == 1 ? std::vector<bool>{false, true} : std::vector<bool>{false}) {
+        for (const bool fp8 : {false, true}) {
             const double text = linear + shard_vocab + rest;
             const double vision = n == 1 ? static_cast<double>(r.vision_params) : 0.0;
             const double held = 2.0 * (text + vision) - (fp8 ? linear - 4.0 * rows : 0.0);

@@ -447,18 +447,19 @@ TEST_P(CudaGolden, Fp8KvCacheMatchesTheCpuEmulation) {
 }
 
 // 32 greedy steps of model b against model a's from the same prompt: each step's logits within
-// bf16 tolerance of a's while the ids agree, and where they first differ a's top-2 gap within
+// `tolerance` of a's while the ids agree, and where they first differ a's top-2 gap within
 // twice the step's largest difference (a near tie). Returns the steps that agreed.
 int64_t expect_same_greedy(CudaGlm4vModel& a, CudaGlm4vModel& b, std::span<const int32_t> prompt,
                            std::span<const Position3> positions,
                            std::span<const cuda::bf16* const> rows_a,
                            std::span<const cuda::bf16* const> rows_b, int64_t rope_delta,
-                           int32_t image_token_id, const std::string& label) {
+                           int32_t image_token_id, const std::string& label,
+                           double tolerance = kBf16Tolerance) {
     std::vector<std::vector<float>> la, lb;
     const auto ga = gpu_greedy(a, prompt, positions, rows_a, rope_delta, 32, image_token_id, &la);
     const auto gb = gpu_greedy(b, prompt, positions, rows_b, rope_delta, 32, image_token_id, &lb);
     for (size_t s = 0; s < 32; ++s) {
-        EXPECT_LE(testing::relative_error(lb[s], la[s]), kBf16Tolerance) << label << " step " << s;
+        EXPECT_LE(testing::relative_error(lb[s], la[s]), tolerance) << label << " step " << s;
         if (ga[s] == gb[s]) continue;
         std::vector<float> sorted(la[s]);
         std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<>());
@@ -528,6 +529,43 @@ TEST_P(CudaGolden, TensorParallelOverTwoGpusMatchesOne) {
         "GPU for %lld (text) and %lld (multimodal) of 32 steps\n",
         GetParam().c_str(), err, static_cast<long long>(text_steps),
         static_cast<long long>(mm_steps));
+}
+
+// FP8 weights over two GPUs against FP8 on one: each rank quantizes its own slice of the o and
+// down projections' inputs (its attention heads, its MLP rows), so values may land on the
+// neighbouring e4m3 step; the prompt's logits and 32 greedy steps within kFp8Tolerance, ids
+// equal up to a near tie.
+TEST_P(CudaGolden, TensorParallelFp8OverTwoGpusMatchesOne) {
+    REQUIRE_GPU();
+    if (cuda_device_count() < 2)
+        GTEST_SKIP() << "tensor parallelism needs two GPUs: " << cuda_device_summary();
+    cudaDeviceProp prop{};
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    if (prop.major * 10 + prop.minor < 89) GTEST_SKIP() << prop.name << " has no FP8 tensor cores";
+    auto host = load_fixture(GetParam());
+    ASSERT_TRUE(host);
+    auto one = to_gpu(*host, true, /*fp8=*/true);
+    auto two = to_gpu(*host, true, /*fp8=*/true, false, /*tp=*/2);
+    ASSERT_TRUE(one && two);
+    auto f = SafetensorsFile::open(std::string(AUTOGLM_TEST_DATA_DIR) + "/" + GetParam() +
+                                   "/golden.safetensors");
+    ASSERT_TRUE(f.ok()) << f.error_message();
+    const auto ids = testing::read_tensor<int32_t>(f.value(), "input_ids");
+    const auto n = static_cast<int64_t>(ids.size());
+    const int64_t vocab = host->config().text.vocab_size;
+    std::vector<float> a(static_cast<size_t>(n * vocab)), b(a.size());
+    forward_all_rows(*one, ids);
+    one->copy_logits(a.data());
+    forward_all_rows(*two, ids);
+    two->copy_logits(b.data());
+    const double err = testing::relative_error(b, a);
+    EXPECT_LE(err, kFp8Tolerance) << "prompt logits (FP8 GEMMs) over two GPUs";
+    const int64_t steps = expect_same_greedy(*one, *two, ids, text_positions(0, n), {}, {}, 0, -1,
+                                             GetParam() + " FP8", kFp8Tolerance);
+    std::printf(
+        "%s FP8 over two GPUs: prompt logits within %.3g of one GPU's; greedy equal for "
+        "%lld of 32 steps\n",
+        GetParam().c_str(), err, static_cast<long long>(steps));
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, CudaGolden, ::testing::Values("tiny_f32", "tiny_bf16_sharded"));

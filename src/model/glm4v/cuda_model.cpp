@@ -244,10 +244,11 @@ Result<std::unique_ptr<CudaGlm4vModel>> CudaGlm4vModel::create_tensor_parallel(
     if (size <= 1) return create(host, options);
     const auto& t = host.config().text;
     const std::string of = " (tensor parallel size " + std::to_string(size) + ")";
-    if (options.fp8_weights)
-        return Error{"FP8 weights are not built with tensor parallelism yet" + of +
-                     ": use --quantization none or --tensor-parallel-size 1"};
     if (Status s = check_tensor_parallel(t, size); !s) return Error{s.error_message()};
+    if (options.fp8_weights && ((t.intermediate_size / size) % 16 != 0 ||
+                                (t.num_attention_heads / size * t.head_dim()) % 16 != 0))
+        return Error{"FP8 weights need each rank's MLP and attention widths to be multiples of 16" +
+                     of};
     if (t.vocab_size % size != 0)
         return Error{"vocabulary of " + std::to_string(t.vocab_size) + " does not split evenly" +
                      of};
@@ -570,7 +571,6 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
     // FP8 GEMM adds no pass over memory of its own.
     const bool fp8_act = options_.fp8_weights && !gemm_->uses_gemv(n, H) && gate_up_grouped_ &&
                          H % 8 == 0 && H <= 8192 && hd % 8 == 0 && I <= cuda::kSiluMulFp8MaxWidth;
-    CHECK(!tp || !options_.fp8_weights) << "FP8 weights have no all-reduce path yet";
     const cuda::Fp8Rows xq = fp8_act ? gemm_->fp8_input() : cuda::Fp8Rows{};
     auto products = [&](const TextLinear& w, int64_t out, int64_t k, const bf16* bias, bf16* y) {
         cuda::LinearArgs a;
@@ -590,7 +590,17 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
     // (or, on the FP8 path, its FP8 rows) or null.
     auto project_then_norm = [&](const bf16* x, const TextLinear& w, int64_t k,
                                  const bf16* w_branch, const bf16* w_out, bf16* out) {
-        if (fp8_act) {
+        if (fp8_act && tp) {
+            // Each rank's products carry its own input scales: final values first, then the sum.
+            const cuda::Fp8Products pr = products(w, H, k, nullptr, branch_);
+            cuda::LinearArgs a;
+            a.m = n, a.n = H, a.k = k, a.y = branch_;
+            w.set(a);
+            cuda::scale_fp8_products(a, pr.x_scale, st);
+            coll->all_reduce_sum_bf16(rank, branch_, n * H, st);
+            cuda::add_rms_norm_fp8(residual_, branch_, {}, w_branch, w_out, n, H, eps,
+                                   out ? xq : cuda::Fp8Rows{}, st);
+        } else if (fp8_act) {
             const cuda::Fp8Products pr = products(w, H, k, nullptr, branch_);
             cuda::add_rms_norm_fp8(residual_, branch_, pr, w_branch, w_out, n, H, eps,
                                    out ? xq : cuda::Fp8Rows{}, st);

@@ -81,8 +81,8 @@ class CudaGlm4vModel {
     // all-gather of the logits). The returned rank 0 is used as a one-GPU model is: each forward
     // and each KV pool change also runs on the other ranks, a thread each, and they meet in
     // NCCL; rank 0 alone holds the vision tower and encodes images (the others add zeros in
-    // their place before the embeddings' all-reduce) and holds the whole logits. FP8 weights
-    // are refused for now.
+    // their place before the embeddings' all-reduce) and holds the whole logits. With FP8
+    // weights each rank's o and down products get their scales before the all-reduce.
     static Result<std::unique_ptr<CudaGlm4vModel>> create_tensor_parallel(
         const Glm4vModel& host, const CudaModelOptions& options, int size);
     int tensor_parallel_size() const { return options_.tp_size; }
