@@ -76,7 +76,8 @@ void add_serve_flags(Flags& flags) {
     flags.add("allowed-headers", "[\"*\"]", "CORS: request headers allowed (JSON list)");
     flags.add("allow-credentials", "", "CORS: allow cookies and credentials", true);
     flags.add_ignored("mm-encoder-tp-mode",
-                      "the vision tower runs whole on the one GPU that runs the model");
+                      "the vision tower runs whole on the first GPU (with "
+                      "--tensor-parallel-size N too: the other ranks hold no copy)");
     flags.add_ignored("mm-processor-cache-type",
                       "images are preprocessed per request; a repeated image's prefill is reused "
                       "through the prefix cache");
