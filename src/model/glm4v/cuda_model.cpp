@@ -17,6 +17,7 @@
 #include "core/cuda_check.h"
 #include "core/dtype.h"
 #include "core/logging.h"
+#include "model/glm4v/attention_plan.h"
 #include "model/glm4v/mrope.h"
 #include "model/glm4v/tensor_parallel.h"
 
@@ -413,58 +414,18 @@ CudaGlm4vModel::Inputs CudaGlm4vModel::stage_inputs(const ForwardBatch& b,
     CHECK(!graph || b.max_blocks_per_seq <= MB) << "block table wider than max_model_len";
     synchronize();  // the previous step's inputs are consumed
 
-    std::vector<cuda::AttentionWork> work;
     Inputs in;
-    std::vector<int32_t> scratch_tables, pages;  // FP8 KV pool (see Inputs)
+    AttentionStepPlan plan;
     if (!decode) {
-        const int64_t rpb = cuda::attention_rows_per_block();
-        // Causal blocks late in a sequence see the most keys: they go first, so the short ones
-        // fill the tail of the grid.
-        auto add_work = [&](int64_t s) {
-            const int64_t rows = (b.query_start[s + 1] - b.query_start[s]) * group;
-            for (int64_t r0 = (rows - 1) / rpb * rpb; r0 >= 0; r0 -= rpb)
-                work.push_back({static_cast<int32_t>(s), static_cast<int32_t>(r0)});
-        };
-        if (!options_.fp8_kv) {
-            for (int64_t s = 0; s < s_real; ++s) add_work(s);
-        } else {
-            // One-token sequences go to decode_attention on the FP8 pool; the others' pages are
-            // converted into the scratch pool, as many sequences a group as it holds.
-            scratch_tables.assign(static_cast<size_t>(S * MB), 0);
-            const int64_t bs = options_.block_size;
-            Inputs::KvGroup g;
-            int64_t used = 0;
-            for (int64_t s = 0; s < s_real; ++s) {
-                if (b.query_start[s + 1] - b.query_start[s] == 1) {
-                    in.decode_rows = true;
-                    continue;
-                }
-                const int64_t blocks = (b.seq_lens[s] + bs - 1) / bs;
-                CHECK(blocks <= kv_scratch_blocks_ && blocks <= b.max_blocks_per_seq)
-                    << "sequence of " << b.seq_lens[s] << " tokens exceeds the KV scratch pool";
-                if (used + blocks > kv_scratch_blocks_) {
-                    in.kv_groups.push_back(g);
-                    g = {static_cast<int64_t>(pages.size()) / 2, 0,
-                         static_cast<int64_t>(work.size()), 0};
-                    used = 0;
-                }
-                for (int64_t j = 0; j < blocks; ++j) {
-                    pages.push_back(
-                        b.block_tables[static_cast<size_t>(s * b.max_blocks_per_seq + j)]);
-                    pages.push_back(static_cast<int32_t>(used + j));
-                    if (j < MB)
-                        scratch_tables[static_cast<size_t>(s * MB + j)] =
-                            static_cast<int32_t>(used + j);
-                }
-                used += blocks;
-                g.pages += blocks;
-                const auto before = static_cast<int64_t>(work.size());
-                add_work(s);
-                g.works += static_cast<int64_t>(work.size()) - before;
-            }
-            if (g.works > 0) in.kv_groups.push_back(g);
-        }
+        plan = plan_attention_step(b, S, MB, options_.block_size, group,
+                                   cuda::attention_rows_per_block(), options_.fp8_kv,
+                                   kv_scratch_blocks_);
+        in.decode_rows = plan.decode_rows;
+        in.kv_groups = plan.groups;
     }
+    static_assert(sizeof(cuda::AttentionWork) == sizeof(AttentionWorkItem));
+    const std::vector<AttentionWorkItem>& work = plan.work;
+    const std::vector<int32_t>&scratch_tables = plan.scratch_tables, &pages = plan.pages;
     size_t off = 0;
     auto place = [&](auto*& dev_ptr, size_t bytes) -> char* {
         char* h = host_in_ + off;
@@ -670,7 +631,7 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
             cuda::AttentionParams f = p;  // the rest read their pages converted to bf16
             f.k = kv_scratch_, f.v = kv_scratch_ + scratch_slots * kvh * hd;
             f.block_tables = in.scratch_tables;
-            for (const Inputs::KvGroup& g : in.kv_groups) {
+            for (const AttentionStepPlan::Group& g : in.kv_groups) {
                 cuda::dequantize_kv_pages(pool8, in.pages + 2 * g.page0, g.pages,
                                           options_.block_size, kvh, hd, kv_scratch_,
                                           kv_scratch_ + scratch_slots * kvh * hd, st);

@@ -10,6 +10,7 @@
 #include "core/cuda_check.h"
 #include "core/dtype.h"
 #include "kernels/cuda/gemm.h"
+#include "model/glm4v/attention_plan.h"
 #include "model/glm4v/cuda_model.h"
 
 namespace autoglm {
@@ -81,16 +82,12 @@ struct CudaGlm4vModel::Inputs {
     int32_t* image_dst = nullptr;
     int64_t num_tokens = 0, num_seqs = 0, max_blocks = 0, num_logits = 0, num_work = 0;
     int64_t num_image_rows = 0, max_kv_len = 0;
-    // FP8 KV pool, steps that are not decodes: the prefill sequences' block tables into the
-    // scratch pool, the pages to convert ((pool block, scratch block) pairs), and the groups
-    // of sequences that fit the scratch pool at once (their pages and work items, in order);
-    // decode_rows: the step has one-token sequences for decode_attention.
-    struct KvGroup {
-        int64_t page0 = 0, pages = 0, work0 = 0, works = 0;
-    };
+    // FP8 KV pool, steps that are not decodes (plan_attention_step, attention_plan.h): the
+    // prefill sequences' scratch block tables and page pairs on the device, their groups, and
+    // whether one-token sequences go to decode_attention.
     int32_t* scratch_tables = nullptr;
     int32_t* pages = nullptr;
-    std::vector<KvGroup> kv_groups;
+    std::vector<AttentionStepPlan::Group> kv_groups;
     bool decode_rows = false;
 };
 
