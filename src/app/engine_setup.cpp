@@ -48,11 +48,11 @@ void add_engine_flags(Flags& flags) {
               "default: 384 on a GPU, 0 on the CPU)");
     flags.add("block-size", "16", "tokens per KV cache block");
     flags.add("kv-cache-dtype", "auto",
-              "auto | fp8 (also fp8_e4m3): with fp8 the KV cache holds each token's K and V per "
-              "head as e4m3 with a power-of-two scale (CUDA: half the bytes of bf16, so about "
-              "twice the tokens in the same memory and half the bytes decode attention reads; "
-              "the CPU backend rounds its f32 cache the same way). auto: bf16 on the GPU, f32 on "
-              "the CPU");
+              "auto | bfloat16 | fp8 (also fp8_e4m3): with fp8 the KV cache holds each token's K "
+              "and V per head as e4m3 with a power-of-two scale (CUDA: half the bytes of bf16, "
+              "so about twice the tokens in the same memory and half the bytes decode attention "
+              "reads; the CPU backend rounds its f32 cache the same way). auto: bf16 on the GPU, "
+              "f32 on the CPU");
     flags.add("device", "auto",
               "where the model runs: cuda, cpu, or auto (cuda when a GPU is found)");
     flags.add("enforce-eager", "false", "CUDA: no CUDA graphs for decode steps", true);
