@@ -3,14 +3,12 @@
 // block, longer contexts split over blocks and the last split to finish merges. Keys come from
 // the bf16 pool, or from the FP8 pool (e4m3 bytes and power-of-two scales, converted to the same
 // bf16 tiles in shared memory, exactly).
-#include <cuda_fp16.h>
-#include <cuda_fp8.h>
-
 #include <algorithm>
 #include <cmath>
 
 #include "core/check.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/fp8.cuh"
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/ops.h"
 
@@ -44,20 +42,6 @@ constexpr size_t decode_step_bytes() {
 template <int HD, bool kFp8>
 constexpr size_t decode_fixed_bytes() {
     return kFp8 ? sizeof(bf16) * kDecWarps * 2 * 16 * HD : 0;
-}
-
-// Eight e4m3 bytes times a power-of-two scale as eight bf16 (exact).
-__device__ __forceinline__ uint4 e4m3x8_to_bf16x8(uint2 bytes, float scale) {
-    unsigned out[4];
-    const unsigned in[2] = {bytes.x, bytes.y};
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        const auto pair = static_cast<__nv_fp8x2_storage_t>(in[i / 2] >> (16 * (i % 2)));
-        const __half2 h = __nv_cvt_fp8x2_to_halfraw2(pair, __NV_E4M3);
-        const float2 f = __half22float2(h);
-        out[i] = pack_bf16(f.x * scale, f.y * scale);
-    }
-    return make_uint4(out[0], out[1], out[2], out[3]);
 }
 
 // decode_splits keeps num_seqs * splits <= max(num_seqs, 264).

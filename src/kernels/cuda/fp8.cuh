@@ -1,7 +1,9 @@
-// FP8 e4m3 helpers shared by the per-row quantizer (gemm.cu) and the kernels that write an FP8
-// GEMM's input or read its products (elementwise.cu): one scale a row, amax / 448.
+// FP8 e4m3 helpers shared by the per-row quantizer (gemm.cu), the kernels that write an FP8
+// GEMM's input or read its products (elementwise.cu): one scale a row, amax / 448; and by the FP8
+// KV pool's kernels (kv_fp8.cu, decode_attention.cu).
 #pragma once
 
+#include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
 #include "kernels/cuda/common.cuh"
@@ -35,6 +37,21 @@ __device__ __forceinline__ uint2 pack8_e4m3(const float* f, float inv) {
         packed[i] = static_cast<unsigned>(lo) | (static_cast<unsigned>(hi) << 16);
     }
     return make_uint2(packed[0], packed[1]);
+}
+
+// Eight e4m3 bytes times a power-of-two scale as eight bf16 (exact: the FP8 KV pool's values,
+// kernels/kv_fp8.h).
+__device__ __forceinline__ uint4 e4m3x8_to_bf16x8(uint2 bytes, float scale) {
+    unsigned out[4];
+    const unsigned in[2] = {bytes.x, bytes.y};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const auto pair = static_cast<__nv_fp8x2_storage_t>(in[i / 2] >> (16 * (i % 2)));
+        const float2 f = __half22float2(__nv_cvt_fp8x2_to_halfraw2(pair, __NV_E4M3));
+        const __nv_bfloat162 b = __floats2bfloat162_rn(f.x * scale, f.y * scale);
+        out[i] = *reinterpret_cast<const unsigned*>(&b);
+    }
+    return make_uint4(out[0], out[1], out[2], out[3]);
 }
 
 // Applies the scales (and bias) of FP8 GEMM products to 8 consecutive columns c.. of row r.

@@ -1,9 +1,7 @@
 // The FP8 KV pool's writer and page converter (--kv-cache-dtype fp8, kernels/kv_fp8.h).
-#include <cuda_fp16.h>
-#include <cuda_fp8.h>
-
 #include "core/check.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/fp8.cuh"
 #include "kernels/cuda/ops.h"
 #include "kernels/kv_fp8.h"
 
@@ -40,17 +38,8 @@ __global__ void __launch_bounds__(kQuantWarps * 32)
         amax = warp_max(amax);
         const float scale = kv_fp8_scale(amax), inv = 1.0f / scale;  // exact: powers of two
         if (mine) {
-            unsigned packed[2];
-#pragma unroll
-            for (int i = 0; i < 2; ++i) {
-                const __nv_fp8x2_storage_t lo = __nv_cvt_float2_to_fp8x2(
-                    make_float2(f[4 * i] * inv, f[4 * i + 1] * inv), __NV_SATFINITE, __NV_E4M3);
-                const __nv_fp8x2_storage_t hi = __nv_cvt_float2_to_fp8x2(
-                    make_float2(f[4 * i + 2] * inv, f[4 * i + 3] * inv), __NV_SATFINITE, __NV_E4M3);
-                packed[i] = static_cast<unsigned>(lo) | (static_cast<unsigned>(hi) << 16);
-            }
             uint8_t* dst = (side == 0 ? pool.k : pool.v) + slot * row + h * head_dim + lane * 8;
-            *reinterpret_cast<uint2*>(dst) = make_uint2(packed[0], packed[1]);
+            *reinterpret_cast<uint2*>(dst) = pack8_e4m3(f, inv);
         }
         if (lane == 0) (side == 0 ? pool.k_scale : pool.v_scale)[slot * kv_heads + h] = scale;
     }
@@ -72,16 +61,8 @@ __global__ void __launch_bounds__(256)
         const int64_t r = i * 8 / row;
         const int h = static_cast<int>((i * 8 % row) / head_dim);
         const float scale = scales[r * kv_heads + h];
-        const uint2 bytes = *reinterpret_cast<const uint2*>(in + i * 8);
-        const unsigned words[2] = {bytes.x, bytes.y};
-        float f[8];
-#pragma unroll
-        for (int p = 0; p < 4; ++p) {
-            const auto pair = static_cast<__nv_fp8x2_storage_t>(words[p / 2] >> (16 * (p % 2)));
-            const float2 x = __half22float2(__nv_cvt_fp8x2_to_halfraw2(pair, __NV_E4M3));
-            f[2 * p] = x.x * scale, f[2 * p + 1] = x.y * scale;
-        }
-        *reinterpret_cast<Bf16x8*>(out + i * 8) = pack8(f);
+        *reinterpret_cast<uint4*>(out + i * 8) =
+            e4m3x8_to_bf16x8(*reinterpret_cast<const uint2*>(in + i * 8), scale);
     }
 }
 
