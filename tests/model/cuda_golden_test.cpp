@@ -35,6 +35,12 @@ std::unique_ptr<Glm4vModel> load_fixture(const std::string& fixture) {
     return model.ok() ? std::move(model).value() : nullptr;
 }
 
+// tests/data/<fixture>/<name>.safetensors (the transformers goldens).
+Result<SafetensorsFile> open_golden(const std::string& fixture, const std::string& name) {
+    return SafetensorsFile::open(std::string(AUTOGLM_TEST_DATA_DIR) + "/" + fixture + "/" + name +
+                                 ".safetensors");
+}
+
 std::unique_ptr<CudaGlm4vModel> to_gpu(const Glm4vModel& host, bool graphs = true, bool fp8 = false,
                                        bool fp8_kv = false, int tp = 1) {
     CudaModelOptions o;
@@ -149,8 +155,7 @@ TEST_P(CudaGolden, TextLayersLogitsAndGreedyMatchTransformers) {
     ASSERT_TRUE(host);
     auto gpu = to_gpu(*host);
     ASSERT_TRUE(gpu);
-    auto f = SafetensorsFile::open(std::string(AUTOGLM_TEST_DATA_DIR) + "/" + GetParam() +
-                                   "/golden.safetensors");
+    auto f = open_golden(GetParam(), "golden");
     ASSERT_TRUE(f.ok()) << f.error_message();
     const auto ids = testing::read_tensor<int32_t>(f.value(), "input_ids");
     const auto n = static_cast<int64_t>(ids.size());
@@ -230,8 +235,7 @@ TEST_P(CudaGolden, VisionTowerAndMultimodalMatchTransformers) {
     auto gpu = to_gpu(*host);
     ASSERT_TRUE(gpu);
     const Glm4vConfig& cfg = host->config();
-    auto f = SafetensorsFile::open(std::string(AUTOGLM_TEST_DATA_DIR) + "/" + GetParam() +
-                                   "/vision_golden.safetensors");
+    auto f = open_golden(GetParam(), "vision_golden");
     ASSERT_TRUE(f.ok()) << f.error_message();
     const SafetensorsFile& g = f.value();
     std::vector<ImageGrid> grids;
@@ -340,9 +344,8 @@ TEST_P(CudaGolden, Fp8WeightsMatchTheTorchEmulation) {
     ASSERT_TRUE(host);
     auto gpu = to_gpu(*host, true, /*fp8=*/true);
     ASSERT_TRUE(gpu);
-    const std::string dir = std::string(AUTOGLM_TEST_DATA_DIR) + "/" + GetParam();
-    auto f = SafetensorsFile::open(dir + "/golden.safetensors");
-    auto e = SafetensorsFile::open(dir + "/fp8_golden.safetensors");
+    auto f = open_golden(GetParam(), "golden");
+    auto e = open_golden(GetParam(), "fp8_golden");
     ASSERT_TRUE(f.ok() && e.ok()) << f.error_message() << e.error_message();
     const auto ids = testing::read_tensor<int32_t>(f.value(), "input_ids");
     const auto want_prefill = testing::read_tensor<float>(e.value(), "prefill_logits");
@@ -405,8 +408,7 @@ TEST_P(CudaGolden, Fp8KvCacheMatchesTheCpuEmulation) {
     ASSERT_TRUE(host);
     auto gpu = to_gpu(*host, true, false, /*fp8_kv=*/true);
     ASSERT_TRUE(gpu);
-    auto f = SafetensorsFile::open(std::string(AUTOGLM_TEST_DATA_DIR) + "/" + GetParam() +
-                                   "/golden.safetensors");
+    auto f = open_golden(GetParam(), "golden");
     ASSERT_TRUE(f.ok()) << f.error_message();
     const auto ids = testing::read_tensor<int32_t>(f.value(), "input_ids");
     const auto n = static_cast<int64_t>(ids.size());
@@ -488,9 +490,8 @@ TEST_P(CudaGolden, TensorParallelOverTwoGpusMatchesOne) {
     ASSERT_TRUE(one && two);
     EXPECT_EQ(two->tensor_parallel_size(), 2);
     const Glm4vConfig& cfg = host->config();
-    const std::string dir = std::string(AUTOGLM_TEST_DATA_DIR) + "/" + GetParam();
-    auto f = SafetensorsFile::open(dir + "/golden.safetensors");
-    auto v = SafetensorsFile::open(dir + "/vision_golden.safetensors");
+    auto f = open_golden(GetParam(), "golden");
+    auto v = open_golden(GetParam(), "vision_golden");
     ASSERT_TRUE(f.ok() && v.ok()) << f.error_message() << v.error_message();
     const auto ids = testing::read_tensor<int32_t>(f.value(), "input_ids");
     const auto n = static_cast<int64_t>(ids.size());
@@ -547,8 +548,7 @@ TEST_P(CudaGolden, TensorParallelFp8OverTwoGpusMatchesOne) {
     auto one = to_gpu(*host, true, /*fp8=*/true);
     auto two = to_gpu(*host, true, /*fp8=*/true, false, /*tp=*/2);
     ASSERT_TRUE(one && two);
-    auto f = SafetensorsFile::open(std::string(AUTOGLM_TEST_DATA_DIR) + "/" + GetParam() +
-                                   "/golden.safetensors");
+    auto f = open_golden(GetParam(), "golden");
     ASSERT_TRUE(f.ok()) << f.error_message();
     const auto ids = testing::read_tensor<int32_t>(f.value(), "input_ids");
     const auto n = static_cast<int64_t>(ids.size());
