@@ -1,6 +1,7 @@
 // CudaGlm4vModel: creation, workspaces and the batched text forward (prefill, mixed and
-// graph-captured decode). The weight upload is in cuda_weights.cpp, the vision tower in
-// cuda_vision.cpp.
+// graph-captured decode), a tensor-parallel rank's share of it included. The weight upload is in
+// cuda_weights.cpp, the vision tower in cuda_vision.cpp, the ranks' creation and rank 0's
+// all-ranks entry points in cuda_tensor_parallel.cpp.
 #include "model/glm4v/cuda_model.h"
 
 #include "model/glm4v/cuda_model_internal.h"
@@ -8,11 +9,8 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <condition_variable>
 #include <cstring>
-#include <mutex>
 #include <sstream>
-#include <thread>
 
 #include "core/cuda_check.h"
 #include "core/dtype.h"
@@ -32,75 +30,14 @@ int64_t padded_decode_batch(int64_t num_seqs, int64_t max_num_seqs) {
     return std::min(b, std::max(max_num_seqs, num_seqs));
 }
 
-// A thread on one GPU that runs the jobs a tensor-parallel rank 0 posts, one at a time.
-struct CudaGlm4vModel::RankWorker {
-    explicit RankWorker(int device) : thread_([this, device] { loop(device); }) {}
-    ~RankWorker() {
-        {
-            std::lock_guard<std::mutex> lock(mu_);
-            stop_ = true;
-        }
-        cv_.notify_all();
-        thread_.join();
-    }
-    void post(std::function<void()> job) {
-        {
-            std::lock_guard<std::mutex> lock(mu_);
-            job_ = std::move(job);
-            done_ = false;
-        }
-        cv_.notify_all();
-    }
-    void wait() {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return done_; });
-    }
-
-  private:
-    void loop(int device) {
-        CUDA_CHECK(cudaSetDevice(device));
-        std::unique_lock<std::mutex> lock(mu_);
-        for (;;) {
-            cv_.wait(lock, [&] { return stop_ || job_; });
-            if (stop_) return;
-            std::function<void()> job = std::move(job_);
-            job_ = nullptr;
-            lock.unlock();
-            job();
-            lock.lock();
-            done_ = true;
-            cv_.notify_all();
-        }
-    }
-    std::mutex mu_;
-    std::condition_variable cv_;
-    std::function<void()> job_;
-    bool done_ = true, stop_ = false;
-    std::thread thread_;  // last: starts once the rest is built
-};
-
 CudaGlm4vModel::CudaGlm4vModel(const Glm4vModel& host, const CudaModelOptions& options)
     : config_(host.config()), options_(options), w_(std::make_unique<Weights>()) {
     const auto& t = config_.text;
     dims_ = {t.num_attention_heads, t.num_key_value_heads, t.intermediate_size, t.vocab_size, 0};
 }
 
-// One caller at a time (the engine thread, or set-up before it starts).
-void CudaGlm4vModel::on_all_ranks(const std::function<void(CudaGlm4vModel&)>& fn) const {
-    for (size_t i = 0; i < followers_.size(); ++i) {
-        CudaGlm4vModel* m = followers_[i].get();
-        workers_[i]->post([&fn, m] { fn(*m); });
-    }
-    fn(const_cast<CudaGlm4vModel&>(*this));
-    for (const auto& w : workers_) w->wait();
-}
-
 CudaGlm4vModel::~CudaGlm4vModel() {
-    for (size_t i = 0; i < followers_.size(); ++i) {  // each rank freed on its own GPU's thread
-        workers_[i]->post([this, i] { followers_[i].reset(); });
-        workers_[i]->wait();
-    }
-    workers_.clear();
+    release_ranks();
     for (auto& [b, g] : graphs_) cudaGraphExecDestroy(g);
     if (vision_stream_) cudaStreamSynchronize(vision_stream_);
     streams_->alive.store(false);
@@ -240,54 +177,6 @@ Result<std::unique_ptr<CudaGlm4vModel>> CudaGlm4vModel::create(const Glm4vModel&
     return m;
 }
 
-Result<std::unique_ptr<CudaGlm4vModel>> CudaGlm4vModel::create_tensor_parallel(
-    const Glm4vModel& host, const CudaModelOptions& options, int size) {
-    if (size <= 1) return create(host, options);
-    const auto& t = host.config().text;
-    const std::string of = " (tensor parallel size " + std::to_string(size) + ")";
-    if (Status s = check_tensor_parallel(t, size); !s) return Error{s.error_message()};
-    if (options.fp8_weights && ((t.intermediate_size / size) % 16 != 0 ||
-                                (t.num_attention_heads / size * t.head_dim()) % 16 != 0))
-        return Error{"FP8 weights need each rank's MLP and attention widths to be multiples of 16" +
-                     of};
-    if (t.vocab_size % size != 0)
-        return Error{"vocabulary of " + std::to_string(t.vocab_size) + " does not split evenly" +
-                     of};
-    int count = 0;
-    if (cudaGetDeviceCount(&count) != cudaSuccess) count = 0;
-    if (count < options.device + size)
-        return Error{"tensor parallel size " + std::to_string(size) + " needs GPUs " +
-                     std::to_string(options.device) + " .. " +
-                     std::to_string(options.device + size - 1) + ", " + std::to_string(count) +
-                     " found"};
-    std::vector<int> devices;
-    for (int r = 0; r < size; ++r) devices.push_back(options.device + r);
-    auto collectives = cuda::Collectives::create(devices);
-    if (!collectives) return collectives.error();
-    // The last rank first, so that rank 0's GPU is current when this returns.
-    std::vector<std::unique_ptr<CudaGlm4vModel>> ranks(static_cast<size_t>(size));
-    for (int r = size - 1; r >= 0; --r) {
-        CudaModelOptions o = options;
-        o.device = devices[static_cast<size_t>(r)];
-        o.tp_rank = r, o.tp_size = size, o.collectives = collectives.value().get();
-        if (r > 0) o.upload_progress = nullptr;
-        auto m = create(host, o);
-        if (!m) return Error{"rank " + std::to_string(r) + ": " + m.error_message()};
-        ranks[static_cast<size_t>(r)] = std::move(m).value();
-        LOG_INFO << "tensor-parallel rank " << r << " of " << size << " on GPU " << o.device << ": "
-                 << (ranks[static_cast<size_t>(r)]->weight_bytes() >> 20) << " MiB of weights";
-    }
-    std::unique_ptr<CudaGlm4vModel> leader = std::move(ranks[0]);
-    leader->collectives_ = std::move(collectives).value();
-    for (int r = 1; r < size; ++r) {
-        leader->workers_.push_back(std::make_unique<RankWorker>(devices[static_cast<size_t>(r)]));
-        leader->followers_.push_back(std::move(ranks[static_cast<size_t>(r)]));
-    }
-    CUDA_CHECK(cudaSetDevice(options.device));
-    leader->warm_up();
-    return leader;
-}
-
 void CudaGlm4vModel::allocate_workspaces() {
     const auto& t = config_.text;
     const int64_t T = options_.max_num_tokens, H = t.hidden_size;
@@ -353,20 +242,6 @@ void CudaGlm4vModel::allocate_workspaces() {
     }
     CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_in_), in_bytes_));
     dev_in_ = static_cast<char*>(device_alloc(in_bytes_));
-}
-
-Status CudaGlm4vModel::allocate_kv_pool(int64_t num_blocks) {
-    if (followers_.empty()) return allocate_rank_pool(num_blocks);
-    CUDA_CHECK(cudaSetDevice(options_.device));
-    std::mutex mu;
-    Status first;
-    on_all_ranks([&](CudaGlm4vModel& m) {
-        Status s = m.allocate_rank_pool(num_blocks);
-        std::lock_guard<std::mutex> lock(mu);
-        if (!s && first.ok())
-            first = Error{"rank " + std::to_string(m.options_.tp_rank) + ": " + s.error_message()};
-    });
-    return first;
 }
 
 Status CudaGlm4vModel::allocate_rank_pool(int64_t num_blocks) {
@@ -714,25 +589,6 @@ void CudaGlm4vModel::run_decode_graph(const Inputs& in, int64_t padded) {
     CUDA_CHECK(cudaGraphLaunch(it->second, stream_));
 }
 
-void CudaGlm4vModel::forward(const ForwardBatch& batch, std::span<const bf16* const> image_rows,
-                             std::span<const int32_t> image_dst) {
-    if (followers_.empty()) {
-        forward_rank(batch, image_rows, image_dst);
-        return;
-    }
-    CHECK(!batch.observer) << "layer taps are not supported with tensor parallelism";
-    CUDA_CHECK(cudaSetDevice(options_.device));
-    on_all_ranks([&](CudaGlm4vModel& m) {
-        if (&m == this) {
-            m.forward_rank(batch, image_rows, image_dst);
-            return;
-        }
-        // Zeros where rank 0 puts the image rows: the embeddings' all-reduce adds them.
-        const std::vector<const bf16*> zeros(image_rows.size(), m.zero_row_);
-        m.forward_rank(batch, zeros, image_dst);
-    });
-}
-
 void CudaGlm4vModel::forward_rank(const ForwardBatch& batch,
                                   std::span<const bf16* const> image_rows,
                                   std::span<const int32_t> image_dst) {
@@ -805,19 +661,6 @@ void CudaGlm4vModel::warm_up() {
         forward(ForwardBatch{tok, pos, slot, q1, one_len, table, 1, first, {}, -1, nullptr});
     }
     synchronize();
-}
-
-uint64_t CudaGlm4vModel::kv_budget(double utilization) const {
-    if (followers_.empty()) return rank_kv_budget(utilization);
-    CUDA_CHECK(cudaSetDevice(options_.device));
-    std::mutex mu;
-    uint64_t least = UINT64_MAX;  // the tightest rank's
-    on_all_ranks([&](CudaGlm4vModel& m) {
-        const uint64_t b = m.rank_kv_budget(utilization);
-        std::lock_guard<std::mutex> lock(mu);
-        least = std::min(least, b);
-    });
-    return least;
 }
 
 uint64_t CudaGlm4vModel::rank_kv_budget(double utilization) const {

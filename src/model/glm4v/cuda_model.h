@@ -194,6 +194,7 @@ class CudaGlm4vModel {
     std::unique_ptr<cuda::Collectives> collectives_;
     // fn(rank model) on every rank at once (each follower in its thread), rank 0 here.
     void on_all_ranks(const std::function<void(CudaGlm4vModel&)>& fn) const;
+    void release_ranks();  // the other ranks, each on its own thread (the destructor's first step)
     // Tensor parallelism, every rank: a zero row standing in for rank 0's image rows, and this
     // rank's logits columns and every rank's, gathered ([size][rows][vocab / size]).
     cuda::bf16* zero_row_ = nullptr;

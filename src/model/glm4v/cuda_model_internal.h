@@ -5,6 +5,10 @@
 
 #include <cuda_runtime.h>
 
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "core/cuda_check.h"
@@ -89,6 +93,53 @@ struct CudaGlm4vModel::Inputs {
     int32_t* pages = nullptr;
     std::vector<AttentionStepPlan::Group> kv_groups;
     bool decode_rows = false;
+};
+
+// A thread on one GPU that runs the jobs a tensor-parallel rank 0 posts, one at a time.
+struct CudaGlm4vModel::RankWorker {
+    explicit RankWorker(int device) : thread_([this, device] { loop(device); }) {}
+    ~RankWorker() {
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            stop_ = true;
+        }
+        cv_.notify_all();
+        thread_.join();
+    }
+    void post(std::function<void()> job) {
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            job_ = std::move(job);
+            done_ = false;
+        }
+        cv_.notify_all();
+    }
+    void wait() {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return done_; });
+    }
+
+  private:
+    void loop(int device) {
+        CUDA_CHECK(cudaSetDevice(device));
+        std::unique_lock<std::mutex> lock(mu_);
+        for (;;) {
+            cv_.wait(lock, [&] { return stop_ || job_; });
+            if (stop_) return;
+            std::function<void()> job = std::move(job_);
+            job_ = nullptr;
+            lock.unlock();
+            job();
+            lock.lock();
+            done_ = true;
+            cv_.notify_all();
+        }
+    }
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::function<void()> job_;
+    bool done_ = true, stop_ = false;
+    std::thread thread_;  // last: starts once the rest is built
 };
 
 struct CudaGlm4vModel::VisionWork {
