@@ -200,36 +200,35 @@ __global__ void __launch_bounds__(kDecThreads)
     // cp.async of this warp's 16 rows of step t into buffer buf (zeros past the split), one
     // commit group; `older`: all but the newest key, `newest_only`: just that one.
     auto issue = [&](int t, int buf, bool older, bool newest_only) {
+        const int j0 = (c_begin + t) * kDecChunk + warp * 16;
+        auto skipped = [&](int j) {
+            return (older && j == newest) || (newest_only && j != newest);
+        };
         if (kFp8 && t < steps) {
-            const int j0 = (c_begin + t) * kDecChunk + warp * 16;
             constexpr int kChunks8 = HD / 16;  // 16-byte chunks of a row of bytes
             uint8_t* bk = bytes8(buf, 0);
             uint8_t* bv = bytes8(buf, 1);
             for (int i = lane; i < 16 * kChunks8; i += 32) {
                 const int r = i / kChunks8, c = i % kChunks8, j = j0 + r;
-                if ((older && j == newest) || (newest_only && j != newest)) continue;
+                if (skipped(j)) continue;
                 const bool valid = j < j_end;
                 const int64_t off =
                     valid ? slot_of(j) * p.kv_stride + static_cast<int64_t>(kvh) * HD + c * 16 : 0;
                 cp_async16(bk + r * HD + c * 16, p.kv8.k + off, valid);
                 cp_async16(bv + r * HD + c * 16, p.kv8.v + off, valid);
             }
-            if (lane < 16) {
-                const int j = j0 + lane;
-                if (!((older && j == newest) || (newest_only && j != newest))) {
-                    const bool valid = j < j_end;
-                    const int64_t at = valid ? slot_of(j) * p.kv_heads + kvh : 0;
-                    cp_async4(scale8(buf, 0) + lane, p.kv8.k_scale + at, valid);
-                    cp_async4(scale8(buf, 1) + lane, p.kv8.v_scale + at, valid);
-                }
+            if (lane < 16 && !skipped(j0 + lane)) {
+                const bool valid = j0 + lane < j_end;
+                const int64_t at = valid ? slot_of(j0 + lane) * p.kv_heads + kvh : 0;
+                cp_async4(scale8(buf, 0) + lane, p.kv8.k_scale + at, valid);
+                cp_async4(scale8(buf, 1) + lane, p.kv8.v_scale + at, valid);
             }
         } else if (t < steps) {
-            const int j0 = (c_begin + t) * kDecChunk + warp * 16;
             bf16* sk = tile(buf, 0);
             bf16* sv = tile(buf, 1);
             for (int i = lane; i < 16 * kChunks; i += 32) {
                 const int r = i / kChunks, c = i % kChunks, j = j0 + r;
-                if ((older && j == newest) || (newest_only && j != newest)) continue;
+                if (skipped(j)) continue;
                 const bool valid = j < j_end;
                 int64_t off = 0;
                 if (valid) off = slot_of(j) * p.kv_stride + static_cast<int64_t>(kvh) * HD + c * 8;
