@@ -12,6 +12,7 @@
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/ops.h"
+#include "kernels/cuda/smem_opt_in.h"
 
 namespace autoglm::cuda {
 namespace {
@@ -236,12 +237,8 @@ template <int HD, bool kPaged, bool kCausal>
 void launch_flash_variant(const AttentionParams& p, const AttentionWork* work, int64_t num_work,
                           cudaStream_t stream) {
     constexpr int smem = (kBM + 4 * kBN) * HD * 2;
-    static bool configured = false;
-    if (!configured) {
-        CUDA_CHECK(cudaFuncSetAttribute(flash_kernel<HD, kPaged, kCausal>,
-                                        cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-        configured = true;
-    }
+    static SmemOptIn opt_in;
+    CUDA_CHECK(opt_in.ensure(flash_kernel<HD, kPaged, kCausal>, smem));
     const dim3 grid(static_cast<unsigned>(num_work), static_cast<unsigned>(p.kv_heads));
     flash_kernel<HD, kPaged, kCausal><<<grid, kWarps * 32, smem, stream>>>(p, work);
     AUTOGLM_LAUNCH_CHECK();

@@ -15,6 +15,7 @@
 #include "kernels/cuda/hopper.cuh"
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/ops.h"
+#include "kernels/cuda/smem_opt_in.h"
 
 namespace autoglm::cuda {
 namespace {
@@ -532,12 +533,8 @@ void prefill_attention_sm90(const AttentionParams& p, const AttentionWork* work,
     const CUtensorMap map_q = make_map(p.q, width, num_rows, p.q_stride, kBM);
     const CUtensorMap map_k = make_map(p.k, width, num_rows, p.kv_stride, kBN);
     const CUtensorMap map_v = make_map(p.v, width, num_rows, p.kv_stride, kBN);
-    static const bool configured = [] {
-        CUDA_CHECK(cudaFuncSetAttribute(attention_sm90_kernel,
-                                        cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
-        return true;
-    }();
-    (void)configured;
+    static SmemOptIn opt_in;
+    CUDA_CHECK(opt_in.ensure(attention_sm90_kernel, kSmemBytes));
     const dim3 grid(static_cast<unsigned>(num_work), static_cast<unsigned>(p.heads));
     attention_sm90_kernel<<<grid, kThreads, kSmemBytes, stream>>>(map_q, map_k, map_v, p, work);
     AUTOGLM_LAUNCH_CHECK();
@@ -568,12 +565,8 @@ void prefill_attention_sm90_causal(const AttentionParams& p, const AttentionWork
     const int64_t width = p.kv_heads * kHD;
     const CUtensorMap map_k = make_map(p.k, width, num_slots, p.kv_stride, kChunk);
     const CUtensorMap map_v = make_map(p.v, width, num_slots, p.kv_stride, kChunk);
-    static const bool configured = [] {
-        CUDA_CHECK(cudaFuncSetAttribute(causal_attention_sm90_kernel,
-                                        cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
-        return true;
-    }();
-    (void)configured;
+    static SmemOptIn opt_in;
+    CUDA_CHECK(opt_in.ensure(causal_attention_sm90_kernel, kSmemBytes));
     const dim3 grid(static_cast<unsigned>(num_work), static_cast<unsigned>(p.kv_heads));
     causal_attention_sm90_kernel<<<grid, kThreads, kSmemBytes, stream>>>(map_q, map_k, map_v, p,
                                                                          work);

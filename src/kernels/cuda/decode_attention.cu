@@ -11,6 +11,7 @@
 #include "kernels/cuda/fp8.cuh"
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/ops.h"
+#include "kernels/cuda/smem_opt_in.h"
 
 namespace autoglm::cuda {
 namespace {
@@ -459,7 +460,8 @@ void launch_decode(const AttentionParams& p, int64_t max_kv_len, float* workspac
                    cudaStream_t stream) {
     constexpr size_t kStep = decode_step_bytes<HD, kFp8>(), kFixed = decode_fixed_bytes<HD, kFp8>();
     // kDecResident steps where a block may have that much shared memory (sm_90: 227 KiB), fewer
-    // where not (sm_89: 99 KiB); set once per process.
+    // where not (sm_89: 99 KiB): the GPUs of one process are alike, so computed once; the
+    // limit raised on each device.
     static const int resident = [] {
         int dev = 0, optin = 0;
         CUDA_CHECK(cudaGetDevice(&dev));
@@ -467,11 +469,10 @@ void launch_decode(const AttentionParams& p, int64_t max_kv_len, float* workspac
         int r = kDecResident;
         while (r > 1 && kFixed + kStep * static_cast<size_t>(r) + 1024 > static_cast<size_t>(optin))
             r /= 2;
-        CUDA_CHECK(cudaFuncSetAttribute(decode_kernel<HD, kFp8>,
-                                        cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(kFixed + kStep * r)));
         return r;
     }();
+    static SmemOptIn opt_in;
+    CUDA_CHECK(opt_in.ensure(decode_kernel<HD, kFp8>, static_cast<int>(kFixed + kStep * resident)));
     const int res = p.num_seqs * p.kv_heads >= kDecBatchPairs
                         ? std::min(resident, kDecBatchResident)
                         : resident;

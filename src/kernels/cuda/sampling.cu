@@ -17,6 +17,7 @@
 #include "kernels/cuda/ops.h"
 #include "kernels/cuda/sampling_blocks.cuh"
 #include "kernels/cuda/sampling_top_p.cuh"
+#include "kernels/cuda/smem_opt_in.h"
 
 namespace autoglm::cuda {
 namespace sampling {
@@ -402,13 +403,8 @@ void sample_rows(const float* logits, int64_t rows, int64_t vocab, const SampleR
     CHECK(vocab > 0 && vocab <= int64_t{sampling::kWork} * sampling::kSegment)
         << "sample_rows handles vocabularies up to " << sampling::kWork * sampling::kSegment
         << ", not " << vocab;
-    static bool configured = false;
-    if (!configured) {
-        CUDA_CHECK(cudaFuncSetAttribute(sampling::sample_rows_kernel,
-                                        cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(sampling::kSmemBytes)));
-        configured = true;
-    }
+    static SmemOptIn opt_in;
+    CUDA_CHECK(opt_in.ensure(sampling::sample_rows_kernel, static_cast<int>(sampling::kSmemBytes)));
     sampling::sample_rows_kernel<<<static_cast<unsigned>(rows), sampling::kThreads,
                                    sampling::kSmemBytes, stream>>>(logits, vocab, params, ids);
     AUTOGLM_LAUNCH_CHECK();
