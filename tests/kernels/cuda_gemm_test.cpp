@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <random>
 #include <tuple>
 #include <vector>
@@ -159,6 +160,91 @@ bool has_fp8_tensor_cores() {
     cudaDeviceProp prop{};
     CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
     return prop.major * 10 + prop.minor >= 89;
+}
+
+// Weights quantized on the GPU (quantize_rows_fp8) for the FP8 GEMV.
+struct Fp8Weights {
+    DeviceBuffer q, scale;
+    Fp8Weights(const DeviceBuffer& w, int64_t n, int64_t k)
+        : q(static_cast<size_t>(n * k)), scale(static_cast<size_t>(n) * 4) {
+        cuda::quantize_rows_fp8(w.as<bf16>(), n, k, q.as<uint8_t>(), scale.as<float>(), nullptr);
+    }
+    void set(cuda::LinearArgs& a) const {
+        a.w = nullptr, a.w_fp8 = q.as<uint8_t>(), a.w_scale = scale.as<float>();
+    }
+};
+
+// The FP8 GEMV takes x as bf16 whatever its range: each 64-element block of a row is scaled by
+// a power of two into f16 for the tensor cores, so magnitudes beyond f16's 65,504 and below its
+// normal range stay exact. Against the CPU (double sums) on the dequantized weights, f32 output:
+// within 1e-4 of each row's largest output (f32 sums in another order; an unscaled f16 input
+// gives inf, a wrong scale errors of order 1).
+TEST(CudaOps, Fp8GemvKeepsWideRangeInputs) {
+    REQUIRE_GPU();
+    if (!has_fp8_tensor_cores()) GTEST_SKIP() << "no FP8 tensor cores: " << cuda_device_summary();
+    const int64_t m = 3, n = 40, k = 1216;  // a ragged last k-block; 8 of 16 columns in the tail
+    auto x = random_bf16_values(static_cast<size_t>(m * k), 80);
+    auto scaled = [](float v, float by) { return bf16_to_f32(f32_to_bf16(v * by)); };
+    for (int64_t c = 0; c < 64; ++c) x[c] = scaled(x[c], 3e5f);         // token 0, block 0
+    for (int64_t c = k; c < 2 * k; ++c) x[c] = scaled(x[c], 1e-7f);     // token 1: tiny
+    std::fill(x.begin() + 2 * k + 128, x.begin() + 2 * k + 256, 0.0f);  // token 2: zeros,
+    for (int64_t c = 2 * k + 256; c < 2 * k + 320; ++c) x[c] = scaled(x[c], 1e30f);  // and huge
+    auto w = random_bf16_values(static_cast<size_t>(n * k), 81, 0.05f);
+    DeviceBuffer dx = upload_bf16(x), dw = upload_bf16(w);
+    const Fp8Weights w8(dw, n, k);
+    std::vector<uint8_t> codes(static_cast<size_t>(n * k));
+    std::vector<float> scales(static_cast<size_t>(n)), deq(codes.size());
+    CUDA_CHECK(cudaDeviceSynchronize());
+    w8.q.copy_to_host(codes.data(), codes.size());
+    w8.scale.copy_to_host(scales.data(), scales.size() * 4);
+    for (size_t i = 0; i < codes.size(); ++i)
+        deq[i] = e4m3_to_f32(codes[i]) * scales[i / static_cast<size_t>(k)];
+    DeviceBuffer dy = poisoned(static_cast<size_t>(m * n) * 4);
+    cuda::LinearArgs a;
+    a.x = dx.as<bf16>(), a.m = m, a.n = n, a.k = k, a.y = dy.data();
+    a.out_type = cuda::OutType::kF32;
+    w8.set(a);
+    cuda::gemv(a, nullptr);
+    const auto got = download_f32(dy, static_cast<size_t>(m * n));
+    for (int64_t i = 0; i < m; ++i) {
+        double worst = 0, top = 0;
+        for (int64_t j = 0; j < n; ++j) {
+            double want = 0;
+            for (int64_t c = 0; c < k; ++c)
+                want += static_cast<double>(x[i * k + c]) * deq[j * k + c];
+            const float g = got[static_cast<size_t>(i * n + j)];
+            worst = std::isfinite(g) ? std::max(worst, std::fabs(g - want)) : INFINITY;
+            top = std::max(top, std::fabs(want));
+        }
+        EXPECT_LE(worst, 1e-4 * top) << "token " << i << " (largest output " << top << ")";
+    }
+}
+
+// A row's FP8 GEMV result does not depend on the rows beside it: m rows at once equal m
+// one-row launches bit for bit (batched decode equals single).
+TEST(CudaOps, Fp8GemvRowsEqualSingleRows) {
+    REQUIRE_GPU();
+    if (!has_fp8_tensor_cores()) GTEST_SKIP() << "no FP8 tensor cores: " << cuda_device_summary();
+    for (auto [m, n, k] : {std::tuple{2, 96, 4096}, {3, 304, 13696}, {8, 4608, 4096}}) {
+        auto x = random_bf16_values(static_cast<size_t>(m * k), 82, 3.0f);
+        auto w = random_bf16_values(static_cast<size_t>(n * k), 83, 0.05f);
+        DeviceBuffer dx = upload_bf16(x), dw = upload_bf16(w);
+        const Fp8Weights w8(dw, n, k);
+        DeviceBuffer all = poisoned(static_cast<size_t>(m * n) * 2);
+        cuda::LinearArgs a;
+        a.x = dx.as<bf16>(), a.m = m, a.n = n, a.k = k, a.y = all.data();
+        w8.set(a);
+        cuda::gemv(a, nullptr);
+        const auto together = download_bf16(all, static_cast<size_t>(m * n));
+        for (int64_t i = 0; i < m; ++i) {
+            DeviceBuffer one = poisoned(static_cast<size_t>(n) * 2);
+            a.x = dx.as<bf16>() + i * k, a.m = 1, a.y = one.data();
+            cuda::gemv(a, nullptr);
+            const auto alone = download_bf16(one, static_cast<size_t>(n));
+            EXPECT_TRUE(std::equal(alone.begin(), alone.end(), together.begin() + i * n))
+                << "row " << i << " of m=" << m << " n=" << n << " k=" << k;
+        }
+    }
 }
 
 // Dequantized FP8 rows from the device: q * scale per row.
@@ -412,6 +498,23 @@ TEST(CudaOps, GemvWithSiluEqualsGemvThenSiluMul) {
         cuda::silu_mul_grouped4(dgu2.as<bf16>(), m, inter, dout2.as<bf16>(), nullptr);
         EXPECT_EQ(max_abs_diff(download_bf16(dout2, want.size()), ref), 0.0)
             << "grouped silu_mul m=" << m << " inter=" << inter;
+
+        // FP8 weights (rows quantized alike in either order): fused equals GEMV + silu_mul.
+        if (k % 16 != 0 || !has_fp8_tensor_cores()) continue;
+        const Fp8Weights w8(dw, 2 * inter, k), g8(dg, 2 * inter, k);
+        DeviceBuffer dgu8 = poisoned(gu.size() * 2), dref8 = poisoned(want.size() * 2);
+        w8.set(a);
+        a.y = dgu8.data();
+        cuda::gemv(a, nullptr);
+        cuda::silu_mul(dgu8.as<bf16>(), m, inter, dref8.as<bf16>(), nullptr);
+        const auto ref8 = download_bf16(dref8, want.size());
+        EXPECT_LE(rel_error(ref8, want), 0.1) << "FP8 m=" << m << " inter=" << inter;
+        DeviceBuffer dfused8 = poisoned(want.size() * 2);
+        g8.set(a);
+        a.y = dfused8.data();
+        cuda::gemv_silu_pairs(a, nullptr);
+        EXPECT_EQ(max_abs_diff(download_bf16(dfused8, want.size()), ref8), 0.0)
+            << "FP8 fused m=" << m << " inter=" << inter << " k=" << k;
     }
 }
 
@@ -435,11 +538,16 @@ TEST(CudaOps, GemvWithNormMatchesGemvThenAddRmsNorm) {
         DeviceBuffer dx = upload_bf16(x), dw = upload_bf16(w), dwb = upload_bf16(wb),
                      dwo = upload_bf16(wo), scratch(rows * 2);
         cuda::gemv_norm_rows_empty(scratch.as<bf16>(), static_cast<int64_t>(rows), nullptr);
-        for (const bool second : {true, false}) {
+        std::optional<Fp8Weights> w8;
+        if (k % 16 == 0 && has_fp8_tensor_cores()) w8.emplace(dw, n, k);
+        for (const int variant : {0, 1, 2, 3}) {  // second norm or not; bf16 or FP8 weights
+            const bool second = variant % 2 == 0, fp8 = variant >= 2;
+            if (fp8 && !w8) continue;
             DeviceBuffer res_ref = upload(residual), br_ref = poisoned(rows * 2),
                          out_ref = poisoned(rows * 2);
             cuda::LinearArgs a;
             a.x = dx.as<bf16>(), a.m = m, a.w = dw.as<bf16>(), a.n = n, a.k = k;
+            if (fp8) w8->set(a);
             a.y = br_ref.data();
             cuda::gemv(a, nullptr);
             cuda::add_rms_norm(res_ref.as<float>(), br_ref.as<bf16>(), dwb.as<bf16>(),
@@ -458,8 +566,8 @@ TEST(CudaOps, GemvWithNormMatchesGemvThenAddRmsNorm) {
                 cuda::gemv_add_rms_norm(a, nt, nullptr);
                 const std::string at = "m=" + std::to_string(m) + " n=" + std::to_string(n) +
                                        " k=" + std::to_string(k) +
-                                       " second=" + std::to_string(second) + " launch " +
-                                       std::to_string(launch);
+                                       " second=" + std::to_string(second) + (fp8 ? " FP8" : "") +
+                                       " launch " + std::to_string(launch);
                 const auto got_res = download_f32(res, rows);
                 EXPECT_LE(rel_error(got_res, want_res), 1e-6) << at;
                 std::vector<float> got_out;
@@ -515,33 +623,39 @@ TEST(CudaOps, GemvWithRopeKvEqualsGemvThenRopeKvWrite) {
         DeviceBuffer dpos = upload(pos), dslots = upload(slots);
         const size_t cache = static_cast<size_t>(slots_n * sh.kvh * sh.hd);
         std::vector<float> zeros(cache, 0.0f);
-        std::vector<float> results[2][3];
-        for (int fused = 0; fused < 2; ++fused) {
-            DeviceBuffer dy = poisoned(static_cast<size_t>(sh.m * n) * 2);
-            DeviceBuffer dk = upload_bf16(zeros), dv = upload_bf16(zeros);
-            cuda::LinearArgs a;
-            a.x = dx.as<bf16>(), a.m = sh.m, a.w = dw.as<bf16>(), a.n = n, a.k = sh.k;
-            a.bias = db.as<bf16>(), a.y = dy.data();
-            if (fused) {
-                cuda::gemv_rope_kv(a, dpos.as<int32_t>(), rp, sh.heads, sh.kvh, sh.hd,
-                                   dslots.as<int64_t>(), dk.as<bf16>(), dv.as<bf16>(), nullptr);
-            } else {
-                cuda::gemv(a, nullptr);
-                cuda::rope_kv_write(dy.as<bf16>(), sh.m, dpos.as<int32_t>(), rp, sh.heads, sh.kvh,
-                                    sh.hd, dslots.as<int64_t>(), dk.as<bf16>(), dv.as<bf16>(),
-                                    nullptr);
+        std::optional<Fp8Weights> w8;
+        if (sh.k % 16 == 0 && has_fp8_tensor_cores()) w8.emplace(dw, n, sh.k);
+        for (const bool fp8 : {false, true}) {
+            if (fp8 && !w8) continue;
+            std::vector<float> results[2][3];
+            for (int fused = 0; fused < 2; ++fused) {
+                DeviceBuffer dy = poisoned(static_cast<size_t>(sh.m * n) * 2);
+                DeviceBuffer dk = upload_bf16(zeros), dv = upload_bf16(zeros);
+                cuda::LinearArgs a;
+                a.x = dx.as<bf16>(), a.m = sh.m, a.w = dw.as<bf16>(), a.n = n, a.k = sh.k;
+                if (fp8) w8->set(a);
+                a.bias = db.as<bf16>(), a.y = dy.data();
+                if (fused) {
+                    cuda::gemv_rope_kv(a, dpos.as<int32_t>(), rp, sh.heads, sh.kvh, sh.hd,
+                                       dslots.as<int64_t>(), dk.as<bf16>(), dv.as<bf16>(), nullptr);
+                } else {
+                    cuda::gemv(a, nullptr);
+                    cuda::rope_kv_write(dy.as<bf16>(), sh.m, dpos.as<int32_t>(), rp, sh.heads,
+                                        sh.kvh, sh.hd, dslots.as<int64_t>(), dk.as<bf16>(),
+                                        dv.as<bf16>(), nullptr);
+                }
+                results[fused][0] = download_bf16(dy, static_cast<size_t>(sh.m * n));
+                results[fused][1] = download_bf16(dk, cache);
+                results[fused][2] = download_bf16(dv, cache);
             }
-            results[fused][0] = download_bf16(dy, static_cast<size_t>(sh.m * n));
-            results[fused][1] = download_bf16(dk, cache);
-            results[fused][2] = download_bf16(dv, cache);
+            for (int part = 0; part < 3; ++part)
+                EXPECT_EQ(max_abs_diff(results[1][part], results[0][part]), 0.0)
+                    << "part " << part << " m=" << sh.m << " heads " << sh.heads << "/" << sh.kvh
+                    << " hd " << sh.hd << (fp8 ? " FP8" : "");
+            // The K cache got the rotated keys of the tokens with slots, the V cache their values.
+            EXPECT_GT(max_abs_diff(results[1][1], zeros), 0.0);
+            EXPECT_GT(max_abs_diff(results[1][2], zeros), 0.0);
         }
-        for (int part = 0; part < 3; ++part)
-            EXPECT_EQ(max_abs_diff(results[1][part], results[0][part]), 0.0)
-                << "part " << part << " m=" << sh.m << " heads " << sh.heads << "/" << sh.kvh
-                << " hd " << sh.hd;
-        // The K cache got the rotated keys of the tokens with slots, the V cache their values.
-        EXPECT_GT(max_abs_diff(results[1][1], zeros), 0.0);
-        EXPECT_GT(max_abs_diff(results[1][2], zeros), 0.0);
     }
 }
 

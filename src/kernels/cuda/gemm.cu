@@ -11,9 +11,9 @@
 #include "core/check.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/fp8.cuh"
+#include "kernels/cuda/gemv_epilogue.cuh"
 #include "kernels/cuda/mma.cuh"
-#include "kernels/cuda/norm_pieces.cuh"
-#include "kernels/cuda/rope_kv.cuh"
+#include "kernels/cuda/smem_opt_in.h"
 
 #define CUBLAS_CHECK(expr)                                                              \
     do {                                                                                \
@@ -25,7 +25,11 @@
 namespace autoglm::cuda {
 namespace {
 
-constexpr int kGemvThreads = 256;
+using gemv_detail::EpilogueArgs;
+using gemv_detail::GemvEpilogue;
+using gemv_detail::NoEpilogueArgs;
+using gemv_detail::RopeKvTarget;
+constexpr int kGemvThreads = gemv_detail::kThreads;
 
 __device__ __forceinline__ float dot8(const uint4& a, const uint4& b) {
     const auto* ah = reinterpret_cast<const __nv_bfloat162*>(&a);
@@ -41,167 +45,23 @@ __device__ __forceinline__ float dot8(const uint4& a, const uint4& b) {
     return s;
 }
 
-// FP8 e4m3 weights: 16 a 16-byte load, against two loads of bf16 x; the products in f32.
-// Only sm_89 and newer convert e4m3 in hardware; the model refuses FP8 weights below that, so
-// the sm_80 pass carries a stub instead of a long software conversion.
-__device__ __forceinline__ float dot16_fp8(const uint4& w, const uint4& x0, const uint4& x1) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 890
-    __trap();
-    return 0.0f;
-#else
-    const unsigned wv[4] = {w.x, w.y, w.z, w.w};
-    const uint4 xs[2] = {x0, x1};
-    const auto* xh = reinterpret_cast<const __nv_bfloat162*>(xs);
-    float s = 0.0f;
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-            const __half2_raw raw = __nv_cvt_fp8x2_to_halfraw2(
-                static_cast<__nv_fp8x2_storage_t>(wv[i] >> (16 * h)), __NV_E4M3);
-            const float2 wf = __half22float2(*reinterpret_cast<const __half2*>(&raw));
-            const float2 xf = __bfloat1622float2(xh[2 * i + h]);
-            s = fmaf(wf.x, xf.x, s);
-            s = fmaf(wf.y, xf.y, s);
-        }
-    }
-    return s;
-#endif
-}
-
-// The weight types a GEMV reads: bf16, or FP8 e4m3 (bytes) with a scale per output column.
-template <typename WT>
-struct GemvWeight;
-template <>
-struct GemvWeight<bf16> {
-    static constexpr int kPerLoad = 8;  // elements in one 16-byte load
-    struct X {
-        uint4 v;
-    };
-    __device__ static X load_x(const bf16* row, int64_t c) {
-        return {__ldg(reinterpret_cast<const uint4*>(row) + c)};
-    }
-    __device__ static float dot(const uint4& w, const X& x) { return dot8(w, x.v); }
-};
-template <>
-struct GemvWeight<uint8_t> {
-    static constexpr int kPerLoad = 16;
-    struct X {
-        uint4 a, b;
-    };
-    __device__ static X load_x(const bf16* row, int64_t c) {
-        const auto* p = reinterpret_cast<const uint4*>(row) + 2 * c;
-        return {__ldg(p), __ldg(p + 1)};
-    }
-    __device__ static float dot(const uint4& w, const X& x) { return dot16_fp8(w, x.a, x.b); }
-};
-
-// What the GEMV does with a finished output value (bias added).
-enum class GemvEpilogue {
-    kStore,     // y[i, col] (bf16 or f32, optionally accumulated)
-    kSiluPair,  // columns come in groups of kRows: gate rows, then up rows (half each);
-                // y[i, group * kRows / 2 + r] = silu(gate) * up, both rounded to bf16 first
-    kRopeKv,    // fused qkv: M-RoPE on adjacent pairs of q and k, bf16 out, k and v also to the
-                // paged pool (the rope_kv_write op, bit for bit)
-    kNorm,      // bf16 out into rows that hold kEmpty until written; one extra block per row
-                // waits for it to fill and runs add_rms_norm on it (then empties it again)
-};
-
-// A bf16 that no GEMV output takes (a NaN result is stored as the canonical 0x7fff instead).
-constexpr uint16_t kEmpty = 0xffff;
-
-struct NoEpilogueArgs {};
-
-struct RopeKvTarget {
-    const int32_t* positions = nullptr;  // [m, 3]
-    MropeParams rope;
-    int heads = 0, kv_heads = 0, head_dim = 0;
-    const int64_t* slots = nullptr;  // [m], < 0: no write
-    bf16* k_cache = nullptr;
-    bf16* v_cache = nullptr;
-};
-
-__device__ __forceinline__ float round_bf16(float v) {
-    return __bfloat162float(__float2bfloat16(v));
-}
-
+// The bf16-weight GEMV (FP8 weights: gemv_fp8.cu).
 // A block owns kRows output columns; its 256 threads split k, each keeping kRows x kUnroll
 // 16-byte weight loads in flight (the first ones before waiting for the kernel that writes x),
 // dot them with the (L1-resident) rows of x, and the partial sums meet in shared memory.
 // kStaged > 0 (rows of k <= kGemvThreads * kUnroll * 8, one round): the block owns kStaged more
 // columns, whose weights are copied into shared memory before the wait, so that a one-wave grid
 // has all of its weights requested before it waits.
-// Only the fused kernels carry their epilogue's arguments (small parameter blocks launch faster).
-template <GemvEpilogue kEpi>
-using EpilogueArgs =
-    std::conditional_t<kEpi == GemvEpilogue::kRopeKv, RopeKvTarget,
-                       std::conditional_t<kEpi == GemvEpilogue::kNorm, NormTarget, NoEpilogueArgs>>;
-
-__device__ __forceinline__ uint4 load_relaxed16(const void* p) {
-    uint4 v;
-    asm volatile("ld.relaxed.gpu.global.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-                 : "l"(p));
-    return v;
-}
-
-__device__ __forceinline__ bool has_empty(const uint4& v) {
-    const unsigned w[4] = {v.x, v.y, v.z, v.w};
-    bool e = false;
-#pragma unroll
-    for (int i = 0; i < 4; ++i) e |= (w[i] & 0xffffu) == kEmpty || (w[i] >> 16) == kEmpty;
-    return e;
-}
-
-// kNorm's extra blocks, one per row of y: the sandwich-norm step (add_rms_norm) on the row as
-// soon as every GEMV block has stored into it — no fence or counter in the GEMV blocks, each
-// value is stored once and watched for. The row is emptied again for the next launch; the
-// kernel's end publishes residual and out to the next kernel.
-__device__ void norm_when_filled(const NormTarget& nt, bf16* row, int dim) {
-    __shared__ float scratch[32];
-    constexpr int kPieces = 2;  // dim <= kGemvNormMaxDim = 2 pieces x 8 x 256 threads
-    NormPieces<kPieces> v;
-    load_norm_pieces(v, nt.residual, nt.w_branch, nt.out ? nt.w_out : nullptr, dim);
-    uint4 raw[kPieces];
-#pragma unroll
-    for (int p = 0; p < kPieces; ++p)
-        if (norm_piece(p) < dim) raw[p] = load_relaxed16(row + norm_piece(p));
-#pragma unroll
-    for (int p = 0; p < kPieces; ++p) {
-        const int c = norm_piece(p);
-        if (c >= dim) continue;
-        while (has_empty(raw[p])) raw[p] = load_relaxed16(row + c);
-        unpack8(*reinterpret_cast<const Bf16x8*>(&raw[p]), v.b[p]);
-        *reinterpret_cast<uint4*>(row + c) = make_uint4(~0u, ~0u, ~0u, ~0u);
-    }
-    finish_add_rms_norm(v, true, nt.residual, nt.out, dim, nt.eps, scratch);
-}
-
-template <typename WT, int MR, int kRows, int kUnroll, GemvEpilogue kEpi, int kStaged>
+template <int MR, int kRows, int kUnroll, GemvEpilogue kEpi, int kStaged>
 __global__ void __launch_bounds__(kGemvThreads)
-    gemv_kernel(const bf16* __restrict__ x, int m, const WT* __restrict__ w,
-                const float* __restrict__ w_scale, int64_t n, int64_t k,
+    gemv_kernel(const bf16* __restrict__ x, int m, const bf16* __restrict__ w, int64_t n, int64_t k,
                 const bf16* __restrict__ bias, void* __restrict__ y, bool f32_out, bool accumulate,
                 const EpilogueArgs<kEpi> rk) {
-    using W = GemvWeight<WT>;
-    if constexpr (kEpi == GemvEpilogue::kNorm) {
-        const int row = static_cast<int>(blockIdx.x) - (static_cast<int>(gridDim.x) - m);
-        if (row >= 0) {  // the last m blocks: one norm each
-            pdl_trigger();
-            pdl_wait();
-            NormTarget nt = rk;
-            nt.residual += static_cast<int64_t>(row) * n;
-            if (nt.out) nt.out += static_cast<int64_t>(row) * n;
-            norm_when_filled(nt, static_cast<bf16*>(y) + static_cast<int64_t>(row) * n,
-                             static_cast<int>(n));
-            return;
-        }
-    }
+    if (gemv_detail::run_norm_block<kEpi>(m, n, y, rk)) return;
     constexpr int kCols = kRows + kStaged;
-    static_assert(kCols * MR <= kGemvThreads, "one epilogue thread per output");
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
     const int64_t col0 = static_cast<int64_t>(blockIdx.x) * kCols;
-    const int64_t chunks = k / W::kPerLoad;
+    const int64_t chunks = k / 8;
     const uint4* wr[kRows];
 #pragma unroll
     for (int r = 0; r < kRows; ++r)
@@ -249,17 +109,17 @@ __global__ void __launch_bounds__(kGemvThreads)
 #pragma unroll
             for (int i = 0; i < MR; ++i) {
                 if (i >= m) break;
-                const typename W::X xv = W::load_x(x + i * k, c);
+                const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + i * k) + c);
 #pragma unroll
-                for (int r = 0; r < kRows; ++r) acc[r][i] += W::dot(wv[u][r], xv);
+                for (int r = 0; r < kRows; ++r) acc[r][i] += dot8(wv[u][r], xv);
 #pragma unroll
                 for (int s = 0; s < kStaged; ++s)
                     acc[kRows + s][i] +=
-                        W::dot(gemv_stage[(u * kStaged + s) * kGemvThreads + tid], xv);
+                        dot8(gemv_stage[(u * kStaged + s) * kGemvThreads + tid], xv);
             }
         }
     }
-    __shared__ float partial[kGemvThreads / 32][kCols][MR];
+    __shared__ float partial[gemv_detail::kWarps][kCols][MR];
 #pragma unroll
     for (int r = 0; r < kCols; ++r)
 #pragma unroll
@@ -268,67 +128,8 @@ __global__ void __launch_bounds__(kGemvThreads)
             if (lane == 0) partial[warp][r][i] = v;
         }
     __syncthreads();
-    const int r = tid / MR, i = tid % MR;
-    const int64_t col = col0 + r;
-    float v = 0.0f;
-    if (tid < kCols * MR) {
-#pragma unroll
-        for (int wi = 0; wi < kGemvThreads / 32; ++wi) v += partial[wi][r][i];
-        if (w_scale && col < n) v *= w_scale[col];
-        if (bias && col < n) v += __bfloat162float(bias[col]);
-    }
-    if constexpr (kEpi == GemvEpilogue::kStore) {
-        if (tid >= kCols * MR || i >= m || col >= n) return;
-        if (f32_out) {
-            float* out = static_cast<float*>(y) + i * n + col;
-            *out = accumulate ? *out + v : v;
-        } else {
-            bf16* out = static_cast<bf16*>(y) + i * n + col;
-            *out = __float2bfloat16(accumulate ? __bfloat162float(*out) + v : v);
-        }
-    } else if constexpr (kEpi == GemvEpilogue::kNorm) {
-        if (tid >= kCols * MR || i >= m || col >= n) return;
-        uint16_t out = __bfloat16_as_ushort(__float2bfloat16(v));
-        if (out == kEmpty) out = 0x7fff;
-        // A strong store: the norm block reads it while this kernel runs.
-        asm volatile(
-            "st.relaxed.gpu.global.b16 [%0], %1;\n" ::"l"(static_cast<bf16*>(y) + i * n + col),
-            "h"(out)
-            : "memory");
-    } else {
-        __shared__ float res[kCols][MR];
-        if (tid < kCols * MR) res[r][i] = round_bf16(v);
-        __syncthreads();
-        if constexpr (kEpi == GemvEpilogue::kSiluPair) {
-            constexpr int G = kGemvSiluGroup;
-            static_assert(kRows % (2 * G) == 0 && kStaged == 0,
-                          "a block holds whole gate/up groups");
-            constexpr int kHalf = kRows / 2;
-            if (tid >= kHalf * MR || i >= m) return;
-            const int64_t half = n / 2, out_col = static_cast<int64_t>(blockIdx.x) * kHalf + r;
-            if (out_col >= half) return;
-            const int first = r / G * 2 * G + r % G;  // the gate row; its up row is G further
-            const float g = res[first][i], u = res[first + G][i];
-            static_cast<bf16*>(y)[i * half + out_col] =
-                __float2bfloat16(u * (g / (1.0f + __expf(-g))));
-        } else {
-            if (tid >= kCols * MR || i >= m || col >= n) return;
-            const int hd = rk.head_dim;
-            const int h = static_cast<int>(col / hd), d = static_cast<int>(col % hd);
-            float out = res[r][i];
-            if (h < rk.heads + rk.kv_heads && d / 2 < rk.rope.num_pairs) {
-                float s, c;
-                mrope_sincos(rk.rope, rk.positions + 3 * i, d / 2, &s, &c);
-                out = mrope_rotate(out, res[r ^ 1][i], d, s, c);
-            }
-            const bf16 ob = __float2bfloat16(out);
-            static_cast<bf16*>(y)[i * n + col] = ob;
-            if (h < rk.heads) return;
-            const int64_t slot = rk.slots[i];
-            if (slot < 0) return;
-            kv_slot_head(rk.k_cache, rk.v_cache, slot, h, rk.heads, rk.kv_heads, hd)[d] = ob;
-        }
-    }
+    gemv_detail::finish<MR, kRows, kStaged, kEpi>(partial, col0, m, nullptr, n, bias, y, f32_out,
+                                           accumulate, rk);
 }
 
 template <int kUnroll, int kStaged>
@@ -336,15 +137,22 @@ constexpr size_t gemv_stage_bytes() {
     return size_t{kUnroll} * kStaged * kGemvThreads * sizeof(uint4);
 }
 
+// The shared memory limit of a variant with staged columns, raised on each device it runs on.
+template <int MR, int kRows, int kUnroll, GemvEpilogue kEpi, int kStaged>
+cudaError_t gemv_staged_opt_in() {
+    static SmemOptIn opt_in;
+    return opt_in.ensure(gemv_kernel<MR, kRows, kUnroll, kEpi, kStaged>,
+                         static_cast<int>(gemv_stage_bytes<kUnroll, kStaged>()));
+}
+
 // Whether a variant with staged columns fits two blocks on an SM (sm_89's 100 KiB of shared
-// memory holds one; the plain variant runs there). Asked once per process.
-template <typename WT, int MR, int kRows, int kUnroll, GemvEpilogue kEpi, int kStaged>
+// memory holds one; the plain variant runs there). Asked once per process (its GPUs are alike).
+template <int MR, int kRows, int kUnroll, GemvEpilogue kEpi, int kStaged>
 bool gemv_staged_fits() {
     static const bool fits = [] {
-        auto* kernel = gemv_kernel<WT, MR, kRows, kUnroll, kEpi, kStaged>;
+        auto* kernel = gemv_kernel<MR, kRows, kUnroll, kEpi, kStaged>;
         const auto bytes = static_cast<int>(gemv_stage_bytes<kUnroll, kStaged>());
-        if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) !=
-            cudaSuccess) {
+        if (gemv_staged_opt_in<MR, kRows, kUnroll, kEpi, kStaged>() != cudaSuccess) {
             (void)cudaGetLastError();
             return false;
         }
@@ -356,23 +164,20 @@ bool gemv_staged_fits() {
     return fits;
 }
 
-template <typename WT, int MR, int kRows, int kUnroll, GemvEpilogue kEpi, int kStaged = 0>
+template <int MR, int kRows, int kUnroll, GemvEpilogue kEpi, int kStaged = 0>
 void launch_gemv_variant(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream_t stream) {
     constexpr int kCols = kRows + kStaged;
     const auto blocks = static_cast<unsigned>((a.n + kCols - 1) / kCols) +
                         (kEpi == GemvEpilogue::kNorm ? static_cast<unsigned>(a.m) : 0u);
-    if constexpr (kStaged > 0)
-        CHECK(a.k / GemvWeight<WT>::kPerLoad <= int64_t{kGemvThreads} * kUnroll &&
-              (gemv_staged_fits<WT, MR, kRows, kUnroll, kEpi, kStaged>()))
+    if constexpr (kStaged > 0) {
+        CHECK(a.k / 8 <= int64_t{kGemvThreads} * kUnroll &&
+              (gemv_staged_fits<MR, kRows, kUnroll, kEpi, kStaged>()))
             << "staged gemv: k " << a.k << " too long or no room for two blocks an SM";
-    const WT* w;
-    if constexpr (std::is_same_v<WT, bf16>)
-        w = a.w;
-    else
-        w = a.w_fp8;
-    launch_pdl(gemv_kernel<WT, MR, kRows, kUnroll, kEpi, kStaged>, dim3(blocks), dim3(kGemvThreads),
-               gemv_stage_bytes<kUnroll, kStaged>(), stream, a.x, static_cast<int>(a.m), w,
-               a.w_scale, a.n, a.k, a.bias, a.y, a.out_type == OutType::kF32, a.accumulate, rk);
+        CUDA_CHECK((gemv_staged_opt_in<MR, kRows, kUnroll, kEpi, kStaged>()));
+    }
+    launch_pdl(gemv_kernel<MR, kRows, kUnroll, kEpi, kStaged>, dim3(blocks), dim3(kGemvThreads),
+               gemv_stage_bytes<kUnroll, kStaged>(), stream, a.x, static_cast<int>(a.m), a.w, a.n,
+               a.k, a.bias, a.y, a.out_type == OutType::kF32, a.accumulate, rk);
 }
 
 // Rows of up to 4096 (two pieces per thread): 8 columns per block so that every thread has 16
@@ -384,43 +189,23 @@ void launch_gemv_variant(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cuda
 // Every variant sums each column in the same order, so the choice does not change a bit.
 constexpr int kGemvStagedCols = 10;
 
-// FP8 rows hold twice the elements a load: the same shapes by bytes (16-byte loads a thread).
-template <typename WT, int MR, GemvEpilogue kEpi>
+template <int MR, GemvEpilogue kEpi>
 void launch_gemv(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream_t stream) {
-    const bool short_rows = a.k / GemvWeight<WT>::kPerLoad <= int64_t{kGemvThreads} * 2;
-    // FP8 rows of up to 4096 are one load a thread: 16 columns a block keep 16 loads in flight.
-    if constexpr (std::is_same_v<WT, uint8_t>) {
-        if (a.k / GemvWeight<WT>::kPerLoad <= int64_t{kGemvThreads}) {
-            launch_gemv_variant<WT, MR, 16, 1, kEpi>(a, rk, stream);
-            return;
-        }
-    }
+    const bool short_rows = a.k / 8 <= int64_t{kGemvThreads} * 2;
     if constexpr (kEpi == GemvEpilogue::kSiluPair) {
-        launch_gemv_variant<WT, MR, 2 * kGemvSiluGroup, 2, kEpi>(a, rk, stream);
+        launch_gemv_variant<MR, 2 * kGemvSiluGroup, 2, kEpi>(a, rk, stream);
     } else {
         if constexpr (kEpi == GemvEpilogue::kRopeKv && MR == 1) {
-            if (short_rows && gemv_staged_fits<WT, MR, 8, 2, kEpi, kGemvStagedCols>()) {
-                launch_gemv_variant<WT, MR, 8, 2, kEpi, kGemvStagedCols>(a, rk, stream);
+            if (short_rows && gemv_staged_fits<MR, 8, 2, kEpi, kGemvStagedCols>()) {
+                launch_gemv_variant<MR, 8, 2, kEpi, kGemvStagedCols>(a, rk, stream);
                 return;
             }
         }
         if (short_rows)
-            launch_gemv_variant<WT, MR, 8, 2, kEpi>(a, rk, stream);
+            launch_gemv_variant<MR, 8, 2, kEpi>(a, rk, stream);
         else
-            launch_gemv_variant<WT, MR, 4, 4, kEpi>(a, rk, stream);
+            launch_gemv_variant<MR, 4, 4, kEpi>(a, rk, stream);
     }
-}
-
-template <typename WT, GemvEpilogue kEpi>
-void dispatch_gemv_rows(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream_t stream) {
-    if (a.m == 1)
-        launch_gemv<WT, 1, kEpi>(a, rk, stream);
-    else if (a.m == 2)
-        launch_gemv<WT, 2, kEpi>(a, rk, stream);
-    else if (a.m <= 4)
-        launch_gemv<WT, 4, kEpi>(a, rk, stream);
-    else
-        launch_gemv<WT, 8, kEpi>(a, rk, stream);
 }
 
 template <GemvEpilogue kEpi>
@@ -430,10 +215,17 @@ void dispatch_gemv(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream
     CHECK(!a.w_fp8 || a.w_scale) << "gemv: FP8 weights without their scales";
     const int64_t per_load = a.w_fp8 ? 16 : 8;
     CHECK(a.k % per_load == 0) << "gemv needs k % " << per_load << " == 0, got " << a.k;
-    if (a.w_fp8)
-        dispatch_gemv_rows<uint8_t, kEpi>(a, rk, stream);
-    else
-        dispatch_gemv_rows<bf16, kEpi>(a, rk, stream);
+    if (a.w_fp8) {
+        gemv_detail::launch_fp8<kEpi>(a, rk, stream);
+    } else if (a.m == 1) {
+        launch_gemv<1, kEpi>(a, rk, stream);
+    } else if (a.m == 2) {
+        launch_gemv<2, kEpi>(a, rk, stream);
+    } else if (a.m <= 4) {
+        launch_gemv<4, kEpi>(a, rk, stream);
+    } else {
+        launch_gemv<8, kEpi>(a, rk, stream);
+    }
 }
 
 // One block a row: its absolute maximum, then the row scaled into e4m3 (16-byte loads).

@@ -1,6 +1,6 @@
-// Tensor-core building blocks the attention kernels share: cp.async into shared memory,
-// ldmatrix fragments, mma.sync m16n8k16 bf16 with f32 accumulators, ex2 and the XOR swizzle
-// of [rows][HD] bf16 tiles, and the head dims both kernels are built for.
+// Tensor-core building blocks the attention kernels (and the FP8 GEMV) share: cp.async into
+// shared memory, ldmatrix fragments, mma.sync m16n8k16 bf16 / f16 with f32 accumulators, ex2 and
+// the XOR swizzle of [rows][HD] bf16 tiles, and the head dims both kernels are built for.
 #pragma once
 
 #include <cstdint>
@@ -47,6 +47,15 @@ __device__ __forceinline__ void ldsm_x4_t(unsigned* r, const void* smem) {
 __device__ __forceinline__ void mma_bf16(float* c, const unsigned* a, unsigned b0, unsigned b1) {
     asm volatile(
         "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// The same shape in f16 (the FP8 GEMV's e4m3 weights convert to f16 exactly).
+__device__ __forceinline__ void mma_f16(float* c, const unsigned* a, unsigned b0, unsigned b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
         "{%8,%9}, {%0,%1,%2,%3};\n"
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));

@@ -1,0 +1,195 @@
+// The decode GEMVs' shared parts (gemm.cu: bf16 weights; gemv_fp8.cu: FP8 weights): what a
+// block does with its columns' sums once its warps have them (the plain store and the fused
+// epilogues: SwiGLU, M-RoPE + the paged KV write, the sandwich norm in extra blocks).
+#pragma once
+
+#include <cuda_bf16.h>
+
+#include <cstdint>
+#include <type_traits>
+
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/gemm.h"
+#include "kernels/cuda/norm_pieces.cuh"
+#include "kernels/cuda/rope_kv.cuh"
+
+namespace autoglm::cuda::gemv_detail {
+
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / 32;
+
+// What the GEMV does with a finished output value (bias added).
+enum class GemvEpilogue {
+    kStore,     // y[i, col] (bf16 or f32, optionally accumulated)
+    kSiluPair,  // columns come in groups of kRows: gate rows, then up rows (half each);
+                // y[i, group * kRows / 2 + r] = silu(gate) * up, both rounded to bf16 first
+    kRopeKv,    // fused qkv: M-RoPE on adjacent pairs of q and k, bf16 out, k and v also to the
+                // paged pool (the rope_kv_write op, bit for bit)
+    kNorm,      // bf16 out into rows that hold kEmpty until written; one extra block per row
+                // waits for it to fill and runs add_rms_norm on it (then empties it again)
+};
+
+// A bf16 that no GEMV output takes (a NaN result is stored as the canonical 0x7fff instead).
+constexpr uint16_t kEmpty = 0xffff;
+
+struct NoEpilogueArgs {};
+
+struct RopeKvTarget {
+    const int32_t* positions = nullptr;  // [m, 3]
+    MropeParams rope;
+    int heads = 0, kv_heads = 0, head_dim = 0;
+    const int64_t* slots = nullptr;  // [m], < 0: no write
+    bf16* k_cache = nullptr;
+    bf16* v_cache = nullptr;
+};
+
+__device__ __forceinline__ float round_bf16(float v) {
+    return __bfloat162float(__float2bfloat16(v));
+}
+
+// Only the fused kernels carry their epilogue's arguments (small parameter blocks launch faster).
+template <GemvEpilogue kEpi>
+using EpilogueArgs =
+    std::conditional_t<kEpi == GemvEpilogue::kRopeKv, RopeKvTarget,
+                       std::conditional_t<kEpi == GemvEpilogue::kNorm, NormTarget, NoEpilogueArgs>>;
+
+__device__ __forceinline__ uint4 load_relaxed16(const void* p) {
+    uint4 v;
+    asm volatile("ld.relaxed.gpu.global.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p));
+    return v;
+}
+
+__device__ __forceinline__ bool has_empty(const uint4& v) {
+    const unsigned w[4] = {v.x, v.y, v.z, v.w};
+    bool e = false;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) e |= (w[i] & 0xffffu) == kEmpty || (w[i] >> 16) == kEmpty;
+    return e;
+}
+
+// kNorm's extra blocks, one per row of y: the sandwich-norm step (add_rms_norm) on the row as
+// soon as every GEMV block has stored into it — no fence or counter in the GEMV blocks, each
+// value is stored once and watched for. The row is emptied again for the next launch; the
+// kernel's end publishes residual and out to the next kernel.
+__device__ inline void norm_when_filled(const NormTarget& nt, bf16* row, int dim) {
+    __shared__ float scratch[32];
+    constexpr int kPieces = 2;  // dim <= kGemvNormMaxDim = 2 pieces x 8 x 256 threads
+    NormPieces<kPieces> v;
+    load_norm_pieces(v, nt.residual, nt.w_branch, nt.out ? nt.w_out : nullptr, dim);
+    uint4 raw[kPieces];
+#pragma unroll
+    for (int p = 0; p < kPieces; ++p)
+        if (norm_piece(p) < dim) raw[p] = load_relaxed16(row + norm_piece(p));
+#pragma unroll
+    for (int p = 0; p < kPieces; ++p) {
+        const int c = norm_piece(p);
+        if (c >= dim) continue;
+        while (has_empty(raw[p])) raw[p] = load_relaxed16(row + c);
+        unpack8(*reinterpret_cast<const Bf16x8*>(&raw[p]), v.b[p]);
+        *reinterpret_cast<uint4*>(row + c) = make_uint4(~0u, ~0u, ~0u, ~0u);
+    }
+    finish_add_rms_norm(v, true, nt.residual, nt.out, dim, nt.eps, scratch);
+}
+
+// kNorm's last m blocks (one per row of y) run the norm and return true; every other block of
+// every epilogue returns false and computes columns.
+template <GemvEpilogue kEpi>
+__device__ __forceinline__ bool run_norm_block(int m, int64_t n, void* y,
+                                               const EpilogueArgs<kEpi>& rk) {
+    if constexpr (kEpi == GemvEpilogue::kNorm) {
+        const int row = static_cast<int>(blockIdx.x) - (static_cast<int>(gridDim.x) - m);
+        if (row < 0) return false;
+        pdl_trigger();
+        pdl_wait();
+        NormTarget nt = rk;
+        nt.residual += static_cast<int64_t>(row) * n;
+        if (nt.out) nt.out += static_cast<int64_t>(row) * n;
+        norm_when_filled(nt, static_cast<bf16*>(y) + static_cast<int64_t>(row) * n,
+                         static_cast<int>(n));
+        return true;
+    }
+    return false;
+}
+
+// The block's columns col0 .. col0 + kCols - 1 (kCols = kRows + kStaged) for rows i < m: the
+// warps' sums in `partial` (written before a __syncthreads), times w_scale, plus bias, then the
+// epilogue. One thread per (column, row).
+template <int MR, int kRows, int kStaged, GemvEpilogue kEpi>
+__device__ __forceinline__ void finish(const float (&partial)[kWarps][kRows + kStaged][MR],
+                                       int64_t col0, int m, const float* __restrict__ w_scale,
+                                       int64_t n, const bf16* __restrict__ bias,
+                                       void* __restrict__ y, bool f32_out, bool accumulate,
+                                       const EpilogueArgs<kEpi>& rk) {
+    constexpr int kCols = kRows + kStaged;
+    static_assert(kCols * MR <= kThreads, "one epilogue thread per output");
+    const int tid = threadIdx.x;
+    const int r = tid / MR, i = tid % MR;
+    const int64_t col = col0 + r;
+    float v = 0.0f;
+    if (tid < kCols * MR) {
+#pragma unroll
+        for (int wi = 0; wi < kWarps; ++wi) v += partial[wi][r][i];
+        if (w_scale && col < n) v *= w_scale[col];
+        if (bias && col < n) v += __bfloat162float(bias[col]);
+    }
+    if constexpr (kEpi == GemvEpilogue::kStore) {
+        if (tid >= kCols * MR || i >= m || col >= n) return;
+        if (f32_out) {
+            float* out = static_cast<float*>(y) + i * n + col;
+            *out = accumulate ? *out + v : v;
+        } else {
+            bf16* out = static_cast<bf16*>(y) + i * n + col;
+            *out = __float2bfloat16(accumulate ? __bfloat162float(*out) + v : v);
+        }
+    } else if constexpr (kEpi == GemvEpilogue::kNorm) {
+        if (tid >= kCols * MR || i >= m || col >= n) return;
+        uint16_t out = __bfloat16_as_ushort(__float2bfloat16(v));
+        if (out == kEmpty) out = 0x7fff;
+        // A strong store: the norm block reads it while this kernel runs.
+        asm volatile(
+            "st.relaxed.gpu.global.b16 [%0], %1;\n" ::"l"(static_cast<bf16*>(y) + i * n + col),
+            "h"(out)
+            : "memory");
+    } else {
+        __shared__ float res[kCols][MR];
+        if (tid < kCols * MR) res[r][i] = round_bf16(v);
+        __syncthreads();
+        if constexpr (kEpi == GemvEpilogue::kSiluPair) {
+            constexpr int G = kGemvSiluGroup;
+            static_assert(kRows % (2 * G) == 0 && kStaged == 0,
+                          "a block holds whole gate/up groups");
+            constexpr int kHalf = kRows / 2;
+            if (tid >= kHalf * MR || i >= m) return;
+            const int64_t half = n / 2, out_col = col0 / 2 + r;
+            if (out_col >= half) return;
+            const int first = r / G * 2 * G + r % G;  // the gate row; its up row is G further
+            const float g = res[first][i], u = res[first + G][i];
+            static_cast<bf16*>(y)[i * half + out_col] =
+                __float2bfloat16(u * (g / (1.0f + __expf(-g))));
+        } else {
+            if (tid >= kCols * MR || i >= m || col >= n) return;
+            const int hd = rk.head_dim;
+            const int h = static_cast<int>(col / hd), d = static_cast<int>(col % hd);
+            float out = res[r][i];
+            if (h < rk.heads + rk.kv_heads && d / 2 < rk.rope.num_pairs) {
+                float s, c;
+                mrope_sincos(rk.rope, rk.positions + 3 * i, d / 2, &s, &c);
+                out = mrope_rotate(out, res[r ^ 1][i], d, s, c);
+            }
+            const bf16 ob = __float2bfloat16(out);
+            static_cast<bf16*>(y)[i * n + col] = ob;
+            if (h < rk.heads) return;
+            const int64_t slot = rk.slots[i];
+            if (slot < 0) return;
+            kv_slot_head(rk.k_cache, rk.v_cache, slot, h, rk.heads, rk.kv_heads, hd)[d] = ob;
+        }
+    }
+}
+
+// The FP8-weight GEMV (gemv_fp8.cu) for m = a.m <= kGemvMaxRows rows.
+template <GemvEpilogue kEpi>
+void launch_fp8(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream_t stream);
+
+}  // namespace autoglm::cuda::gemv_detail

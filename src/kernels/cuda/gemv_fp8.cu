@@ -1,0 +1,223 @@
+// The decode GEMV with FP8 e4m3 weights (a scale per output column), x kept in bf16
+// (weight-only FP8), on the tensor cores: mma.sync m16n8k16 in f16 with f32 accumulators, a
+// block's 16 output columns the tile's rows and up to 8 tokens its columns.
+//
+// Why f16 tensor cores: multiplying on the CUDA cores costs every weight a conversion to f32
+// after its e4m3 -> f16 conversion, and those conversions bound the kernel below the bandwidth
+// (docs/PERFORMANCE.md). Here a weight costs half a conversion instruction (e4m3x2 -> f16x2,
+// exact) and nothing else. x is staged once a round in shared memory as f16, each 64-element
+// k-block of a token scaled by a power of two that puts its largest magnitude in [2^14, 2^15):
+// every bf16 value within 2^-28 of it is exact in f16, so the products are the exact products of
+// the bf16 path (f32 sums in another order), whatever the range of x.
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+
+#include "core/check.h"
+#include "kernels/cuda/gemv_epilogue.cuh"
+#include "kernels/cuda/mma.cuh"
+#include "kernels/cuda/smem_opt_in.h"
+
+namespace autoglm::cuda::gemv_detail {
+namespace {
+
+constexpr int kCols = 16;                                // output columns a block: one m16 tile
+constexpr int kKBlock = 64;                              // elements of k a scale covers
+constexpr int kBlocksAWarp = 8;                          // k-blocks a warp takes a round
+constexpr int kRound = kWarps * kBlocksAWarp * kKBlock;  // 4,096 elements of k a round
+constexpr int kRoundBlocks = kRound / kKBlock;           // 64: one per 4 threads when staging x
+constexpr int kXStride = kRound + 8;  // f16 a staged token row takes (+16 bytes: no bank conflict)
+static_assert(kRoundBlocks * 4 == kThreads, "staging: a quarter k-block (16 elements) a thread");
+
+template <int MR>
+constexpr size_t smem_bytes() {
+    return size_t{MR} * kXStride * sizeof(__half) + size_t{kRoundBlocks} * MR * sizeof(float);
+}
+
+// Two e4m3 (low byte first) as f16x2, exactly. sm_89 and newer convert in hardware; the model
+// refuses FP8 weights below that, so the sm_80 pass carries a stub.
+__device__ __forceinline__ unsigned e4m3x2_to_f16x2(unsigned pair) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 890
+    __trap();
+    return 0;
+#else
+    const __half2_raw h =
+        __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(pair & 0xffffu), __NV_E4M3);
+    return static_cast<unsigned>(h.x) | (static_cast<unsigned>(h.y) << 16);
+#endif
+}
+
+// The power of two 2^e putting amax (>= 0) in [2^14, 2^15) after division; exponents clamped so
+// that both 2^e and 2^-e are normal f32 (zero rows: any scale does).
+__device__ __forceinline__ void kblock_scale(float amax, float* scale, float* inv) {
+    const int e = min(max(static_cast<int>(__float_as_uint(amax) >> 23), 15), 254);  // biased
+    *scale = __uint_as_float(static_cast<unsigned>(e - 14) << 23);                   // 2^(e - 141)
+    *inv = __uint_as_float(static_cast<unsigned>(268 - e) << 23);                    // 2^(141 - e)
+}
+
+// Stages x[i][base .. base + kRound) of every token i < MR (zeros past m and k) as f16, scaled
+// per k-block: thread t converts the 16 elements of quarter t % 4 of k-block t / 4; the block's
+// scale (what its values were divided by) goes to scales[k-block][i].
+template <int MR>
+__device__ __forceinline__ void stage_x(const bf16* __restrict__ x, int m, int64_t k, int64_t base,
+                                        __half* xs, float* scales) {
+    const int tid = threadIdx.x, kb = tid / 4, quarter = tid % 4;
+    const int64_t e0 = base + kb * kKBlock + quarter * 16;
+    constexpr int kBatch = MR < 4 ? MR : 4;  // tokens whose loads are in flight together
+#pragma unroll
+    for (int i0 = 0; i0 < MR; i0 += kBatch) {
+        uint4 v[kBatch][2];
+#pragma unroll
+        for (int b = 0; b < kBatch; ++b) {
+            const int i = i0 + b;
+            const bool ok = i < m && e0 < k;
+            const auto* p = reinterpret_cast<const uint4*>(x + static_cast<int64_t>(i) * k + e0);
+            v[b][0] = ok ? __ldg(p) : make_uint4(0, 0, 0, 0);
+            v[b][1] = ok ? __ldg(p + 1) : make_uint4(0, 0, 0, 0);
+        }
+#pragma unroll
+        for (int b = 0; b < kBatch; ++b) {
+            const auto* h = reinterpret_cast<const __nv_bfloat162*>(v[b]);
+            __nv_bfloat162 mx = __habs2(h[0]);
+#pragma unroll
+            for (int j = 1; j < 8; ++j) mx = __hmax2(mx, __habs2(h[j]));
+            float amax = fmaxf(__low2float(mx), __high2float(mx));
+            amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
+            amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
+            float scale, inv;
+            kblock_scale(amax, &scale, &inv);
+            uint4 out[2];
+            auto* o = reinterpret_cast<__half2*>(out);
+#pragma unroll
+            for (int j = 0; j < 8; ++j) {
+                const float2 f = __bfloat1622float2(h[j]);
+                o[j] = __floats2half2_rn(f.x * inv, f.y * inv);
+            }
+            const int i = i0 + b;
+            auto* dst = reinterpret_cast<uint4*>(xs + i * kXStride + kb * kKBlock + quarter * 16);
+            dst[0] = out[0], dst[1] = out[1];
+            if (quarter == 0) scales[kb * MR + i] = scale;
+        }
+    }
+}
+
+// A block owns 16 output columns, its 8 warps split each round's 4,096 elements of k (8 k-blocks
+// of 64 a warp). Lane (g, t4) holds 16 bytes of rows g and g + 8 of every k-block it takes (all
+// of a round's loads in flight, the first round's before waiting for the kernel that writes x);
+// its 16 elements feed 4 mmas, mma j taking elements 4j .. 4j + 3 in place of the fragment's k
+// columns 2 t4, 2 t4 + 1 and 2 t4 + 8, 2 t4 + 9 (the same order for x's fragment, so the sum is
+// over the same pairs). Each k-block's 4 mmas start from zero and are scaled into the
+// accumulators (rows g, g + 8; tokens 2 t4, 2 t4 + 1).
+template <int MR, GemvEpilogue kEpi>
+__global__ void __launch_bounds__(kThreads, 2)
+    gemv_fp8_kernel(const bf16* __restrict__ x, int m, const uint8_t* __restrict__ w,
+                    const float* __restrict__ w_scale, int64_t n, int64_t k,
+                    const bf16* __restrict__ bias, void* __restrict__ y, bool f32_out,
+                    bool accumulate, const EpilogueArgs<kEpi> rk) {
+    if (run_norm_block<kEpi>(m, n, y, rk)) return;
+    extern __shared__ __align__(16) unsigned char fp8_gemv_smem[];
+    auto* xs = reinterpret_cast<__half*>(fp8_gemv_smem);
+    auto* scales = reinterpret_cast<float*>(fp8_gemv_smem + size_t{MR} * kXStride * sizeof(__half));
+    const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
+    const int64_t col0 = static_cast<int64_t>(blockIdx.x) * kCols;
+    const uint8_t* row_lo = w + min(col0 + g, n - 1) * k;
+    const uint8_t* row_hi = w + min(col0 + g + 8, n - 1) * k;
+    uint4 wl[kBlocksAWarp], wh[kBlocksAWarp];
+    auto load = [&](int64_t base) {
+#pragma unroll
+        for (int j = 0; j < kBlocksAWarp; ++j) {
+            const int64_t off = base + (warp * kBlocksAWarp + j) * kKBlock + 16 * t4;
+            const bool ok = off < k;  // k % 16 == 0: a chunk is all in or all out
+            wl[j] =
+                ok ? __ldcs(reinterpret_cast<const uint4*>(row_lo + off)) : make_uint4(0, 0, 0, 0);
+            wh[j] =
+                ok ? __ldcs(reinterpret_cast<const uint4*>(row_hi + off)) : make_uint4(0, 0, 0, 0);
+        }
+    };
+    load(0);
+    pdl_trigger();
+    pdl_wait();
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int64_t base = 0; base < k; base += kRound) {
+        stage_x<MR>(x, m, k, base, xs, scales);
+        __syncthreads();
+#pragma unroll
+        for (int j = 0; j < kBlocksAWarp; ++j) {
+            const int kb = warp * kBlocksAWarp + j;
+            if (base + kb * kKBlock >= k) break;  // the same for the whole warp
+            uint4 xb[2] = {make_uint4(0, 0, 0, 0), make_uint4(0, 0, 0, 0)};
+            if (g < MR) {
+                const auto* p =
+                    reinterpret_cast<const uint4*>(xs + g * kXStride + kb * kKBlock + 16 * t4);
+                xb[0] = p[0], xb[1] = p[1];
+            }
+            const unsigned* b = reinterpret_cast<const unsigned*>(xb);
+            const unsigned lo[4] = {wl[j].x, wl[j].y, wl[j].z, wl[j].w};
+            const unsigned hi[4] = {wh[j].x, wh[j].y, wh[j].z, wh[j].w};
+            float c[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+            for (int q = 0; q < 4; ++q) {
+                const unsigned a[4] = {e4m3x2_to_f16x2(lo[q]), e4m3x2_to_f16x2(hi[q]),
+                                       e4m3x2_to_f16x2(lo[q] >> 16), e4m3x2_to_f16x2(hi[q] >> 16)};
+                mma_f16(c, a, b[2 * q], b[2 * q + 1]);
+            }
+            const float s0 = 2 * t4 < MR ? scales[kb * MR + 2 * t4] : 0.0f;
+            const float s1 = 2 * t4 + 1 < MR ? scales[kb * MR + 2 * t4 + 1] : 0.0f;
+            acc[0] = fmaf(c[0], s0, acc[0]);
+            acc[1] = fmaf(c[1], s1, acc[1]);
+            acc[2] = fmaf(c[2], s0, acc[2]);
+            acc[3] = fmaf(c[3], s1, acc[3]);
+        }
+        if (base + kRound < k) {  // the next round's weights, then x once every warp is done
+            load(base + kRound);
+            __syncthreads();
+        }
+    }
+    __shared__ float partial[kWarps][kCols][MR];
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+        const int i = 2 * t4 + e;
+        if (i < MR) partial[warp][g][i] = acc[e], partial[warp][g + 8][i] = acc[2 + e];
+    }
+    __syncthreads();
+    finish<MR, kCols, 0, kEpi>(partial, col0, m, w_scale, n, bias, y, f32_out, accumulate, rk);
+}
+
+template <int MR, GemvEpilogue kEpi>
+void launch_variant(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream_t stream) {
+    constexpr size_t smem = smem_bytes<MR>();
+    if constexpr (smem > 48 * 1024) {
+        static SmemOptIn opt_in;
+        CUDA_CHECK(opt_in.ensure(gemv_fp8_kernel<MR, kEpi>, static_cast<int>(smem)));
+    }
+    const auto blocks = static_cast<unsigned>((a.n + kCols - 1) / kCols) +
+                        (kEpi == GemvEpilogue::kNorm ? static_cast<unsigned>(a.m) : 0u);
+    launch_pdl(gemv_fp8_kernel<MR, kEpi>, dim3(blocks), dim3(kThreads), smem, stream, a.x,
+               static_cast<int>(a.m), a.w_fp8, a.w_scale, a.n, a.k, a.bias, a.y,
+               a.out_type == OutType::kF32, a.accumulate, rk);
+}
+
+}  // namespace
+
+template <GemvEpilogue kEpi>
+void launch_fp8(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream_t stream) {
+    CHECK(a.w_fp8 && a.w_scale && a.k % 16 == 0 && a.m >= 1 && a.m <= kGemvMaxRows)
+        << "FP8 gemv: weights, scales, k % 16 == 0 and 1.." << kGemvMaxRows << " rows";
+    if (a.m == 1)
+        launch_variant<1, kEpi>(a, rk, stream);
+    else if (a.m == 2)
+        launch_variant<2, kEpi>(a, rk, stream);
+    else if (a.m <= 4)
+        launch_variant<4, kEpi>(a, rk, stream);
+    else
+        launch_variant<8, kEpi>(a, rk, stream);
+}
+
+template void launch_fp8<GemvEpilogue::kStore>(const LinearArgs&, const NoEpilogueArgs&,
+                                               cudaStream_t);
+template void launch_fp8<GemvEpilogue::kSiluPair>(const LinearArgs&, const NoEpilogueArgs&,
+                                                  cudaStream_t);
+template void launch_fp8<GemvEpilogue::kRopeKv>(const LinearArgs&, const RopeKvTarget&,
+                                                cudaStream_t);
+template void launch_fp8<GemvEpilogue::kNorm>(const LinearArgs&, const NormTarget&, cudaStream_t);
+
+}  // namespace autoglm::cuda::gemv_detail
