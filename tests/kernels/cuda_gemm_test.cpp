@@ -168,6 +168,9 @@ struct Fp8Weights {
     Fp8Weights(const DeviceBuffer& w, int64_t n, int64_t k)
         : q(static_cast<size_t>(n * k)), scale(static_cast<size_t>(n) * 4) {
         cuda::quantize_rows_fp8(w.as<bf16>(), n, k, q.as<uint8_t>(), scale.as<float>(), nullptr);
+        // The GEMV reads weights before its wait for the previous kernel (weights are constant
+        // in the model): they must be written before it launches.
+        CUDA_CHECK(cudaDeviceSynchronize());
     }
     void set(cuda::LinearArgs& a) const {
         a.w = nullptr, a.w_fp8 = q.as<uint8_t>(), a.w_scale = scale.as<float>();
@@ -175,48 +178,63 @@ struct Fp8Weights {
 };
 
 // The FP8 GEMV takes x as bf16 whatever its range: each 64-element block of a row is scaled by
-// a power of two into f16 for the tensor cores, so magnitudes beyond f16's 65,504 and below its
-// normal range stay exact. Against the CPU (double sums) on the dequantized weights, f32 output:
-// within 1e-4 of each row's largest output (f32 sums in another order; an unscaled f16 input
-// gives inf, a wrong scale errors of order 1).
+// a power of two into f16 for the tensor cores, so magnitudes beyond f16's 65,504 and far below
+// its normal range keep their bits. Against the CPU (double sums) on the dequantized weights,
+// f32 output accumulated onto half the expected sums: within 1e-4 of each row's largest output
+// (f32 sums in another order; an unscaled f16 input gives inf, a scale applied to the wrong
+// block or token errors of order 1). Each token has one magnitude across its row (so every
+// block counts), 2 and 8 tokens at once; k = 1232 ends in a partial k-block, n = 40 in a
+// partial block of columns.
 TEST(CudaOps, Fp8GemvKeepsWideRangeInputs) {
     REQUIRE_GPU();
     if (!has_fp8_tensor_cores()) GTEST_SKIP() << "no FP8 tensor cores: " << cuda_device_summary();
-    const int64_t m = 3, n = 40, k = 1216;  // a ragged last k-block; 8 of 16 columns in the tail
-    auto x = random_bf16_values(static_cast<size_t>(m * k), 80);
-    auto scaled = [](float v, float by) { return bf16_to_f32(f32_to_bf16(v * by)); };
-    for (int64_t c = 0; c < 64; ++c) x[c] = scaled(x[c], 3e5f);         // token 0, block 0
-    for (int64_t c = k; c < 2 * k; ++c) x[c] = scaled(x[c], 1e-7f);     // token 1: tiny
-    std::fill(x.begin() + 2 * k + 128, x.begin() + 2 * k + 256, 0.0f);  // token 2: zeros,
-    for (int64_t c = 2 * k + 256; c < 2 * k + 320; ++c) x[c] = scaled(x[c], 1e30f);  // and huge
+    const int64_t n = 40, k = 1232;
+    const float magnitude[8] = {3e5f, 1e-7f, 1.0f, 1e30f, 1e-35f, 7e4f, 2.0f, 0.01f};
     auto w = random_bf16_values(static_cast<size_t>(n * k), 81, 0.05f);
-    DeviceBuffer dx = upload_bf16(x), dw = upload_bf16(w);
+    DeviceBuffer dw = upload_bf16(w);
     const Fp8Weights w8(dw, n, k);
     std::vector<uint8_t> codes(static_cast<size_t>(n * k));
     std::vector<float> scales(static_cast<size_t>(n)), deq(codes.size());
-    CUDA_CHECK(cudaDeviceSynchronize());
     w8.q.copy_to_host(codes.data(), codes.size());
     w8.scale.copy_to_host(scales.data(), scales.size() * 4);
     for (size_t i = 0; i < codes.size(); ++i)
         deq[i] = e4m3_to_f32(codes[i]) * scales[i / static_cast<size_t>(k)];
-    DeviceBuffer dy = poisoned(static_cast<size_t>(m * n) * 4);
-    cuda::LinearArgs a;
-    a.x = dx.as<bf16>(), a.m = m, a.n = n, a.k = k, a.y = dy.data();
-    a.out_type = cuda::OutType::kF32;
-    w8.set(a);
-    cuda::gemv(a, nullptr);
-    const auto got = download_f32(dy, static_cast<size_t>(m * n));
-    for (int64_t i = 0; i < m; ++i) {
-        double worst = 0, top = 0;
-        for (int64_t j = 0; j < n; ++j) {
-            double want = 0;
-            for (int64_t c = 0; c < k; ++c)
-                want += static_cast<double>(x[i * k + c]) * deq[j * k + c];
-            const float g = got[static_cast<size_t>(i * n + j)];
-            worst = std::isfinite(g) ? std::max(worst, std::fabs(g - want)) : INFINITY;
-            top = std::max(top, std::fabs(want));
+    for (const int64_t m : {2, 8}) {
+        auto x = random_bf16_values(static_cast<size_t>(m * k), 80);
+        for (int64_t i = 0; i < m; ++i)
+            for (int64_t c = 0; c < k; ++c) {
+                float& v = x[static_cast<size_t>(i * k + c)];
+                v = bf16_to_f32(f32_to_bf16(v * magnitude[(i + m) % 8]));
+            }
+        std::fill(x.begin() + 128, x.begin() + 256, 0.0f);  // two k-blocks of zeros
+        std::vector<double> want(static_cast<size_t>(m * n));
+        std::vector<float> base(want.size());
+        for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < n; ++j) {
+                double sum = 0;
+                for (int64_t c = 0; c < k; ++c)
+                    sum += static_cast<double>(x[i * k + c]) * deq[j * k + c];
+                base[i * n + j] = static_cast<float>(sum / 2);
+                want[i * n + j] = sum + base[i * n + j];
+            }
+        DeviceBuffer dx = upload_bf16(x), dy = upload(base);
+        cuda::LinearArgs a;
+        a.x = dx.as<bf16>(), a.m = m, a.n = n, a.k = k, a.y = dy.data();
+        a.out_type = cuda::OutType::kF32, a.accumulate = true;
+        w8.set(a);
+        cuda::gemv(a, nullptr);
+        const auto got = download_f32(dy, static_cast<size_t>(m * n));
+        for (int64_t i = 0; i < m; ++i) {
+            double worst = 0, top = 0;
+            for (int64_t j = 0; j < n; ++j) {
+                const float g = got[static_cast<size_t>(i * n + j)];
+                const double t = want[static_cast<size_t>(i * n + j)];
+                worst = std::isfinite(g) ? std::max(worst, std::fabs(g - t)) : INFINITY;
+                top = std::max(top, std::fabs(t));
+            }
+            EXPECT_LE(worst, 1e-4 * top)
+                << "m=" << m << " token " << i << " (largest output " << top << ")";
         }
-        EXPECT_LE(worst, 1e-4 * top) << "token " << i << " (largest output " << top << ")";
     }
 }
 
@@ -227,6 +245,8 @@ TEST(CudaOps, Fp8GemvRowsEqualSingleRows) {
     if (!has_fp8_tensor_cores()) GTEST_SKIP() << "no FP8 tensor cores: " << cuda_device_summary();
     for (auto [m, n, k] : {std::tuple{2, 96, 4096}, {3, 304, 13696}, {8, 4608, 4096}}) {
         auto x = random_bf16_values(static_cast<size_t>(m * k), 82, 3.0f);
+        for (size_t e = 0; e < x.size(); ++e)  // row i times 16^i: scales of their own
+            x[e] = std::ldexp(x[e], static_cast<int>(4 * (static_cast<int64_t>(e) / k)));
         auto w = random_bf16_values(static_cast<size_t>(n * k), 83, 0.05f);
         DeviceBuffer dx = upload_bf16(x), dw = upload_bf16(w);
         const Fp8Weights w8(dw, n, k);
