@@ -129,7 +129,7 @@ __global__ void __launch_bounds__(kGemvThreads)
         }
     __syncthreads();
     gemv_detail::finish<MR, kRows, kStaged, kEpi>(partial, col0, m, nullptr, n, bias, y, f32_out,
-                                           accumulate, rk);
+                                                  accumulate, rk);
 }
 
 template <int kUnroll, int kStaged>
