@@ -102,7 +102,8 @@ __device__ __forceinline__ void stage_x(const bf16* __restrict__ x, int m, int64
 
 // A block owns 16 output columns, its 8 warps split each round's 4,096 elements of k (8 k-blocks
 // of 64 a warp). Lane (g, t4) holds 16 bytes of rows g and g + 8 of every k-block it takes (all
-// of a round's loads in flight, the first round's before waiting for the kernel that writes x);
+// of a round's loads in flight, the first round's before waiting for the kernel that writes x,
+// the next round's k-block j as soon as this round's is used);
 // its 16 elements feed 4 mmas, mma j taking elements 4j .. 4j + 3 in place of the fragment's k
 // columns 2 t4, 2 t4 + 1 and 2 t4 + 8, 2 t4 + 9 (the same order for x's fragment, so the sum is
 // over the same pairs). Each k-block's 4 mmas start from zero and are scaled into the
@@ -122,22 +123,19 @@ __global__ void __launch_bounds__(kThreads, 2)
     const uint8_t* row_lo = w + min(col0 + g, n - 1) * k;
     const uint8_t* row_hi = w + min(col0 + g + 8, n - 1) * k;
     uint4 wl[kBlocksAWarp], wh[kBlocksAWarp];
-    auto load = [&](int64_t base) {
-#pragma unroll
-        for (int j = 0; j < kBlocksAWarp; ++j) {
-            const int64_t off = base + (warp * kBlocksAWarp + j) * kKBlock + 16 * t4;
-            const bool ok = off < k;  // k % 16 == 0: a chunk is all in or all out
-            wl[j] =
-                ok ? __ldcs(reinterpret_cast<const uint4*>(row_lo + off)) : make_uint4(0, 0, 0, 0);
-            wh[j] =
-                ok ? __ldcs(reinterpret_cast<const uint4*>(row_hi + off)) : make_uint4(0, 0, 0, 0);
-        }
+    auto load = [&](int j, int64_t base) {  // k-block j of the round at base
+        const int64_t off = base + (warp * kBlocksAWarp + j) * kKBlock + 16 * t4;
+        const bool ok = off < k;  // k % 16 == 0: a chunk is all in or all out
+        wl[j] = ok ? __ldcs(reinterpret_cast<const uint4*>(row_lo + off)) : make_uint4(0, 0, 0, 0);
+        wh[j] = ok ? __ldcs(reinterpret_cast<const uint4*>(row_hi + off)) : make_uint4(0, 0, 0, 0);
     };
-    load(0);
+#pragma unroll
+    for (int j = 0; j < kBlocksAWarp; ++j) load(j, 0);
     pdl_trigger();
     pdl_wait();
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (int64_t base = 0; base < k; base += kRound) {
+        const bool more = base + kRound < k;
         stage_x<MR>(x, m, k, base, xs, scales);
         __syncthreads();
 #pragma unroll
@@ -166,11 +164,12 @@ __global__ void __launch_bounds__(kThreads, 2)
             acc[1] = fmaf(c[1], s1, acc[1]);
             acc[2] = fmaf(c[2], s0, acc[2]);
             acc[3] = fmaf(c[3], s1, acc[3]);
+            // Its registers are free: the next round's k-block j is requested now, so that HBM
+            // keeps streaming while this round finishes (rows longer than a round: the down
+            // projection's 13,696).
+            if (more) load(j, base + kRound);
         }
-        if (base + kRound < k) {  // the next round's weights, then x once every warp is done
-            load(base + kRound);
-            __syncthreads();
-        }
+        if (more) __syncthreads();  // every warp is done with this round's x
     }
     __shared__ float partial[kWarps][kCols][MR];
 #pragma unroll
