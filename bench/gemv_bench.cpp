@@ -2,9 +2,9 @@
 // 4608 x 4096, o 4096 x 4096, gate_up 27392 x 4096, down 4096 x 13696): bf16 and FP8 weights at 1,
 // 2, 4 and 8 rows, and the FP8 cuBLASLt path those rows take otherwise (quantize x, FP8 GEMM,
 // scale pass). Each launch reads a different copy of the weights (more bytes than L2 holds), back
-// to back on one stream as in a decode step. Counters: weight_TBps (weight bytes read a second,
-// 1e12) and of_copy (that rate over the device-to-device copy rate, read + write, measured at
-// start in the same run).
+// to back on one stream as in a decode step; an iteration is one launch on each copy. Counters:
+// us_a_launch, weight_TBps (weight bytes read a second, 1e12) and of_copy (that rate over the
+// device-to-device copy rate, read + write, measured at start in the same run).
 //   build/release/bench/gemv_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only
 #include <benchmark/benchmark.h>
 #include <cuda_runtime.h>
@@ -107,24 +107,24 @@ void BM_Linear(benchmark::State& state) {
     cudaEvent_t e0, e1;
     CUDA_CHECK(cudaEventCreate(&e0));
     CUDA_CHECK(cudaEventCreate(&e1));
-    double seconds = 0;  // one launch's, summed over the iterations
-    for (auto _ : state) {
+    double seconds = 0;     // all launches
+    for (auto _ : state) {  // an iteration: one launch on each copy
         CUDA_CHECK(cudaEventRecord(e0, st));
         for (size_t c = 0; c < copies; ++c) launch(c);
         CUDA_CHECK(cudaEventRecord(e1, st));
         CUDA_CHECK(cudaEventSynchronize(e1));
         float ms = 0;
         CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
-        const double t = ms * 1e-3 / static_cast<double>(copies);
-        state.SetIterationTime(t);
-        seconds += t;
+        state.SetIterationTime(ms * 1e-3);
+        seconds += ms * 1e-3;
     }
     cudaEventDestroy(e0);
     cudaEventDestroy(e1);
     CUDA_CHECK(cudaStreamDestroy(st));
     state.SetLabel(std::string(sh.name) + (fp8 ? " fp8" : " bf16"));
-    const double bps = static_cast<double>(w_bytes) * static_cast<double>(state.iterations()) /
-                       std::max(seconds, 1e-12);
+    const double launches = static_cast<double>(copies) * static_cast<double>(state.iterations());
+    const double bps = static_cast<double>(w_bytes) * launches / std::max(seconds, 1e-12);
+    state.counters["us_a_launch"] = seconds / launches * 1e6;
     state.counters["weight_TBps"] = bps * 1e-12;
     state.counters["of_copy"] = bps / g_copy_bps;
 }
@@ -133,7 +133,7 @@ void Args(benchmark::internal::Benchmark* b, bool one_row) {
     for (int s = 0; s < 4; ++s)
         for (int m : {1, 2, 4, 8})
             if (m > 1 || one_row) b->Args({s, m});
-    b->UseManualTime()->Unit(benchmark::kMicrosecond);
+    b->UseManualTime()->Unit(benchmark::kMicrosecond)->MinTime(0.1);
 }
 
 void AllRows(benchmark::internal::Benchmark* b) {

@@ -39,9 +39,10 @@ struct CudaModelOptions {
     bool fp8_weights = false;
     // Steps of up to this many tokens take the GEMV path (decode: norms, M-RoPE and SwiGLU in
     // the GEMVs' epilogues), larger ones cuBLASLt; -1: 1 with FP8 weights, cuda::kGemvMaxRows
-    // in bf16. The GEMV redoes each weight's conversion for every row: batched FP8 decode of
-    // 2 / 4 / 8 sequences took 7.0 / 12.3 / 26.9 ms a step against 4.2 / 4.2 / 4.7 on the FP8
-    // GEMMs (H200, docs/PERFORMANCE.md).
+    // in bf16. The FP8 GEMMs were chosen for 2-8 sequences when the FP8 GEMV converted each
+    // weight again for every row (batched decode of 2 / 4 / 8 sequences 7.0 / 12.3 / 26.9 ms a
+    // step against 4.2 / 4.2 / 4.7, H200, docs/PERFORMANCE.md); the tensor-core FP8 GEMV
+    // converts each weight once for up to 8 rows and is yet to be measured against them.
     int64_t decode_gemv_max_rows = -1;
     // The KV pool in FP8 (--kv-cache-dtype fp8, kernels/kv_fp8.h): e4m3 bytes and a
     // power-of-two scale per (token, KV head), half the bytes of bf16. The step's K/V rows are
