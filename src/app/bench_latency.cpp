@@ -215,6 +215,10 @@ int run_bench(const std::vector<std::string>& args) {
               "steps of up to this many tokens take the GEMV path (0-8), larger ones cuBLASLt "
               "(-1: 1 with FP8 weights, 8 in bf16)",
               true);
+    flags.add("fp8-fast-accum", "false",
+              "FP8 GEMMs with cuBLASLt's fast accumulation (no periodic promotion of the "
+              "tensor cores' partial sums to f32: faster, less exact)",
+              true);
     flags.add("profile", "false",
               "bracket the last timed repeat of each section (the last decode step) with "
               "cudaProfilerStart/Stop, for `ncu --profile-from-start off`",
@@ -284,6 +288,7 @@ int run_bench(const std::vector<std::string>& args) {
     auto gemv_rows = flags.get_int("gemv-max-rows", -1, 8);
     if (!gemv_rows) return fail(gemv_rows.error_message(), kExitUsage);
     opt.decode_gemv_max_rows = gemv_rows.value();
+    opt.fp8_fast_accumulation = flags.enabled("fp8-fast-accum");
     auto fp8 = fp8_weights_from_flags(flags);
     if (!fp8) return fail(fp8.error_message(), kExitUsage);
     opt.fp8_weights = fp8.value();
@@ -326,7 +331,9 @@ int run_bench(const std::vector<std::string>& args) {
     json << "  \"copy_bandwidth_Bps\": " << bw << ",\n  \"gemm_flops\": " << gemm_rate << ",\n";
     json << "  \"tensor_parallel_size\": " << tp << ",\n";
     json << "  \"quantization\": \"" << (opt.fp8_weights ? "fp8" : "none")
-         << "\",\n  \"kv_cache_dtype\": \"" << (opt.fp8_kv ? "fp8" : "bf16") << "\",\n";
+         << "\",\n  \"kv_cache_dtype\": \"" << (opt.fp8_kv ? "fp8" : "bf16") << "\",\n"
+         << "  \"fp8_fast_accumulation\": " << (opt.fp8_fast_accumulation ? "true" : "false")
+         << ",\n";
 
     // Parameter counts of the text decoder that one token streams (the embedding table is
     // gathered, one row) and that a prefill token multiplies (lm_head only for the last token).

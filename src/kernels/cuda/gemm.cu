@@ -380,6 +380,11 @@ void Gemm::reserve_fp8(int64_t rows, int64_t cols) {
     fp8_rows_ = rows, fp8_cols_ = cols;
 }
 
+void Gemm::set_fp8_fast_accumulation(bool on) {
+    CHECK(plans_.empty()) << "set_fp8_fast_accumulation: set before the first GEMM";
+    fp8_fast_accum_ = on;
+}
+
 Gemm::Plan& Gemm::plan_for(const LinearArgs& a) {
     const bool fp8 = a.w_fp8 != nullptr;
     const auto key = std::make_tuple(a.m, a.n, a.k, a.bias != nullptr, static_cast<int>(a.out_type),
@@ -393,6 +398,11 @@ Gemm::Plan& Gemm::plan_for(const LinearArgs& a) {
         cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
     CUBLAS_CHECK(
         cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+    if (fp8 && fp8_fast_accum_) {
+        const int8_t on = 1;
+        CUBLAS_CHECK(
+            cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_FAST_ACCUM, &on, sizeof(on)));
+    }
     if (a.bias && !fp8) {
         const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
         CUBLAS_CHECK(

@@ -105,6 +105,10 @@ class Gemm {
     Fp8Products products_of(const LinearArgs& a) const { return {fp8_scale_, a.w_scale, a.bias}; }
     // GEMV for m <= this, cuBLASLt above (0 = cuBLASLt always).
     void set_gemv_max_rows(int64_t rows) { gemv_max_rows_ = rows; }
+    // cuBLASLt's FP8 fast accumulation: the tensor cores' partial sums are not promoted to f32
+    // every few k-steps (faster, less exact: their own accumulator keeps fewer bits). Set before
+    // the first GEMM.
+    void set_fp8_fast_accumulation(bool on);
 
   private:
     struct Plan {
@@ -118,6 +122,7 @@ class Gemm {
     void* workspace_ = nullptr;
     size_t workspace_bytes_ = 0;
     int64_t gemv_max_rows_ = kGemvMaxRows;
+    bool fp8_fast_accum_ = false;
     std::map<std::tuple<int64_t, int64_t, int64_t, bool, int, bool, bool>, Plan> plans_;
     uint8_t* fp8_x_ = nullptr;  // quantized activations [rows, cols] and their scales [rows]
     float* fp8_scale_ = nullptr;

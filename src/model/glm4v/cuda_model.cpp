@@ -146,6 +146,7 @@ Result<std::unique_ptr<CudaGlm4vModel>> CudaGlm4vModel::create(const Glm4vModel&
                               : options.fp8_weights             ? 1
                                                                 : cuda::kGemvMaxRows;
     m->gemm_->set_gemv_max_rows(std::min<int64_t>(gemv_rows, cuda::kGemvMaxRows));
+    m->gemm_->set_fp8_fast_accumulation(options.fp8_fast_accumulation);
     m->vision_gemm_ = std::make_unique<cuda::Gemm>();
     {
         const MropeTable table(t);  // the CPU's table, so both backends rotate alike

@@ -44,6 +44,8 @@ struct CudaModelOptions {
     // step against 4.2 / 4.2 / 4.7, H200, docs/PERFORMANCE.md); the tensor-core FP8 GEMV
     // converts each weight once for up to 8 rows and is yet to be measured against them.
     int64_t decode_gemv_max_rows = -1;
+    // With FP8 weights: cuBLASLt's FP8 fast accumulation (Gemm::set_fp8_fast_accumulation).
+    bool fp8_fast_accumulation = false;
     // The KV pool in FP8 (--kv-cache-dtype fp8, kernels/kv_fp8.h): e4m3 bytes and a
     // power-of-two scale per (token, KV head), half the bytes of bf16. The step's K/V rows are
     // written as bf16 to a staging buffer and quantized into the pool by a pass of their own;
