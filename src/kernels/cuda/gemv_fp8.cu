@@ -104,7 +104,7 @@ __device__ __forceinline__ void stage_x(const bf16* __restrict__ x, int m, int64
 // of 64 a warp). Lane (g, t4) holds 16 bytes of rows g and g + 8 of every k-block it takes (all
 // of a round's loads in flight, the first round's before waiting for the kernel that writes x,
 // the next round's k-block j as soon as this round's is used);
-// its 16 elements feed 4 mmas, mma j taking elements 4j .. 4j + 3 in place of the fragment's k
+// its 16 elements feed 4 mmas, mma q taking elements 4q .. 4q + 3 in place of the fragment's k
 // columns 2 t4, 2 t4 + 1 and 2 t4 + 8, 2 t4 + 9 (the same order for x's fragment, so the sum is
 // over the same pairs). Each k-block's 4 mmas start from zero and are scaled into the
 // accumulators (rows g, g + 8; tokens 2 t4, 2 t4 + 1).
