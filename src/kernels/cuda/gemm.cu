@@ -1,9 +1,6 @@
 // Gemm: the GEMV kernel for decode-sized m and cuBLASLt (bias epilogue, f32 accumulate) above.
 #include "kernels/cuda/gemm.h"
 
-#include <cuda_fp16.h>
-#include <cuda_fp8.h>
-
 #include <algorithm>
 #include <string>
 #include <type_traits>
@@ -215,17 +212,11 @@ void dispatch_gemv(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream
     CHECK(!a.w_fp8 || a.w_scale) << "gemv: FP8 weights without their scales";
     const int64_t per_load = a.w_fp8 ? 16 : 8;
     CHECK(a.k % per_load == 0) << "gemv needs k % " << per_load << " == 0, got " << a.k;
-    if (a.w_fp8) {
+    if (a.w_fp8)
         gemv_detail::launch_fp8<kEpi>(a, rk, stream);
-    } else if (a.m == 1) {
-        launch_gemv<1, kEpi>(a, rk, stream);
-    } else if (a.m == 2) {
-        launch_gemv<2, kEpi>(a, rk, stream);
-    } else if (a.m <= 4) {
-        launch_gemv<4, kEpi>(a, rk, stream);
-    } else {
-        launch_gemv<8, kEpi>(a, rk, stream);
-    }
+    else
+        gemv_detail::with_rows(
+            a.m, [&](auto mr) { launch_gemv<decltype(mr)::value, kEpi>(a, rk, stream); });
 }
 
 // One block a row: its absolute maximum, then the row scaled into e4m3 (16-byte loads).

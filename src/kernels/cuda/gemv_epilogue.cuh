@@ -188,7 +188,22 @@ __device__ __forceinline__ void finish(const float (&partial)[kWarps][kRows + kS
     }
 }
 
-// The FP8-weight GEMV (gemv_fp8.cu) for m = a.m <= kGemvMaxRows rows.
+// Calls f(std::integral_constant<int, MR>()) with the kernels' row count for m (1..8):
+// 1, 2, 4 or 8, the smallest that holds m.
+template <typename F>
+void with_rows(int64_t m, F&& f) {
+    if (m == 1)
+        f(std::integral_constant<int, 1>());
+    else if (m == 2)
+        f(std::integral_constant<int, 2>());
+    else if (m <= 4)
+        f(std::integral_constant<int, 4>());
+    else
+        f(std::integral_constant<int, 8>());
+}
+
+// The FP8-weight GEMV (gemv_fp8.cu) for 1 <= a.m <= kGemvMaxRows rows, k % 16 == 0, with scales
+// (dispatch_gemv in gemm.cu checks them).
 template <GemvEpilogue kEpi>
 void launch_fp8(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream_t stream);
 

@@ -12,7 +12,6 @@
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
-#include "core/check.h"
 #include "kernels/cuda/gemv_epilogue.cuh"
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/smem_opt_in.h"
@@ -197,16 +196,7 @@ void launch_variant(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStrea
 
 template <GemvEpilogue kEpi>
 void launch_fp8(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream_t stream) {
-    CHECK(a.w_fp8 && a.w_scale && a.k % 16 == 0 && a.m >= 1 && a.m <= kGemvMaxRows)
-        << "FP8 gemv: weights, scales, k % 16 == 0 and 1.." << kGemvMaxRows << " rows";
-    if (a.m == 1)
-        launch_variant<1, kEpi>(a, rk, stream);
-    else if (a.m == 2)
-        launch_variant<2, kEpi>(a, rk, stream);
-    else if (a.m <= 4)
-        launch_variant<4, kEpi>(a, rk, stream);
-    else
-        launch_variant<8, kEpi>(a, rk, stream);
+    with_rows(a.m, [&](auto mr) { launch_variant<decltype(mr)::value, kEpi>(a, rk, stream); });
 }
 
 template void launch_fp8<GemvEpilogue::kStore>(const LinearArgs&, const NoEpilogueArgs&,
