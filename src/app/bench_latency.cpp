@@ -213,8 +213,7 @@ int run_bench(const std::vector<std::string>& args) {
               "(serve --help); the decode roofline counts its bytes");
     flags.add("gemv-max-rows", "-1",
               "steps of up to this many tokens take the GEMV path (0-8), larger ones cuBLASLt "
-              "(-1: 1 with FP8 weights, 8 in bf16)",
-              true);
+              "(-1: 1 with FP8 weights, 8 in bf16)");
     flags.add("fp8-fast-accum", "false",
               "FP8 GEMMs with cuBLASLt's fast accumulation (no periodic promotion of the "
               "tensor cores' partial sums to f32: faster, less exact)",

@@ -15,6 +15,8 @@ Flags::Flags(std::string command, std::string summary)
 
 void Flags::add(const std::string& name, const std::string& default_value, const std::string& help,
                 bool is_switch) {
+    CHECK(!is_switch || default_value.empty() || default_value == "false")
+        << "switch --" << name << " declared with the value default '" << default_value << "'";
     order_.push_back(name);
     specs_[name] = Spec{is_switch ? "false" : default_value, help, is_switch};
 }
