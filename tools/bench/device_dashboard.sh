@@ -14,7 +14,7 @@ if ! ldconfig -p | grep -q libcublasLt.so.13; then
   [ -n "$lib" ] && export LD_LIBRARY_PATH="$(dirname "$lib"):${LD_LIBRARY_PATH:-}"
 fi
 $B serve --model demo --max-num-seqs 2 --port 8012 > "$dir/serve.log" 2>&1 &
-spid=$!
+serve_pid=$!
 for _ in $(seq 300); do curl -sf localhost:8012/health >/dev/null && break; sleep 0.2; done
 grep -m1 -E "device:" "$dir/serve.log"
 cat > "$dir/prometheus.yml" <<EOF
@@ -26,7 +26,7 @@ scrape_configs:
 EOF
 $P --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
   --web.listen-address=127.0.0.1:9091 > "$dir/prometheus.log" 2>&1 &
-ppid=$!
+prom_pid=$!
 for _ in $(seq 100); do curl -sf localhost:9091/-/ready >/dev/null && break; sleep 0.2; done
 $B bench serve --base-url http://127.0.0.1:8012 --no-progress --workload chat --sessions 16 \
   --duration 40 --think-time 0 --max-tokens 1 --warmup 0 | grep -E "^server|failed"
@@ -54,7 +54,7 @@ print(f"{checked} queries, {len(empty)} empty: {empty}")
 sys.exit(1 if empty else 0)
 EOF
 rc=$?
-kill $ppid $spid; wait $spid 2>/dev/null
+kill $prom_pid $serve_pid; wait $serve_pid 2>/dev/null
 echo "dashboard check rc=$rc"
 rm -rf "$dir"
 exit $rc
