@@ -24,10 +24,7 @@ while [ $# -gt 0 ] && [ "$1" != -- ]; do specs+=("$1"); shift; done
 [ ${#specs[@]} -gt 0 ] || { echo "no TAG=BINARY given" >&2; exit 2; }
 OUT=${OUT:-/tmp/autoglm-agent-ab}
 mkdir -p "$OUT"
-if ! ldconfig -p | grep -q libcublasLt.so.13; then
-  lib=$(find / -name 'libcublasLt.so.13*' -not -path '/proc/*' 2>/dev/null | head -1)
-  [ -n "$lib" ] && export LD_LIBRARY_PATH="$(dirname "$lib"):${LD_LIBRARY_PATH:-}"
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/cuda_libs.sh"
 t0=$(date +%s)
 load=()
 if [ "${CONFIG_ONLY:-0}" = 1 ]; then

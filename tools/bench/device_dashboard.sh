@@ -9,10 +9,7 @@ set -u
 B=${1:?autoglm binary}
 P=${2:?prometheus binary}
 dir=$(mktemp -d)
-if ! ldconfig -p | grep -q libcublasLt.so.13; then
-  lib=$(find / -name 'libcublasLt.so.13*' -not -path '/proc/*' 2>/dev/null | head -1)
-  [ -n "$lib" ] && export LD_LIBRARY_PATH="$(dirname "$lib"):${LD_LIBRARY_PATH:-}"
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/cuda_libs.sh"
 $B serve --model demo --max-num-seqs 2 --port 8012 > "$dir/serve.log" 2>&1 &
 serve_pid=$!
 for _ in $(seq 300); do curl -sf localhost:8012/health >/dev/null && break; sleep 0.2; done

@@ -10,10 +10,7 @@ shift 2 || true
 out=${OUT:-/tmp/autoglm-out}
 mkdir -p "$out"
 # cuBLASLt: the system's, else the one PyTorch's wheels carry.
-if ! ldconfig -p | grep -q libcublasLt.so.13; then
-  lib=$(find / -name 'libcublasLt.so.13*' -not -path '/proc/*' 2>/dev/null | head -1)
-  [ -n "$lib" ] && export LD_LIBRARY_PATH="$(dirname "$lib"):${LD_LIBRARY_PATH:-}"
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/cuda_libs.sh"
 # Libraries this build links that the GPU machine's image may lack, carried beside it.
 [ -d .device-carry/lib ] && export LD_LIBRARY_PATH="$PWD/.device-carry/lib:${LD_LIBRARY_PATH:-}"
 nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem --format=csv,noheader

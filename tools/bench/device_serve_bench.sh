@@ -9,10 +9,7 @@ B=${1:?autoglm binary}
 tok=${2:?tokenizer dir}
 OUT=${OUT:-/tmp/autoglm-serve-bench}
 mkdir -p "$OUT"
-if ! ldconfig -p | grep -q libcublasLt.so.13; then
-  lib=$(find / -name 'libcublasLt.so.13*' -not -path '/proc/*' 2>/dev/null | head -1)
-  [ -n "$lib" ] && export LD_LIBRARY_PATH="$(dirname "$lib"):${LD_LIBRARY_PATH:-}"
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/cuda_libs.sh"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 t0=$(date +%s)
 python3 tools/bench/make_full_checkpoint.py --out /tmp/ckpt --tokenizer-dir "$tok" 2>&1 | grep -v Warning | tail -3
