@@ -291,6 +291,7 @@ int run_bench(const std::vector<std::string>& args) {
     auto fp8 = fp8_weights_from_flags(flags);
     if (!fp8) return fail(fp8.error_message(), kExitUsage);
     opt.fp8_weights = fp8.value();
+    opt.fp8_vision = flags.enabled("fp8-vision");
     auto kv_fp8 = kv_cache_fp8_from_flags(flags);
     if (!kv_fp8) return fail(kv_fp8.error_message(), kExitUsage);
     opt.fp8_kv = kv_fp8.value();
@@ -301,6 +302,11 @@ int run_bench(const std::vector<std::string>& args) {
         return fail(
             "--only accuracy compares FP8 with bf16 layer by layer on one GPU "
             "(--tensor-parallel-size 1)",
+            kExitUsage);
+    if (opt.fp8_vision && !opt.fp8_weights && flags.get("only") == "accuracy")
+        return fail(
+            "--only accuracy with --fp8-vision compares the FP8 model (--quantization fp8 "
+            "--fp8-vision) with the bf16 one: pass --quantization fp8 too",
             kExitUsage);
     const auto t_up = Clock::now();
     auto created = CudaGlm4vModel::create_tensor_parallel(host, opt, tp);
@@ -544,6 +550,7 @@ int run_bench(const std::vector<std::string>& args) {
     if (only == "accuracy") {
         CudaModelOptions other_opt = opt;
         other_opt.fp8_weights = !opt.fp8_weights;
+        other_opt.fp8_vision = false;  // this run's FP8 model has --fp8-vision, or neither has
         auto other_created = CudaGlm4vModel::create(host, other_opt);
         if (!other_created) return fail(other_created.error_message(), kExitFailure);
         CudaGlm4vModel& other = *other_created.value();
@@ -612,6 +619,29 @@ int run_bench(const std::vector<std::string>& args) {
         rows.push_back({"FP8 vs bf16, decode steps (max/rms rel)", buf, "", ""});
         json << "  \"fp8_vs_bf16_decode\": {\"max\": " << worst_max << ", \"rms\": " << worst_rms
              << ", \"argmax_equal\": " << same << "},\n";
+        if (opt.fp8_vision) {  // the screenshot through both towers, block by block
+            Taps vb, vf;
+            bf16_model.encode_image(shot_image, &vb);
+            fp8_model.encode_image(shot_image, &vf);
+            std::string vsummary;
+            json << "  \"fp8_vs_bf16_vision\": {";
+            const std::string mid = "vision.block." + std::to_string(vc.depth / 2 - 1),
+                              last = "vision.block." + std::to_string(vc.depth - 1);
+            for (size_t i = 0; i < vb.t.size() && i < vf.t.size(); ++i) {
+                const auto [mx, rms] = errors(vf.t[i].second, vb.t[i].second);
+                const std::string& name = vb.t[i].first;
+                json << (i ? ", " : "") << "\"" << name << "\": [" << mx << ", " << rms << "]";
+                if (name == "vision.block.0" || name == mid || name == last ||
+                    name == "vision.merger") {
+                    std::snprintf(buf, sizeof buf, "%s%s %.3f/%.3f", vsummary.empty() ? "" : ", ",
+                                  name.c_str(), mx, rms);
+                    vsummary += buf;
+                }
+            }
+            json << "},\n";
+            rows.push_back(
+                {"FP8 vs bf16 vision tower, one screenshot (max/rms rel)", vsummary, "", ""});
+        }
     }
 
     // ---- agent step: image encode + prefill of agent_tokens + first token ----

@@ -173,6 +173,18 @@ int run_info(const std::vector<std::string>& args) {
             std::printf("  --quantization %-4s %.2f GB held, %.2f GB read a token\n",
                         fp8 ? "fp8" : "none", held / 1e9, read / 1e9);
         }
+        if (n == 1) {  // the vision blocks' qkv, proj, gate/up and down: a byte and a scale a row
+            const auto& v = m.config().vision;
+            const auto vh = static_cast<double>(v.hidden_size),
+                       vo = static_cast<double>(v.out_hidden_size);
+            const double blocks = static_cast<double>(v.depth);
+            const double params = blocks * (4.0 * vh * vh + 3.0 * vh * vo);
+            const double fp8_bytes = params + 4.0 * blocks * (5.0 * vh + 2.0 * vo);
+            std::printf(
+                "  --fp8-vision: the vision blocks' linear layers %.2f GB -> %.2f GB held "
+                "(decode reads none of them)\n",
+                2.0 * params / 1e9, fp8_bytes / 1e9);
+        }
     }
     const Glm4vImageProcessorOptions& ip = m.image_processor_options();
     std::printf("image processor: %s\n  from %s\n", ip.describe().c_str(), ip.source.c_str());

@@ -33,6 +33,13 @@ void add_model_flags(Flags& flags) {
               "tensor cores with per-token activation scales; decode reads half the bytes). An "
               "FP8 checkpoint (quantization_config fp8) is read dequantized to bf16 and, with "
               "fp8, quantized again per output channel");
+    flags.add("fp8-vision", "false",
+              "also store the vision blocks' linear layers (qkv, proj, gate/up, down) as FP8 "
+              "e4m3 per output channel, their inputs quantized per patch row (CUDA, sm_89 or "
+              "newer): a screenshot's encoder GEMMs on the FP8 tensor cores. The patch embedding, "
+              "the merger and attention stay bf16. Independent of --quantization; off by "
+              "default, so the vision tower computes as the bf16 reference does",
+              true);
     flags.add("threads", "0", "CPU worker threads (0 = all cores)");
     flags.add("help", "", "show this help", /*is_switch=*/true);
 }

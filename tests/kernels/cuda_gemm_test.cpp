@@ -487,6 +487,116 @@ TEST(CudaOps, Fp8FoldedPassesMatchTheSeparatePasses) {
         check_fp8_folded_passes(H, I);
 }
 
+// The FP8 vision blocks' folded passes (cuda_vision.cpp) equal the separate ones bit for bit:
+// the 2-D rotary reading qkv products (v heads scaled too) == scale pass + vision_rope, on the
+// 16-byte path (head_dim 64, 128) and the pair-by-pair one (head_dim 16, the tiny fixtures'); the
+// bf16-residual step == scale pass, the bf16 add, rms_norm_bf16 (+ quantize_rows_fp8), with the
+// row scales read and then overwritten in place, as the tower runs it.
+TEST(CudaOps, Fp8VisionPassesMatchTheSeparatePasses) {
+    REQUIRE_GPU();
+    if (!has_fp8_tensor_cores()) GTEST_SKIP() << "no FP8 tensor cores: " << cuda_device_summary();
+    const int64_t m = 37;
+    auto x_scale = random_bf16_values(static_cast<size_t>(m), 90, 0.01f);
+    for (float& v : x_scale) v = std::fabs(v) + 0.002f;
+    auto col_scales = [](int64_t cols, uint32_t seed) {
+        auto ws = random_bf16_values(static_cast<size_t>(cols), seed, 0.01f);
+        for (float& v : ws) v = std::fabs(v) + 0.001f;
+        return ws;
+    };
+    for (const int64_t hd : {int64_t{64}, int64_t{128}, int64_t{16}}) {
+        SCOPED_TRACE("head_dim " + std::to_string(hd));
+        const int64_t heads = 3, W = 3 * heads * hd;
+        auto raw = random_bf16_values(static_cast<size_t>(m * W), 91, 300.0f);
+        const auto ws = col_scales(W, 92);
+        std::vector<int32_t> coords(static_cast<size_t>(2 * m));
+        for (int64_t t = 0; t < m; ++t)
+            coords[2 * t] = static_cast<int32_t>(t / 6),
+                       coords[2 * t + 1] = static_cast<int32_t>(t % 6);
+        DeviceBuffer dxs = upload(x_scale), dws = upload(ws), dc = upload(coords);
+        const cuda::Fp8Products p{dxs.as<float>(), dws.as<float>(), nullptr};
+        DeviceBuffer folded = upload_bf16(raw), separate = upload_bf16(raw);
+        cuda::vision_rope(folded.as<bf16>(), m, heads, hd, dc.as<int32_t>(), 10000.0f, p, nullptr);
+        cuda::LinearArgs a;
+        a.m = m, a.n = W, a.w_scale = p.w_scale, a.y = separate.data();
+        cuda::scale_fp8_products(a, p.x_scale, nullptr);
+        const auto scaled_only = download_bf16(separate, static_cast<size_t>(m * W));
+        cuda::vision_rope(separate.as<bf16>(), m, heads, hd, dc.as<int32_t>(), 10000.0f, nullptr);
+        const auto got = download_bf16(folded, static_cast<size_t>(m * W)),
+                   want = download_bf16(separate, static_cast<size_t>(m * W));
+        EXPECT_EQ(max_abs_diff(got, want), 0.0);
+        // The v heads hold their scaled values, not the raw products; q and k rotated.
+        double v_raw = 0.0, v_scaled = 0.0, qk_moved = 0.0;
+        for (int64_t t = 0; t < m; ++t)
+            for (int64_t c = 0; c < W; ++c) {
+                const size_t i = static_cast<size_t>(t * W + c);
+                if (c >= 2 * heads * hd) {
+                    v_raw = std::max(v_raw, static_cast<double>(std::fabs(got[i] - raw[i])));
+                    v_scaled =
+                        std::max(v_scaled, static_cast<double>(std::fabs(got[i] - scaled_only[i])));
+                } else {
+                    qk_moved =
+                        std::max(qk_moved, static_cast<double>(std::fabs(got[i] - scaled_only[i])));
+                }
+            }
+        EXPECT_GT(v_raw, 0.0);
+        EXPECT_EQ(v_scaled, 0.0);
+        EXPECT_GT(qk_moved, 0.0);
+    }
+    for (const int64_t H : {int64_t{1536}, int64_t{32}, int64_t{4096}}) {
+        SCOPED_TRACE("H " + std::to_string(H));
+        const float eps = 1e-6f;
+        auto raw = random_bf16_values(static_cast<size_t>(m * H), 93, 300.0f);
+        auto res = random_bf16_values(static_cast<size_t>(m * H), 94, 3.0f);
+        auto wo = random_bf16_values(static_cast<size_t>(H), 95);
+        const auto ws = col_scales(H, 96);
+        DeviceBuffer dws = upload(ws), dwo = upload_bf16(wo);
+        // The separate passes: scaled branch in bf16, the bf16 add on the host, then the norm.
+        DeviceBuffer dxs0 = upload(x_scale), dbr = upload_bf16(raw);
+        cuda::LinearArgs a;
+        a.m = m, a.n = H, a.w_scale = dws.as<float>(), a.y = dbr.data();
+        cuda::scale_fp8_products(a, dxs0.as<float>(), nullptr);
+        const auto branch = download_bf16(dbr, raw.size());
+        std::vector<float> want_res(res.size());
+        for (size_t i = 0; i < res.size(); ++i)
+            want_res[i] = bf16_to_f32(f32_to_bf16(res[i] + branch[i]));
+        DeviceBuffer dres_ref = upload_bf16(want_res), d16 = poisoned(res.size() * 2);
+        cuda::rms_norm_bf16(dres_ref.as<bf16>(), dwo.as<bf16>(), m, H, eps, d16.as<bf16>(),
+                            nullptr);
+        DeviceBuffer dq2 = poisoned(static_cast<size_t>(m * H)), ds2 = poisoned(x_scale.size() * 4);
+        cuda::quantize_rows_fp8(d16.as<bf16>(), m, H, dq2.as<uint8_t>(), ds2.as<float>(), nullptr);
+        // Folded, FP8 rows out, the scales read and overwritten in place.
+        DeviceBuffer dres = upload_bf16(res), draw = upload_bf16(raw), ds = upload(x_scale);
+        DeviceBuffer dq = poisoned(static_cast<size_t>(m * H));
+        const cuda::Fp8Products p{ds.as<float>(), dws.as<float>(), nullptr};
+        cuda::add_rms_norm_bf16_fp8(dres.as<bf16>(), draw.as<bf16>(), p, dwo.as<bf16>(), m, H, eps,
+                                    {dq.as<uint8_t>(), ds.as<float>()}, nullptr, nullptr);
+        EXPECT_EQ(max_abs_diff(download_bf16(dres, res.size()), want_res), 0.0) << "residual";
+        EXPECT_EQ(download_bytes(dq, m * H), download_bytes(dq2, m * H)) << "norm codes";
+        EXPECT_EQ(download_f32(ds, x_scale.size()), download_f32(ds2, x_scale.size()));
+        // Folded, bf16 rows out (the post norm after the last block).
+        DeviceBuffer dres_b = upload_bf16(res), draw_b = upload_bf16(raw), dxs_b = upload(x_scale);
+        DeviceBuffer dout = poisoned(res.size() * 2);
+        const cuda::Fp8Products pb{dxs_b.as<float>(), dws.as<float>(), nullptr};
+        cuda::add_rms_norm_bf16_fp8(dres_b.as<bf16>(), draw_b.as<bf16>(), pb, dwo.as<bf16>(), m, H,
+                                    eps, {}, dout.as<bf16>(), nullptr);
+        EXPECT_EQ(max_abs_diff(download_bf16(dres_b, res.size()), want_res), 0.0);
+        EXPECT_EQ(max_abs_diff(download_bf16(dout, res.size()), download_bf16(d16, res.size())),
+                  0.0)
+            << "bf16 norm";
+        // No branch (the first block's norm): the residual untouched, its norm quantized.
+        DeviceBuffer dres_n = upload_bf16(res), dq3 = poisoned(static_cast<size_t>(m * H)),
+                     ds3 = poisoned(x_scale.size() * 4), d16n = poisoned(res.size() * 2),
+                     dq4 = poisoned(static_cast<size_t>(m * H)), ds4 = poisoned(x_scale.size() * 4);
+        cuda::add_rms_norm_bf16_fp8(dres_n.as<bf16>(), nullptr, {}, dwo.as<bf16>(), m, H, eps,
+                                    {dq3.as<uint8_t>(), ds3.as<float>()}, nullptr, nullptr);
+        cuda::rms_norm_bf16(dres_n.as<bf16>(), dwo.as<bf16>(), m, H, eps, d16n.as<bf16>(), nullptr);
+        cuda::quantize_rows_fp8(d16n.as<bf16>(), m, H, dq4.as<uint8_t>(), ds4.as<float>(), nullptr);
+        EXPECT_EQ(max_abs_diff(download_bf16(dres_n, res.size()), res), 0.0);
+        EXPECT_EQ(download_bytes(dq3, m * H), download_bytes(dq4, m * H)) << "first norm codes";
+        EXPECT_EQ(download_f32(ds3, x_scale.size()), download_f32(ds4, x_scale.size()));
+    }
+}
+
 // The decode GEMVs with SwiGLU in their epilogue equal GEMV + silu_mul bit for bit (and the CPU
 // twin within bf16 tolerance); the grouped-layout silu_mul does too.
 TEST(CudaOps, GemvWithSiluEqualsGemvThenSiluMul) {

@@ -26,6 +26,8 @@ namespace {
     if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: " << cuda_device_summary()
 
 constexpr double kBf16Tolerance = 3e-2;
+// FP8 paths (e4m3: 3 mantissa bits on weights and activations), of max|ref| per tap.
+constexpr double kFp8Tolerance = 0.1;
 
 std::unique_ptr<Glm4vModel> load_fixture(const std::string& fixture) {
     LoadOptions options;
@@ -42,9 +44,10 @@ Result<SafetensorsFile> open_golden(const std::string& fixture, const std::strin
 }
 
 std::unique_ptr<CudaGlm4vModel> to_gpu(const Glm4vModel& host, bool graphs = true, bool fp8 = false,
-                                       bool fp8_kv = false, int tp = 1) {
+                                       bool fp8_kv = false, int tp = 1, bool fp8_vision = false) {
     CudaModelOptions o;
     o.fp8_weights = fp8;
+    o.fp8_vision = fp8_vision;
     o.fp8_kv = fp8_kv;
     o.max_num_tokens = 512;
     o.max_num_seqs = 256;  // the layer-tap runs ask for every token's logits
@@ -58,7 +61,8 @@ std::unique_ptr<CudaGlm4vModel> to_gpu(const Glm4vModel& host, bool graphs = tru
 }
 
 void expect_taps(const testing::Recorder& rec, const SafetensorsFile& g, const std::string& prefix,
-                 const std::string& label, size_t expected_taps) {
+                 const std::string& label, size_t expected_taps,
+                 double tolerance = kBf16Tolerance) {
     ASSERT_EQ(rec.order.size(), expected_taps) << label;
     double worst = 0;
     std::string worst_name;
@@ -68,12 +72,12 @@ void expect_taps(const testing::Recorder& rec, const SafetensorsFile& g, const s
         std::vector<float> want(static_cast<size_t>(v.numel()));
         to_f32(v.dtype, v.data, want.data(), want.size());
         const double err = testing::relative_error(rec.tensors.at(name), want);
-        ASSERT_LE(err, kBf16Tolerance)
-            << label << ": first mismatch at '" << name << "' (" << err << ")";
+        ASSERT_LE(err, tolerance) << label << ": first mismatch at '" << name << "' (" << err
+                                  << ")";
         if (err >= worst) worst = err, worst_name = name;
     }
     std::printf("%s on CUDA: %zu taps within %.0e; worst %.3g at '%s'\n", label.c_str(),
-                rec.order.size(), kBf16Tolerance, worst, worst_name.c_str());
+                rec.order.size(), tolerance, worst, worst_name.c_str());
 }
 
 // Greedy decoding of one sequence on the GPU: prefill, then one token per step (graphs).
@@ -270,6 +274,59 @@ TEST_P(CudaGolden, VisionTowerAndMultimodalMatchTransformers) {
               testing::read_tensor<int32_t>(g, "mm.generated_ids"));
 }
 
+// The vision blocks in FP8 (CudaModelOptions::fp8_vision: their GEMMs on FP8 tensor cores,
+// weights per output row, inputs per patch row) against transformers' unquantized tower: every
+// vision tap within kFp8Tolerance, and the multimodal prompt's layers and logits with those
+// embeddings too. The FP8 blocks are in use: their merger rows differ from the bf16 tower's.
+TEST_P(CudaGolden, Fp8VisionTowerStaysWithinFp8ToleranceOfTransformers) {
+    REQUIRE_GPU();
+    cudaDeviceProp prop{};
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    if (prop.major * 10 + prop.minor < 89) GTEST_SKIP() << prop.name << " has no FP8 tensor cores";
+    auto host = load_fixture(GetParam());
+    ASSERT_TRUE(host);
+    auto gpu = to_gpu(*host, true, false, false, 1, /*fp8_vision=*/true);
+    auto plain = to_gpu(*host);
+    ASSERT_TRUE(gpu && plain);
+    const Glm4vConfig& cfg = host->config();
+    auto f = open_golden(GetParam(), "vision_golden");
+    ASSERT_TRUE(f.ok()) << f.error_message();
+    const SafetensorsFile& g = f.value();
+    std::vector<ImageGrid> grids;
+    const auto thw = testing::read_tensor<int32_t>(g, "image_grid_thw");
+    for (size_t i = 0; i + 2 < thw.size(); i += 3)
+        grids.push_back({thw[i], thw[i + 1], thw[i + 2]});
+    const auto pixels = testing::read_tensor<float>(g, "pixel_values");
+    testing::Recorder fp8_taps, bf16_taps;
+    gpu->encode_images(pixels, grids, &fp8_taps);
+    expect_taps(fp8_taps, g, "", GetParam() + " FP8 vision",
+                static_cast<size_t>(cfg.vision.depth + 4), kFp8Tolerance);
+    plain->encode_images(pixels, grids, &bf16_taps);
+    double moved = 0.0;
+    const auto& a = fp8_taps.tensors.at("vision.merger");
+    const auto& b = bf16_taps.tensors.at("vision.merger");
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i)
+        moved = std::max(moved, static_cast<double>(std::fabs(a[i] - b[i])));
+    EXPECT_GT(moved, 0.0) << "the FP8 tower computed what the bf16 one did";
+    const auto ids = testing::read_tensor<int32_t>(g, "mm.input_ids");
+    const std::vector<ImageGrid> two(grids.begin(), grids.begin() + 2);
+    auto rope = compute_rope_positions(ids, two, cfg);
+    ASSERT_TRUE(rope.ok()) << rope.error_message();
+    int64_t num_patches = 0;
+    for (const ImageGrid& gr : two) num_patches += gr.num_patches();
+    const std::span<const float> px(
+        pixels.data(), static_cast<size_t>(num_patches * cfg.vision.patch_input_dim()));
+    const DeviceImageEmbeddings emb = gpu->encode_images(px, two);
+    std::vector<const cuda::bf16*> rows;
+    for (int64_t i = 0; i < emb.num_tokens; ++i) rows.push_back(emb.row(i, cfg.text.hidden_size));
+    testing::Recorder rec;
+    forward_all_rows(*gpu, ids, &rec, rope.value().positions, rows,
+                     static_cast<int32_t>(cfg.image_token_id));
+    expect_taps(rec, g, "mm.", GetParam() + " multimodal with FP8 vision",
+                static_cast<size_t>(cfg.text.num_hidden_layers + 3), kFp8Tolerance);
+}
+
 // The server sends a screenshot to the GPU as its resized bytes; the rows the device makes
 // from them must be exactly the processor's pixel_values in bf16, so the embeddings are equal.
 TEST_P(CudaGolden, CompactImagesEncodeToTheSameEmbeddings) {
@@ -333,7 +390,6 @@ TEST_P(CudaGolden, GraphsAndPlainLaunchesAgree) {
 // the neighbouring e4m3 value, a 6 % step, and the decode steps attend to K/V computed so
 // (measured on the H200: prompt 0.071-0.072, decode steps up to 0.06; a wrong scale or layout
 // gives errors of order 1).
-constexpr double kFp8Tolerance = 0.1;
 
 TEST_P(CudaGolden, Fp8WeightsMatchTheTorchEmulation) {
     REQUIRE_GPU();

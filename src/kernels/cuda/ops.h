@@ -128,6 +128,20 @@ void silu_mul_grouped4_fp8(const bf16* gate_up, const Fp8Products& products, int
 // inv_freq[k] = theta^(-2k / (d/2)).
 void vision_rope(bf16* qkv, int64_t n, int64_t heads, int64_t head_dim, const int32_t* coords,
                  float theta, cudaStream_t stream);
+// The same on an FP8 GEMM's products (Fp8Products): every q, k and v value gets its scales first
+// (rounded to bf16, v written back scaled), then q and k rotate; equal to scale_fp8_products
+// followed by the plain vision_rope.
+void vision_rope(bf16* qkv, int64_t n, int64_t heads, int64_t head_dim, const int32_t* coords,
+                 float theta, const Fp8Products& products, cudaStream_t stream);
+
+// The vision blocks' residual step on the FP8 path (their residual is bf16), per row r:
+//   if branch:  residual[r] = bf16(residual[r] + bf16(scaled branch[r]))   (written back)
+//   then w_out * rmsnorm(residual[r]): quantized into `out` for the next FP8 GEMM, or, with
+//   out.q null, stored in bf16 to out_bf16 (one of the two). branch_products.x_scale may be
+//   out.scale (each row reads its scale before writing it). dim % 8 == 0 and dim <= 8192.
+void add_rms_norm_bf16_fp8(bf16* residual, const bf16* branch, const Fp8Products& branch_products,
+                           const bf16* w_out, int64_t rows, int64_t dim, float eps,
+                           const Fp8Rows& out, bf16* out_bf16, cudaStream_t stream);
 
 // x[t, :] += bicubic sample (A = -0.75, align_corners false, border) of the side x side table at
 // patch coords[t] of an image grid_hw[t] = (h, w) patches.

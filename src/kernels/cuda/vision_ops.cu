@@ -1,9 +1,13 @@
 // The vision tower's elementwise CUDA kernels: the 2-D rotary, patch rows cut from an image's
-// bytes, the bicubic position-embedding resample, the merger's LayerNorm + GELU.
+// bytes, the bicubic position-embedding resample, the merger's LayerNorm + GELU, and the FP8
+// path's residual step (bf16 residual, products scaled on load, the normed row quantized).
 #include <algorithm>
 #include <cmath>
 
+#include "core/check.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/fp8.cuh"
+#include "kernels/cuda/gemm.h"
 #include "kernels/cuda/ops.h"
 
 namespace autoglm::cuda {
@@ -14,9 +18,12 @@ constexpr int kRowThreads = 256;
 // One block per token. The angles of the token's 2-D position first (shared), then each thread
 // rotates kVec adjacent pairs (i, i + d/2) of one q or k head: kVec = 8 loads and stores 16 bytes
 // at a time (needs d % 32 == 0, so no vector straddles the row / column quarter), kVec = 1 any d.
+// With FP8 products (kVec = 8 only), every value of the row gets its scales first, rounded to
+// bf16 as the scale pass would store it, and the v heads are written back scaled.
 template <int kVec>
 __global__ void vision_rope_kernel(bf16* __restrict__ qkv, int heads, int head_dim,
-                                   const int32_t* __restrict__ coords, float theta) {
+                                   const int32_t* __restrict__ coords, float theta,
+                                   Fp8Products pp) {
     extern __shared__ float angles[];  // [half] cos, then [half] sin
     const int64_t t = blockIdx.x;
     const int half = head_dim / 2, quarter = half / 2;
@@ -30,13 +37,27 @@ __global__ void vision_rope_kernel(bf16* __restrict__ qkv, int heads, int head_d
     }
     __syncthreads();
     const int units = half / kVec;
-    for (int idx = threadIdx.x; idx < 2 * heads * units; idx += blockDim.x) {
-        const int h = idx / units, i0 = idx % units * kVec;  // h < 2 * heads: q heads, then k
+    // h < 2 * heads: q heads, then k; the v heads only with products to scale.
+    const int count = (pp.x_scale ? 3 : 2) * heads * units;
+    for (int idx = threadIdx.x; idx < count; idx += blockDim.x) {
+        const int h = idx / units, i0 = idx % units * kVec;
         bf16* x = row + h * head_dim + i0;
         float a[kVec], b[kVec];
         if constexpr (kVec == 8) {
             unpack8(*reinterpret_cast<const Bf16x8*>(x), a);
             unpack8(*reinterpret_cast<const Bf16x8*>(x + half), b);
+            if (pp.x_scale) {
+                const int64_t col = h * head_dim + i0;
+                apply_fp8_products(pp, t, col, a);
+                apply_fp8_products(pp, t, col + half, b);
+                round_to_bf16(a);
+                round_to_bf16(b);
+                if (h >= 2 * heads) {  // a v head: scaled, not rotated
+                    *reinterpret_cast<Bf16x8*>(x) = pack8(a);
+                    *reinterpret_cast<Bf16x8*>(x + half) = pack8(b);
+                    continue;
+                }
+            }
         } else {
             a[0] = bf(x[0]), b[0] = bf(x[half]);
         }
@@ -138,21 +159,96 @@ __global__ void layer_norm_gelu_kernel(bf16* __restrict__ x, const bf16* __restr
     }
 }
 
+// One block a row, 8 consecutive values a thread (dim % 8 == 0): the branch's products scaled
+// and rounded to bf16 (as the scale pass stores them), added into the bf16 residual (rounded, as
+// the bf16 path's GEMM adds into it), then the row's RMSNorm rounded to bf16 and either stored
+// or quantized (its absolute maximum over the block, then 8 bytes a thread), so the codes equal
+// rms_norm_bf16 + quantize_rows_fp8's.
+__global__ void add_rms_norm_bf16_fp8_kernel(bf16* __restrict__ residual,
+                                             const bf16* __restrict__ branch, Fp8Products bp,
+                                             const bf16* __restrict__ w_out, int dim, float eps,
+                                             Fp8Rows out, bf16* __restrict__ out_bf16) {
+    __shared__ float scratch[32];
+    const int64_t r = blockIdx.x;
+    const int c = static_cast<int>(threadIdx.x) * 8;
+    float x[8] = {}, w[8] = {};
+    if (c < dim) {
+        unpack8(*reinterpret_cast<const Bf16x8*>(residual + r * dim + c), x);
+        unpack8(*reinterpret_cast<const Bf16x8*>(w_out + c), w);
+        if (branch) {
+            float b[8];
+            unpack8(*reinterpret_cast<const Bf16x8*>(branch + r * dim + c), b);
+            apply_fp8_products(bp, r, c, b);
+            round_to_bf16(b);
+#pragma unroll
+            for (int e = 0; e < 8; ++e) x[e] += b[e];
+            round_to_bf16(x);
+            *reinterpret_cast<Bf16x8*>(residual + r * dim + c) = pack8(x);
+        }
+    }
+    float ss = 0.0f;
+#pragma unroll
+    for (int e = 0; e < 8; ++e) ss += x[e] * x[e];
+    // block_sum synchronizes: every thread has read bp.x_scale[r] before out.scale[r] is written.
+    const float inv = rsqrtf(block_sum(ss, scratch) / static_cast<float>(dim) + eps);
+    float y[8];
+#pragma unroll
+    for (int e = 0; e < 8; ++e) y[e] = w[e] * (x[e] * inv);
+    if (!out.q) {
+        if (c < dim) *reinterpret_cast<Bf16x8*>(out_bf16 + r * dim + c) = pack8(y);
+        return;
+    }
+    round_to_bf16(y);
+    float amax = 0.0f;
+#pragma unroll
+    for (int e = 0; e < 8; ++e) amax = fmaxf(amax, fabsf(y[e]));
+    amax = block_max(amax, scratch);
+    if (threadIdx.x == 0) out.scale[r] = fp8_row_scale(amax);
+    if (c < dim)
+        *reinterpret_cast<uint2*>(out.q + r * dim + c) = pack8_e4m3(y, fp8_row_inv_scale(amax));
+}
+
 }  // namespace
 
 void vision_rope(bf16* qkv, int64_t n, int64_t heads, int64_t head_dim, const int32_t* coords,
-                 float theta, cudaStream_t stream) {
+                 float theta, const Fp8Products& products, cudaStream_t stream) {
     if (n == 0) return;
     const auto smem = static_cast<size_t>(head_dim) * sizeof(float);
     if (head_dim % 32 == 0) {
-        const int64_t units = heads * head_dim / 8;  // 2 * heads * (head_dim / 2) / 8
+        // 2 (or 3, scaling v too) * heads * (head_dim / 2) / 8 units of 8 pairs.
+        const int64_t units = (products.x_scale ? 3 : 2) * heads * head_dim / 16;
         const auto threads = static_cast<unsigned>(std::min<int64_t>((units + 31) / 32 * 32, 512));
         vision_rope_kernel<8><<<static_cast<unsigned>(n), threads, smem, stream>>>(
-            qkv, static_cast<int>(heads), static_cast<int>(head_dim), coords, theta);
+            qkv, static_cast<int>(heads), static_cast<int>(head_dim), coords, theta, products);
     } else {
+        if (products.x_scale) {  // the scale pass first, then the pair-by-pair rotation
+            LinearArgs a;
+            a.m = n, a.n = 3 * heads * head_dim, a.w_scale = products.w_scale;
+            a.bias = products.bias, a.y = qkv;
+            scale_fp8_products(a, products.x_scale, stream);
+        }
         vision_rope_kernel<1><<<static_cast<unsigned>(n), 256, smem, stream>>>(
-            qkv, static_cast<int>(heads), static_cast<int>(head_dim), coords, theta);
+            qkv, static_cast<int>(heads), static_cast<int>(head_dim), coords, theta, Fp8Products{});
     }
+    AUTOGLM_LAUNCH_CHECK();
+}
+
+void vision_rope(bf16* qkv, int64_t n, int64_t heads, int64_t head_dim, const int32_t* coords,
+                 float theta, cudaStream_t stream) {
+    vision_rope(qkv, n, heads, head_dim, coords, theta, Fp8Products{}, stream);
+}
+
+void add_rms_norm_bf16_fp8(bf16* residual, const bf16* branch, const Fp8Products& branch_products,
+                           const bf16* w_out, int64_t rows, int64_t dim, float eps,
+                           const Fp8Rows& out, bf16* out_bf16, cudaStream_t stream) {
+    CHECK(dim % 8 == 0 && dim <= 8192)
+        << "add_rms_norm_bf16_fp8 needs dim % 8 == 0 and dim <= 8192, got " << dim;
+    CHECK((out.q != nullptr) != (out_bf16 != nullptr))
+        << "add_rms_norm_bf16_fp8 writes FP8 rows or bf16 rows";
+    if (rows == 0) return;
+    const auto threads = static_cast<unsigned>((dim / 8 + 31) / 32 * 32);
+    add_rms_norm_bf16_fp8_kernel<<<static_cast<unsigned>(rows), threads, 0, stream>>>(
+        residual, branch, branch_products, w_out, static_cast<int>(dim), eps, out, out_bf16);
     AUTOGLM_LAUNCH_CHECK();
 }
 

@@ -123,6 +123,22 @@ Result<std::unique_ptr<CudaGlm4vModel>> CudaGlm4vModel::create(const Glm4vModel&
                 "FP8 weights need hidden, intermediate and attention widths that are "
                 "multiples of 16"};
     }
+    if (options.fp8_vision) {
+        cudaDeviceProp prop{};
+        CUDA_CHECK(cudaGetDeviceProperties(&prop, options.device));
+        if (prop.major * 10 + prop.minor < 89)
+            return Error{std::string("an FP8 vision tower needs FP8 tensor cores (compute "
+                                     "capability 8.9 or newer); ") +
+                         prop.name + " is " + std::to_string(prop.major) + "." +
+                         std::to_string(prop.minor)};
+        const auto& v = host.config().vision;
+        if (v.hidden_size % 16 != 0 || v.hidden_size > 8192 || v.out_hidden_size % 16 != 0 ||
+            v.out_hidden_size > cuda::kSiluMulFp8MaxWidth)
+            return Error{
+                "an FP8 vision tower needs hidden and MLP widths that are multiples of "
+                "16 (hidden at most 8192, MLP at most " +
+                std::to_string(cuda::kSiluMulFp8MaxWidth) + ")"};
+    }
     CUDA_CHECK(cudaSetDevice(options.device));
     std::unique_ptr<CudaGlm4vModel> m(new CudaGlm4vModel(host, options));
     // Text steps first: a decode's blocks take SMs before an image encode's waiting blocks.
@@ -148,6 +164,7 @@ Result<std::unique_ptr<CudaGlm4vModel>> CudaGlm4vModel::create(const Glm4vModel&
     m->gemm_->set_gemv_max_rows(std::min<int64_t>(gemv_rows, cuda::kGemvMaxRows));
     m->gemm_->set_fp8_fast_accumulation(options.fp8_fast_accumulation);
     m->vision_gemm_ = std::make_unique<cuda::Gemm>();
+    m->vision_gemm_->set_fp8_fast_accumulation(options.fp8_fast_accumulation);
     {
         const MropeTable table(t);  // the CPU's table, so both backends rotate alike
         m->rope_.num_pairs = static_cast<int>(table.num_pairs());
@@ -388,7 +405,7 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
     // Where this step's K/V rows go first: the pool, or (FP8 pool) the staging rows.
     const int64_t* write_slots = kv8 ? kv_stage_slots_ : in.slots;
     cudaStream_t st = stream_;
-    auto linear = [&](const bf16* x, int64_t m, const TextLinear& w, int64_t out, int64_t k,
+    auto linear = [&](const bf16* x, int64_t m, const LinearWeight& w, int64_t out, int64_t k,
                       const bf16* bias, void* y, cuda::OutType type = cuda::OutType::kBf16) {
         cuda::LinearArgs a;
         a.x = x, a.m = m, a.n = out, a.k = k, a.bias = bias, a.y = y, a.out_type = type;
@@ -409,7 +426,7 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
     const bool fp8_act = options_.fp8_weights && !gemm_->uses_gemv(n, H) && gate_up_grouped_ &&
                          H % 8 == 0 && H <= 8192 && hd % 8 == 0 && I <= cuda::kSiluMulFp8MaxWidth;
     const cuda::Fp8Rows xq = fp8_act ? gemm_->fp8_input() : cuda::Fp8Rows{};
-    auto products = [&](const TextLinear& w, int64_t out, int64_t k, const bf16* bias, bf16* y) {
+    auto products = [&](const LinearWeight& w, int64_t out, int64_t k, const bf16* bias, bf16* y) {
         cuda::LinearArgs a;
         a.m = n, a.n = out, a.k = k, a.bias = bias, a.y = y;
         w.set(a);
@@ -425,7 +442,7 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
     };
     // The o / down projection, then add_rms_norm(branch -> residual_, -> out): out is normed_
     // (or, on the FP8 path, its FP8 rows) or null.
-    auto project_then_norm = [&](const bf16* x, const TextLinear& w, int64_t k,
+    auto project_then_norm = [&](const bf16* x, const LinearWeight& w, int64_t k,
                                  const bf16* w_branch, const bf16* w_out, bf16* out) {
         if (fp8_act && tp) {
             // Each rank's products carry its own input scales: final values first, then the sum.
@@ -559,7 +576,7 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
     if (obs) detail::tap_bf16(obs, "final_norm", rows_normed_, in.num_logits, H, st);
     if (tp) {  // this rank's vocabulary columns, then everyone's side by side
         const int64_t rows = in.num_logits, part = rows * dims_.vocab;
-        linear(rows_normed_, rows, TextLinear{w_->lm_head}, dims_.vocab, H, nullptr, logits_part_,
+        linear(rows_normed_, rows, LinearWeight{w_->lm_head}, dims_.vocab, H, nullptr, logits_part_,
                cuda::OutType::kF32);
         if (rows > 0) coll->all_gather_f32(rank, logits_part_, logits_gather_, part, st);
         for (int r = 0; rank == 0 && rows > 0 && r < options_.tp_size; ++r)
@@ -569,7 +586,7 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
                                   static_cast<size_t>(dims_.vocab) * 4, static_cast<size_t>(rows),
                                   cudaMemcpyDeviceToDevice, st));
     } else {
-        linear(rows_normed_, in.num_logits, TextLinear{w_->lm_head}, t.vocab_size, H, nullptr,
+        linear(rows_normed_, in.num_logits, LinearWeight{w_->lm_head}, t.vocab_size, H, nullptr,
                logits_, cuda::OutType::kF32);
     }
     if (obs) detail::tap(obs, "logits", logits_, in.num_logits, t.vocab_size, st);
@@ -677,7 +694,11 @@ std::string CudaGlm4vModel::describe() const {
     CUDA_CHECK(cudaGetDeviceProperties(&prop, options_.device));
     std::ostringstream os;
     os << prop.name << ": weights " << (weight_bytes_ >> 20) << " MiB "
-       << (options_.fp8_weights ? "(text linear layers FP8, the rest bf16)" : "bf16")
+       << (options_.fp8_weights && options_.fp8_vision
+               ? "(text and vision linear layers FP8, the rest bf16)"
+           : options_.fp8_weights ? "(text linear layers FP8, the rest bf16)"
+           : options_.fp8_vision  ? "(vision linear layers FP8, the rest bf16)"
+                                  : "bf16")
        << ", KV pool " << (options_.fp8_kv ? "(FP8) " : "") << num_kv_blocks_ << " blocks x "
        << options_.block_size << " tokens ("
        << ((kv_bytes_per_block() * static_cast<uint64_t>(num_kv_blocks_)) >> 20)

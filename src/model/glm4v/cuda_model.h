@@ -37,6 +37,10 @@ struct CudaModelOptions {
     // with a scale per output row; the embeddings, the LM head, the norms and the vision tower
     // stay bf16.
     bool fp8_weights = false;
+    // The vision blocks' linear layers (qkv, proj, gate/up, down) in FP8 too, quantized the same
+    // way, with their inputs quantized per patch row: the tower's GEMMs on FP8 tensor cores. The
+    // patch embedding, the merger and the attention stay bf16. Independent of fp8_weights.
+    bool fp8_vision = false;
     // Steps of up to this many tokens take the GEMV path (decode: norms, M-RoPE and SwiGLU in
     // the GEMVs' epilogues), larger ones cuBLASLt; -1: 1 with FP8 weights, cuda::kGemvMaxRows
     // in bf16. The FP8 GEMMs were chosen for 2-8 sequences when the FP8 GEMV converted each

@@ -48,8 +48,9 @@ inline void tap_bf16(LayerObserver* obs, const char* name, const cuda::bf16* dev
 
 using cuda::bf16;
 
-// A text linear layer's weight: bf16, or FP8 with a scale per row (CudaModelOptions::fp8_weights).
-struct TextLinear {
+// A linear layer's weight: bf16, or FP8 with a scale per row (CudaModelOptions::fp8_weights for
+// the text decoder's, fp8_vision for the vision blocks').
+struct LinearWeight {
     bf16* w = nullptr;
     uint8_t* fp8 = nullptr;
     float* scale = nullptr;
@@ -58,10 +59,11 @@ struct TextLinear {
 
 struct CudaGlm4vModel::Layer {
     bf16 *input_ln, *qkv_b, *post_self_attn, *post_attention, *post_mlp;
-    TextLinear qkv, o, gate_up, down;
+    LinearWeight qkv, o, gate_up, down;
 };
 struct CudaGlm4vModel::VisionBlock {
-    bf16 *norm1, *norm2, *qkv_w, *proj_w, *gate_up_w, *down_w;
+    bf16 *norm1, *norm2;
+    LinearWeight qkv, proj, gate_up, down;  // gate_up grouped as the text MLP's when FP8
 };
 struct CudaGlm4vModel::Weights {
     bf16 *embed = nullptr, *norm = nullptr, *lm_head = nullptr;

@@ -175,6 +175,7 @@ DeviceImageEmbeddings CudaGlm4vModel::encode(std::span<const ImageGrid> grids,
         v.ints = static_cast<int32_t*>(
             alloc(static_cast<size_t>(cap * 4 + cap / rpb * 2 + 1024 + cap * 2) * 4));
         v.table = static_cast<float*>(alloc(3 * 256 * sizeof(float)));
+        if (options_.fp8_vision) vision_gemm_->reserve_fp8(cap, std::max(H, out_h));
     }
     VisionWork& v = *vision_;
     // Host metadata: patch coordinates, grid sizes, per-image attention ranges and work items.
@@ -246,24 +247,60 @@ DeviceImageEmbeddings CudaGlm4vModel::encode(std::span<const ImageGrid> grids,
     // Hopper's wgmma kernel where the build and the GPU have it (~2.6x the mma.sync kernel's
     // rate on a screenshot's 13,416 patches); the mma.sync kernel elsewhere.
     const bool hopper_attention = cuda::hopper_attention_supported(p);
-    for (int64_t b = 0; b < vc.depth; ++b) {
-        const VisionBlock& B = w_->blocks[static_cast<size_t>(b)];
-        cuda::rms_norm_bf16(v.xb, B.norm1, N, H, eps, v.h, st);
-        linear(v.h, N, B.qkv_w, 3 * H, H, nullptr, v.qkv);
-        cuda::vision_rope(v.qkv, N, heads, hd, coords, 10000.0f, st);
+    auto attention = [&] {
         if (hopper_attention)
             cuda::prefill_attention_sm90(p, work_dev, num_work, N, st);
         else
             cuda::prefill_attention(p, work_dev, num_work, st);
-        linear(v.attn, N, B.proj_w, H, H, nullptr, v.xb, cuda::OutType::kBf16, true);
-        cuda::rms_norm_bf16(v.xb, B.norm2, N, H, eps, v.h, st);
-        linear(v.h, N, B.gate_up_w, 2 * out_h, H, nullptr, v.gu);
-        cuda::silu_mul(v.gu, N, out_h, v.act, st);
-        linear(v.act, N, B.down_w, H, out_h, nullptr, v.xb, cuda::OutType::kBf16, true);
+    };
+    // FP8 blocks: each GEMM's input is quantized by the kernel that writes it (the residual
+    // step's norm, SwiGLU; attention's output by a pass of its own) and its products are scaled
+    // by the kernel that reads them (the rotary, the residual step, SwiGLU), as in the text
+    // decoder's FP8 steps. proj's products go to v.h, down's to v.attn (both free by then).
+    const bool fp8 = options_.fp8_vision;
+    const cuda::Fp8Rows xq = fp8 ? vision_gemm_->fp8_input() : cuda::Fp8Rows{};
+    auto products = [&](const LinearWeight& w, int64_t out, int64_t k, bf16* y) {
+        cuda::LinearArgs a;
+        a.m = N, a.n = out, a.k = k, a.y = y;
+        w.set(a);
+        vision_gemm_->fp8_products(a, st);
+        return vision_gemm_->products_of(a);
+    };
+    if (fp8 && vc.depth > 0)
+        cuda::add_rms_norm_bf16_fp8(v.xb, nullptr, {}, w_->blocks[0].norm1, N, H, eps, xq, nullptr,
+                                    st);
+    for (int64_t b = 0; b < vc.depth; ++b) {
+        const VisionBlock& B = w_->blocks[static_cast<size_t>(b)];
+        if (fp8) {
+            const bool last = b + 1 == vc.depth;
+            cuda::vision_rope(v.qkv, N, heads, hd, coords, 10000.0f,
+                              products(B.qkv, 3 * H, H, v.qkv), st);
+            attention();
+            cuda::quantize_rows_fp8(v.attn, N, H, xq.q, xq.scale, st);
+            cuda::add_rms_norm_bf16_fp8(v.xb, v.h, products(B.proj, H, H, v.h), B.norm2, N, H, eps,
+                                        xq, nullptr, st);
+            cuda::silu_mul_grouped4_fp8(v.gu, products(B.gate_up, 2 * out_h, H, v.gu), N, out_h, xq,
+                                        st);
+            // The next block's first norm, or after the last block the post norm (bf16, v.h).
+            cuda::add_rms_norm_bf16_fp8(
+                v.xb, v.attn, products(B.down, H, out_h, v.attn),
+                last ? w_->post_ln : w_->blocks[static_cast<size_t>(b + 1)].norm1, N, H, eps,
+                last ? cuda::Fp8Rows{} : xq, last ? v.h : nullptr, st);
+        } else {
+            cuda::rms_norm_bf16(v.xb, B.norm1, N, H, eps, v.h, st);
+            linear(v.h, N, B.qkv.w, 3 * H, H, nullptr, v.qkv);
+            cuda::vision_rope(v.qkv, N, heads, hd, coords, 10000.0f, st);
+            attention();
+            linear(v.attn, N, B.proj.w, H, H, nullptr, v.xb, cuda::OutType::kBf16, true);
+            cuda::rms_norm_bf16(v.xb, B.norm2, N, H, eps, v.h, st);
+            linear(v.h, N, B.gate_up.w, 2 * out_h, H, nullptr, v.gu);
+            cuda::silu_mul(v.gu, N, out_h, v.act, st);
+            linear(v.act, N, B.down.w, H, out_h, nullptr, v.xb, cuda::OutType::kBf16, true);
+        }
         if (obs)
             detail::tap_bf16(obs, ("vision.block." + std::to_string(b)).c_str(), v.xb, N, H, st);
     }
-    cuda::rms_norm_bf16(v.xb, w_->post_ln, N, H, eps, v.h, st);
+    if (!fp8 || vc.depth == 0) cuda::rms_norm_bf16(v.xb, w_->post_ln, N, H, eps, v.h, st);
     if (obs) detail::tap_bf16(obs, "vision.post_norm", v.h, N, H, st);
     const int64_t rows = N / group;
     linear(v.h, rows, w_->down_w, out_h, H * group, w_->down_b, v.z);

@@ -26,6 +26,7 @@ struct Packed {
     std::vector<const TensorView*> parts;
     std::string alias_of;  // the same host tensor under another packed name (tied embeddings)
     bool fp8 = false;      // stored as FP8 rows with a scale each
+    bool vision_gate_up = false;  // a vision block's gate and up weights (two parts)
     int64_t numel() const {
         int64_t n = 0;
         for (const TensorView* p : parts) n += p->numel();
@@ -34,17 +35,28 @@ struct Packed {
     int64_t cols() const { return parts[0]->shape.size() == 2 ? parts[0]->shape[1] : 0; }
 };
 
+bool ends_with(const std::string& s, const std::string& suffix) {
+    return s.size() > suffix.size() &&
+           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 // The text decoder's linear layers, which --quantization fp8 stores as FP8.
-bool is_fp8_candidate(const std::string& packed) {
+bool is_text_fp8_candidate(const std::string& packed) {
     static const char* const kSuffixes[] = {"self_attn.qkv.weight", "self_attn.o_proj.weight",
                                             "mlp.gate_up_proj.weight", "mlp.down_proj.weight"};
     if (packed.rfind("model.language_model.layers.", 0) != 0) return false;
-    for (const char* suffix : kSuffixes) {
-        const std::string sfx = suffix;
-        if (packed.size() > sfx.size() &&
-            packed.compare(packed.size() - sfx.size(), sfx.size(), sfx) == 0)
-            return true;
-    }
+    for (const char* suffix : kSuffixes)
+        if (ends_with(packed, suffix)) return true;
+    return false;
+}
+
+// The vision blocks' linear layers, which CudaModelOptions::fp8_vision stores as FP8.
+bool is_vision_fp8_candidate(const std::string& packed) {
+    static const char* const kSuffixes[] = {"attn.qkv.weight", "attn.proj.weight",
+                                            "mlp.gate_up.weight", "mlp.down_proj.weight"};
+    if (packed.rfind("model.visual.blocks.", 0) != 0) return false;
+    for (const char* suffix : kSuffixes)
+        if (ends_with(packed, suffix)) return true;
     return false;
 }
 
@@ -87,7 +99,10 @@ Status CudaGlm4vModel::upload_weights(const Glm4vWeights& hw) {
         }
         item_of.emplace(spec.packed, items.size());
         Packed p{spec.packed, spec.layout, {&t}, {}};
-        p.fp8 = options_.fp8_weights && t.shape.size() == 2 && is_fp8_candidate(spec.packed);
+        p.fp8 =
+            t.shape.size() == 2 && ((options_.fp8_weights && is_text_fp8_candidate(spec.packed)) ||
+                                    (options_.fp8_vision && is_vision_fp8_candidate(spec.packed)));
+        p.vision_gate_up = p.fp8 && ends_with(spec.packed, "mlp.gate_up.weight");
         if (spec.packed == spec.request.name) {  // alone: may be a view of one already listed
             const auto [it, fresh] = single_by_data.try_emplace(t.data, spec.packed);
             if (!fresh) p.alias_of = it->second;
@@ -97,7 +112,8 @@ Status CudaGlm4vModel::upload_weights(const Glm4vWeights& hw) {
     if (!problem.empty()) return Error{problem};
 
     // The text MLP's gate and up rows interleave in groups of kGemvSiluGroup, so one decode
-    // GEMV block holds matching gate and up columns and applies SwiGLU itself.
+    // GEMV block holds matching gate and up columns and applies SwiGLU itself; so do an FP8
+    // vision block's (its gate and up come as two tensors), for silu_mul_grouped4_fp8.
     const int64_t G = cuda::kGemvSiluGroup;
     gate_up_grouped_ = dims_.inter % G == 0;
     // FP8 tensors take a byte an element and a float a row; their bf16 rows pass through one
@@ -138,7 +154,7 @@ Status CudaGlm4vModel::upload_weights(const Glm4vWeights& hw) {
     size_t offset = 0;
     std::vector<float> f32;
     std::map<std::string, bf16*> packed;
-    std::map<std::string, TextLinear> packed_fp8;
+    std::map<std::string, LinearWeight> packed_fp8;
     for (const Packed& it : items) {
         if (!it.alias_of.empty()) {
             packed[it.name] = packed.at(it.alias_of);
@@ -146,10 +162,15 @@ Status CudaGlm4vModel::upload_weights(const Glm4vWeights& hw) {
         }
         char* dst = it.fp8 ? static_cast<char*>(staging) : base + offset;
         if (!it.fp8) packed[it.name] = reinterpret_cast<bf16*>(dst);
-        const bool group_gate_up = it.layout == PackLayout::kGateUpGroups && gate_up_grouped_;
+        const bool group_gate_up =
+            (it.layout == PackLayout::kGateUpGroups && gate_up_grouped_) || it.vision_gate_up;
+        // Gate and up as two tensors (the vision blocks'), or as the halves of one (the text's).
+        const bool gate_up_parts = it.vision_gate_up;
+        CHECK(!gate_up_parts || it.parts.size() == 2) << it.name << ": gate and up expected";
         const bool merge_columns = it.layout == PackLayout::kMergeColumns;
         size_t written = 0;
-        for (const TensorView* p : it.parts) {
+        for (size_t part = 0; part < it.parts.size(); ++part) {
+            const TensorView* p = it.parts[part];
             const int64_t n = p->numel();
             const size_t elem = dtype_size(p->dtype);
             // Rows of the source go through staging in pieces of at most kStage / 2 bytes out.
@@ -159,7 +180,7 @@ Status CudaGlm4vModel::upload_weights(const Glm4vWeights& hw) {
             while (r < rows) {
                 int64_t take = std::max<int64_t>(
                     1, std::min<int64_t>(rows - r, static_cast<int64_t>(kStage / 2 / (cols * 2))));
-                const int64_t half = rows / 2;
+                const int64_t half = gate_up_parts ? rows : rows / 2;
                 if (group_gate_up) {  // whole groups, never across the gate/up boundary
                     take = std::min(take, r < half ? half - r : rows - r) / G * G;
                     CHECK(take > 0) << it.name << ": gate/up rows too wide to stage";
@@ -192,8 +213,8 @@ Status CudaGlm4vModel::upload_weights(const Glm4vWeights& hw) {
                 }
                 if (group_gate_up) {
                     // Gate row j -> 2G * (j / G) + j % G, up row j -> the same + G.
-                    const bool up = r >= half;
-                    const int64_t j0 = up ? r - half : r;
+                    const bool up = gate_up_parts ? part == 1 : r >= half;
+                    const int64_t j0 = up && !gate_up_parts ? r - half : r;
                     const size_t group_bytes = static_cast<size_t>(G * cols) * 2;
                     char* first = dst + (2 * j0 + (up ? G : 0)) * cols * 2;
                     CUDA_CHECK(cudaMemcpy2DAsync(first, 2 * group_bytes, out, group_bytes,
@@ -213,7 +234,7 @@ Status CudaGlm4vModel::upload_weights(const Glm4vWeights& hw) {
         }
         if (it.fp8) {  // the staged bf16 rows -> FP8 rows and their scales, in stream order
             const int64_t cols = it.cols(), rows = it.numel() / cols;
-            TextLinear q;
+            LinearWeight q;
             q.fp8 = reinterpret_cast<uint8_t*>(base + offset);
             q.scale = reinterpret_cast<float*>(base + offset +
                                                align_up(static_cast<size_t>(rows * cols)));
@@ -242,10 +263,10 @@ Status CudaGlm4vModel::upload_weights(const Glm4vWeights& hw) {
         if (unbound.empty()) unbound = name;
         return nullptr;
     };
-    const auto linear_at = [&](const std::string& name) -> TextLinear {
+    const auto linear_at = [&](const std::string& name) -> LinearWeight {
         if (const auto found = packed_fp8.find(name); found != packed_fp8.end())
             return found->second;
-        return TextLinear{at(name)};
+        return LinearWeight{at(name)};
     };
     Weights& w = *w_;
     const std::string lm = "model.language_model.";
@@ -281,10 +302,10 @@ Status CudaGlm4vModel::upload_weights(const Glm4vWeights& hw) {
         VisionBlock& d = w.blocks[b];
         d.norm1 = at(p + "norm1.weight");
         d.norm2 = at(p + "norm2.weight");
-        d.qkv_w = at(p + "attn.qkv.weight");
-        d.proj_w = at(p + "attn.proj.weight");
-        d.gate_up_w = at(p + "mlp.gate_up.weight");
-        d.down_w = at(p + "mlp.down_proj.weight");
+        d.qkv = linear_at(p + "attn.qkv.weight");
+        d.proj = linear_at(p + "attn.proj.weight");
+        d.gate_up = linear_at(p + "mlp.gate_up.weight");
+        d.down = linear_at(p + "mlp.down_proj.weight");
     }
     w.post_ln = at(v + "post_layernorm.weight");
     w.down_w = at(v + "downsample.weight");
