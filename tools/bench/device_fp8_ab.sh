@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine from the repository root: the FP8 checks and A/B figures in one call.
+#   1. the FP8 op and golden tests (the vision tower's folded passes, the GEMV's L2 prefetch),
+#      compute-sanitizer memcheck on the new op tests;
+#   2. the agent step (`bench latency --only agent`): bf16, FP8, FP8 + --fp8-vision, and the
+#      last with --fp8-fast-accum, in turns, ROUNDS times (medians printed), plus the vision
+#      tower alone for bf16 and --fp8-vision;
+#   3. `--only accuracy --quantization fp8 --fp8-vision` (the FP8 tower against bf16, tap by tap);
+#   4. batch-1 FP8 decode with --l2-prefetch-mb 0 / PREFETCH_MB..., in turns, ROUNDS times.
+# Usage: tools/bench/device_fp8_ab.sh BUILD_DIR [tests|agent|accuracy|decode|all]
+# The binaries may come from another machine: carry the libraries they lack in .device-carry/lib.
+set -uo pipefail
+build=${1:?build dir}
+what=${2:-all}
+out=${OUT:-/tmp/autoglm-out}
+rounds=${ROUNDS:-3}
+prefetch_mb=${PREFETCH_MB:-"8 16 32"}
+mkdir -p "$out"
+source "$(dirname "${BASH_SOURCE[0]}")/cuda_libs.sh"
+[ -d .device-carry/lib ] && export LD_LIBRARY_PATH="$PWD/.device-carry/lib:${LD_LIBRARY_PATH:-}"
+nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem --format=csv,noheader
+bench=("$build/bin/autoglm" bench latency --model autoglm-phone-9b --load-format dummy)
+status=0
+
+# median KEY FILE...: the median of a JSON number over the files.
+median() {
+  python3 - "$@" <<'EOF'
+import json, statistics, sys
+key, files = sys.argv[1], sys.argv[2:]
+vals = [json.load(open(f))[key] for f in files]
+print(f"{statistics.median(vals):.2f} (" + ", ".join(f"{v:.2f}" for v in vals) + ")")
+EOF
+}
+
+if [ "$what" = tests ] || [ "$what" = all ]; then
+  "$build"/tests/kernels_cuda_test --gtest_filter='CudaOps.Fp8*:CudaOps.Vision*' 2>&1 \
+    | grep -E "^\[  (PASSED|FAILED) |FAILED|Failure|error" | tee -a "$out/tests.log" || status=1
+  "$build"/tests/model_cuda_test --gtest_filter='*Vision*:*Fp8*' 2>&1 \
+    | grep -E "^\[  (PASSED|FAILED) |FAILED|Failure|on CUDA|error" | tee -a "$out/tests.log" || status=1
+  if command -v compute-sanitizer >/dev/null; then
+    compute-sanitizer --tool memcheck --error-exitcode 9 "$build"/tests/kernels_cuda_test \
+      --gtest_filter='CudaOps.Fp8VisionPasses*:CudaOps.Fp8GemvRows*' > "$out/memcheck_fp8.log" 2>&1
+    echo "memcheck (FP8 vision passes, GEMV prefetch) exit $?"; tail -3 "$out/memcheck_fp8.log"
+  fi
+fi
+
+if [ "$what" = agent ] || [ "$what" = all ]; then
+  declare -A modes=(
+    [bf16]=""
+    [fp8]="--quantization fp8"
+    [fp8v]="--quantization fp8 --fp8-vision"
+    [fp8vf]="--quantization fp8 --fp8-vision --fp8-fast-accum"
+  )
+  for r in $(seq "$rounds"); do
+    for m in bf16 fp8 fp8v fp8vf; do
+      # shellcheck disable=SC2086
+      "${bench[@]}" ${modes[$m]} --only agent --json "$out/agent_${m}_$r.json" \
+        > "$out/agent_${m}_$r.log" 2>&1 || { status=1; tail -3 "$out/agent_${m}_$r.log"; }
+    done
+  done
+  for m in bf16 fp8 fp8v fp8vf; do
+    echo "agent step TTFT ms, $m: $(median agent_ttft_ms "$out"/agent_"$m"_*.json)"
+  done
+  for r in $(seq "$rounds"); do
+    "${bench[@]}" --only vision --json "$out/vision_bf16_$r.json" > "$out/vision_bf16_$r.log" 2>&1
+    "${bench[@]}" --fp8-vision --only vision --json "$out/vision_fp8_$r.json" \
+      > "$out/vision_fp8_$r.log" 2>&1 || status=1
+  done
+  echo "vision tower ms, bf16: $(median vision_ms "$out"/vision_bf16_*.json)"
+  echo "vision tower ms, --fp8-vision: $(median vision_ms "$out"/vision_fp8_*.json)"
+fi
+
+if [ "$what" = accuracy ] || [ "$what" = all ]; then
+  "${bench[@]}" --quantization fp8 --fp8-vision --only accuracy --json "$out/accuracy.json" \
+    2>&1 | tee "$out/accuracy.log" | grep -E "FP8 vs bf16" || status=1
+fi
+
+if [ "$what" = decode ] || [ "$what" = all ]; then
+  for r in $(seq "$rounds"); do
+    for mb in 0 $prefetch_mb; do
+      "${bench[@]}" --quantization fp8 --only decode --l2-prefetch-mb "$mb" \
+        --json "$out/decode_${mb}_$r.json" > "$out/decode_${mb}_$r.log" 2>&1 || status=1
+    done
+  done
+  for mb in 0 $prefetch_mb; do
+    echo "FP8 decode tok/s, --l2-prefetch-mb $mb: $(median decode_tok_per_s "$out"/decode_"$mb"_*.json)" \
+      "of $(median decode_roofline_tok_per_s "$out"/decode_"$mb"_*.json)"
+  done
+fi
+exit $status
