@@ -53,11 +53,12 @@ for spec in "${specs[@]}"; do
   echo "== $tag up at $(( $(date +%s) - t0 )) s ${envs[*]} ${tag_flags[*]}"
   grep -E "KV pool|KV cache" "$OUT/serve_$tag.log" | head -2
   # GPU memory as nvidia-smi sees it while the rows run, every 200 ms: each compute process's
-  # (the server is the only one) and the whole device's.
+  # (the server is the only one) and the whole device's, with the SM clock and the power draw
+  # (a loaded server's steps may run at lower clocks than `bench latency`'s short bursts).
   nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits -lms 200 \
     > "$OUT/smi_$tag.txt" 2>/dev/null &
   smi=$!
-  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 \
+  nvidia-smi --query-gpu=memory.used,clocks.sm,power.draw --format=csv,noheader,nounits -lms 200 \
     > "$OUT/smi_gpu_$tag.txt" 2>/dev/null &
   smi_gpu=$!
   run() {
@@ -86,7 +87,11 @@ for spec in "${specs[@]}"; do
   kill $smi $smi_gpu 2>/dev/null
   awk -F', *' '$2 > m { m = $2 } END { if (m) print "nvidia-smi, max: server process " m " MiB" }' \
     "$OUT/smi_$tag.txt"
-  awk '$1 > m { m = $1 } END { if (m) print "nvidia-smi, max: whole GPU " m " MiB" }' \
+  awk -F', *' '$1 > m { m = $1 } END { if (m) print "nvidia-smi, max: whole GPU " m " MiB" }' \
+    "$OUT/smi_gpu_$tag.txt"
+  # SM clock and power over the samples taken while the GPU was busy (power above 200 W).
+  awk -F', *' '$3 > 200 { n++; c += $2; p += $3; if (!lo || $2 < lo) lo = $2 }
+    END { if (n) printf "nvidia-smi, busy samples: %d, SM clock mean %.0f MHz (min %d), power mean %.0f W\n", n, c / n, lo, p / n }' \
     "$OUT/smi_gpu_$tag.txt"
   kill -TERM $pid; wait $pid; echo "serve $tag exit $?"
 done

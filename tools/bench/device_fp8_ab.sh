@@ -6,8 +6,11 @@
 #      last with --fp8-fast-accum, in turns, ROUNDS times (medians printed), plus the vision
 #      tower alone for bf16 and --fp8-vision;
 #   3. `--only accuracy --quantization fp8 --fp8-vision` (the FP8 tower against bf16, tap by tap);
-#   4. batch-1 FP8 decode with --l2-prefetch-mb 0 / PREFETCH_MB..., in turns, ROUNDS times.
-# Usage: tools/bench/device_fp8_ab.sh BUILD_DIR [tests|agent|accuracy|decode|all]
+#   4. batch-1 FP8 decode with --l2-prefetch-mb 0 / PREFETCH_MB..., in turns, ROUNDS times;
+#   5. the random load's mixed step (`--only mixed`, FP8) in short bursts (5 repeats) and
+#      sustained (1,000), with nvidia-smi's SM clock and power sampled: whether a loaded server's
+#      longer steps (~9.5 ms against 8.6 offline) are the GPU's clocks under sustained load.
+# Usage: tools/bench/device_fp8_ab.sh BUILD_DIR [tests|agent|accuracy|decode|mixed|all]
 # The binaries may come from another machine: carry the libraries they lack in .device-carry/lib.
 set -uo pipefail
 build=${1:?build dir}
@@ -85,6 +88,26 @@ if [ "$what" = decode ] || [ "$what" = all ]; then
   for mb in 0 $prefetch_mb; do
     echo "FP8 decode tok/s, --l2-prefetch-mb $mb: $(median decode_tok_per_s "$out"/decode_"$mb"_*.json)" \
       "of $(median decode_roofline_tok_per_s "$out"/decode_"$mb"_*.json)"
+  done
+fi
+if [ "$what" = mixed ] || [ "$what" = all ]; then
+  for repeats in 5 1000 5 1000; do
+    nvidia-smi --query-gpu=clocks.sm,power.draw --format=csv,noheader,nounits -lms 100 \
+      > "$out/smi_mixed_$repeats.txt" 2>/dev/null &
+    smi=$!
+    "${bench[@]}" --quantization fp8 --only mixed --repeats "$repeats" \
+      --json "$out/mixed_$repeats.json" > "$out/mixed_$repeats.log" 2>&1 || status=1
+    kill $smi 2>/dev/null
+    python3 - "$out/mixed_$repeats.json" "$out/smi_mixed_$repeats.txt" "$repeats" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+busy = [tuple(float(x) for x in l.split(",")) for l in open(sys.argv[2]) if l.strip()]
+busy = [b for b in busy if b[1] > 200]
+clock = sum(b[0] for b in busy) / len(busy) if busy else 0
+power = sum(b[1] for b in busy) / len(busy) if busy else 0
+print(f"mixed step, {sys.argv[3]} repeats: {j['mixed_ms']:.2f} ms ({j['mixed_gpu_ms']:.2f} on the GPU);"
+      f" busy samples {len(busy)}, SM clock {clock:.0f} MHz, power {power:.0f} W")
+EOF
   done
 fi
 exit $status
