@@ -96,4 +96,9 @@ void gelu_erf_inplace(float* x, int64_t n);
 // out[r, j] = silu(gate[r, j]) * up[r, j]. gate, up, out: [rows, width]; out may alias gate.
 void silu_mul_separate(const float* gate, const float* up, int64_t n, float* out);
 
+// Each row of x [rows, cols] replaced by its FP8 value with one scale a row, as the GPU's FP8
+// linear layers store weights (per output row) and quantize GEMM inputs (per token): scale =
+// amax / 448 (1 for a row of zeros), x = e4m3_sat(x * 448 / amax) * scale, rounded to nearest even.
+void fp8_round_rows(float* x, int64_t rows, int64_t cols);
+
 }  // namespace autoglm::cpu

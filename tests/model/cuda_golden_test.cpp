@@ -17,6 +17,7 @@
 #include "model/glm4v/cuda_model.h"
 #include "model/glm4v/image_processor.h"
 #include "model/glm4v/rope_index.h"
+#include "util/fp8_vision.h"
 #include "util/golden.h"
 
 namespace autoglm {
@@ -275,10 +276,14 @@ TEST_P(CudaGolden, VisionTowerAndMultimodalMatchTransformers) {
 }
 
 // The vision blocks in FP8 (CudaModelOptions::fp8_vision: their GEMMs on FP8 tensor cores,
-// weights per output row, inputs per patch row) against transformers' unquantized tower: every
-// vision tap within kFp8Tolerance, and the multimodal prompt's layers and logits with those
-// embeddings too. The FP8 blocks are in use: their merger rows differ from the bf16 tower's.
-TEST_P(CudaGolden, Fp8VisionTowerStaysWithinFp8ToleranceOfTransformers) {
+// weights per output row, inputs per patch row) against the CPU's emulation of the same rules
+// (testing::Fp8EmulatedVision, f32): every vision tap within kFp8Tolerance, as the text FP8 path
+// is held to its torch emulation (the GPU's bf16 roundings move an element to the neighbouring
+// e4m3 value here and there). Against transformers' unquantized tower, the bounds the emulation
+// itself meets (VisionGolden.Fp8EmulatedBlocksStayWithinTheFp8Bounds: 0.15 for the vision taps,
+// 0.25 for the multimodal prompt's layers and logits). The FP8 blocks are in use: the merger
+// rows differ from the bf16 tower's.
+TEST_P(CudaGolden, Fp8VisionTowerMatchesItsCpuEmulation) {
     REQUIRE_GPU();
     cudaDeviceProp prop{};
     CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
@@ -297,10 +302,23 @@ TEST_P(CudaGolden, Fp8VisionTowerStaysWithinFp8ToleranceOfTransformers) {
     for (size_t i = 0; i + 2 < thw.size(); i += 3)
         grids.push_back({thw[i], thw[i + 1], thw[i + 2]});
     const auto pixels = testing::read_tensor<float>(g, "pixel_values");
-    testing::Recorder fp8_taps, bf16_taps;
+    testing::Recorder fp8_taps, emulated, bf16_taps;
     gpu->encode_images(pixels, grids, &fp8_taps);
+    const testing::Fp8EmulatedVision cpu_fp8(*host);
+    cpu_fp8.tower().forward(pixels, grids, &emulated);
+    ASSERT_EQ(fp8_taps.order, emulated.order);
+    double worst = 0;
+    std::string worst_name;
+    for (const std::string& name : fp8_taps.order) {
+        const double err =
+            testing::relative_error(fp8_taps.tensors.at(name), emulated.tensors.at(name));
+        EXPECT_LE(err, kFp8Tolerance) << name << " against the CPU emulation";
+        if (err >= worst) worst = err, worst_name = name;
+    }
+    std::printf("%s FP8 vision on CUDA against the CPU emulation: worst %.3g at '%s'\n",
+                GetParam().c_str(), worst, worst_name.c_str());
     expect_taps(fp8_taps, g, "", GetParam() + " FP8 vision",
-                static_cast<size_t>(cfg.vision.depth + 4), kFp8Tolerance);
+                static_cast<size_t>(cfg.vision.depth + 4), 0.15);
     plain->encode_images(pixels, grids, &bf16_taps);
     double moved = 0.0;
     const auto& a = fp8_taps.tensors.at("vision.merger");
@@ -324,7 +342,7 @@ TEST_P(CudaGolden, Fp8VisionTowerStaysWithinFp8ToleranceOfTransformers) {
     forward_all_rows(*gpu, ids, &rec, rope.value().positions, rows,
                      static_cast<int32_t>(cfg.image_token_id));
     expect_taps(rec, g, "mm.", GetParam() + " multimodal with FP8 vision",
-                static_cast<size_t>(cfg.text.num_hidden_layers + 3), kFp8Tolerance);
+                static_cast<size_t>(cfg.text.num_hidden_layers + 3), 0.25);
 }
 
 // The server sends a screenshot to the GPU as its resized bytes; the rows the device makes

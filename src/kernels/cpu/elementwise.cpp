@@ -1,9 +1,11 @@
 // CPU reference: embedding gather, RMSNorm, SiLU-gated multiply, residual add, interleaved rotary.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
 
 #include "core/check.h"
+#include "core/dtype.h"
 #include "core/parallel.h"
 #include "kernels/ops.h"
 
@@ -47,6 +49,18 @@ void silu_mul(const float* gate_up, int64_t rows, int64_t width, float* out) {
         const float* u = g + width;
         float* o = out + r * width;
         for (int64_t j = 0; j < width; ++j) o[j] = u[j] * (g[j] / (1.0f + std::exp(-g[j])));
+    }
+}
+
+void fp8_round_rows(float* x, int64_t rows, int64_t cols) {
+    for (int64_t r = 0; r < rows; ++r) {
+        float* row = x + r * cols;
+        float amax = 0.0f;
+        for (int64_t c = 0; c < cols; ++c) amax = std::max(amax, std::fabs(row[c]));
+        const float scale = amax > 0.0f ? amax / 448.0f : 1.0f;
+        const float inv = amax > 0.0f ? 448.0f / amax : 1.0f;
+        for (int64_t c = 0; c < cols; ++c)
+            row[c] = e4m3_to_f32(f32_to_e4m3_sat(row[c] * inv)) * scale;
     }
 }
 

@@ -75,7 +75,11 @@ void Glm4vVisionModel::block(int64_t index, float* x, int64_t n, std::span<const
     const int64_t d = config_.head_dim();
     const auto eps = static_cast<float>(config_.rms_norm_eps);
     std::vector<float> h(static_cast<size_t>(n * hidden)), qkv(static_cast<size_t>(n * 3 * hidden));
+    auto fp8_inputs = [&](float* in, int64_t cols) {
+        if (fp8_block_inputs_) cpu::fp8_round_rows(in, n, cols);
+    };
     cpu::rms_norm(x, w.norm1, n, hidden, eps, h.data());
+    fp8_inputs(h.data(), hidden);
     cpu::linear(h.data(), n, w.qkv_weight, nullptr, qkv.data());
     std::vector<float> q(h.size()), k(h.size()), v(h.size());
     for (int64_t r = 0; r < n; ++r) {
@@ -98,14 +102,17 @@ void Glm4vVisionModel::block(int64_t index, float* x, int64_t n, std::span<const
         start += g.num_patches();
     }
     std::vector<float> proj(h.size());
+    fp8_inputs(h.data(), hidden);
     cpu::linear(h.data(), n, w.proj_weight, nullptr, proj.data());
     cpu::add_inplace(x, proj.data(), n * hidden);
     cpu::rms_norm(x, w.norm2, n, hidden, eps, h.data());
+    fp8_inputs(h.data(), hidden);
     const int64_t width = config_.out_hidden_size;
     std::vector<float> gate(static_cast<size_t>(n * width)), up(gate.size());
     cpu::linear(h.data(), n, w.gate_proj_weight, nullptr, gate.data());
     cpu::linear(h.data(), n, w.up_proj_weight, nullptr, up.data());
     cpu::silu_mul_separate(gate.data(), up.data(), n * width, gate.data());
+    fp8_inputs(gate.data(), width);
     cpu::linear(gate.data(), n, w.down_proj_weight, nullptr, proj.data());
     cpu::add_inplace(x, proj.data(), n * hidden);
 }

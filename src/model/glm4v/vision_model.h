@@ -40,6 +40,12 @@ class Glm4vVisionModel {
         return vision_patch_coordinates(grid, config_.spatial_merge_size);
     }
 
+    // The GPU's FP8 vision blocks (CudaModelOptions::fp8_vision) emulated in f32, for tests: the
+    // inputs of the blocks' qkv, proj, gate/up and down layers rounded per row by
+    // cpu::fp8_round_rows. With block weights rounded alike per output row (the caller's
+    // weights), this is the FP8 tower without the GPU's bf16 roundings.
+    void set_fp8_block_inputs(bool on) { fp8_block_inputs_ = on; }
+
   private:
     void add_position_embeddings(float* x, std::span<const ImageGrid> grids) const;
     void block(int64_t index, float* x, int64_t n, std::span<const ImageGrid> grids,
@@ -49,6 +55,7 @@ class Glm4vVisionModel {
     Glm4vVisionConfig config_;
     const VisionWeights& weights_;
     std::vector<float> inv_freq_;  // [head_dim / 4] rotary frequencies per axis
+    bool fp8_block_inputs_ = false;
 };
 
 }  // namespace autoglm
