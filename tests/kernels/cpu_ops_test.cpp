@@ -135,6 +135,27 @@ TEST(CpuOps, SiluMulAndEmbedding) {
 }
 
 // The FP8 KV cache's scale: the smallest power of two that brings amax within 448.
+// The FP8 linear layers' per-row rounding (weights per output row, inputs per token): scale =
+// amax / 448, values rounded to nearest even e4m3 under it; rows of zeros stay zeros.
+TEST(Fp8RoundRows, EachRowRoundsUnderItsOwnScale) {
+    std::vector<float> x = {448.0f, 1.0f,   -0.3f, 0.0f,  // amax 448: scale 1
+                            2.0f,   0.001f, -2.0f, 1.1f,  // amax 2: scale 2 / 448
+                            0.0f,   0.0f,   0.0f,  0.0f};
+    cpu::fp8_round_rows(x.data(), 3, 4);
+    // -0.3 lies between the e4m3 values 0.28125 and 0.3125; 0.3125 is nearer.
+    EXPECT_EQ(x[0], 448.0f);
+    EXPECT_EQ(x[1], 1.0f);
+    EXPECT_EQ(x[2], -0.3125f);
+    EXPECT_EQ(x[3], 0.0f);
+    // 0.001 * 224 = 0.224 -> 0.21875 (e4m3 step 1/64 there), back: 0.21875 * 2 / 448.
+    EXPECT_EQ(x[4], 2.0f);
+    EXPECT_FLOAT_EQ(x[5], 0.21875f * 2.0f / 448.0f);
+    EXPECT_EQ(x[6], -2.0f);
+    // 1.1 * 224 = 246.4 -> 256 or 240 (e4m3 step 16 there): 240, back 240 * 2 / 448.
+    EXPECT_FLOAT_EQ(x[7], 240.0f * 2.0f / 448.0f);
+    for (int i = 8; i < 12; ++i) EXPECT_EQ(x[i], 0.0f);
+}
+
 TEST(KvFp8, ScaleIsTheSmallestPowerOfTwoWithinRange) {
     EXPECT_EQ(kv_fp8_scale(0.0f), 1.0f);
     EXPECT_EQ(kv_fp8_scale(448.0f), 1.0f);
