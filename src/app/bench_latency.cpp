@@ -215,8 +215,8 @@ int run_bench(const std::vector<std::string>& args) {
               "steps of up to this many tokens take the GEMV path (0-8), larger ones cuBLASLt "
               "(-1: 1 with FP8 weights, 8 in bf16)");
     flags.add("l2-prefetch-mb", "0",
-              "FP8 decode: each GEMV asks L2 for up to this many MB of the next GEMV's weight "
-              "once its own are loaded (0: off)");
+              "FP8 decode on sm_90 (Hopper): each GEMV asks L2 for up to this many MB of the "
+              "next GEMV's weight once its own are loaded (0: off; no effect on other GPUs)");
     flags.add("fp8-fast-accum", "false",
               "FP8 GEMMs with cuBLASLt's fast accumulation (no periodic promotion of the "
               "tensor cores' partial sums to f32: faster, less exact)",

@@ -274,7 +274,8 @@ TEST(CudaOps, Fp8GemvRowsEqualSingleRows) {
                 << "row " << i << " of m=" << m << " n=" << n << " k=" << k;
         }
         // With an L2 prefetch of another weight (the decode steps' next layer; more bytes than
-        // the blocks' shares divide evenly, and fewer than one a block): the same bits.
+        // the blocks' shares divide evenly, and 16 bytes: block 0's only): the same bits. (On
+        // sm_89 the prefetch is compiled out.)
         for (const int64_t bytes : {int64_t{n * k / 3 / 16 * 16}, int64_t{16}}) {
             DeviceBuffer pre = poisoned(static_cast<size_t>(m * n) * 2);
             a.x = dx.as<bf16>(), a.m = m, a.y = pre.data();
@@ -514,6 +515,7 @@ TEST(CudaOps, Fp8VisionPassesMatchTheSeparatePasses) {
         for (float& v : ws) v = std::fabs(v) + 0.001f;
         return ws;
     };
+    // head_dim 16 checks the fallback's wiring (scale pass, then the pair-by-pair rotation).
     for (const int64_t hd : {int64_t{64}, int64_t{128}, int64_t{16}}) {
         SCOPED_TRACE("head_dim " + std::to_string(hd));
         const int64_t heads = 3, W = 3 * heads * hd;

@@ -345,6 +345,48 @@ TEST_P(CudaGolden, Fp8VisionTowerMatchesItsCpuEmulation) {
                 static_cast<size_t>(cfg.text.num_hidden_layers + 3), 0.25);
 }
 
+// The fixtures' vision head_dim (16) takes the rotary's pair-by-pair path after a scale pass;
+// the demo preset's (32, dummy weights) takes the 16-byte kernel that scales q, k and v in place,
+// as the full model's 128 does: there too the GPU tower stays within kFp8Tolerance of the CPU
+// emulation, for two images of different sizes in one encode.
+TEST(CudaFp8Vision, WideRotaryPathMatchesItsCpuEmulation) {
+    REQUIRE_GPU();
+    cudaDeviceProp prop{};
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    if (prop.major * 10 + prop.minor < 89) GTEST_SKIP() << prop.name << " has no FP8 tensor cores";
+    LoadOptions options;
+    options.model = "demo";
+    auto loaded = Glm4vModel::load(options);
+    ASSERT_TRUE(loaded.ok()) << loaded.error_message();
+    const Glm4vModel& host = *loaded.value();
+    const Glm4vVisionConfig& vc = host.config().vision;
+    ASSERT_EQ(vc.head_dim() % 32, 0) << "the demo preset no longer covers the 16-byte rotary";
+    auto gpu = to_gpu(host, true, false, false, 1, /*fp8_vision=*/true);
+    ASSERT_TRUE(gpu);
+    const std::vector<ImageGrid> grids = {{1, 8, 12}, {1, 4, 6}};
+    int64_t n = 0;
+    for (const ImageGrid& g : grids) n += g.num_patches();
+    std::vector<float> pixels(static_cast<size_t>(n * vc.patch_input_dim()));
+    uint32_t state = 777;
+    for (float& v : pixels)
+        v = static_cast<float>((state = state * 1664525u + 1013904223u) >> 8) / 8388608.0f - 1.0f;
+    testing::Recorder on_gpu, emulated;
+    gpu->encode_images(pixels, grids, &on_gpu);
+    const testing::Fp8EmulatedVision cpu_fp8(host);
+    cpu_fp8.tower().forward(pixels, grids, &emulated);
+    ASSERT_EQ(on_gpu.order, emulated.order);
+    double worst = 0;
+    std::string worst_name;
+    for (const std::string& name : on_gpu.order) {
+        const double err =
+            testing::relative_error(on_gpu.tensors.at(name), emulated.tensors.at(name));
+        EXPECT_LE(err, kFp8Tolerance) << name;
+        if (err >= worst) worst = err, worst_name = name;
+    }
+    std::printf("demo FP8 vision on CUDA against the CPU emulation: worst %.3g at '%s'\n", worst,
+                worst_name.c_str());
+}
+
 // The server sends a screenshot to the GPU as its resized bytes; the rows the device makes
 // from them must be exactly the processor's pixel_values in bf16, so the embeddings are equal.
 TEST_P(CudaGolden, CompactImagesEncodeToTheSameEmbeddings) {

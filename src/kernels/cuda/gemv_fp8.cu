@@ -104,7 +104,7 @@ __device__ __forceinline__ void stage_x(const bf16* __restrict__ x, int m, int64
 __device__ __forceinline__ void l2_prefetch_share(const unsigned char* p, int64_t bytes, int b,
                                                   int blocks) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    const int64_t share = (bytes / blocks + 15) / 16 * 16;
+    const int64_t share = ((bytes + blocks - 1) / blocks + 15) / 16 * 16;
     const int64_t end = min(bytes, (b + 1) * share);
     for (int64_t off = static_cast<int64_t>(b) * share; off < end; off += 65536) {
         const auto size = static_cast<unsigned>(min(int64_t{65536}, end - off));
