@@ -217,10 +217,6 @@ int run_bench(const std::vector<std::string>& args) {
     flags.add("l2-prefetch-mb", "0",
               "FP8 decode on sm_90 (Hopper): each GEMV asks L2 for up to this many MB of the "
               "next GEMV's weight once its own are loaded (0: off; no effect on other GPUs)");
-    flags.add("fp8-fast-accum", "false",
-              "FP8 GEMMs with cuBLASLt's fast accumulation (no periodic promotion of the "
-              "tensor cores' partial sums to f32: faster, less exact)",
-              true);
     flags.add("profile", "false",
               "bracket the last timed repeat of each section (the last decode step) with "
               "cudaProfilerStart/Stop, for `ncu --profile-from-start off`",
@@ -298,6 +294,10 @@ int run_bench(const std::vector<std::string>& args) {
     if (!fp8) return fail(fp8.error_message(), kExitUsage);
     opt.fp8_weights = fp8.value();
     opt.fp8_vision = flags.enabled("fp8-vision");
+    if (opt.fp8_fast_accumulation && !opt.fp8_weights && !opt.fp8_vision)
+        return fail(
+            "--fp8-fast-accum applies to FP8 GEMMs: pass --quantization fp8 or --fp8-vision",
+            kExitUsage);
     auto kv_fp8 = kv_cache_fp8_from_flags(flags);
     if (!kv_fp8) return fail(kv_fp8.error_message(), kExitUsage);
     opt.fp8_kv = kv_fp8.value();

@@ -40,6 +40,11 @@ void add_model_flags(Flags& flags) {
               "the merger and attention stay bf16. Independent of --quantization; off by "
               "default, so the vision tower computes as the bf16 reference does",
               true);
+    flags.add("fp8-fast-accum", "false",
+              "FP8 GEMMs (--quantization fp8, --fp8-vision) with cuBLASLt's fast accumulation: "
+              "the tensor cores' partial sums are not promoted to f32 every few k-steps (faster, "
+              "less exact); off by default",
+              true);
     flags.add("threads", "0", "CPU worker threads (0 = all cores)");
     flags.add("help", "", "show this help", /*is_switch=*/true);
 }

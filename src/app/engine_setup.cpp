@@ -123,6 +123,9 @@ Result<EngineBundle> make_engine(const Flags& flags, const Glm4vModel& model,
         return Error{"--quantization fp8 runs on the CUDA backend only (this run uses the CPU)"};
     if (flags.enabled("fp8-vision") && !use_cuda)
         return Error{"--fp8-vision runs on the CUDA backend only (this run uses the CPU)"};
+    if (flags.enabled("fp8-fast-accum") && !fp8.value() && !flags.enabled("fp8-vision"))
+        return Error{
+            "--fp8-fast-accum applies to FP8 GEMMs: pass --quantization fp8 or --fp8-vision"};
     auto kv_fp8 = kv_cache_fp8_from_flags(flags);
     if (!kv_fp8) return kv_fp8.error();
     auto tp = flags.get_int("tensor-parallel-size", 1, 64);
@@ -161,6 +164,7 @@ Result<EngineBundle> make_engine(const Flags& flags, const Glm4vModel& model,
         o.cuda_graphs = !flags.enabled("enforce-eager");
         o.fp8_weights = fp8.value();
         o.fp8_vision = flags.enabled("fp8-vision");
+        o.fp8_fast_accumulation = flags.enabled("fp8-fast-accum");
         o.fp8_kv = kv_fp8.value();
         auto created = CudaGlm4vModel::create_tensor_parallel(model, o, ranks);
         if (!created) return created.error();
