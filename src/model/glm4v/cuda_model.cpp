@@ -1,7 +1,8 @@
 // CudaGlm4vModel: creation, workspaces and the batched text forward (prefill, mixed and
-// graph-captured decode), a tensor-parallel rank's share of it included. The weight upload is in
-// cuda_weights.cpp, the vision tower in cuda_vision.cpp, the ranks' creation and rank 0's
-// all-ranks entry points in cuda_tensor_parallel.cpp.
+// graph-captured decode), a tensor-parallel rank's share of it included. What the backend
+// supports is checked in cuda_model_checks.cpp, the weight upload is in cuda_weights.cpp, the
+// vision tower in cuda_vision.cpp, the ranks' creation and rank 0's all-ranks entry points in
+// cuda_tensor_parallel.cpp.
 #include "model/glm4v/cuda_model.h"
 
 #include "model/glm4v/cuda_model_internal.h"
@@ -96,49 +97,8 @@ cuda::KvFp8Layer CudaGlm4vModel::kv_fp8_layer(int64_t layer) const {
 
 Result<std::unique_ptr<CudaGlm4vModel>> CudaGlm4vModel::create(const Glm4vModel& host,
                                                                const CudaModelOptions& options) {
-    int count = 0;
-    if (cudaGetDeviceCount(&count) != cudaSuccess || count <= options.device)
-        return Error{"no CUDA device " + std::to_string(options.device) + " (" +
-                     std::to_string(count) + " found)"};
+    if (Status s = detail::check_cuda_support(host, options); !s) return Error{s.error_message()};
     const auto& t = host.config().text;
-    if (t.head_dim() != 16 && t.head_dim() != 32 && t.head_dim() != 64 && t.head_dim() != 128)
-        return Error{"the CUDA backend is built for head_dim 16/32/64/128, the model has " +
-                     std::to_string(t.head_dim())};
-    if (t.num_attention_heads / t.num_key_value_heads > 16)
-        return Error{"the CUDA backend supports GQA groups up to 16"};
-    if (t.rotary_dim() / 2 > cuda::MropeParams::kMaxPairs)
-        return Error{"rotary dims exceed the CUDA backend's limit"};
-    if (options.fp8_weights) {
-        cudaDeviceProp prop{};
-        CUDA_CHECK(cudaGetDeviceProperties(&prop, options.device));
-        if (prop.major * 10 + prop.minor < 89)
-            return Error{std::string("FP8 weights need FP8 tensor cores (compute capability 8.9 "
-                                     "or newer); ") +
-                         prop.name + " is " + std::to_string(prop.major) + "." +
-                         std::to_string(prop.minor)};
-        const int64_t H = t.hidden_size, I = t.intermediate_size;
-        const int64_t q = t.num_attention_heads * t.head_dim();
-        if (H % 16 != 0 || I % 16 != 0 || q % 16 != 0)
-            return Error{
-                "FP8 weights need hidden, intermediate and attention widths that are "
-                "multiples of 16"};
-    }
-    if (options.fp8_vision) {
-        cudaDeviceProp prop{};
-        CUDA_CHECK(cudaGetDeviceProperties(&prop, options.device));
-        if (prop.major * 10 + prop.minor < 89)
-            return Error{std::string("an FP8 vision tower needs FP8 tensor cores (compute "
-                                     "capability 8.9 or newer); ") +
-                         prop.name + " is " + std::to_string(prop.major) + "." +
-                         std::to_string(prop.minor)};
-        const auto& v = host.config().vision;
-        if (v.hidden_size % 16 != 0 || v.hidden_size > 8192 || v.out_hidden_size % 16 != 0 ||
-            v.out_hidden_size > cuda::kSiluMulFp8MaxWidth)
-            return Error{
-                "an FP8 vision tower needs hidden and MLP widths that are multiples of "
-                "16 (hidden at most 8192, MLP at most " +
-                std::to_string(cuda::kSiluMulFp8MaxWidth) + ")"};
-    }
     CUDA_CHECK(cudaSetDevice(options.device));
     std::unique_ptr<CudaGlm4vModel> m(new CudaGlm4vModel(host, options));
     // Text steps first: a decode's blocks take SMs before an image encode's waiting blocks.

@@ -44,6 +44,10 @@ inline void tap_bf16(LayerObserver* obs, const char* name, const cuda::bf16* dev
     obs->on_tensor(name, host.data(), rows, cols);
 }
 
+// Whether the CUDA backend runs this model with these options (device, head shapes, the FP8
+// modes' hardware and widths): CudaGlm4vModel::create asks first (cuda_model_checks.cpp).
+Status check_cuda_support(const Glm4vModel& host, const CudaModelOptions& options);
+
 }  // namespace detail
 
 using cuda::bf16;

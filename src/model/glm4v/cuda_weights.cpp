@@ -3,6 +3,7 @@
 // staging buffers, then binds the model's device pointers by packed name.
 #include <algorithm>
 #include <cstring>
+#include <initializer_list>
 #include <map>
 #include <string>
 #include <vector>
@@ -40,24 +41,27 @@ bool ends_with(const std::string& s, const std::string& suffix) {
            s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// The text decoder's linear layers, which --quantization fp8 stores as FP8.
-bool is_text_fp8_candidate(const std::string& packed) {
-    static const char* const kSuffixes[] = {"self_attn.qkv.weight", "self_attn.o_proj.weight",
-                                            "mlp.gate_up_proj.weight", "mlp.down_proj.weight"};
-    if (packed.rfind("model.language_model.layers.", 0) != 0) return false;
-    for (const char* suffix : kSuffixes)
+// A packed name under `prefix` ending in one of `suffixes`.
+bool is_linear(const std::string& packed, const char* prefix,
+               std::initializer_list<const char*> suffixes) {
+    if (packed.rfind(prefix, 0) != 0) return false;
+    for (const char* suffix : suffixes)
         if (ends_with(packed, suffix)) return true;
     return false;
 }
 
+// The text decoder's linear layers, which --quantization fp8 stores as FP8.
+bool is_text_fp8_candidate(const std::string& packed) {
+    return is_linear(packed, "model.language_model.layers.",
+                     {"self_attn.qkv.weight", "self_attn.o_proj.weight", "mlp.gate_up_proj.weight",
+                      "mlp.down_proj.weight"});
+}
+
 // The vision blocks' linear layers, which CudaModelOptions::fp8_vision stores as FP8.
 bool is_vision_fp8_candidate(const std::string& packed) {
-    static const char* const kSuffixes[] = {"attn.qkv.weight", "attn.proj.weight",
-                                            "mlp.gate_up.weight", "mlp.down_proj.weight"};
-    if (packed.rfind("model.visual.blocks.", 0) != 0) return false;
-    for (const char* suffix : kSuffixes)
-        if (ends_with(packed, suffix)) return true;
-    return false;
+    return is_linear(
+        packed, "model.visual.blocks.",
+        {"attn.qkv.weight", "attn.proj.weight", "mlp.gate_up.weight", "mlp.down_proj.weight"});
 }
 
 }  // namespace
