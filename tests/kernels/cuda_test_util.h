@@ -1,5 +1,6 @@
 // Helpers the CUDA op tests share: random bf16-rounded inputs, uploads, poisoned outputs,
-// downloads and the error measures (max|got - want| / max|want|, max |a - b|).
+// downloads (FP8 rows dequantized too) and the error measures (max|got - want| / max|want|,
+// max |a - b|).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -88,6 +89,33 @@ inline double max_abs_diff(const std::vector<float>& a, const std::vector<float>
         d = std::max(d, std::fabs(static_cast<double>(a[i]) - b[i]));
     }
     return d;
+}
+
+// The device bytes of a buffer.
+inline std::vector<uint8_t> download_bytes(const DeviceBuffer& d, int64_t n) {
+    std::vector<uint8_t> out(static_cast<size_t>(n));
+    CUDA_CHECK(cudaDeviceSynchronize());
+    d.copy_to_host(out.data(), out.size());
+    return out;
+}
+
+inline bool has_fp8_tensor_cores() {
+    cudaDeviceProp prop{};
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    return prop.major * 10 + prop.minor >= 89;
+}
+
+// Dequantized FP8 rows from the device: q * scale per row.
+inline std::vector<float> download_fp8_rows(const DeviceBuffer& q, const DeviceBuffer& scale,
+                                            int64_t rows, int64_t cols) {
+    std::vector<uint8_t> codes(static_cast<size_t>(rows * cols));
+    std::vector<float> s(static_cast<size_t>(rows)), out(codes.size());
+    CUDA_CHECK(cudaDeviceSynchronize());
+    q.copy_to_host(codes.data(), codes.size());
+    scale.copy_to_host(s.data(), s.size() * 4);
+    for (size_t i = 0; i < codes.size(); ++i)
+        out[i] = e4m3_to_f32(codes[i]) * s[i / static_cast<size_t>(cols)];
+    return out;
 }
 
 }  // namespace autoglm::cuda_test

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/cuda_check.h"
@@ -152,6 +153,35 @@ void forward_all_rows(CudaGlm4vModel& gpu, std::span<const int32_t> tokens,
                 image_rows);
 }
 
+// A vision golden's two-image prompt: its ids and M-RoPE positions, its first two images
+// encoded by `gpu`, and the embedding rows that replace the image tokens (empty on failure).
+struct MultimodalPrompt {
+    std::vector<int32_t> ids;
+    RopePositions rope;
+    DeviceImageEmbeddings embeddings;
+    std::vector<const cuda::bf16*> rows;
+};
+
+MultimodalPrompt multimodal_prompt(CudaGlm4vModel& gpu, const Glm4vConfig& cfg,
+                                   const SafetensorsFile& g, const std::vector<float>& pixels,
+                                   const std::vector<ImageGrid>& grids) {
+    MultimodalPrompt mm;
+    mm.ids = testing::read_tensor<int32_t>(g, "mm.input_ids");
+    const std::vector<ImageGrid> two(grids.begin(), grids.begin() + 2);
+    auto rope = compute_rope_positions(mm.ids, two, cfg);
+    EXPECT_TRUE(rope.ok()) << rope.error_message();
+    if (!rope.ok()) return mm;
+    mm.rope = std::move(rope).value();
+    int64_t num_patches = 0;
+    for (const ImageGrid& gr : two) num_patches += gr.num_patches();
+    const std::span<const float> px(
+        pixels.data(), static_cast<size_t>(num_patches * cfg.vision.patch_input_dim()));
+    mm.embeddings = gpu.encode_images(px, two);
+    for (int64_t i = 0; i < mm.embeddings.num_tokens; ++i)
+        mm.rows.push_back(mm.embeddings.row(i, cfg.text.hidden_size));
+    return mm;
+}
+
 class CudaGolden : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CudaGolden, TextLayersLogitsAndGreedyMatchTransformers) {
@@ -243,10 +273,7 @@ TEST_P(CudaGolden, VisionTowerAndMultimodalMatchTransformers) {
     auto f = open_golden(GetParam(), "vision_golden");
     ASSERT_TRUE(f.ok()) << f.error_message();
     const SafetensorsFile& g = f.value();
-    std::vector<ImageGrid> grids;
-    const auto thw = testing::read_tensor<int32_t>(g, "image_grid_thw");
-    for (size_t i = 0; i + 2 < thw.size(); i += 3)
-        grids.push_back({thw[i], thw[i + 1], thw[i + 2]});
+    const std::vector<ImageGrid> grids = testing::read_grids(g);
     const auto pixels = testing::read_tensor<float>(g, "pixel_values");
     {
         testing::Recorder rec;
@@ -254,23 +281,14 @@ TEST_P(CudaGolden, VisionTowerAndMultimodalMatchTransformers) {
         expect_taps(rec, g, "", GetParam() + " vision", static_cast<size_t>(cfg.vision.depth + 4));
     }
     // Two images in a prompt: positions, every layer, logits, then 32 greedy ids.
-    const auto ids = testing::read_tensor<int32_t>(g, "mm.input_ids");
-    const std::vector<ImageGrid> two(grids.begin(), grids.begin() + 2);
-    auto rope = compute_rope_positions(ids, two, cfg);
-    ASSERT_TRUE(rope.ok()) << rope.error_message();
-    int64_t num_patches = 0;
-    for (const ImageGrid& gr : two) num_patches += gr.num_patches();
-    const std::span<const float> px(
-        pixels.data(), static_cast<size_t>(num_patches * cfg.vision.patch_input_dim()));
-    const DeviceImageEmbeddings emb = gpu->encode_images(px, two);
-    std::vector<const cuda::bf16*> rows;
-    for (int64_t i = 0; i < emb.num_tokens; ++i) rows.push_back(emb.row(i, cfg.text.hidden_size));
+    const MultimodalPrompt mm = multimodal_prompt(*gpu, cfg, g, pixels, grids);
+    ASSERT_FALSE(mm.rows.empty());
     testing::Recorder rec;
-    forward_all_rows(*gpu, ids, &rec, rope.value().positions, rows,
+    forward_all_rows(*gpu, mm.ids, &rec, mm.rope.positions, mm.rows,
                      static_cast<int32_t>(cfg.image_token_id));
     expect_taps(rec, g, "mm.", GetParam() + " multimodal",
                 static_cast<size_t>(cfg.text.num_hidden_layers + 3));
-    EXPECT_EQ(gpu_greedy(*gpu, ids, rope.value().positions, rows, rope.value().rope_delta, 32,
+    EXPECT_EQ(gpu_greedy(*gpu, mm.ids, mm.rope.positions, mm.rows, mm.rope.rope_delta, 32,
                          static_cast<int32_t>(cfg.image_token_id)),
               testing::read_tensor<int32_t>(g, "mm.generated_ids"));
 }
@@ -297,10 +315,7 @@ TEST_P(CudaGolden, Fp8VisionTowerMatchesItsCpuEmulation) {
     auto f = open_golden(GetParam(), "vision_golden");
     ASSERT_TRUE(f.ok()) << f.error_message();
     const SafetensorsFile& g = f.value();
-    std::vector<ImageGrid> grids;
-    const auto thw = testing::read_tensor<int32_t>(g, "image_grid_thw");
-    for (size_t i = 0; i + 2 < thw.size(); i += 3)
-        grids.push_back({thw[i], thw[i + 1], thw[i + 2]});
+    const std::vector<ImageGrid> grids = testing::read_grids(g);
     const auto pixels = testing::read_tensor<float>(g, "pixel_values");
     testing::Recorder fp8_taps, emulated, bf16_taps;
     gpu->encode_images(pixels, grids, &fp8_taps);
@@ -327,19 +342,10 @@ TEST_P(CudaGolden, Fp8VisionTowerMatchesItsCpuEmulation) {
     for (size_t i = 0; i < a.size(); ++i)
         moved = std::max(moved, static_cast<double>(std::fabs(a[i] - b[i])));
     EXPECT_GT(moved, 0.0) << "the FP8 tower computed what the bf16 one did";
-    const auto ids = testing::read_tensor<int32_t>(g, "mm.input_ids");
-    const std::vector<ImageGrid> two(grids.begin(), grids.begin() + 2);
-    auto rope = compute_rope_positions(ids, two, cfg);
-    ASSERT_TRUE(rope.ok()) << rope.error_message();
-    int64_t num_patches = 0;
-    for (const ImageGrid& gr : two) num_patches += gr.num_patches();
-    const std::span<const float> px(
-        pixels.data(), static_cast<size_t>(num_patches * cfg.vision.patch_input_dim()));
-    const DeviceImageEmbeddings emb = gpu->encode_images(px, two);
-    std::vector<const cuda::bf16*> rows;
-    for (int64_t i = 0; i < emb.num_tokens; ++i) rows.push_back(emb.row(i, cfg.text.hidden_size));
+    const MultimodalPrompt mm = multimodal_prompt(*gpu, cfg, g, pixels, grids);
+    ASSERT_FALSE(mm.rows.empty());
     testing::Recorder rec;
-    forward_all_rows(*gpu, ids, &rec, rope.value().positions, rows,
+    forward_all_rows(*gpu, mm.ids, &rec, mm.rope.positions, mm.rows,
                      static_cast<int32_t>(cfg.image_token_id));
     expect_taps(rec, g, "mm.", GetParam() + " multimodal with FP8 vision",
                 static_cast<size_t>(cfg.text.num_hidden_layers + 3), 0.25);

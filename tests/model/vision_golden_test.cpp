@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "loader/safetensors.h"
@@ -55,6 +56,41 @@ Fixture load(const std::string& name) {
     return f;
 }
 
+// The fixture's two-image prompt: its ids, M-RoPE positions (empty on failure), and the pixel
+// rows of its two images.
+struct MultimodalPrompt {
+    std::vector<int32_t> ids;
+    std::vector<ImageGrid> grids;
+    RopePositions rope;
+    std::vector<float> pixels;
+};
+
+MultimodalPrompt multimodal_prompt(const Fixture& f) {
+    const Glm4vConfig& cfg = f.model->config();
+    MultimodalPrompt p;
+    p.ids = testing::read_tensor<int32_t>(f.golden, "mm.input_ids");
+    p.grids.assign(f.grids.begin(), f.grids.begin() + 2);
+    auto rope = compute_rope_positions(p.ids, p.grids, cfg);
+    EXPECT_TRUE(rope.ok()) << rope.error_message();
+    if (rope.ok()) p.rope = std::move(rope).value();
+    p.pixels = testing::read_pixels(f.golden, p.grids, cfg.vision.patch_input_dim());
+    return p;
+}
+
+// One CPU forward of the prompt with `embeds` for its image tokens, every row's logits, every
+// tap into `rec`; the arguments it ran with (they point into prompt and embeds).
+TextForwardArgs forward_all_logits(const Fixture& f, const MultimodalPrompt& prompt,
+                                   const std::vector<float>& embeds, testing::Recorder& rec) {
+    const Glm4vConfig& cfg = f.model->config();
+    TextForwardArgs args{prompt.ids, prompt.rope.positions, /*all_logits=*/true};
+    args.image_embeds = embeds;
+    args.image_token_id = static_cast<int32_t>(cfg.image_token_id);
+    args.observer = &rec;
+    DenseKvCache cache(cfg.text, static_cast<int64_t>(prompt.ids.size()));
+    f.model->text().forward(args, cache);
+    return args;
+}
+
 class VisionGolden : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(VisionGolden, VisionTowerMatchesTransformers) {
@@ -76,7 +112,6 @@ constexpr double kFp8VisionTapBound = 0.15, kFp8MultimodalBound = 0.25;
 
 TEST_P(VisionGolden, Fp8EmulatedBlocksStayWithinTheFp8Bounds) {
     const Fixture f = load(GetParam());
-    const Glm4vConfig& cfg = f.model->config();
     const testing::Fp8EmulatedVision fp8(*f.model);
     testing::Recorder rec;
     const auto pixels = testing::read_tensor<float>(f.golden, "pixel_values");
@@ -95,49 +130,33 @@ TEST_P(VisionGolden, Fp8EmulatedBlocksStayWithinTheFp8Bounds) {
         return worst;
     };
     EXPECT_GT(worst_of(rec, "", kFp8VisionTapBound), 1e-3) << "the FP8 rounding does not show";
-    const auto ids = testing::read_tensor<int32_t>(f.golden, "mm.input_ids");
-    const std::vector<ImageGrid> grids(f.grids.begin(), f.grids.begin() + 2);
-    auto rope = compute_rope_positions(ids, grids, cfg);
-    ASSERT_TRUE(rope.ok()) << rope.error_message();
-    const auto two = testing::read_pixels(f.golden, grids, cfg.vision.patch_input_dim());
-    const auto embeds = fp8.tower().forward(two, grids);
-    TextForwardArgs args{ids, rope.value().positions, /*all_logits=*/true};
-    args.image_embeds = embeds;
-    args.image_token_id = static_cast<int32_t>(cfg.image_token_id);
+    const MultimodalPrompt prompt = multimodal_prompt(f);
+    ASSERT_FALSE(prompt.rope.positions.empty());
+    const auto embeds = fp8.tower().forward(prompt.pixels, prompt.grids);
     testing::Recorder mm;
-    args.observer = &mm;
-    DenseKvCache cache(cfg.text, static_cast<int64_t>(ids.size()));
-    f.model->text().forward(args, cache);
+    forward_all_logits(f, prompt, embeds, mm);
     worst_of(mm, "mm.", kFp8MultimodalBound);
 }
 
 TEST_P(VisionGolden, MultimodalPositionsLayersLogitsAndGreedy) {
     const Fixture f = load(GetParam());
-    const Glm4vConfig& cfg = f.model->config();
-    const auto ids = testing::read_tensor<int32_t>(f.golden, "mm.input_ids");
-    const std::vector<ImageGrid> grids(f.grids.begin(), f.grids.begin() + 2);
-    auto rope = compute_rope_positions(ids, grids, cfg);
-    ASSERT_TRUE(rope.ok()) << rope.error_message();
+    const MultimodalPrompt prompt = multimodal_prompt(f);
+    const std::vector<int32_t>& ids = prompt.ids;
+    ASSERT_EQ(prompt.rope.positions.size(), ids.size());
     const auto want_pos = testing::read_tensor<int32_t>(f.golden, "mm.position_ids");  // [3, L]
     for (size_t i = 0; i < ids.size(); ++i) {
-        const Position3& p = rope.value().positions[i];
+        const Position3& p = prompt.rope.positions[i];
         ASSERT_EQ(p.t, want_pos[i]) << "t at " << i;
         ASSERT_EQ(p.h, want_pos[ids.size() + i]) << "h at " << i;
         ASSERT_EQ(p.w, want_pos[2 * ids.size() + i]) << "w at " << i;
     }
-    const auto pixels = testing::read_pixels(f.golden, grids, cfg.vision.patch_input_dim());
-    const auto embeds = f.model->vision().forward(pixels, grids);
-    TextForwardArgs args{ids, rope.value().positions, /*all_logits=*/true};
-    args.image_embeds = embeds;
-    args.image_token_id = static_cast<int32_t>(cfg.image_token_id);
+    const auto embeds = f.model->vision().forward(prompt.pixels, prompt.grids);
     testing::Recorder rec;
-    args.observer = &rec;
-    DenseKvCache cache(cfg.text, static_cast<int64_t>(ids.size()));
-    f.model->text().forward(args, cache);
+    TextForwardArgs args = forward_all_logits(f, prompt, embeds, rec);
     expect_taps(rec, f.golden, "mm.", GetParam() + " multimodal");
     args.observer = nullptr;
     args.all_logits = false;
-    const auto generated = generate_greedy(f.model->text(), args, rope.value().rope_delta, 32);
+    const auto generated = generate_greedy(f.model->text(), args, prompt.rope.rope_delta, 32);
     EXPECT_EQ(generated, testing::read_tensor<int32_t>(f.golden, "mm.generated_ids"));
 }
 
