@@ -1,6 +1,7 @@
 // `autoglm bench latency --only accuracy`: the FP8 model beside the bf16 one on the same GPU, a
-// 1,024-token random prompt's layers and logits, 8 greedy decode steps, and with --fp8-vision a
-// screenshot through both vision towers, each as max / rms relative error against bf16.
+// 1,024-token random prompt's layers and logits, 8 greedy decode steps, and with FP8 vision
+// blocks (the default with --quantization fp8) a screenshot through both vision towers, each as max
+// / rms relative error against bf16.
 #include "app/bench_accuracy.h"
 
 #ifdef AUTOGLM_HAS_CUDA

@@ -294,7 +294,8 @@ int run_bench(const std::vector<std::string>& args) {
     auto fp8 = fp8_weights_from_flags(flags);
     if (!fp8) return fail(fp8.error_message(), kExitUsage);
     opt.fp8_weights = fp8.value();
-    opt.fp8_vision = flags.enabled("fp8-vision");
+    opt.fp8_vision =
+        fp8_vision_from_flags(flags, opt.fp8_weights, fp8_vision_fits(host.config().vision));
     if (opt.fp8_fast_accumulation && !opt.fp8_weights && !opt.fp8_vision)
         return fail(
             "--fp8-fast-accum applies to FP8 GEMMs: pass --quantization fp8 or --fp8-vision",
@@ -312,8 +313,8 @@ int run_bench(const std::vector<std::string>& args) {
             kExitUsage);
     if (opt.fp8_vision && !opt.fp8_weights && flags.get("only") == "accuracy")
         return fail(
-            "--only accuracy with --fp8-vision compares the FP8 model (--quantization fp8 "
-            "--fp8-vision) with the bf16 one: pass --quantization fp8 too",
+            "--only accuracy compares the FP8 model (--quantization fp8, its vision blocks "
+            "FP8 too unless --fp8-vision=false) with the bf16 one: pass --quantization fp8",
             kExitUsage);
     const auto t_up = Clock::now();
     auto created = CudaGlm4vModel::create_tensor_parallel(host, opt, tp);

@@ -126,7 +126,8 @@ int run_info(const std::vector<std::string>& args) {
                 static_cast<unsigned long long>(r.vision_bytes));
     std::printf("unused checkpoint tensors: %zu\n", r.unused.size());
     // What the CUDA backend holds and streams, per --quantization mode: every weight as bf16, or
-    // the text linear layers as FP8 with a float scale per row; a decode token reads the text
+    // the text linear layers (and, where they fit, the vision blocks') as FP8 with a float scale
+    // per row; a decode token reads the text
     // weights but the embedding table (one row), plus the K/V of its context. Per
     // tensor-parallel rank: its share of the linear layers, KV heads and vocabulary rows (the
     // embedding and the LM head, as many tables as the checkpoint has), the rest whole.
@@ -152,6 +153,15 @@ int run_info(const std::vector<std::string>& args) {
         const double layers_kv = static_cast<double>(t.num_hidden_layers) * 2.0;
         const double kv_token = layers_kv * kv_heads * d * 2.0;
         const double kv_token_fp8 = layers_kv * kv_heads * (d + 4.0);
+        // The vision blocks' qkv, proj, gate/up and down: a byte and a scale a row with FP8
+        // (--fp8-vision, the default with --quantization fp8 where the widths allow it).
+        const auto& v = m.config().vision;
+        const auto vh = static_cast<double>(v.hidden_size),
+                   vo = static_cast<double>(v.out_hidden_size);
+        const double blocks = static_cast<double>(v.depth);
+        const double vision_linear = blocks * (4.0 * vh * vh + 3.0 * vh * vo);
+        const double vision_fp8 = vision_linear + 4.0 * blocks * (5.0 * vh + 2.0 * vo);
+        const bool vision_fits = fp8_vision_fits(v);
         if (n == 1)
             std::printf(
                 "GPU weights and bytes a decode token reads (+ %.0f KiB of KV per "
@@ -160,31 +170,29 @@ int run_info(const std::vector<std::string>& args) {
         else
             std::printf(
                 "each of %d tensor-parallel ranks (rank 0 also holds the vision tower, + %.2f "
-                "GB; + %.0f KiB of KV per context token, %.0f KiB with --kv-cache-dtype fp8):\n",
-                n, 2.0 * static_cast<double>(r.vision_params) / 1e9, kv_token / 1024.0,
-                kv_token_fp8 / 1024.0);
+                "GB, %.2f GB with FP8 blocks; + %.0f KiB of KV per context token, %.0f KiB with "
+                "--kv-cache-dtype fp8):\n",
+                n, 2.0 * static_cast<double>(r.vision_params) / 1e9,
+                (2.0 * static_cast<double>(r.vision_params) -
+                 (vision_fits ? 2.0 * vision_linear - vision_fp8 : 0.0)) /
+                    1e9,
+                kv_token / 1024.0, kv_token_fp8 / 1024.0);
         for (const bool fp8 : {false, true}) {
             const double text = linear + shard_vocab + rest;
             const double vision = n == 1 ? static_cast<double>(r.vision_params) : 0.0;
-            const double held = 2.0 * (text + vision) - (fp8 ? linear - 4.0 * rows : 0.0);
+            double held = 2.0 * (text + vision) - (fp8 ? linear - 4.0 * rows : 0.0);
+            if (fp8 && n == 1 && vision_fits) held -= 2.0 * vision_linear - vision_fp8;
             // The token's embedding row is one of the table's: the LM head's rows are read.
             const double read =
                 2.0 * (linear + shard_vocab / tables + rest) - (fp8 ? linear - 4.0 * rows : 0.0);
             std::printf("  --quantization %-4s %.2f GB held, %.2f GB read a token\n",
                         fp8 ? "fp8" : "none", held / 1e9, read / 1e9);
         }
-        if (n == 1) {  // the vision blocks' qkv, proj, gate/up and down: a byte and a scale a row
-            const auto& v = m.config().vision;
-            const auto vh = static_cast<double>(v.hidden_size),
-                       vo = static_cast<double>(v.out_hidden_size);
-            const double blocks = static_cast<double>(v.depth);
-            const double params = blocks * (4.0 * vh * vh + 3.0 * vh * vo);
-            const double fp8_bytes = params + 4.0 * blocks * (5.0 * vh + 2.0 * vo);
+        if (n == 1 && vision_fits)
             std::printf(
-                "  --fp8-vision: the vision blocks' linear layers %.2f GB -> %.2f GB held "
-                "(decode reads none of them)\n",
-                2.0 * params / 1e9, fp8_bytes / 1e9);
-        }
+                "  the vision blocks' linear layers: %.2f GB in bf16, %.2f GB in FP8 (with "
+                "--quantization fp8 unless --fp8-vision=false; decode reads none of them)\n",
+                2.0 * vision_linear / 1e9, vision_fp8 / 1e9);
     }
     const Glm4vImageProcessorOptions& ip = m.image_processor_options();
     std::printf("image processor: %s\n  from %s\n", ip.describe().c_str(), ip.source.c_str());

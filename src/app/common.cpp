@@ -28,17 +28,19 @@ void add_model_flags(Flags& flags) {
               "auto | safetensors | dummy (random weights with the folder's config.json)");
     flags.add("seed", "0", "seed of dummy weights");
     flags.add("quantization", "none",
-              "none | fp8: the text decoder's linear layers stored as FP8 e4m3 with a scale per "
-              "output channel, quantized at load (CUDA, sm_89 or newer: prefill GEMMs on the FP8 "
+              "none | fp8: the text decoder's linear layers (and the vision blocks', see "
+              "--fp8-vision) stored as FP8 e4m3 with a scale per output channel, quantized at load "
+              "(CUDA, sm_89 or newer: prefill GEMMs on the FP8 "
               "tensor cores with per-token activation scales; decode reads half the bytes). An "
               "FP8 checkpoint (quantization_config fp8) is read dequantized to bf16 and, with "
               "fp8, quantized again per output channel");
     flags.add("fp8-vision", "false",
-              "also store the vision blocks' linear layers (qkv, proj, gate/up, down) as FP8 "
-              "e4m3 per output channel, their inputs quantized per patch row (CUDA, sm_89 or "
-              "newer): a screenshot's encoder GEMMs on the FP8 tensor cores. The patch embedding, "
-              "the merger and attention stay bf16. Independent of --quantization; off by "
-              "default, so the vision tower computes as the bf16 reference does",
+              "the vision blocks' linear layers (qkv, proj, gate/up, down) as FP8 e4m3 per output "
+              "channel, their inputs quantized per patch row (CUDA, sm_89 or newer): a "
+              "screenshot's encoder GEMMs on the FP8 tensor cores. The patch embedding, the "
+              "merger and attention stay bf16. Default: on with --quantization fp8 (as vLLM's "
+              "fp8 quantizes the vision tower too), off otherwise; --fp8-vision=false keeps the "
+              "tower bf16 under --quantization fp8, --fp8-vision alone quantizes only the tower",
               true);
     flags.add("fp8-fast-accum", "false",
               "FP8 GEMMs (--quantization fp8, --fp8-vision) with cuBLASLt's fast accumulation: "
@@ -66,6 +68,11 @@ Result<bool> fp8_weights_from_flags(const Flags& flags) {
     if (q == "none" || q.empty()) return false;
     if (q == "fp8") return true;
     return Error{"--quantization must be none or fp8, got '" + q + "'"};
+}
+
+bool fp8_vision_from_flags(const Flags& flags, bool fp8_weights, bool tower_fits) {
+    if (flags.has("fp8-vision")) return flags.enabled("fp8-vision");
+    return fp8_weights && tower_fits;
 }
 
 Result<bool> kv_cache_fp8_from_flags(const Flags& flags) {

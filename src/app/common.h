@@ -25,6 +25,10 @@ int fail(const std::string& message, int exit_code);
 void add_model_flags(Flags& flags);
 // --quantization: true for fp8, false for none, an error otherwise.
 Result<bool> fp8_weights_from_flags(const Flags& flags);
+// --fp8-vision: as given (--fp8-vision, --fp8-vision=false), else on with FP8 text weights
+// (`fp8_weights`, vLLM's --quantization fp8 quantizes the vision tower's linear layers too) when
+// the tower's widths allow it (`tower_fits`), off otherwise.
+bool fp8_vision_from_flags(const Flags& flags, bool fp8_weights, bool tower_fits);
 // --kv-cache-dtype: true for fp8 / fp8_e4m3, false for auto / bfloat16, an error otherwise.
 Result<bool> kv_cache_fp8_from_flags(const Flags& flags);
 // Parses flags; prints help or the error. Returns an exit code, or -1 to continue.

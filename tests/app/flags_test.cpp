@@ -1,7 +1,10 @@
-// Flags: values, switches, defaults, and every kind of bad input.
+// Flags: values, switches, defaults, and every kind of bad input; the FP8 vision default.
 #include "app/flags.h"
 
 #include <gtest/gtest.h>
+
+#include "app/common.h"
+#include "model/glm4v/config.h"
 
 namespace autoglm {
 namespace {
@@ -89,6 +92,41 @@ TEST(Flags, TakesVllmSpellings) {
     later.set_positional("model");
     ASSERT_TRUE(later.parse({"--quiet", "/ckpt", "--max-tokens", "2"}).ok());
     EXPECT_EQ(later.get("model"), "/ckpt");
+}
+
+}  // namespace
+}  // namespace autoglm
+
+namespace autoglm {
+namespace {
+
+// --fp8-vision follows --quantization fp8 where the tower fits, unless given either way.
+TEST(Flags, Fp8VisionFollowsTheQuantizationUnlessGiven) {
+    auto parsed = [](std::vector<std::string> args) {
+        Flags f("x", "test");
+        add_model_flags(f);
+        EXPECT_TRUE(f.parse(args).ok());
+        return f;
+    };
+    const Flags fp8 = parsed({"--quantization", "fp8"});
+    EXPECT_TRUE(fp8_vision_from_flags(fp8, true, true));
+    EXPECT_FALSE(fp8_vision_from_flags(fp8, true, /*tower_fits=*/false));
+    EXPECT_FALSE(fp8_vision_from_flags(parsed({}), false, true));
+    EXPECT_FALSE(
+        fp8_vision_from_flags(parsed({"--quantization", "fp8", "--fp8-vision=false"}), true, true));
+    EXPECT_TRUE(fp8_vision_from_flags(parsed({"--fp8-vision"}), false, true));
+    EXPECT_TRUE(fp8_vision_from_flags(parsed({"--fp8_vision=true"}), false, true));
+}
+
+TEST(Fp8VisionFits, TheReleasedTowerFitsOddWidthsDoNot) {
+    Glm4vVisionConfig v;  // AutoGLM-Phone-9B's: 1,536 wide, MLP 4,096
+    EXPECT_TRUE(fp8_vision_fits(v));
+    v.hidden_size = 1544;
+    EXPECT_FALSE(fp8_vision_fits(v));
+    v.hidden_size = 1536, v.out_hidden_size = 4104;
+    EXPECT_FALSE(fp8_vision_fits(v));
+    v.out_hidden_size = kFp8VisionMaxMlpWidth + 16;
+    EXPECT_FALSE(fp8_vision_fits(v));
 }
 
 }  // namespace

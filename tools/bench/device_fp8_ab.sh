@@ -2,10 +2,12 @@
 # Runs on the GPU machine from the repository root: the FP8 checks and A/B figures in one call.
 #   1. the FP8 op and golden tests (the vision tower's folded passes, the GEMV's L2 prefetch),
 #      compute-sanitizer memcheck on the new op tests;
-#   2. the agent step (`bench latency --only agent`): bf16, FP8, FP8 + --fp8-vision, and the
-#      last with --fp8-fast-accum, in turns, ROUNDS times (medians printed), plus the vision
-#      tower alone for bf16 and --fp8-vision;
-#   3. `--only accuracy --quantization fp8 --fp8-vision` (the FP8 tower against bf16, tap by tap);
+#   2. the agent step (`bench latency --only agent`): bf16, FP8 with the vision tower in bf16
+#      (--fp8-vision=false), FP8 (the vision blocks FP8 too, the default), and the last with
+#      --fp8-fast-accum, in turns, ROUNDS times (medians printed), plus the vision tower alone
+#      for bf16 and --fp8-vision;
+#   3. `--only accuracy --quantization fp8` (FP8 against bf16: text layers, logits and the
+#      vision tower, tap by tap);
 #   4. batch-1 FP8 decode with --l2-prefetch-mb 0 / PREFETCH_MB..., in turns, ROUNDS times;
 #   5. the random load's mixed step (`--only mixed`, FP8) in short bursts (5 repeats) and
 #      sustained (1,000), with nvidia-smi's SM clock and power sampled: whether a loaded server's
@@ -50,18 +52,18 @@ fi
 if [ "$what" = agent ] || [ "$what" = all ]; then
   declare -A modes=(
     [bf16]=""
+    [fp8t]="--quantization fp8 --fp8-vision=false"
     [fp8]="--quantization fp8"
-    [fp8v]="--quantization fp8 --fp8-vision"
-    [fp8vf]="--quantization fp8 --fp8-vision --fp8-fast-accum"
+    [fp8f]="--quantization fp8 --fp8-fast-accum"
   )
   for r in $(seq "$rounds"); do
-    for m in bf16 fp8 fp8v fp8vf; do
+    for m in bf16 fp8t fp8 fp8f; do
       # shellcheck disable=SC2086
       "${bench[@]}" ${modes[$m]} --only agent --json "$out/agent_${m}_$r.json" \
         > "$out/agent_${m}_$r.log" 2>&1 || { status=1; tail -3 "$out/agent_${m}_$r.log"; }
     done
   done
-  for m in bf16 fp8 fp8v fp8vf; do
+  for m in bf16 fp8t fp8 fp8f; do
     echo "agent step TTFT ms, $m: $(median agent_ttft_ms "$out"/agent_"$m"_*.json)"
   done
   for r in $(seq "$rounds"); do
@@ -74,7 +76,7 @@ if [ "$what" = agent ] || [ "$what" = all ]; then
 fi
 
 if [ "$what" = accuracy ] || [ "$what" = all ]; then
-  "${bench[@]}" --quantization fp8 --fp8-vision --only accuracy --json "$out/accuracy.json" \
+  "${bench[@]}" --quantization fp8 --only accuracy --json "$out/accuracy.json" \
     2>&1 | tee "$out/accuracy.log" | grep -E "FP8 vs bf16" || status=1
 fi
 

@@ -67,6 +67,12 @@ struct Glm4vVisionConfig {
     Status validate() const;
 };
 
+// Whether the CUDA backend's FP8 vision blocks (CudaModelOptions::fp8_vision) take this tower:
+// hidden and MLP widths multiples of 16, hidden at most 8,192 (the folded norm kernels), MLP at
+// most kFp8VisionMaxMlpWidth (the FP8 SwiGLU kernel).
+constexpr int64_t kFp8VisionMaxMlpWidth = 16384;
+bool fp8_vision_fits(const Glm4vVisionConfig& v);
+
 struct Glm4vConfig {
     Glm4vTextConfig text;
     Glm4vVisionConfig vision;

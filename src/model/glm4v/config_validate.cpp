@@ -1,4 +1,4 @@
-// Glm4v*Config::validate() and the built-in presets.
+// Glm4v*Config::validate(), fp8_vision_fits and the built-in presets.
 #include <algorithm>
 #include <filesystem>
 #include <sstream>
@@ -85,6 +85,11 @@ Status Glm4vVisionConfig::validate() const {
         .require(rms_norm_eps > 0.0 && rms_norm_eps < 1.0, "rms_norm_eps must be in (0, 1)")
         .require(hidden_act == "silu", "hidden_act '" + hidden_act + "' is not supported (silu)");
     return c.status();
+}
+
+bool fp8_vision_fits(const Glm4vVisionConfig& v) {
+    return v.hidden_size % 16 == 0 && v.hidden_size <= 8192 && v.out_hidden_size % 16 == 0 &&
+           v.out_hidden_size <= kFp8VisionMaxMlpWidth;
 }
 
 Status Glm4vConfig::validate() const {

@@ -6,6 +6,9 @@
 #include "model/glm4v/cuda_model.h"
 #include "model/glm4v/cuda_model_internal.h"
 
+static_assert(autoglm::kFp8VisionMaxMlpWidth == autoglm::cuda::kSiluMulFp8MaxWidth,
+              "fp8_vision_fits's MLP limit is the FP8 SwiGLU kernel's");
+
 namespace autoglm::detail {
 namespace {
 
@@ -45,9 +48,7 @@ Status check_cuda_support(const Glm4vModel& host, const CudaModelOptions& option
     }
     if (options.fp8_vision) {
         if (Status s = fp8_tensor_cores(options.device, "an FP8 vision tower"); !s) return s;
-        const auto& v = host.config().vision;
-        if (v.hidden_size % 16 != 0 || v.hidden_size > 8192 || v.out_hidden_size % 16 != 0 ||
-            v.out_hidden_size > cuda::kSiluMulFp8MaxWidth)
+        if (!fp8_vision_fits(host.config().vision))
             return Error{
                 "an FP8 vision tower needs hidden and MLP widths that are multiples of "
                 "16 (hidden at most 8192, MLP at most " +
