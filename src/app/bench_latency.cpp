@@ -215,9 +215,6 @@ int run_bench(const std::vector<std::string>& args) {
     flags.add("gemv-max-rows", "-1",
               "steps of up to this many tokens take the GEMV path (0-8), larger ones cuBLASLt "
               "(-1: 1 with FP8 weights, 8 in bf16)");
-    flags.add("l2-prefetch-mb", "0",
-              "FP8 decode on sm_90 (Hopper): each GEMV asks L2 for up to this many MB of the "
-              "next GEMV's weight once its own are loaded (0: off; no effect on other GPUs)");
     flags.add("profile", "false",
               "bracket the last timed repeat of each section (the last decode step) with "
               "cudaProfilerStart/Stop, for `ncu --profile-from-start off`",
@@ -288,9 +285,6 @@ int run_bench(const std::vector<std::string>& args) {
     if (!gemv_rows) return fail(gemv_rows.error_message(), kExitUsage);
     opt.decode_gemv_max_rows = gemv_rows.value();
     opt.fp8_fast_accumulation = flags.enabled("fp8-fast-accum");
-    auto prefetch_mb = flags.get_int("l2-prefetch-mb", 0, 1024);
-    if (!prefetch_mb) return fail(prefetch_mb.error_message(), kExitUsage);
-    opt.decode_l2_prefetch_bytes = prefetch_mb.value() << 20;
     auto fp8 = fp8_weights_from_flags(flags);
     if (!fp8) return fail(fp8.error_message(), kExitUsage);
     opt.fp8_weights = fp8.value();
@@ -346,8 +340,7 @@ int run_bench(const std::vector<std::string>& args) {
     json << "  \"quantization\": \"" << (opt.fp8_weights ? "fp8" : "none")
          << "\",\n  \"kv_cache_dtype\": \"" << (opt.fp8_kv ? "fp8" : "bf16") << "\",\n"
          << "  \"fp8_fast_accumulation\": " << (opt.fp8_fast_accumulation ? "true" : "false")
-         << ",\n  \"fp8_vision\": " << (opt.fp8_vision ? "true" : "false")
-         << ",\n  \"l2_prefetch_bytes\": " << opt.decode_l2_prefetch_bytes << ",\n";
+         << ",\n  \"fp8_vision\": " << (opt.fp8_vision ? "true" : "false") << ",\n";
 
     // Parameter counts of the text decoder that one token streams (the embedding table is
     // gathered, one row) and that a prefill token multiplies (lm_head only for the last token).

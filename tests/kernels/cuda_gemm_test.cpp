@@ -261,18 +261,6 @@ TEST(CudaOps, Fp8GemvRowsEqualSingleRows) {
             EXPECT_TRUE(std::equal(alone.begin(), alone.end(), together.begin() + i * n))
                 << "row " << i << " of m=" << m << " n=" << n << " k=" << k;
         }
-        // With an L2 prefetch of another weight (the decode steps' next layer; more bytes than
-        // the blocks' shares divide evenly, and 16 bytes: block 0's only): the same bits. (On
-        // sm_89 the prefetch is compiled out.)
-        for (const int64_t bytes : {int64_t{n * k / 3 / 16 * 16}, int64_t{16}}) {
-            DeviceBuffer pre = poisoned(static_cast<size_t>(m * n) * 2);
-            a.x = dx.as<bf16>(), a.m = m, a.y = pre.data();
-            a.prefetch = dw.data(), a.prefetch_bytes = bytes;
-            cuda::gemv(a, nullptr);
-            EXPECT_EQ(download_bf16(pre, static_cast<size_t>(m * n)), together)
-                << "prefetching " << bytes << " bytes, m=" << m << " n=" << n << " k=" << k;
-            a.prefetch = nullptr, a.prefetch_bytes = 0;
-        }
     }
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine from the repository root: the FP8 checks and A/B figures in one call.
-#   1. the FP8 op and golden tests (the vision tower's folded passes, the GEMV's L2 prefetch),
+#   1. the FP8 op and golden tests (the vision tower's folded passes, the FP8 GEMV),
 #      compute-sanitizer memcheck on the new op tests;
 #   2. the agent step (`bench latency --only agent`): bf16, FP8 with the vision tower in bf16
 #      (--fp8-vision=false), FP8 (the vision blocks FP8 too, the default), and the last with
@@ -8,7 +8,7 @@
 #      for bf16 and --fp8-vision;
 #   3. `--only accuracy --quantization fp8` (FP8 against bf16: text layers, logits and the
 #      vision tower, tap by tap);
-#   4. batch-1 FP8 decode with --l2-prefetch-mb 0 / PREFETCH_MB..., in turns, ROUNDS times;
+#   4. batch-1 decode, bf16 and FP8, in turns, ROUNDS times;
 #   5. the random load's mixed step (`--only mixed`, FP8) in short bursts (5 repeats) and
 #      sustained (1,000), with nvidia-smi's SM clock and power sampled: whether a loaded server's
 #      longer steps (~9.5 ms against 8.6 offline) are the GPU's clocks under sustained load.
@@ -19,7 +19,6 @@ build=${1:?build dir}
 what=${2:-all}
 out=${OUT:-/tmp/autoglm-out}
 rounds=${ROUNDS:-3}
-prefetch_mb=${PREFETCH_MB:-"8 16 32"}
 mkdir -p "$out"
 source "$(dirname "${BASH_SOURCE[0]}")/cuda_libs.sh"
 [ -d .device-carry/lib ] && export LD_LIBRARY_PATH="$PWD/.device-carry/lib:${LD_LIBRARY_PATH:-}"
@@ -45,7 +44,7 @@ if [ "$what" = tests ] || [ "$what" = all ]; then
   if command -v compute-sanitizer >/dev/null; then
     compute-sanitizer --tool memcheck --error-exitcode 9 "$build"/tests/kernels_cuda_test \
       --gtest_filter='CudaOps.Fp8VisionPasses*:CudaOps.Fp8GemvRows*' > "$out/memcheck_fp8.log" 2>&1
-    echo "memcheck (FP8 vision passes, GEMV prefetch) exit $?"; tail -3 "$out/memcheck_fp8.log"
+    echo "memcheck (FP8 vision passes, FP8 GEMV) exit $?"; tail -3 "$out/memcheck_fp8.log"
   fi
 fi
 
@@ -82,14 +81,15 @@ fi
 
 if [ "$what" = decode ] || [ "$what" = all ]; then
   for r in $(seq "$rounds"); do
-    for mb in 0 $prefetch_mb; do
-      "${bench[@]}" --quantization fp8 --only decode --l2-prefetch-mb "$mb" \
-        --json "$out/decode_${mb}_$r.json" > "$out/decode_${mb}_$r.log" 2>&1 || status=1
+    for m in bf16 fp8; do
+      q=none; [ "$m" = fp8 ] && q=fp8
+      "${bench[@]}" --quantization "$q" --only decode --json "$out/decode_${m}_$r.json" \
+        > "$out/decode_${m}_$r.log" 2>&1 || status=1
     done
   done
-  for mb in 0 $prefetch_mb; do
-    echo "FP8 decode tok/s, --l2-prefetch-mb $mb: $(median decode_tok_per_s "$out"/decode_"$mb"_*.json)" \
-      "of $(median decode_roofline_tok_per_s "$out"/decode_"$mb"_*.json)"
+  for m in bf16 fp8; do
+    echo "decode tok/s, $m: $(median decode_tok_per_s "$out"/decode_"$m"_*.json)" \
+      "of $(median decode_roofline_tok_per_s "$out"/decode_"$m"_*.json)"
   done
 fi
 if [ "$what" = mixed ] || [ "$what" = all ]; then

@@ -2,7 +2,6 @@
 #include "kernels/cuda/gemm.h"
 
 #include <algorithm>
-#include <cstdint>
 #include <string>
 #include <type_traits>
 
@@ -213,8 +212,6 @@ void dispatch_gemv(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream
     CHECK(!a.w_fp8 || a.w_scale) << "gemv: FP8 weights without their scales";
     const int64_t per_load = a.w_fp8 ? 16 : 8;
     CHECK(a.k % per_load == 0) << "gemv needs k % " << per_load << " == 0, got " << a.k;
-    CHECK(a.prefetch_bytes % 16 == 0 && reinterpret_cast<uintptr_t>(a.prefetch) % 16 == 0)
-        << "gemv: the L2 prefetch takes 16-byte aligned pieces";
     if (a.w_fp8)
         gemv_detail::launch_fp8<kEpi>(a, rk, stream);
     else

@@ -30,12 +30,6 @@ struct LinearArgs {
     void* y = nullptr;                    // [m, n] of out_type
     OutType out_type = OutType::kBf16;
     bool accumulate = false;  // y += x . w^T (no bias allowed then)
-    // The FP8 GEMV only (sm_90): once a block has loaded its columns' weights it asks L2 to
-    // fetch its share of [prefetch, prefetch + prefetch_bytes) (the next layer's weight), so HBM
-    // keeps streaming while the last blocks finish and the next kernel starts. 16-byte aligned,
-    // prefetch_bytes % 16 == 0; 0: none.
-    const void* prefetch = nullptr;
-    int64_t prefetch_bytes = 0;
 };
 
 // FP8 e4m3 rows with a scale each (weights at load, activations per token before an FP8 GEMM):

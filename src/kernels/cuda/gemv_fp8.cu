@@ -99,21 +99,6 @@ __device__ __forceinline__ void stage_x(const bf16* __restrict__ x, int m, int64
     }
 }
 
-// Block b of `blocks` asks L2 for its share of [p, p + bytes) (bytes % 16 == 0), in pieces of at
-// most 64 KiB; the loads never wait for it.
-__device__ __forceinline__ void l2_prefetch_share(const unsigned char* p, int64_t bytes, int b,
-                                                  int blocks) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    const int64_t share = ((bytes + blocks - 1) / blocks + 15) / 16 * 16;
-    const int64_t end = min(bytes, (b + 1) * share);
-    for (int64_t off = static_cast<int64_t>(b) * share; off < end; off += 65536) {
-        const auto size = static_cast<unsigned>(min(int64_t{65536}, end - off));
-        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(p + off), "r"(size)
-                     : "memory");
-    }
-#endif
-}
-
 // A block owns 16 output columns, its 8 warps split each round's 4,096 elements of k (8 k-blocks
 // of 64 a warp). Lane (g, t4) holds 16 bytes of rows g and g + 8 of every k-block it takes (all
 // of a round's loads in flight, the first round's before waiting for the kernel that writes x,
@@ -127,8 +112,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     gemv_fp8_kernel(const bf16* __restrict__ x, int m, const uint8_t* __restrict__ w,
                     const float* __restrict__ w_scale, int64_t n, int64_t k,
                     const bf16* __restrict__ bias, void* __restrict__ y, bool f32_out,
-                    bool accumulate, const unsigned char* prefetch, int64_t prefetch_bytes,
-                    const EpilogueArgs<kEpi> rk) {
+                    bool accumulate, const EpilogueArgs<kEpi> rk) {
     if (run_norm_block<kEpi>(m, n, y, rk)) return;
     extern __shared__ __align__(16) unsigned char fp8_gemv_smem[];
     auto* xs = reinterpret_cast<__half*>(fp8_gemv_smem);
@@ -186,9 +170,6 @@ __global__ void __launch_bounds__(kThreads, 2)
         }
         if (more) __syncthreads();  // every warp is done with this round's x
     }
-    if (prefetch_bytes > 0 && tid == 0)  // this block's weights are all in: the next layer's
-        l2_prefetch_share(prefetch, prefetch_bytes, static_cast<int>(blockIdx.x),
-                          static_cast<int>((n + kCols - 1) / kCols));
     __shared__ float partial[kWarps][kCols][MR];
 #pragma unroll
     for (int e = 0; e < 2; ++e) {
@@ -208,8 +189,7 @@ void launch_variant(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStrea
                         (kEpi == GemvEpilogue::kNorm ? static_cast<unsigned>(a.m) : 0u);
     launch_pdl(gemv_fp8_kernel<MR, kEpi>, dim3(blocks), dim3(kThreads), smem, stream, a.x,
                static_cast<int>(a.m), a.w_fp8, a.w_scale, a.n, a.k, a.bias, a.y,
-               a.out_type == OutType::kF32, a.accumulate,
-               static_cast<const unsigned char*>(a.prefetch), a.prefetch_bytes, rk);
+               a.out_type == OutType::kF32, a.accumulate, rk);
 }
 
 }  // namespace

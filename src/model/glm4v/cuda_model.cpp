@@ -400,18 +400,10 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
         else
             cuda::add_rms_norm(residual_, nullptr, nullptr, w_ln, nullptr, n, H, eps, normed_, st);
     };
-    // A decode GEMV's L2 prefetch of the weight the next GEMV reads (FP8 weights only).
-    auto prefetch_next = [&](cuda::LinearArgs& a, const LinearWeight* next, int64_t rows,
-                             int64_t cols) {
-        if (!next || !next->fp8 || options_.decode_l2_prefetch_bytes <= 0) return;
-        a.prefetch = next->fp8;
-        a.prefetch_bytes = std::min(options_.decode_l2_prefetch_bytes, rows * cols) / 16 * 16;
-    };
     // The o / down projection, then add_rms_norm(branch -> residual_, -> out): out is normed_
-    // (or, on the FP8 path, its FP8 rows) or null. `next` (rows x cols): the weight read after.
+    // (or, on the FP8 path, its FP8 rows) or null.
     auto project_then_norm = [&](const bf16* x, const LinearWeight& w, int64_t k,
-                                 const bf16* w_branch, const bf16* w_out, bf16* out,
-                                 const LinearWeight* next, int64_t next_rows, int64_t next_cols) {
+                                 const bf16* w_branch, const bf16* w_out, bf16* out) {
         if (fp8_act && tp) {
             // Each rank's products carry its own input scales: final values first, then the sum.
             const cuda::Fp8Products pr = products(w, H, k, nullptr, branch_);
@@ -430,7 +422,6 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
             cuda::LinearArgs a;
             a.x = x, a.m = n, a.n = H, a.k = k, a.y = norm_branch_;
             w.set(a);
-            prefetch_next(a, next, next_rows, next_cols);
             cuda::NormTarget nt;
             nt.residual = residual_, nt.w_branch = w_branch, nt.w_out = w_out, nt.eps = eps;
             nt.out = out;
@@ -462,7 +453,6 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
             cuda::LinearArgs a;
             a.x = normed_, a.m = n, a.n = wqkv, a.k = H, a.bias = L.qkv_b, a.y = qkv_;
             L.qkv.set(a);
-            prefetch_next(a, &L.o, H, heads * hd);
             cuda::gemv_rope_kv(a, in.positions, rope_, heads, kvh, hd, write_slots, k_cache,
                                v_cache, st);
         } else if (fp8_act) {
@@ -514,13 +504,11 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
             cuda::prefill_attention(p, in.work, in.num_work, st);
         }
         if (fp8_act) cuda::quantize_rows_fp8(attn_, n, heads * hd, xq.q, xq.scale, st);
-        project_then_norm(attn_, L.o, heads * hd, L.post_self_attn, L.post_attention, normed_,
-                          &L.gate_up, 2 * I, H);
+        project_then_norm(attn_, L.o, heads * hd, L.post_self_attn, L.post_attention, normed_);
         if (fuse && gate_up_grouped_) {
             cuda::LinearArgs a;
             a.x = normed_, a.m = n, a.n = 2 * I, a.k = H, a.y = act_;
             L.gate_up.set(a);
-            prefetch_next(a, &L.down, H, I);
             cuda::gemv_silu_pairs(a, st);
         } else if (fp8_act) {
             const cuda::Fp8Products pr = products(L.gate_up, 2 * I, H, nullptr, gate_up_);
@@ -537,8 +525,7 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
         const bool next = l + 1 < layers;
         const bf16* next_ln = next ? w_->layers[static_cast<size_t>(l) + 1].input_ln : nullptr;
         project_then_norm(act_, L.down, I, L.post_mlp, obs ? nullptr : next_ln,
-                          obs || !next ? nullptr : normed_,
-                          next ? &w_->layers[static_cast<size_t>(l) + 1].qkv : nullptr, wqkv, H);
+                          obs || !next ? nullptr : normed_);
         if (obs) {
             detail::tap(obs, ("layer." + std::to_string(l)).c_str(), residual_, n, H, st);
             if (next) input_norm(next_ln);

@@ -50,10 +50,6 @@ struct CudaModelOptions {
     // replaced it measured 3.98 / 4.66 / 6.66 ms against 4.18 / 4.24 / 4.68 (one run each):
     // ahead at 2 rows only, by 5 %.
     int64_t decode_gemv_max_rows = -1;
-    // Decode steps with FP8 weights: each layer's GEMV asks L2 to fetch up to this many bytes of
-    // the next GEMV's weight once its own are loaded (LinearArgs::prefetch), so HBM streams
-    // across the kernel boundaries. 0: off.
-    int64_t decode_l2_prefetch_bytes = 0;
     // With FP8 weights: cuBLASLt's FP8 fast accumulation (Gemm::set_fp8_fast_accumulation).
     bool fp8_fast_accumulation = false;
     // The KV pool in FP8 (--kv-cache-dtype fp8, kernels/kv_fp8.h): e4m3 bytes and a
