@@ -288,8 +288,7 @@ int run_bench(const std::vector<std::string>& args) {
     auto fp8 = fp8_weights_from_flags(flags);
     if (!fp8) return fail(fp8.error_message(), kExitUsage);
     opt.fp8_weights = fp8.value();
-    opt.fp8_vision =
-        fp8_vision_from_flags(flags, opt.fp8_weights, fp8_vision_fits(host.config().vision));
+    opt.fp8_vision = fp8_vision_from_flags(flags, opt.fp8_weights, host.config());
     if (opt.fp8_fast_accumulation && !opt.fp8_weights && !opt.fp8_vision)
         return fail(
             "--fp8-fast-accum applies to FP8 GEMMs: pass --quantization fp8 or --fp8-vision",

@@ -39,8 +39,9 @@ void add_model_flags(Flags& flags) {
               "channel, their inputs quantized per patch row (CUDA, sm_89 or newer): a "
               "screenshot's encoder GEMMs on the FP8 tensor cores. The patch embedding, the "
               "merger and attention stay bf16. Default: on with --quantization fp8 (as vLLM's "
-              "fp8 quantizes the vision tower too), off otherwise; --fp8-vision=false keeps the "
-              "tower bf16 under --quantization fp8, --fp8-vision alone quantizes only the tower",
+              "fp8 quantizes the vision tower too; not for an FP8 checkpoint, whose tower is "
+              "held as read), off otherwise; --fp8-vision=false keeps the tower bf16 under "
+              "--quantization fp8, --fp8-vision alone quantizes only the tower",
               true);
     flags.add("fp8-fast-accum", "false",
               "FP8 GEMMs (--quantization fp8, --fp8-vision) with cuBLASLt's fast accumulation: "
@@ -70,9 +71,9 @@ Result<bool> fp8_weights_from_flags(const Flags& flags) {
     return Error{"--quantization must be none or fp8, got '" + q + "'"};
 }
 
-bool fp8_vision_from_flags(const Flags& flags, bool fp8_weights, bool tower_fits) {
+bool fp8_vision_from_flags(const Flags& flags, bool fp8_weights, const Glm4vConfig& config) {
     if (flags.has("fp8-vision")) return flags.enabled("fp8-vision");
-    return fp8_weights && tower_fits;
+    return fp8_weights && fp8_vision_fits(config.vision) && config.quantization.empty();
 }
 
 Result<bool> kv_cache_fp8_from_flags(const Flags& flags) {

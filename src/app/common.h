@@ -26,9 +26,10 @@ void add_model_flags(Flags& flags);
 // --quantization: true for fp8, false for none, an error otherwise.
 Result<bool> fp8_weights_from_flags(const Flags& flags);
 // --fp8-vision: as given (--fp8-vision, --fp8-vision=false), else on with FP8 text weights
-// (`fp8_weights`, vLLM's --quantization fp8 quantizes the vision tower's linear layers too) when
-// the tower's widths allow it (`tower_fits`), off otherwise.
-bool fp8_vision_from_flags(const Flags& flags, bool fp8_weights, bool tower_fits);
+// (`fp8_weights`; vLLM's --quantization fp8 quantizes the vision tower's linear layers too) where
+// the tower's widths allow it (fp8_vision_fits) and the checkpoint is not an FP8 one (whose
+// publisher chose the layers to quantize: its tower is then held as it was read, in bf16).
+bool fp8_vision_from_flags(const Flags& flags, bool fp8_weights, const Glm4vConfig& config);
 // --kv-cache-dtype: true for fp8 / fp8_e4m3, false for auto / bfloat16, an error otherwise.
 Result<bool> kv_cache_fp8_from_flags(const Flags& flags);
 // Parses flags; prints help or the error. Returns an exit code, or -1 to continue.

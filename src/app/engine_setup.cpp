@@ -163,8 +163,7 @@ Result<EngineBundle> make_engine(const Flags& flags, const Glm4vModel& model,
         o.block_size = sizing.block_size;
         o.cuda_graphs = !flags.enabled("enforce-eager");
         o.fp8_weights = fp8.value();
-        o.fp8_vision =
-            fp8_vision_from_flags(flags, fp8.value(), fp8_vision_fits(model.config().vision));
+        o.fp8_vision = fp8_vision_from_flags(flags, fp8.value(), model.config());
         o.fp8_fast_accumulation = flags.enabled("fp8-fast-accum");
         o.fp8_kv = kv_fp8.value();
         auto created = CudaGlm4vModel::create_tensor_parallel(model, o, ranks);

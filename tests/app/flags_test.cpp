@@ -100,7 +100,8 @@ TEST(Flags, TakesVllmSpellings) {
 namespace autoglm {
 namespace {
 
-// --fp8-vision follows --quantization fp8 where the tower fits, unless given either way.
+// --fp8-vision follows --quantization fp8 where the tower fits and the checkpoint is not an FP8
+// one, unless given either way.
 TEST(Flags, Fp8VisionFollowsTheQuantizationUnlessGiven) {
     auto parsed = [](std::vector<std::string> args) {
         Flags f("x", "test");
@@ -108,14 +109,20 @@ TEST(Flags, Fp8VisionFollowsTheQuantizationUnlessGiven) {
         EXPECT_TRUE(f.parse(args).ok());
         return f;
     };
+    const Glm4vConfig released;  // AutoGLM-Phone-9B's shapes
+    Glm4vConfig odd = released, fp8_checkpoint = released;
+    odd.vision.hidden_size = 1544;
+    fp8_checkpoint.quantization = "fp8";
     const Flags fp8 = parsed({"--quantization", "fp8"});
-    EXPECT_TRUE(fp8_vision_from_flags(fp8, true, true));
-    EXPECT_FALSE(fp8_vision_from_flags(fp8, true, /*tower_fits=*/false));
-    EXPECT_FALSE(fp8_vision_from_flags(parsed({}), false, true));
-    EXPECT_FALSE(
-        fp8_vision_from_flags(parsed({"--quantization", "fp8", "--fp8-vision=false"}), true, true));
-    EXPECT_TRUE(fp8_vision_from_flags(parsed({"--fp8-vision"}), false, true));
-    EXPECT_TRUE(fp8_vision_from_flags(parsed({"--fp8_vision=true"}), false, true));
+    EXPECT_TRUE(fp8_vision_from_flags(fp8, true, released));
+    EXPECT_FALSE(fp8_vision_from_flags(fp8, true, odd));
+    EXPECT_FALSE(fp8_vision_from_flags(fp8, true, fp8_checkpoint));
+    EXPECT_FALSE(fp8_vision_from_flags(parsed({}), false, released));
+    EXPECT_FALSE(fp8_vision_from_flags(parsed({"--quantization", "fp8", "--fp8-vision=false"}),
+                                       true, released));
+    EXPECT_TRUE(fp8_vision_from_flags(parsed({"--fp8-vision"}), false, released));
+    EXPECT_TRUE(fp8_vision_from_flags(parsed({"--quantization", "fp8", "--fp8_vision=true"}), true,
+                                      fp8_checkpoint));
 }
 
 TEST(Fp8VisionFits, TheReleasedTowerFitsOddWidthsDoNot) {
