@@ -40,7 +40,7 @@ struct CudaModelOptions {
     // The vision blocks' linear layers (qkv, proj, gate/up, down) in FP8 too, quantized the same
     // way, with their inputs quantized per patch row: the tower's GEMMs on FP8 tensor cores. The
     // patch embedding, the merger and the attention stay bf16. Independent of fp8_weights (the
-    // app turns it on with them where fp8_vision_fits).
+    // app's default follows them: fp8_vision_from_flags).
     bool fp8_vision = false;
     // Steps of up to this many tokens take the GEMV path (decode: norms, M-RoPE and SwiGLU in
     // the GEMVs' epilogues), larger ones cuBLASLt; -1: 1 with FP8 weights, cuda::kGemvMaxRows
