@@ -31,6 +31,22 @@ constexpr double kBf16Tolerance = 3e-2;
 // FP8 paths (e4m3: 3 mantissa bits on weights and activations), of max|ref| per tap.
 constexpr double kFp8Tolerance = 0.1;
 
+// The GPU's FP8 vision taps each within kFp8Tolerance of the CPU emulation's (same taps, same
+// order); prints the worst as "<label> FP8 vision on CUDA against the CPU emulation: ...".
+void expect_near_emulation(const testing::Recorder& gpu, const testing::Recorder& emulated,
+                           const std::string& label) {
+    ASSERT_EQ(gpu.order, emulated.order);
+    double worst = 0;
+    std::string worst_name;
+    for (const std::string& name : gpu.order) {
+        const double err = testing::relative_error(gpu.tensors.at(name), emulated.tensors.at(name));
+        EXPECT_LE(err, kFp8Tolerance) << name << " against the CPU emulation";
+        if (err >= worst) worst = err, worst_name = name;
+    }
+    std::printf("%s FP8 vision on CUDA against the CPU emulation: worst %.3g at '%s'\n",
+                label.c_str(), worst, worst_name.c_str());
+}
+
 std::unique_ptr<Glm4vModel> load_fixture(const std::string& fixture) {
     LoadOptions options;
     options.model = std::string(AUTOGLM_TEST_DATA_DIR) + "/" + fixture + "/model";
@@ -321,17 +337,8 @@ TEST_P(CudaGolden, Fp8VisionTowerMatchesItsCpuEmulation) {
     gpu->encode_images(pixels, grids, &fp8_taps);
     const testing::Fp8EmulatedVision cpu_fp8(*host);
     cpu_fp8.tower().forward(pixels, grids, &emulated);
-    ASSERT_EQ(fp8_taps.order, emulated.order);
-    double worst = 0;
-    std::string worst_name;
-    for (const std::string& name : fp8_taps.order) {
-        const double err =
-            testing::relative_error(fp8_taps.tensors.at(name), emulated.tensors.at(name));
-        EXPECT_LE(err, kFp8Tolerance) << name << " against the CPU emulation";
-        if (err >= worst) worst = err, worst_name = name;
-    }
-    std::printf("%s FP8 vision on CUDA against the CPU emulation: worst %.3g at '%s'\n",
-                GetParam().c_str(), worst, worst_name.c_str());
+    expect_near_emulation(fp8_taps, emulated, GetParam());
+    if (HasFatalFailure()) return;
     expect_taps(fp8_taps, g, "", GetParam() + " FP8 vision",
                 static_cast<size_t>(cfg.vision.depth + 4), 0.15);
     plain->encode_images(pixels, grids, &bf16_taps);
@@ -380,17 +387,7 @@ TEST(CudaFp8Vision, WideRotaryPathMatchesItsCpuEmulation) {
     gpu->encode_images(pixels, grids, &on_gpu);
     const testing::Fp8EmulatedVision cpu_fp8(host);
     cpu_fp8.tower().forward(pixels, grids, &emulated);
-    ASSERT_EQ(on_gpu.order, emulated.order);
-    double worst = 0;
-    std::string worst_name;
-    for (const std::string& name : on_gpu.order) {
-        const double err =
-            testing::relative_error(on_gpu.tensors.at(name), emulated.tensors.at(name));
-        EXPECT_LE(err, kFp8Tolerance) << name;
-        if (err >= worst) worst = err, worst_name = name;
-    }
-    std::printf("demo FP8 vision on CUDA against the CPU emulation: worst %.3g at '%s'\n", worst,
-                worst_name.c_str());
+    expect_near_emulation(on_gpu, emulated, "demo");
 }
 
 // The server sends a screenshot to the GPU as its resized bytes; the rows the device makes
