@@ -4,8 +4,8 @@
 #      compute-sanitizer memcheck on the new op tests;
 #   2. the agent step (`bench latency --only agent`): bf16, FP8 with the vision tower in bf16
 #      (--fp8-vision=false), FP8 (the vision blocks FP8 too, the default), and the last with
-#      --fp8-fast-accum, in turns, ROUNDS times (medians printed), plus the vision tower alone
-#      for bf16 and --fp8-vision;
+#      --fp8-fast-accum, in turns, ROUNDS times (medians printed; MODES="bf16 fp8" picks some),
+#      plus the vision tower alone for bf16 and --fp8-vision (VISION=0: not);
 #   3. `--only accuracy --quantization fp8` (FP8 against bf16: text layers, logits and the
 #      vision tower, tap by tap);
 #   4. batch-1 decode, bf16 and FP8, in turns, ROUNDS times;
@@ -55,23 +55,27 @@ if [ "$what" = agent ] || [ "$what" = all ]; then
     [fp8]="--quantization fp8"
     [fp8f]="--quantization fp8 --fp8-fast-accum"
   )
+  agent_modes=${MODES:-bf16 fp8t fp8 fp8f}
   for r in $(seq "$rounds"); do
-    for m in bf16 fp8t fp8 fp8f; do
+    for m in $agent_modes; do
       # shellcheck disable=SC2086
       "${bench[@]}" ${modes[$m]} --only agent --json "$out/agent_${m}_$r.json" \
         > "$out/agent_${m}_$r.log" 2>&1 || { status=1; tail -3 "$out/agent_${m}_$r.log"; }
     done
   done
-  for m in bf16 fp8t fp8 fp8f; do
+  for m in $agent_modes; do
     echo "agent step TTFT ms, $m: $(median agent_ttft_ms "$out"/agent_"$m"_*.json)"
   done
   for r in $(seq "$rounds"); do
+    [ "${VISION:-1}" = 1 ] || break
     "${bench[@]}" --only vision --json "$out/vision_bf16_$r.json" > "$out/vision_bf16_$r.log" 2>&1
     "${bench[@]}" --fp8-vision --only vision --json "$out/vision_fp8_$r.json" \
       > "$out/vision_fp8_$r.log" 2>&1 || status=1
   done
-  echo "vision tower ms, bf16: $(median vision_ms "$out"/vision_bf16_*.json)"
-  echo "vision tower ms, --fp8-vision: $(median vision_ms "$out"/vision_fp8_*.json)"
+  if [ "${VISION:-1}" = 1 ]; then
+    echo "vision tower ms, bf16: $(median vision_ms "$out"/vision_bf16_*.json)"
+    echo "vision tower ms, --fp8-vision: $(median vision_ms "$out"/vision_fp8_*.json)"
+  fi
 fi
 
 if [ "$what" = accuracy ] || [ "$what" = all ]; then
