@@ -86,11 +86,16 @@ bool Scheduler::admit_waiting(Budget& budget, StepPlan& plan) {
 StepPlan Scheduler::schedule() {
     StepPlan plan;
     Budget budget{config_.max_num_batched_tokens, config_.max_num_batched_tokens};
-    // Decodes in this step: prefill chunks then get only their own, smaller share.
-    if (config_.max_prefill_tokens_while_decoding > 0 &&
-        std::any_of(running_.begin(), running_.end(),
-                    [](const Request* r) { return r->num_tokens() - r->num_computed_tokens == 1; }))
+    // Decodes in this step: prefill chunks then get only their own, smaller share, and what the
+    // decodes leave of the step's bound.
+    const auto decodes = std::count_if(running_.begin(), running_.end(), [](const Request* r) {
+        return r->num_tokens() - r->num_computed_tokens == 1;
+    });
+    if (decodes > 0 && config_.max_prefill_tokens_while_decoding > 0)
         budget.prefill = config_.max_prefill_tokens_while_decoding;
+    if (decodes > 0 && config_.max_tokens_while_decoding > 0)
+        budget.prefill = std::min(
+            budget.prefill, std::max<int64_t>(0, config_.max_tokens_while_decoding - decodes));
     // Look ahead: the next waiting requests' image encodes start now, beside this step.
     if (inputs_ready_) {
         int64_t n = 0;

@@ -24,6 +24,11 @@ struct SchedulerConfig {
     // While a running request decodes, a step computes at most this many prompt tokens (prefill
     // chunks), so decodes are not held up by long prefill steps; 0 = only the step's budget.
     int64_t max_prefill_tokens_while_decoding = 0;
+    // While a running request decodes, a step holds at most this many tokens in all, its decodes
+    // first (prompt tokens get what the decodes leave, within the share above); 0 = no such
+    // bound. A GPU step's cost does not grow evenly with its tokens (the GEMMs' row tiles): a
+    // step of 512 costs little more than one of ~420 (docs/PERFORMANCE.md).
+    int64_t max_tokens_while_decoding = 0;
 };
 
 // Whether a request's inputs from token `from` on are ready to compute (image embeddings);

@@ -83,6 +83,42 @@ TEST(Scheduler, PrefillShareWhileDecodingCapsChunksButNotDecodes) {
     EXPECT_EQ(p4.chunks[2].num_new_tokens, 5);
 }
 
+// The step bound while decoding: the decodes run first, prompt chunks get what they leave
+// (and no more than the prefill share); without decodes the whole budget applies.
+TEST(Scheduler, StepBoundWhileDecodingLeavesPromptsWhatTheDecodesDoNotTake) {
+    KvCacheManager kv(64, 4);
+    Scheduler s({.max_num_batched_tokens = 16,
+                 .max_num_seqs = 5,
+                 .max_prefill_tokens_while_decoding = 6,
+                 .max_tokens_while_decoding = 8},
+                kv);
+    Request a = Request::make(1, ids(2, 10)), b = Request::make(2, ids(2, 20));
+    Request c = Request::make(3, ids(2, 30)), d = Request::make(4, ids(30, 100));
+    for (Request* r : {&a, &b, &c}) s.add(r);
+    StepPlan p1 = s.schedule();  // three short prompts, nobody decodes yet
+    ASSERT_EQ(p1.chunks.size(), 3u);
+    apply(p1);
+    s.add(&d);
+    StepPlan p2 = s.schedule();  // three decodes; d gets 8 - 3 = 5 (under the share of 6)
+    ASSERT_EQ(p2.chunks.size(), 4u);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(p2.chunks[static_cast<size_t>(i)].num_new_tokens, 1);
+    EXPECT_EQ(p2.chunks[3].request, &d);
+    EXPECT_EQ(p2.chunks[3].num_new_tokens, 5);
+    apply(p2);
+    s.remove(&a);
+    s.remove(&b);
+    StepPlan p3 = s.schedule();  // one decode: the share (6) binds before the bound (8 - 1)
+    ASSERT_EQ(p3.chunks.size(), 2u);
+    EXPECT_EQ(p3.chunks[0].request, &c);
+    EXPECT_EQ(p3.chunks[0].num_new_tokens, 1);
+    EXPECT_EQ(p3.chunks[1].num_new_tokens, 6);
+    apply(p3);
+    s.remove(&c);
+    StepPlan p4 = s.schedule();  // nobody decodes: the step's whole budget
+    ASSERT_EQ(p4.chunks.size(), 1u);
+    EXPECT_EQ(p4.chunks[0].num_new_tokens, 16);
+}
+
 TEST(Scheduler, SharedThreeBlockPrefixComputesOnlyNewTokens) {
     KvCacheManager kv(64, 4);
     Scheduler s({.max_num_batched_tokens = 64, .max_num_seqs = 4}, kv);
