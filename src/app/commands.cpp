@@ -162,7 +162,7 @@ int run_info(const std::vector<std::string>& args) {
         const double blocks = static_cast<double>(v.depth);
         const double vision_linear = blocks * (4.0 * vh * vh + 3.0 * vh * vo);
         const double vision_fp8 = vision_linear + 4.0 * blocks * (5.0 * vh + 2.0 * vo);
-        const bool vision_fp8_default = fp8_vision_fits(v) && m.config().quantization.empty();
+        const bool fp8_blocks = fp8_vision_from_flags(flags, true, m.config());
         if (n == 1)
             std::printf(
                 "GPU weights and bytes a decode token reads (+ %.0f KiB of KV per "
@@ -175,21 +175,21 @@ int run_info(const std::vector<std::string>& args) {
                 "--kv-cache-dtype fp8):\n",
                 n, 2.0 * static_cast<double>(r.vision_params) / 1e9,
                 (2.0 * static_cast<double>(r.vision_params) -
-                 (vision_fp8_default ? 2.0 * vision_linear - vision_fp8 : 0.0)) /
+                 (fp8_blocks ? 2.0 * vision_linear - vision_fp8 : 0.0)) /
                     1e9,
                 kv_token / 1024.0, kv_token_fp8 / 1024.0);
         for (const bool fp8 : {false, true}) {
             const double text = linear + shard_vocab + rest;
             const double vision = n == 1 ? static_cast<double>(r.vision_params) : 0.0;
             double held = 2.0 * (text + vision) - (fp8 ? linear - 4.0 * rows : 0.0);
-            if (fp8 && n == 1 && vision_fp8_default) held -= 2.0 * vision_linear - vision_fp8;
+            if (fp8 && n == 1 && fp8_blocks) held -= 2.0 * vision_linear - vision_fp8;
             // The token's embedding row is one of the table's: the LM head's rows are read.
             const double read =
                 2.0 * (linear + shard_vocab / tables + rest) - (fp8 ? linear - 4.0 * rows : 0.0);
             std::printf("  --quantization %-4s %.2f GB held, %.2f GB read a token\n",
                         fp8 ? "fp8" : "none", held / 1e9, read / 1e9);
         }
-        if (n == 1 && vision_fp8_default)
+        if (n == 1 && fp8_blocks)
             std::printf(
                 "  the vision blocks' linear layers: %.2f GB in bf16, %.2f GB in FP8 (with "
                 "--quantization fp8 unless --fp8-vision=false; decode reads none of them)\n",

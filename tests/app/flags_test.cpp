@@ -94,12 +94,6 @@ TEST(Flags, TakesVllmSpellings) {
     EXPECT_EQ(later.get("model"), "/ckpt");
 }
 
-}  // namespace
-}  // namespace autoglm
-
-namespace autoglm {
-namespace {
-
 // --fp8-vision follows --quantization fp8 where the tower fits and the checkpoint is not an FP8
 // one, unless given either way.
 TEST(Flags, Fp8VisionFollowsTheQuantizationUnlessGiven) {
