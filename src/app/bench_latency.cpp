@@ -285,10 +285,13 @@ int run_bench(const std::vector<std::string>& args) {
     if (!gemv_rows) return fail(gemv_rows.error_message(), kExitUsage);
     opt.decode_gemv_max_rows = gemv_rows.value();
     opt.fp8_fast_accumulation = flags.enabled("fp8-fast-accum");
+    opt.fp8_lm_head = fp8_lm_head_from_flags(flags);
     auto fp8 = fp8_weights_from_flags(flags);
     if (!fp8) return fail(fp8.error_message(), kExitUsage);
     opt.fp8_weights = fp8.value();
     opt.fp8_vision = fp8_vision_from_flags(flags, opt.fp8_weights, host.config());
+    if (flags.enabled("fp8-lm-head") && !opt.fp8_weights)
+        return fail("--fp8-lm-head applies with --quantization fp8", kExitUsage);
     if (opt.fp8_fast_accumulation && !opt.fp8_weights && !opt.fp8_vision)
         return fail(
             "--fp8-fast-accum applies to FP8 GEMMs: pass --quantization fp8 or --fp8-vision",
@@ -339,7 +342,10 @@ int run_bench(const std::vector<std::string>& args) {
     json << "  \"quantization\": \"" << (opt.fp8_weights ? "fp8" : "none")
          << "\",\n  \"kv_cache_dtype\": \"" << (opt.fp8_kv ? "fp8" : "bf16") << "\",\n"
          << "  \"fp8_fast_accumulation\": " << (opt.fp8_fast_accumulation ? "true" : "false")
-         << ",\n  \"fp8_vision\": " << (opt.fp8_vision ? "true" : "false") << ",\n";
+         << ",\n  \"fp8_vision\": " << (opt.fp8_vision ? "true" : "false")
+         << ",\n  \"fp8_lm_head\": "
+         << (opt.fp8_weights && opt.fp8_lm_head && !cfg.tie_word_embeddings ? "true" : "false")
+         << ",\n";
 
     // Parameter counts of the text decoder that one token streams (the embedding table is
     // gathered, one row) and that a prefill token multiplies (lm_head only for the last token).
@@ -381,7 +387,11 @@ int run_bench(const std::vector<std::string>& args) {
         // Per rank under tensor parallelism: its share of the layers, the LM head and the KV
         // heads (the norms, whole on every rank, are negligible; with fewer KV heads than ranks
         // each rank reads a whole head, counted as a share here).
-        const double bytes = (layers * layer_bytes + 2.0 * lm_params +
+        // The LM head: bf16, or FP8 rows and their scales (untied, --fp8-lm-head).
+        const bool fp8_head = opt.fp8_weights && opt.fp8_lm_head && !cfg.tie_word_embeddings;
+        const double head_bytes =
+            fp8_head ? lm_params + 4.0 * static_cast<double>(tc.vocab_size) : 2.0 * lm_params;
+        const double bytes = (layers * layer_bytes + head_bytes +
                               kv_bytes_per_token * static_cast<double>(ctx + steps / 2)) /
                              static_cast<double>(tp);
         const double floor_ms = bytes / bw * 1e3;

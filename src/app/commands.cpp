@@ -148,6 +148,11 @@ int run_info(const std::vector<std::string>& args) {
         const double shard_vocab = tables * static_cast<double>(z.vocab_rows) * H;
         const double linear = static_cast<double>(z.linear_params);
         const double rows = static_cast<double>(z.linear_rows);
+        // An untied LM head in FP8 (--fp8-lm-head, on with --quantization fp8): a byte a weight
+        // and a float a row (a rank's vocabulary rows) instead of two bytes a weight.
+        const double head_rows = static_cast<double>(z.vocab_rows);
+        const double head_fp8_saved =
+            tables == 2.0 && fp8_lm_head_from_flags(flags) ? head_rows * H - 4.0 * head_rows : 0.0;
         // K and V of a context token: bf16, or e4m3 bytes and an f32 scale per KV head.
         const double kv_heads = static_cast<double>(z.kv_heads);
         const double layers_kv = static_cast<double>(t.num_hidden_layers) * 2.0;
@@ -181,11 +186,12 @@ int run_info(const std::vector<std::string>& args) {
         for (const bool fp8 : {false, true}) {
             const double text = linear + shard_vocab + rest;
             const double vision = n == 1 ? static_cast<double>(r.vision_params) : 0.0;
-            double held = 2.0 * (text + vision) - (fp8 ? linear - 4.0 * rows : 0.0);
+            double held =
+                2.0 * (text + vision) - (fp8 ? linear - 4.0 * rows + head_fp8_saved : 0.0);
             if (fp8 && n == 1 && fp8_blocks) held -= 2.0 * vision_linear - vision_fp8;
             // The token's embedding row is one of the table's: the LM head's rows are read.
-            const double read =
-                2.0 * (linear + shard_vocab / tables + rest) - (fp8 ? linear - 4.0 * rows : 0.0);
+            const double read = 2.0 * (linear + shard_vocab / tables + rest) -
+                                (fp8 ? linear - 4.0 * rows + head_fp8_saved : 0.0);
             std::printf("  --quantization %-4s %.2f GB held, %.2f GB read a token\n",
                         fp8 ? "fp8" : "none", held / 1e9, read / 1e9);
         }

@@ -28,8 +28,9 @@ void add_model_flags(Flags& flags) {
               "auto | safetensors | dummy (random weights with the folder's config.json)");
     flags.add("seed", "0", "seed of dummy weights");
     flags.add("quantization", "none",
-              "none | fp8: the text decoder's linear layers (and the vision blocks', see "
-              "--fp8-vision) stored as FP8 e4m3 with a scale per output channel, quantized at load "
+              "none | fp8: the text decoder's linear layers and its LM head (and the vision "
+              "blocks', see --fp8-vision; --fp8-lm-head) stored as FP8 e4m3 with a scale per "
+              "output channel, quantized at load "
               "(CUDA, sm_89 or newer: prefill GEMMs on the FP8 "
               "tensor cores with per-token activation scales; decode reads half the bytes). An "
               "FP8 checkpoint (quantization_config fp8) is read dequantized to bf16 and, with "
@@ -42,6 +43,12 @@ void add_model_flags(Flags& flags) {
               "fp8 quantizes the vision tower too; not for an FP8 checkpoint, whose tower is "
               "held as read), off otherwise; --fp8-vision=false keeps the tower bf16 under "
               "--quantization fp8, --fp8-vision alone quantizes only the tower",
+              true);
+    flags.add("fp8-lm-head", "false",
+              "with --quantization fp8 (on by default there): the LM head as FP8 e4m3 per output "
+              "channel too, half of the 1.24 GB that every decode step streams at the full "
+              "shape; --fp8-lm-head=false keeps it bf16, as vLLM does. A head tied to the "
+              "embeddings stays bf16",
               true);
     flags.add("fp8-fast-accum", "false",
               "FP8 GEMMs (--quantization fp8, --fp8-vision) with cuBLASLt's fast accumulation: "
@@ -74,6 +81,10 @@ Result<bool> fp8_weights_from_flags(const Flags& flags) {
 bool fp8_vision_from_flags(const Flags& flags, bool fp8_weights, const Glm4vConfig& config) {
     if (flags.has("fp8-vision")) return flags.enabled("fp8-vision");
     return fp8_weights && fp8_vision_fits(config.vision) && config.quantization.empty();
+}
+
+bool fp8_lm_head_from_flags(const Flags& flags) {
+    return !flags.has("fp8-lm-head") || flags.enabled("fp8-lm-head");
 }
 
 Result<bool> kv_cache_fp8_from_flags(const Flags& flags) {

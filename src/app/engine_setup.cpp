@@ -130,6 +130,8 @@ Result<EngineBundle> make_engine(const Flags& flags, const Glm4vModel& model,
         return Error{"--quantization fp8 runs on the CUDA backend only (this run uses the CPU)"};
     if (flags.enabled("fp8-vision") && !use_cuda)
         return Error{"--fp8-vision runs on the CUDA backend only (this run uses the CPU)"};
+    if (flags.enabled("fp8-lm-head") && !fp8.value())
+        return Error{"--fp8-lm-head applies with --quantization fp8"};
     if (flags.enabled("fp8-fast-accum") && !fp8.value() && !flags.enabled("fp8-vision"))
         return Error{
             "--fp8-fast-accum applies to FP8 GEMMs: pass --quantization fp8 or --fp8-vision"};
@@ -172,6 +174,7 @@ Result<EngineBundle> make_engine(const Flags& flags, const Glm4vModel& model,
         o.fp8_weights = fp8.value();
         o.fp8_vision = fp8_vision_from_flags(flags, fp8.value(), model.config());
         o.fp8_fast_accumulation = flags.enabled("fp8-fast-accum");
+        o.fp8_lm_head = fp8_lm_head_from_flags(flags);
         o.fp8_kv = kv_fp8.value();
         auto created = CudaGlm4vModel::create_tensor_parallel(model, o, ranks);
         if (!created) return created.error();

@@ -119,6 +119,21 @@ TEST(Flags, Fp8VisionFollowsTheQuantizationUnlessGiven) {
                                       fp8_checkpoint));
 }
 
+// --fp8-lm-head is on unless turned off (it applies with --quantization fp8 only: the servers
+// refuse it alone, cli_fp8_lm_head_needs_fp8_weights).
+TEST(Flags, Fp8LmHeadIsOnUnlessTurnedOff) {
+    auto head = [](std::vector<std::string> args) {
+        Flags f("x", "test");
+        add_model_flags(f);
+        EXPECT_TRUE(f.parse(args).ok());
+        return fp8_lm_head_from_flags(f);
+    };
+    EXPECT_TRUE(head({"--quantization", "fp8"}));
+    EXPECT_TRUE(head({"--quantization", "fp8", "--fp8-lm-head"}));
+    EXPECT_FALSE(head({"--quantization", "fp8", "--fp8-lm-head=false"}));
+    EXPECT_FALSE(head({"--fp8_lm_head=false"}));
+}
+
 TEST(Fp8VisionFits, TheReleasedTowerFitsOddWidthsDoNot) {
     Glm4vVisionConfig v;  // AutoGLM-Phone-9B's: 1,536 wide, MLP 4,096
     EXPECT_TRUE(fp8_vision_fits(v));

@@ -536,7 +536,7 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
     if (obs) detail::tap_bf16(obs, "final_norm", rows_normed_, in.num_logits, H, st);
     if (tp) {  // this rank's vocabulary columns, then everyone's side by side
         const int64_t rows = in.num_logits, part = rows * dims_.vocab;
-        linear(rows_normed_, rows, LinearWeight{w_->lm_head}, dims_.vocab, H, nullptr, logits_part_,
+        linear(rows_normed_, rows, w_->lm_head, dims_.vocab, H, nullptr, logits_part_,
                cuda::OutType::kF32);
         if (rows > 0) coll->all_gather_f32(rank, logits_part_, logits_gather_, part, st);
         for (int r = 0; rank == 0 && rows > 0 && r < options_.tp_size; ++r)
@@ -546,8 +546,8 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
                                   static_cast<size_t>(dims_.vocab) * 4, static_cast<size_t>(rows),
                                   cudaMemcpyDeviceToDevice, st));
     } else {
-        linear(rows_normed_, in.num_logits, LinearWeight{w_->lm_head}, t.vocab_size, H, nullptr,
-               logits_, cuda::OutType::kF32);
+        linear(rows_normed_, in.num_logits, w_->lm_head, t.vocab_size, H, nullptr, logits_,
+               cuda::OutType::kF32);
     }
     if (obs) detail::tap(obs, "logits", logits_, in.num_logits, t.vocab_size, st);
 }

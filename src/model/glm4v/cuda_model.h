@@ -42,6 +42,10 @@ struct CudaModelOptions {
     // patch embedding, the merger and the attention stay bf16. Independent of fp8_weights (the
     // app's default follows them: fp8_vision_from_flags).
     bool fp8_vision = false;
+    // With fp8_weights: the LM head (when not tied to the embeddings) as FP8 rows with a scale
+    // each too, like the layers: half of its 1.24 GB at the full shape, which every decode step
+    // streams. Off: bf16, as vLLM keeps it.
+    bool fp8_lm_head = true;
     // Steps of up to this many tokens take the GEMV path (decode: norms, M-RoPE and SwiGLU in
     // the GEMVs' epilogues), larger ones cuBLASLt; -1: 1 with FP8 weights, cuda::kGemvMaxRows
     // in bf16. The FP8 GEMMs were chosen for 2-8 sequences when the FP8 GEMV converted each

@@ -70,7 +70,8 @@ struct CudaGlm4vModel::VisionBlock {
     LinearWeight qkv, proj, gate_up, down;  // gate_up grouped as the text MLP's when FP8
 };
 struct CudaGlm4vModel::Weights {
-    bf16 *embed = nullptr, *norm = nullptr, *lm_head = nullptr;
+    bf16 *embed = nullptr, *norm = nullptr;
+    LinearWeight lm_head;  // the embeddings' rows when tied
     std::vector<Layer> layers;
     bf16 *patch_w = nullptr, *patch_b = nullptr, *post_conv_ln = nullptr, *pos_embed = nullptr;
     std::vector<VisionBlock> blocks;

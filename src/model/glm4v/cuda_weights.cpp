@@ -103,9 +103,11 @@ Status CudaGlm4vModel::upload_weights(const Glm4vWeights& hw) {
         }
         item_of.emplace(spec.packed, items.size());
         Packed p{spec.packed, spec.layout, {&t}, {}};
-        p.fp8 =
-            t.shape.size() == 2 && ((options_.fp8_weights && is_text_fp8_candidate(spec.packed)) ||
-                                    (options_.fp8_vision && is_vision_fp8_candidate(spec.packed)));
+        const bool fp8_text =
+            options_.fp8_weights && (is_text_fp8_candidate(spec.packed) ||
+                                     (options_.fp8_lm_head && spec.packed == "lm_head.weight"));
+        p.fp8 = t.shape.size() == 2 &&
+                (fp8_text || (options_.fp8_vision && is_vision_fp8_candidate(spec.packed)));
         p.vision_gate_up = p.fp8 && ends_with(spec.packed, "mlp.gate_up.weight");
         if (spec.packed == spec.request.name) {  // alone: may be a view of one already listed
             const auto [it, fresh] = single_by_data.try_emplace(t.data, spec.packed);
@@ -290,7 +292,9 @@ Status CudaGlm4vModel::upload_weights(const Glm4vWeights& hw) {
         d.post_mlp = at(p + "post_mlp_layernorm.weight");
     }
     w.norm = at(lm + "norm.weight");
-    w.lm_head = packed.count("lm_head.weight") ? packed.at("lm_head.weight") : w.embed;
+    w.lm_head = packed.count("lm_head.weight") || packed_fp8.count("lm_head.weight")
+                    ? linear_at("lm_head.weight")
+                    : LinearWeight{w.embed};
     const std::string v = "model.visual.";
     if (text_only) {
         if (!unbound.empty()) return Error{"the GPU model has no packed weight named " + unbound};
