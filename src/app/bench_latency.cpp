@@ -285,7 +285,7 @@ int run_bench(const std::vector<std::string>& args) {
     if (!gemv_rows) return fail(gemv_rows.error_message(), kExitUsage);
     opt.decode_gemv_max_rows = gemv_rows.value();
     opt.fp8_fast_accumulation = flags.enabled("fp8-fast-accum");
-    opt.fp8_lm_head = fp8_lm_head_from_flags(flags);
+    opt.fp8_lm_head = fp8_lm_head_from_flags(flags, host.config());
     auto fp8 = fp8_weights_from_flags(flags);
     if (!fp8) return fail(fp8.error_message(), kExitUsage);
     opt.fp8_weights = fp8.value();
@@ -343,9 +343,7 @@ int run_bench(const std::vector<std::string>& args) {
          << "\",\n  \"kv_cache_dtype\": \"" << (opt.fp8_kv ? "fp8" : "bf16") << "\",\n"
          << "  \"fp8_fast_accumulation\": " << (opt.fp8_fast_accumulation ? "true" : "false")
          << ",\n  \"fp8_vision\": " << (opt.fp8_vision ? "true" : "false")
-         << ",\n  \"fp8_lm_head\": "
-         << (opt.fp8_weights && opt.fp8_lm_head && !cfg.tie_word_embeddings ? "true" : "false")
-         << ",\n";
+         << ",\n  \"fp8_lm_head\": " << (gpu.lm_head_fp8() ? "true" : "false") << ",\n";
 
     // Parameter counts of the text decoder that one token streams (the embedding table is
     // gathered, one row) and that a prefill token multiplies (lm_head only for the last token).
@@ -388,9 +386,9 @@ int run_bench(const std::vector<std::string>& args) {
         // heads (the norms, whole on every rank, are negligible; with fewer KV heads than ranks
         // each rank reads a whole head, counted as a share here).
         // The LM head: bf16, or FP8 rows and their scales (untied, --fp8-lm-head).
-        const bool fp8_head = opt.fp8_weights && opt.fp8_lm_head && !cfg.tie_word_embeddings;
-        const double head_bytes =
-            fp8_head ? lm_params + 4.0 * static_cast<double>(tc.vocab_size) : 2.0 * lm_params;
+        const double head_bytes = gpu.lm_head_fp8()
+                                      ? lm_params + 4.0 * static_cast<double>(tc.vocab_size)
+                                      : 2.0 * lm_params;
         const double bytes = (layers * layer_bytes + head_bytes +
                               kv_bytes_per_token * static_cast<double>(ctx + steps / 2)) /
                              static_cast<double>(tp);

@@ -126,8 +126,8 @@ int run_info(const std::vector<std::string>& args) {
                 static_cast<unsigned long long>(r.vision_bytes));
     std::printf("unused checkpoint tensors: %zu\n", r.unused.size());
     // What the CUDA backend holds and streams, per --quantization mode: every weight as bf16, or
-    // the text linear layers (and, where they fit, the vision blocks') as FP8 with a float scale
-    // per row; a decode token reads the text
+    // the text linear layers and the LM head (--fp8-lm-head) and, where they fit, the vision
+    // blocks' as FP8 with a float scale per row; a decode token reads the text
     // weights but the embedding table (one row), plus the K/V of its context. Per
     // tensor-parallel rank: its share of the linear layers, KV heads and vocabulary rows (the
     // embedding and the LM head, as many tables as the checkpoint has), the rest whole.
@@ -151,8 +151,10 @@ int run_info(const std::vector<std::string>& args) {
         // An untied LM head in FP8 (--fp8-lm-head, on with --quantization fp8): a byte a weight
         // and a float a row (a rank's vocabulary rows) instead of two bytes a weight.
         const double head_rows = static_cast<double>(z.vocab_rows);
-        const double head_fp8_saved =
-            tables == 2.0 && fp8_lm_head_from_flags(flags) ? head_rows * H - 4.0 * head_rows : 0.0;
+        const double head_fp8_saved = tables == 2.0 && fp8_lm_head_from_flags(flags, m.config()) &&
+                                              static_cast<int64_t>(head_rows) % 16 == 0
+                                          ? head_rows * H - 4.0 * head_rows
+                                          : 0.0;
         // K and V of a context token: bf16, or e4m3 bytes and an f32 scale per KV head.
         const double kv_heads = static_cast<double>(z.kv_heads);
         const double layers_kv = static_cast<double>(t.num_hidden_layers) * 2.0;

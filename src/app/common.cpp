@@ -45,10 +45,11 @@ void add_model_flags(Flags& flags) {
               "--quantization fp8, --fp8-vision alone quantizes only the tower",
               true);
     flags.add("fp8-lm-head", "false",
-              "with --quantization fp8 (on by default there): the LM head as FP8 e4m3 per output "
-              "channel too, half of the 1.24 GB that every decode step streams at the full "
-              "shape; --fp8-lm-head=false keeps it bf16, as vLLM does. A head tied to the "
-              "embeddings stays bf16",
+              "with --quantization fp8 (on by default there, but for an FP8 checkpoint, whose "
+              "head is held as read): the LM head as FP8 e4m3 per output channel too, half of "
+              "the 1.24 GB that every decode step streams at the full shape; "
+              "--fp8-lm-head=false keeps it bf16, as vLLM does. A head tied to the embeddings "
+              "stays bf16",
               true);
     flags.add("fp8-fast-accum", "false",
               "FP8 GEMMs (--quantization fp8, --fp8-vision) with cuBLASLt's fast accumulation: "
@@ -83,8 +84,9 @@ bool fp8_vision_from_flags(const Flags& flags, bool fp8_weights, const Glm4vConf
     return fp8_weights && fp8_vision_fits(config.vision) && config.quantization.empty();
 }
 
-bool fp8_lm_head_from_flags(const Flags& flags) {
-    return !flags.has("fp8-lm-head") || flags.enabled("fp8-lm-head");
+bool fp8_lm_head_from_flags(const Flags& flags, const Glm4vConfig& config) {
+    if (flags.has("fp8-lm-head")) return flags.enabled("fp8-lm-head");
+    return config.quantization.empty();
 }
 
 Result<bool> kv_cache_fp8_from_flags(const Flags& flags) {

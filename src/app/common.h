@@ -30,8 +30,9 @@ Result<bool> fp8_weights_from_flags(const Flags& flags);
 // the tower's widths allow it (fp8_vision_fits) and the checkpoint is not an FP8 one (whose
 // publisher chose the layers to quantize: its tower is then held as it was read, in bf16).
 bool fp8_vision_from_flags(const Flags& flags, bool fp8_weights, const Glm4vConfig& config);
-// --fp8-lm-head: as given, else on (it applies with FP8 text weights only).
-bool fp8_lm_head_from_flags(const Flags& flags);
+// --fp8-lm-head: as given, else on unless the checkpoint is an FP8 one (whose publisher kept its
+// head as it is: held as read, like its vision tower). It applies with FP8 text weights only.
+bool fp8_lm_head_from_flags(const Flags& flags, const Glm4vConfig& config);
 // --kv-cache-dtype: true for fp8 / fp8_e4m3, false for auto / bfloat16, an error otherwise.
 Result<bool> kv_cache_fp8_from_flags(const Flags& flags);
 // Parses flags; prints help or the error. Returns an exit code, or -1 to continue.

@@ -49,10 +49,10 @@ void add_engine_flags(Flags& flags) {
     flags.add("max-tokens-while-decoding", "",
               "tokens in one engine step at most, decodes included, while sequences decode: the "
               "decodes always run and prompt chunks get the rest (within "
-              "--max-prefill-tokens-while-decoding); 0 = no such bound. Default: 512 on a GPU "
-              "with --quantization fp8 (a 512-token FP8 step costs little more than a ~420-token "
-              "one and carries 21 % more tokens: more output tok/s and shorter queues, "
-              "docs/PERFORMANCE.md), 0 otherwise");
+              "--max-prefill-tokens-while-decoding); 0 = no such bound. Default on a GPU with "
+              "--quantization fp8: 512, or --max-num-seqs + 128 if that is more (a 512-token FP8 "
+              "step costs little more than a ~420-token one and carries 21 % more tokens: more "
+              "output tok/s and shorter queues, docs/PERFORMANCE.md); 0 otherwise");
     flags.add("block-size", "16", "tokens per KV cache block");
     flags.add("kv-cache-dtype", "auto",
               "auto | bfloat16 | fp8 (also fp8_e4m3): with fp8 the KV cache holds each token's K "
@@ -174,7 +174,7 @@ Result<EngineBundle> make_engine(const Flags& flags, const Glm4vModel& model,
         o.fp8_weights = fp8.value();
         o.fp8_vision = fp8_vision_from_flags(flags, fp8.value(), model.config());
         o.fp8_fast_accumulation = flags.enabled("fp8-fast-accum");
-        o.fp8_lm_head = fp8_lm_head_from_flags(flags);
+        o.fp8_lm_head = fp8_lm_head_from_flags(flags, model.config());
         o.fp8_kv = kv_fp8.value();
         auto created = CudaGlm4vModel::create_tensor_parallel(model, o, ranks);
         if (!created) return created.error();
@@ -237,7 +237,9 @@ Result<EngineBundle> make_engine(const Flags& flags, const Glm4vModel& model,
     // demo model, tests) keeps the plain budget.
     const bool fp8_step = b.backend && fp8.value();
     config.scheduler.max_prefill_tokens_while_decoding = !b.backend ? 0 : fp8_step ? 512 : 384;
-    config.scheduler.max_tokens_while_decoding = fp8_step ? 512 : 0;
+    // (With more than 384 sequences decoding, the bound grows with them: prompts keep 128 tokens.)
+    config.scheduler.max_tokens_while_decoding =
+        fp8_step ? std::max<int64_t>(512, max_seqs.value() + 128) : 0;
     if (flags.has("max-prefill-tokens-while-decoding")) {
         auto max_prefill = flags.get_int("max-prefill-tokens-while-decoding", 0, 1 << 24);
         if (!max_prefill) return max_prefill.error();

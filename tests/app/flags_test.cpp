@@ -119,19 +119,24 @@ TEST(Flags, Fp8VisionFollowsTheQuantizationUnlessGiven) {
                                       fp8_checkpoint));
 }
 
-// --fp8-lm-head is on unless turned off (it applies with --quantization fp8 only: the servers
-// refuse it alone, cli_fp8_lm_head_needs_fp8_weights).
+// --fp8-lm-head is on unless turned off or the checkpoint is an FP8 one (it applies with
+// --quantization fp8 only: the servers refuse it alone, cli_fp8_lm_head_needs_fp8_weights).
 TEST(Flags, Fp8LmHeadIsOnUnlessTurnedOff) {
-    auto head = [](std::vector<std::string> args) {
+    const Glm4vConfig released;
+    Glm4vConfig fp8_checkpoint = released;
+    fp8_checkpoint.quantization = "fp8";
+    auto head = [](std::vector<std::string> args, const Glm4vConfig& config) {
         Flags f("x", "test");
         add_model_flags(f);
         EXPECT_TRUE(f.parse(args).ok());
-        return fp8_lm_head_from_flags(f);
+        return fp8_lm_head_from_flags(f, config);
     };
-    EXPECT_TRUE(head({"--quantization", "fp8"}));
-    EXPECT_TRUE(head({"--quantization", "fp8", "--fp8-lm-head"}));
-    EXPECT_FALSE(head({"--quantization", "fp8", "--fp8-lm-head=false"}));
-    EXPECT_FALSE(head({"--fp8_lm_head=false"}));
+    EXPECT_TRUE(head({"--quantization", "fp8"}, released));
+    EXPECT_TRUE(head({"--quantization", "fp8", "--fp8-lm-head"}, released));
+    EXPECT_FALSE(head({"--quantization", "fp8", "--fp8-lm-head=false"}, released));
+    EXPECT_FALSE(head({"--fp8_lm_head=false"}, released));
+    EXPECT_FALSE(head({"--quantization", "fp8"}, fp8_checkpoint));  // held as read
+    EXPECT_TRUE(head({"--quantization", "fp8", "--fp8-lm-head"}, fp8_checkpoint));
 }
 
 TEST(Fp8VisionFits, TheReleasedTowerFitsOddWidthsDoNot) {

@@ -649,17 +649,25 @@ uint64_t CudaGlm4vModel::rank_kv_budget(double utilization) const {
     return allowed > used ? allowed - used : 0;
 }
 
+bool CudaGlm4vModel::lm_head_fp8() const {
+    return w_->lm_head.fp8 != nullptr;
+}
+
 std::string CudaGlm4vModel::describe() const {
     cudaDeviceProp prop{};
     CUDA_CHECK(cudaGetDeviceProperties(&prop, options_.device));
     std::ostringstream os;
-    os << prop.name << ": weights " << (weight_bytes_ >> 20) << " MiB "
-       << (options_.fp8_weights && options_.fp8_vision
-               ? "(text and vision linear layers FP8, the rest bf16)"
-           : options_.fp8_weights ? "(text linear layers FP8, the rest bf16)"
-           : options_.fp8_vision  ? "(vision linear layers FP8, the rest bf16)"
-                                  : "bf16")
-       << ", KV pool " << (options_.fp8_kv ? "(FP8) " : "") << num_kv_blocks_ << " blocks x "
+    const char* text = lm_head_fp8() ? "text linear layers and LM head" : "text linear layers";
+    os << prop.name << ": weights " << (weight_bytes_ >> 20) << " MiB ";
+    if (options_.fp8_weights && options_.fp8_vision)
+        os << "(" << text << ", vision linear layers FP8, the rest bf16)";
+    else if (options_.fp8_weights)
+        os << "(" << text << " FP8, the rest bf16)";
+    else if (options_.fp8_vision)
+        os << "(vision linear layers FP8, the rest bf16)";
+    else
+        os << "bf16";
+    os << ", KV pool " << (options_.fp8_kv ? "(FP8) " : "") << num_kv_blocks_ << " blocks x "
        << options_.block_size << " tokens ("
        << ((kv_bytes_per_block() * static_cast<uint64_t>(num_kv_blocks_)) >> 20)
        << " MiB), CUDA graphs " << (options_.cuda_graphs ? "on" : "off");

@@ -34,17 +34,17 @@ struct CudaModelOptions {
     int32_t block_size = 16;
     bool cuda_graphs = true;
     // The text decoder's linear layers (q/k/v, o, gate/up, down) quantized at load to FP8 e4m3
-    // with a scale per output row; the embeddings, the LM head, the norms and the vision tower
-    // stay bf16.
+    // with a scale per output row, and the LM head with fp8_lm_head; the embeddings, the norms
+    // and the vision tower (but with fp8_vision) stay bf16.
     bool fp8_weights = false;
     // The vision blocks' linear layers (qkv, proj, gate/up, down) in FP8 too, quantized the same
     // way, with their inputs quantized per patch row: the tower's GEMMs on FP8 tensor cores. The
     // patch embedding, the merger and the attention stay bf16. Independent of fp8_weights (the
     // app's default follows them: fp8_vision_from_flags).
     bool fp8_vision = false;
-    // With fp8_weights: the LM head (when not tied to the embeddings) as FP8 rows with a scale
-    // each too, like the layers: half of its 1.24 GB at the full shape, which every decode step
-    // streams. Off: bf16, as vLLM keeps it.
+    // With fp8_weights: the LM head (when not tied to the embeddings, and its rows a multiple of
+    // 16) as FP8 rows with a scale each too, like the layers: half of its 1.24 GB at the full
+    // shape, which every decode step streams. Off: bf16, as vLLM keeps it.
     bool fp8_lm_head = true;
     // Steps of up to this many tokens take the GEMV path (decode: norms, M-RoPE and SwiGLU in
     // the GEMVs' epilogues), larger ones cuBLASLt; -1: 1 with FP8 weights, cuda::kGemvMaxRows
@@ -151,6 +151,8 @@ class CudaGlm4vModel {
     int32_t block_size() const { return options_.block_size; }
     uint64_t kv_bytes_per_block() const;
     uint64_t weight_bytes() const { return weight_bytes_; }
+    // Whether the LM head is held as FP8 rows (fp8_weights with fp8_lm_head, untied, rows % 16).
+    bool lm_head_fp8() const;
     cudaStream_t stream() const { return stream_; }
     void synchronize() const;
     // (total, free) device memory now.
