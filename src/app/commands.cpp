@@ -152,7 +152,7 @@ int run_info(const std::vector<std::string>& args) {
         // and a float a row (a rank's vocabulary rows) instead of two bytes a weight.
         const double head_rows = static_cast<double>(z.vocab_rows);
         const double head_fp8_saved = tables == 2.0 && fp8_lm_head_from_flags(flags, m.config()) &&
-                                              static_cast<int64_t>(head_rows) % 16 == 0
+                                              fp8_lm_head_fits(z.vocab_rows)
                                           ? head_rows * H - 4.0 * head_rows
                                           : 0.0;
         // K and V of a context token: bf16, or e4m3 bytes and an f32 scale per KV head.

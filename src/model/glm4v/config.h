@@ -72,6 +72,10 @@ struct Glm4vVisionConfig {
 // most kFp8VisionMaxMlpWidth (the FP8 SwiGLU kernel).
 constexpr int64_t kFp8VisionMaxMlpWidth = 16384;
 bool fp8_vision_fits(const Glm4vVisionConfig& v);
+// Whether an LM head of this many vocabulary rows (a tensor-parallel rank's share) can be held in
+// FP8 (CudaModelOptions::fp8_lm_head): rows a multiple of 16, for the FP8 GEMM's scale pass and
+// the GEMV's tiles; others stay bf16.
+bool fp8_lm_head_fits(int64_t vocab_rows);
 
 struct Glm4vConfig {
     Glm4vTextConfig text;

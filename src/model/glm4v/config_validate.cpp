@@ -1,4 +1,4 @@
-// Glm4v*Config::validate(), fp8_vision_fits and the built-in presets.
+// Glm4v*Config::validate(), fp8_vision_fits, fp8_lm_head_fits and the built-in presets.
 #include <algorithm>
 #include <filesystem>
 #include <sstream>
@@ -90,6 +90,10 @@ Status Glm4vVisionConfig::validate() const {
 bool fp8_vision_fits(const Glm4vVisionConfig& v) {
     return v.hidden_size % 16 == 0 && v.hidden_size <= 8192 && v.out_hidden_size % 16 == 0 &&
            v.out_hidden_size <= kFp8VisionMaxMlpWidth;
+}
+
+bool fp8_lm_head_fits(int64_t vocab_rows) {
+    return vocab_rows % 16 == 0;
 }
 
 Status Glm4vConfig::validate() const {

@@ -103,10 +103,8 @@ Status CudaGlm4vModel::upload_weights(const Glm4vWeights& hw) {
         }
         item_of.emplace(spec.packed, items.size());
         Packed p{spec.packed, spec.layout, {&t}, {}};
-        // The LM head's rows (a rank's vocabulary) must suit the FP8 GEMM's scale pass (n % 8)
-        // and the GEMV's tiles; others stay bf16.
         const bool fp8_head = options_.fp8_lm_head && spec.packed == "lm_head.weight" &&
-                              t.shape.size() == 2 && t.shape[0] % 16 == 0;
+                              t.shape.size() == 2 && fp8_lm_head_fits(t.shape[0]);
         const bool fp8_text =
             options_.fp8_weights && (is_text_fp8_candidate(spec.packed) || fp8_head);
         p.fp8 = t.shape.size() == 2 &&
