@@ -236,11 +236,13 @@ TEST(CudaOps, Fp8GemvKeepsWideRangeInputs) {
 }
 
 // A row's FP8 GEMV result does not depend on the rows beside it: m rows at once equal m
-// one-row launches bit for bit (batched decode equals single).
+// one-row launches bit for bit (batched decode equals single); n = 40 ends in a partial block
+// of columns, k = 1,232 in a partial k-block.
 TEST(CudaOps, Fp8GemvRowsEqualSingleRows) {
     REQUIRE_GPU();
     if (!has_fp8_tensor_cores()) GTEST_SKIP() << "no FP8 tensor cores: " << cuda_device_summary();
-    for (auto [m, n, k] : {std::tuple{2, 96, 4096}, {3, 304, 13696}, {8, 4608, 4096}}) {
+    for (auto [m, n, k] :
+         {std::tuple{2, 96, 4096}, {3, 304, 13696}, {8, 4608, 4096}, {2, 40, 1232}}) {
         auto x = random_bf16_values(static_cast<size_t>(m * k), 82, 3.0f);
         for (size_t e = 0; e < x.size(); ++e)  // row i times 16^i: scales of their own
             x[e] = std::ldexp(x[e], static_cast<int>(4 * (static_cast<int64_t>(e) / k)));
