@@ -12,6 +12,8 @@
 # contexts of 25,480 tokens, 25,000 random prompt tokens + 480 generated, each);
 # FLAGS_<tag>="--flag value ..." adds server flags for one build (the same binary may then run
 # under several tags, e.g. to compare a flag's values).
+# BENCH=BINARY runs every row's client with that binary (e.g. the newest `bench serve` against an
+# older build's server); by default each tag's own binary is its client.
 # CONFIG_ONLY=1 serves a folder without weights through --load-format dummy (seconds instead of
 # ~2 minutes to write 20 GB). Results (JSON, text, server logs) go to $OUT; run it as a background
 # job, since three builds take ~6 minutes.
@@ -63,7 +65,7 @@ for spec in "${specs[@]}"; do
   smi_gpu=$!
   run() {
     name=$1; shift
-    timeout 200 "$bin" bench serve --base-url http://127.0.0.1:8000 --no-progress \
+    timeout 200 "${BENCH:-$bin}" bench serve --base-url http://127.0.0.1:8000 --no-progress \
       --json "$OUT/${tag}_$name.json" "$@" > "$OUT/${tag}_$name.txt" 2>&1
     echo "== $tag $name rc=$? at $(( $(date +%s) - t0 )) s"
     grep -E "steps/s|output tok/s|^ttft|^tpot|^client|^server|failed req" "$OUT/${tag}_$name.txt" | head -12
