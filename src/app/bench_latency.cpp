@@ -286,7 +286,6 @@ int run_bench(const std::vector<std::string>& args) {
     opt.decode_gemv_max_rows = gemv_rows.value();
     opt.fp8_fast_accumulation = flags.enabled("fp8-fast-accum");
     opt.fp8_lm_head = fp8_lm_head_from_flags(flags, host.config());
-    opt.fused_decode_step = flags.enabled("fused-decode-step");
     auto fp8 = fp8_weights_from_flags(flags);
     if (!fp8) return fail(fp8.error_message(), kExitUsage);
     opt.fp8_weights = fp8.value();

@@ -56,11 +56,6 @@ void add_model_flags(Flags& flags) {
               "the tensor cores' partial sums are not promoted to f32 every few k-steps (faster, "
               "less exact); off by default",
               true);
-    flags.add("fused-decode-step", "false",
-              "with --quantization fp8 on one sm_90 GPU and the bf16 KV cache: a one-sequence "
-              "decode step's text layers in one persistent kernel (experimental, slower than "
-              "the kernel-per-op path: docs/PERFORMANCE.md)",
-              true);
     flags.add("threads", "0", "CPU worker threads (0 = all cores)");
     flags.add("help", "", "show this help", /*is_switch=*/true);
 }

@@ -175,7 +175,6 @@ Result<EngineBundle> make_engine(const Flags& flags, const Glm4vModel& model,
         o.fp8_vision = fp8_vision_from_flags(flags, fp8.value(), model.config());
         o.fp8_fast_accumulation = flags.enabled("fp8-fast-accum");
         o.fp8_lm_head = fp8_lm_head_from_flags(flags, model.config());
-        o.fused_decode_step = flags.enabled("fused-decode-step");
         o.fp8_kv = kv_fp8.value();
         auto created = CudaGlm4vModel::create_tensor_parallel(model, o, ranks);
         if (!created) return created.error();

@@ -1,7 +1,6 @@
 // FP8 e4m3 helpers shared by the per-row quantizer (gemm.cu), the kernels that write an FP8
 // GEMM's input or read its products (elementwise.cu): one scale a row, amax / 448; and by the FP8
-// KV pool's kernels (kv_fp8.cu, decode_attention.cu); and by the decode GEMVs that read FP8
-// weights on f16 tensor cores (gemv_fp8.cu, decode_step.cu).
+// KV pool's kernels (kv_fp8.cu, decode_attention.cu).
 #pragma once
 
 #include <cuda_fp16.h>
@@ -66,27 +65,6 @@ __device__ __forceinline__ void apply_fp8_products(const Fp8Products& p, int64_t
     if (p.bias) unpack8(*reinterpret_cast<const Bf16x8*>(p.bias + c), b);
 #pragma unroll
     for (int e = 0; e < 8; ++e) v[e] = v[e] * sx * ws[e] + b[e];
-}
-
-// Two e4m3 (low byte first) as f16x2, exactly. sm_89 and newer convert in hardware; the model
-// refuses FP8 weights below that, so the sm_80 pass carries a stub.
-__device__ __forceinline__ unsigned e4m3x2_to_f16x2(unsigned pair) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 890
-    __trap();
-    return 0;
-#else
-    const __half2_raw h =
-        __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(pair & 0xffffu), __NV_E4M3);
-    return static_cast<unsigned>(h.x) | (static_cast<unsigned>(h.y) << 16);
-#endif
-}
-
-// The power of two 2^e putting amax (>= 0) in [2^14, 2^15) after division; exponents clamped so
-// that both 2^e and 2^-e are normal f32 (zero rows: any scale does).
-__device__ __forceinline__ void kblock_scale(float amax, float* scale, float* inv) {
-    const int e = min(max(static_cast<int>(__float_as_uint(amax) >> 23), 15), 254);  // biased
-    *scale = __uint_as_float(static_cast<unsigned>(e - 14) << 23);                   // 2^(e - 141)
-    *inv = __uint_as_float(static_cast<unsigned>(268 - e) << 23);                    // 2^(141 - e)
 }
 
 }  // namespace autoglm::cuda

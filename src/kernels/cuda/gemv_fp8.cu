@@ -12,7 +12,6 @@
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
-#include "kernels/cuda/fp8.cuh"
 #include "kernels/cuda/gemv_epilogue.cuh"
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/smem_opt_in.h"
@@ -31,6 +30,27 @@ static_assert(kRoundBlocks * 4 == kThreads, "staging: a quarter k-block (16 elem
 template <int MR>
 constexpr size_t smem_bytes() {
     return size_t{MR} * kXStride * sizeof(__half) + size_t{kRoundBlocks} * MR * sizeof(float);
+}
+
+// Two e4m3 (low byte first) as f16x2, exactly. sm_89 and newer convert in hardware; the model
+// refuses FP8 weights below that, so the sm_80 pass carries a stub.
+__device__ __forceinline__ unsigned e4m3x2_to_f16x2(unsigned pair) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 890
+    __trap();
+    return 0;
+#else
+    const __half2_raw h =
+        __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(pair & 0xffffu), __NV_E4M3);
+    return static_cast<unsigned>(h.x) | (static_cast<unsigned>(h.y) << 16);
+#endif
+}
+
+// The power of two 2^e putting amax (>= 0) in [2^14, 2^15) after division; exponents clamped so
+// that both 2^e and 2^-e are normal f32 (zero rows: any scale does).
+__device__ __forceinline__ void kblock_scale(float amax, float* scale, float* inv) {
+    const int e = min(max(static_cast<int>(__float_as_uint(amax) >> 23), 15), 254);  // biased
+    *scale = __uint_as_float(static_cast<unsigned>(e - 14) << 23);                   // 2^(e - 141)
+    *inv = __uint_as_float(static_cast<unsigned>(268 - e) << 23);                    // 2^(141 - e)
 }
 
 // Stages x[i][base .. base + kRound) of every token i < MR (zeros past m and k) as f16, scaled

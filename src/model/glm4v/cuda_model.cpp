@@ -16,7 +16,6 @@
 #include "core/cuda_check.h"
 #include "core/dtype.h"
 #include "core/logging.h"
-#include "kernels/cuda/decode_step.h"
 #include "model/glm4v/attention_plan.h"
 #include "model/glm4v/mrope.h"
 #include "model/glm4v/tensor_parallel.h"
@@ -190,35 +189,6 @@ void CudaGlm4vModel::allocate_workspaces() {
         static_cast<bf16*>(device_alloc(static_cast<size_t>(cuda::kGemvMaxRows * H) * 2));
     cuda::gemv_norm_rows_empty(norm_branch_, cuda::kGemvMaxRows * H, stream_);
     if (options_.fp8_weights) gemm_->reserve_fp8(T, std::max({H, I, dims_.heads * t.head_dim()}));
-    if (options_.fused_decode_step && options_.fp8_weights && options_.tp_size == 1 &&
-        !options_.fp8_kv && gate_up_grouped_ &&
-        cuda::decode_step_fp8_supported(H, dims_.heads, dims_.kv_heads, t.head_dim(), I)) {
-        std::vector<cuda::DecodeStepLayer> table;
-        for (const Layer& L : w_->layers) {
-            cuda::DecodeStepLayer d;
-            const LinearWeight* lw[4] = {&L.qkv, &L.o, &L.gate_up, &L.down};
-            for (int i = 0; i < 4; ++i) d.w[i] = lw[i]->fp8, d.scale[i] = lw[i]->scale;
-            d.qkv_bias = L.qkv_b, d.input_ln = L.input_ln, d.post_self_attn = L.post_self_attn;
-            d.post_attention = L.post_attention, d.post_mlp = L.post_mlp;
-            table.push_back(d);
-        }
-        const bool fp8 = std::all_of(table.begin(), table.end(), [](const auto& d) {
-            return d.w[0] && d.w[1] && d.w[2] && d.w[3] && d.scale[0] && d.scale[1] && d.scale[2] &&
-                   d.scale[3];
-        });
-        if (fp8 && !table.empty()) {
-            const size_t bytes = table.size() * sizeof(cuda::DecodeStepLayer);
-            step_layers_ = device_alloc(bytes);
-            CUDA_CHECK(cudaMemcpy(step_layers_, table.data(), bytes, cudaMemcpyHostToDevice));
-            step_residual_ = static_cast<float*>(device_alloc(static_cast<size_t>(H) * 4));
-            step_partial_ = static_cast<float*>(device_alloc(
-                static_cast<size_t>(cuda::decode_step_partial_floats(dims_.heads, t.head_dim())) *
-                4));
-            const auto sync = static_cast<size_t>(cuda::decode_step_sync_words(dims_.kv_heads));
-            step_sync_ = static_cast<unsigned*>(device_alloc(sync * 4));
-            CUDA_CHECK(cudaMemsetAsync(step_sync_, 0, sync * 4, stream_));
-        }
-    }
     decode_blocks_per_seq_ =
         (options_.max_model_len + options_.block_size - 1) / options_.block_size;
     const int64_t max_blocks = std::max<int64_t>(decode_blocks_per_seq_, 1);
@@ -472,30 +442,9 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
         cuda::scatter_rows(in.image_rows, in.image_dst, in.num_image_rows, H, residual_, st);
     if (tp) coll->all_reduce_sum_f32(rank, residual_, n * H, st);
     if (obs) detail::tap(obs, "embeddings", residual_, n, H, st);
+    input_norm(w_->layers[0].input_ln);
     const int64_t layers = t.num_hidden_layers;
-    // A one-sequence decode step with FP8 weights: every layer in one kernel.
-    const bool fused = decode_step_fused() && decode && n == 1 && !obs;
-    if (fused) {
-        cuda::DecodeStepArgs a;
-        a.layers = static_cast<const cuda::DecodeStepLayer*>(step_layers_);
-        a.num_layers = static_cast<int>(layers);
-        a.hidden = static_cast<int>(H), a.heads = static_cast<int>(heads);
-        a.kv_heads = static_cast<int>(kvh), a.head_dim = static_cast<int>(hd);
-        a.inter = static_cast<int>(I), a.eps = eps;
-        a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
-        a.rope = rope_;
-        a.positions = in.positions, a.slot = in.slots, a.kv_len = in.kv_len;
-        a.block_table = in.tables, a.block_size = options_.block_size;
-        a.kv_pool = static_cast<bf16*>(kv_pool_), a.layer_stride = layer_stride;
-        a.v_offset = slots * kvh * hd;
-        a.residual = residual_, a.residual_alt = step_residual_;
-        a.qkv = qkv_, a.attn = attn_, a.branch = branch_, a.act = act_;
-        a.partial = step_partial_, a.sync = step_sync_;
-        cuda::decode_step_fp8(a, st);
-    } else {
-        input_norm(w_->layers[0].input_ln);
-    }
-    for (int64_t l = 0; l < (fused ? 0 : layers); ++l) {
+    for (int64_t l = 0; l < layers; ++l) {
         const Layer& L = w_->layers[static_cast<size_t>(l)];
         bf16* k_cache = kv8 ? kv_stage_ : static_cast<bf16*>(kv_pool_) + l * layer_stride;
         bf16* v_cache =

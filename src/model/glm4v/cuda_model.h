@@ -66,10 +66,6 @@ struct CudaModelOptions {
     // Tokens the FP8 path's scratch pool holds (0: max_model_len + max_num_tokens; at least one
     // max_model_len sequence). Smaller pools take a step's prefill sequences in more groups.
     int64_t fp8_kv_scratch_tokens = 0;
-    // With FP8 weights, the bf16 pool and one GPU: a one-sequence decode step's text layers in
-    // one persistent kernel (kernels/cuda/decode_step.h) where the device allows it (sm_90);
-    // off (the default: measured slower, docs/PERFORMANCE.md): a launch per op.
-    bool fused_decode_step = false;
     // Tensor parallelism (CudaGlm4vModel::create_tensor_parallel sets these): rank tp_rank of
     // tp_size on GPU `device`, its share of the text decoder as shard_text_weights cuts it
     // (model/glm4v/tensor_parallel.h), the ranks joined by `collectives`.
@@ -157,9 +153,6 @@ class CudaGlm4vModel {
     uint64_t weight_bytes() const { return weight_bytes_; }
     // Whether the LM head is held as FP8 rows (fp8_weights with fp8_lm_head, untied, rows % 16).
     bool lm_head_fp8() const;
-    // Whether one-sequence decode steps run as one kernel (options.fused_decode_step, where the
-    // device and the model allow it).
-    bool decode_step_fused() const { return step_layers_ != nullptr; }
     cudaStream_t stream() const { return stream_; }
     void synchronize() const;
     // (total, free) device memory now.
@@ -252,11 +245,6 @@ class CudaGlm4vModel {
     void* argmax_scratch_ = nullptr;
     float* decode_partial_ = nullptr;
     cuda::bf16* norm_branch_ = nullptr;  // gemv_add_rms_norm's rows (kept empty between steps)
-    // The fused decode step (options_.fused_decode_step, where supported): its layer table on
-    // the device, a second residual row, its attention partials and counters.
-    void* step_layers_ = nullptr;
-    float *step_residual_ = nullptr, *step_partial_ = nullptr;
-    unsigned* step_sync_ = nullptr;
     int64_t num_logits_ = 0;
 
     // Step inputs: one pinned host block copied to one device block.
