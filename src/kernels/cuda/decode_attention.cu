@@ -30,11 +30,14 @@ constexpr int kDecMergeBatch = 4;  // splits the merge loads per round
 // 8.77 -> 7.38 ms a FP8 decode step; 1 step: 7.58; docs/PERFORMANCE.md).
 constexpr int kDecBatchResident = 2;
 constexpr int64_t kDecBatchPairs = 16;
-// Below this many (sequence, KV head) pairs (batch-1 decode: 2), every 64-key step is a split of
-// its own, also where one block could hold the keys: a step's latency is the block's serial
-// chain, so more blocks of one step each end sooner (batch-1 FP8 decode, 384 keys: 3.991 ->
-// 3.942 ms a token on the H100; docs/PERFORMANCE.md).
+// Below this many (sequence, KV head) pairs (batch-1 decode: 2), contexts of up to
+// kDecFewChunks steps take one 64-key step a split, also where one block could hold the keys:
+// the step's latency is a block's serial chain, so more blocks of one step each end sooner
+// (batch-1 FP8 decode, 128-384 keys: 3.970 -> 3.929 ms a token on the H100). At most 8 steps
+// (two merge rounds): each split more is another partial for the merge, and neither 448-512 keys
+// nor 1,024 in one-step splits measured faster (docs/PERFORMANCE.md).
 constexpr int64_t kDecFewPairs = 8;
+constexpr int kDecFewChunks = 8;
 
 // A block's shared K/V for one 64-key step: each warp's 16 K and 16 V rows (swizzled bf16), or
 // from the FP8 pool their bytes and scales as loaded.
@@ -69,20 +72,22 @@ __device__ __forceinline__ void cp_async_wait_pending(int n) {
 }
 
 // How the keys of one sequence are shared out, the same in every block: `steps` 64-key steps a
-// split, `used` splits. Up to `whole` steps (the keys one block holds at once: kDecResident
-// where the device's shared memory allows; 1 below kDecFewPairs) go to one block, which needs no
-// merge; longer contexts take splits of at least `min_steps` (kDecMinSteps; 1 below kDecFewPairs),
-// as many as the grid has up to kDecMaxUsed (each split more is another partial for the merge to
-// read, each step more another 64 keys for one SM to load: measured on the H200,
-// docs/PERFORMANCE.md).
+// split, `used` splits. Up to `one_step` steps (kDecFewChunks below kDecFewPairs, else none) take
+// a split each; otherwise up to `resident` steps (the keys one block holds at once: kDecResident
+// where the device's shared memory allows) go to one block, which needs no merge, and longer
+// contexts take splits of at least kDecMinSteps, as many as the grid has up to kDecMaxUsed (each
+// split more is another partial for the merge to read, each step more another 64 keys for one SM to
+// load: measured on the H200, docs/PERFORMANCE.md).
 struct DecodeShare {
     int steps, used;
 };
-__device__ __forceinline__ DecodeShare decode_share(int kv_len, int splits, int whole,
-                                                    int min_steps) {
+__device__ __forceinline__ DecodeShare decode_share(int kv_len, int splits, int resident,
+                                                    int one_step) {
     const int chunks = (kv_len + kDecChunk - 1) / kDecChunk;
     const int spread = min(splits, kDecMaxUsed);
-    const int steps = chunks <= whole ? chunks : max(min_steps, (chunks + spread - 1) / spread);
+    const int steps = chunks <= one_step   ? (chunks + spread - 1) / spread
+                      : chunks <= resident ? chunks
+                                           : max(kDecMinSteps, (chunks + spread - 1) / spread);
     return {steps, (chunks + steps - 1) / steps};
 }
 
@@ -160,7 +165,7 @@ __device__ void merge_splits(const AttentionParams& p, int s, int kvh, int group
 // split block to finish merges the splits.
 template <int HD, bool kFp8>
 __global__ void __launch_bounds__(kDecThreads)
-    decode_kernel(const AttentionParams p, int splits, int resident, int whole, int min_steps,
+    decode_kernel(const AttentionParams p, int splits, int resident, int one_step,
                   float* __restrict__ partial, int* __restrict__ tickets) {
     constexpr int kChunks = HD / 8, kTile = 16 * HD;
     extern __shared__ __align__(16) unsigned char dec_smem[];
@@ -184,7 +189,7 @@ __global__ void __launch_bounds__(kDecThreads)
     // The query token (and output row); a mixed step's prefills are not this kernel's.
     const int tok = p.q_start ? p.q_start[s] : s;
     if (p.q_start && p.q_start[s + 1] - tok != 1) return;
-    const DecodeShare share = decode_share(kv_len, splits, whole, min_steps);
+    const DecodeShare share = decode_share(kv_len, splits, resident, one_step);
     if (split >= share.used) return;
     const int c_begin = split * share.steps;
     const int j_end = min(kv_len, (c_begin + share.steps) * kDecChunk);
@@ -488,9 +493,9 @@ void launch_decode(const AttentionParams& p, int64_t max_kv_len, float* workspac
                     static_cast<unsigned>(splits));
     int* tickets =
         reinterpret_cast<int*>(workspace + decode_partial_floats(p.num_seqs, p.heads, p.head_dim));
-    const bool few = p.num_seqs * p.kv_heads < kDecFewPairs;
+    const int one_step = p.num_seqs * p.kv_heads < kDecFewPairs ? kDecFewChunks : 0;
     launch_pdl(decode_kernel<HD, kFp8>, grid, dim3(kDecThreads), smem, stream, p, splits, res,
-               few ? 1 : res, few ? 1 : kDecMinSteps, workspace, tickets);
+               one_step, workspace, tickets);
 }
 
 }  // namespace
