@@ -1,7 +1,8 @@
 // The GPU's linear layers against their CPU twins: the GEMV and cuBLASLt paths in bf16 and with
 // FP8 weights (the quantizer bit for bit), and the decode GEMVs with their fused epilogues (SwiGLU,
-// the sandwich norm, M-RoPE + the paged KV write) against the unfused ops (the FP8 prefill passes
-// folded into their neighbours: cuda_fp8_passes_test.cpp). Skipped without a GPU.
+// the sandwich norm, M-RoPE + the paged KV write; the FP8 MLP in one launch) against the unfused
+// ops (the FP8 prefill passes folded into their neighbours: cuda_fp8_passes_test.cpp). Skipped
+// without a GPU.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -394,6 +395,79 @@ TEST(CudaOps, GemvWithNormMatchesGemvThenAddRmsNorm) {
                 EXPECT_EQ(std::count(left.begin(), left.end(), uint16_t{0xffff}),
                           static_cast<std::ptrdiff_t>(rows))
                     << at << ": the scratch rows are left empty";
+            }
+        }
+    }
+}
+
+// The decode MLP in one launch (FP8 weights) gives the bits of its two launches
+// (gemv_silu_pairs, then gemv_add_rms_norm): act, the residual and the normed rows, launch after
+// launch, its counters back at zero and the norm's scratch rows empty after each. Shapes: the
+// full model's, a last round of 16 columns (two gate/up blocks), a few small ones.
+TEST(CudaOps, Fp8MlpInOneLaunchEqualsItsTwoLaunches) {
+    REQUIRE_GPU();
+    if (!has_fp8_tensor_cores()) GTEST_SKIP() << "no FP8 tensor cores: " << cuda_device_summary();
+    for (auto [m, h, inter] : {std::tuple{1, 4096, 13696},
+                               {2, 4096, 13696},
+                               {8, 4096, 4112},
+                               {3, 64, 320},
+                               {5, 208, 1040}}) {
+        const auto rows = static_cast<size_t>(m * h), acts = static_cast<size_t>(m * inter);
+        auto x = random_bf16_values(static_cast<size_t>(m * h), 90);
+        auto wgu = random_bf16_values(static_cast<size_t>(2 * inter * h), 91, 0.05f);
+        auto wd = random_bf16_values(static_cast<size_t>(h * inter), 92, 0.05f);
+        auto residual = random_bf16_values(rows, 93, 3.0f);
+        auto wb = random_bf16_values(static_cast<size_t>(h), 94);
+        auto wo = random_bf16_values(static_cast<size_t>(h), 95);
+        DeviceBuffer dx = upload_bf16(x), dgu = upload_bf16(wgu), dd = upload_bf16(wd),
+                     dwb = upload_bf16(wb), dwo = upload_bf16(wo), scratch(rows * 2);
+        cuda::gemv_norm_rows_empty(scratch.as<bf16>(), static_cast<int64_t>(rows), nullptr);
+        const Fp8Weights gu8(dgu, 2 * inter, h), d8(dd, h, inter);
+        DeviceBuffer sync = upload(std::vector<int>(cuda::kGemvMlpSyncInts, 0));
+        for (const bool second : {true, false}) {
+            const std::string at = "m=" + std::to_string(m) + " h=" + std::to_string(h) +
+                                   " inter=" + std::to_string(inter) +
+                                   " second=" + std::to_string(second);
+            cuda::LinearArgs gu, down;
+            gu.x = dx.as<bf16>(), gu.m = m, gu.n = 2 * inter, gu.k = h;
+            gu8.set(gu);
+            down.m = m, down.n = h, down.k = inter, down.y = scratch.data();
+            d8.set(down);
+            auto norm_target = [&](DeviceBuffer& res, DeviceBuffer& out) {
+                cuda::NormTarget nt;
+                nt.residual = res.as<float>(), nt.w_branch = dwb.as<bf16>();
+                nt.w_out = second ? dwo.as<bf16>() : nullptr, nt.eps = 1e-5f;
+                nt.out = second ? out.as<bf16>() : nullptr;
+                return nt;
+            };
+            DeviceBuffer act_ref = poisoned(acts * 2), res_ref = upload(residual),
+                         out_ref = poisoned(rows * 2);
+            gu.y = act_ref.data(), down.x = act_ref.as<bf16>();
+            cuda::gemv_silu_pairs(gu, nullptr);
+            cuda::gemv_add_rms_norm(down, norm_target(res_ref, out_ref), nullptr);
+            const auto want_act = download_bf16(act_ref, acts);
+            const auto want_res = download_f32(res_ref, rows);
+            const auto want_out = download_bf16(out_ref, rows);
+            ASSERT_TRUE(cuda::gemv_mlp_fp8_supported(gu, down)) << at;
+            for (int launch = 0; launch < 3; ++launch) {
+                DeviceBuffer act = poisoned(acts * 2), res = upload(residual),
+                             out = poisoned(rows * 2);
+                gu.y = act.data(), down.x = act.as<bf16>();
+                cuda::gemv_mlp_fp8(gu, down, norm_target(res, out), sync.as<int>(), nullptr);
+                const std::string where = at + " launch " + std::to_string(launch);
+                EXPECT_EQ(download_bf16(act, acts), want_act) << where;
+                EXPECT_EQ(download_f32(res, rows), want_res) << where;
+                if (second) {
+                    EXPECT_EQ(download_bf16(out, rows), want_out) << where;
+                }
+                std::vector<int> counters(cuda::kGemvMlpSyncInts);
+                sync.copy_to_host(counters.data(), counters.size() * sizeof(int));
+                EXPECT_EQ(counters, std::vector<int>(cuda::kGemvMlpSyncInts, 0)) << where;
+                std::vector<uint16_t> left(rows);
+                scratch.copy_to_host(left.data(), rows * 2);
+                EXPECT_EQ(std::count(left.begin(), left.end(), uint16_t{0xffff}),
+                          static_cast<std::ptrdiff_t>(rows))
+                    << where << ": the scratch rows are left empty";
             }
         }
     }

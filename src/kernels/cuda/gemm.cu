@@ -106,7 +106,8 @@ __global__ void __launch_bounds__(kGemvThreads)
 #pragma unroll
             for (int i = 0; i < MR; ++i) {
                 if (i >= m) break;
-                const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + i * k) + c);
+                // Not __ldg: x is the previous kernel's output (see stage_x in gemv_fp8.cu).
+                const uint4 xv = __ldca(reinterpret_cast<const uint4*>(x + i * k) + c);
 #pragma unroll
                 for (int r = 0; r < kRows; ++r) acc[r][i] += dot8(wv[u][r], xv);
 #pragma unroll
@@ -336,6 +337,29 @@ void gemv_add_rms_norm(const LinearArgs& a, const NormTarget& norm, cudaStream_t
     CHECK(!norm.out == !norm.w_out) << "gemv_add_rms_norm: out and w_out go together";
     static_assert(kGemvNormMaxDim == 2 * 8 * kGemvThreads, "two pieces of 8 a thread");
     dispatch_gemv<GemvEpilogue::kNorm>(a, norm, stream);
+}
+
+bool gemv_mlp_fp8_supported(const LinearArgs& gate_up, const LinearArgs& down) {
+    return gate_up.w_fp8 && down.w_fp8 && gate_up.m >= 1 && gate_up.m <= kGemvMaxRows &&
+           down.m == gate_up.m && gate_up.n % (2 * kGemvSiluGroup) == 0 &&
+           down.k == gate_up.n / 2 && down.n == gate_up.k && gate_up.k % 16 == 0 &&
+           down.k % 16 == 0 && down.n % 8 == 0 && down.n <= kGemvNormMaxDim &&
+           gemv_detail::mlp_fp8_rounds(down.k) <= kGemvMlpSyncInts;
+}
+
+void gemv_mlp_fp8(const LinearArgs& gate_up, const LinearArgs& down, const NormTarget& norm,
+                  int* sync, cudaStream_t stream) {
+    CHECK(gemv_mlp_fp8_supported(gate_up, down))
+        << "gemv_mlp_fp8: FP8 gate/up [" << gate_up.n << ", " << gate_up.k << "] and down ["
+        << down.n << ", " << down.k << "] for " << gate_up.m << " rows do not chain";
+    CHECK(down.x == gate_up.y && gate_up.w_scale && down.w_scale && !gate_up.bias && !down.bias &&
+          gate_up.out_type == OutType::kBf16 && down.out_type == OutType::kBf16 &&
+          !gate_up.accumulate && !down.accumulate)
+        << "gemv_mlp_fp8: down reads what gate/up writes, bf16 without bias";
+    CHECK(norm.residual && norm.w_branch && !norm.out == !norm.w_out && sync)
+        << "gemv_mlp_fp8: no residual, branch weight or counters";
+    CHECK(norm.out != gate_up.x) << "gemv_mlp_fp8: the norm cannot write the launch's own input";
+    gemv_detail::launch_mlp_fp8(gate_up, down, norm, sync, stream);
 }
 
 void gemv_norm_rows_empty(bf16* y, int64_t count, cudaStream_t stream) {

@@ -207,4 +207,10 @@ void with_rows(int64_t m, F&& f) {
 template <GemvEpilogue kEpi>
 void launch_fp8(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream_t stream);
 
+// gemv_mlp_fp8 (gemm.h) once checked; the counters it needs: one per round of k of the down
+// projection (4,096 elements).
+void launch_mlp_fp8(const LinearArgs& gate_up, const LinearArgs& down, const NormTarget& norm,
+                    int* sync, cudaStream_t stream);
+int mlp_fp8_rounds(int64_t inter);
+
 }  // namespace autoglm::cuda::gemv_detail

@@ -56,7 +56,13 @@ __device__ __forceinline__ void kblock_scale(float amax, float* scale, float* in
 // Stages x[i][base .. base + kRound) of every token i < MR (zeros past m and k) as f16, scaled
 // per k-block: thread t converts the 16 elements of quarter t % 4 of k-block t / 4; the block's
 // scale (what its values were divided by) goes to scales[k-block][i].
-template <int MR>
+// How x is read: never through the read-only path (ld.global.nc). x is written by the kernel
+// before, and ptxas may move read-only loads above the wait for it (griddepcontrol.wait), which
+// it did in the fused MLP kernel below (docs/PERFORMANCE.md). kL1: cached in L1 like any load
+// after the wait; kL2: written by other blocks of the same launch, read at L2.
+enum class XLoad { kL1, kL2 };
+
+template <int MR, XLoad kLoad = XLoad::kL1>
 __device__ __forceinline__ void stage_x(const bf16* __restrict__ x, int m, int64_t k, int64_t base,
                                         __half* xs, float* scales) {
     const int tid = threadIdx.x, kb = tid / 4, quarter = tid % 4;
@@ -70,8 +76,13 @@ __device__ __forceinline__ void stage_x(const bf16* __restrict__ x, int m, int64
             const int i = i0 + b;
             const bool ok = i < m && e0 < k;
             const auto* p = reinterpret_cast<const uint4*>(x + static_cast<int64_t>(i) * k + e0);
-            v[b][0] = ok ? __ldg(p) : make_uint4(0, 0, 0, 0);
-            v[b][1] = ok ? __ldg(p + 1) : make_uint4(0, 0, 0, 0);
+            if constexpr (kLoad == XLoad::kL2) {
+                v[b][0] = ok ? __ldcg(p) : make_uint4(0, 0, 0, 0);
+                v[b][1] = ok ? __ldcg(p + 1) : make_uint4(0, 0, 0, 0);
+            } else {
+                v[b][0] = ok ? __ldca(p) : make_uint4(0, 0, 0, 0);
+                v[b][1] = ok ? __ldca(p + 1) : make_uint4(0, 0, 0, 0);
+            }
         }
 #pragma unroll
         for (int b = 0; b < kBatch; ++b) {
@@ -107,18 +118,21 @@ __device__ __forceinline__ void stage_x(const bf16* __restrict__ x, int m, int64
 // columns 2 t4, 2 t4 + 1 and 2 t4 + 8, 2 t4 + 9 (the same order for x's fragment, so the sum is
 // over the same pairs). Each k-block's 4 mmas start from zero and are scaled into the
 // accumulators (rows g, g + 8; tokens 2 t4, 2 t4 + 1).
-template <int MR, GemvEpilogue kEpi>
-__global__ void __launch_bounds__(kThreads, 2)
-    gemv_fp8_kernel(const bf16* __restrict__ x, int m, const uint8_t* __restrict__ w,
-                    const float* __restrict__ w_scale, int64_t n, int64_t k,
-                    const bf16* __restrict__ bias, void* __restrict__ y, bool f32_out,
-                    bool accumulate, const EpilogueArgs<kEpi> rk) {
-    if (run_norm_block<kEpi>(m, n, y, rk)) return;
-    extern __shared__ __align__(16) unsigned char fp8_gemv_smem[];
-    auto* xs = reinterpret_cast<__half*>(fp8_gemv_smem);
-    auto* scales = reinterpret_cast<float*>(fp8_gemv_smem + size_t{MR} * kXStride * sizeof(__half));
+//
+// The block's tile starts at column col0; before_round(base) runs before each round's x is staged
+// (the first round's weights already requested): the plain kernel waits there for the previous
+// kernel, the fused MLP's down blocks also for the gate/up blocks that write the round's x.
+template <int MR, GemvEpilogue kEpi, XLoad kLoad, typename BeforeRound>
+__device__ __forceinline__ void fp8_tile(const bf16* __restrict__ x, int m,
+                                         const uint8_t* __restrict__ w,
+                                         const float* __restrict__ w_scale, int64_t n, int64_t k,
+                                         const bf16* __restrict__ bias, void* __restrict__ y,
+                                         bool f32_out, bool accumulate,
+                                         const EpilogueArgs<kEpi>& rk, int64_t col0,
+                                         unsigned char* smem, BeforeRound before_round) {
+    auto* xs = reinterpret_cast<__half*>(smem);
+    auto* scales = reinterpret_cast<float*>(smem + size_t{MR} * kXStride * sizeof(__half));
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
-    const int64_t col0 = static_cast<int64_t>(blockIdx.x) * kCols;
     const uint8_t* row_lo = w + min(col0 + g, n - 1) * k;
     const uint8_t* row_hi = w + min(col0 + g + 8, n - 1) * k;
     uint4 wl[kBlocksAWarp], wh[kBlocksAWarp];
@@ -130,12 +144,11 @@ __global__ void __launch_bounds__(kThreads, 2)
     };
 #pragma unroll
     for (int j = 0; j < kBlocksAWarp; ++j) load(j, 0);
-    pdl_trigger();
-    pdl_wait();
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (int64_t base = 0; base < k; base += kRound) {
         const bool more = base + kRound < k;
-        stage_x<MR>(x, m, k, base, xs, scales);
+        before_round(base);
+        stage_x<MR, kLoad>(x, m, k, base, xs, scales);
         __syncthreads();
 #pragma unroll
         for (int j = 0; j < kBlocksAWarp; ++j) {
@@ -180,16 +193,116 @@ __global__ void __launch_bounds__(kThreads, 2)
     finish<MR, kCols, 0, kEpi>(partial, col0, m, w_scale, n, bias, y, f32_out, accumulate, rk);
 }
 
+template <int MR, GemvEpilogue kEpi, XLoad kLoad>
+__global__ void __launch_bounds__(kThreads, 2)
+    gemv_fp8_kernel(const bf16* __restrict__ x, int m, const uint8_t* __restrict__ w,
+                    const float* __restrict__ w_scale, int64_t n, int64_t k,
+                    const bf16* __restrict__ bias, void* __restrict__ y, bool f32_out,
+                    bool accumulate, const EpilogueArgs<kEpi> rk) {
+    if (run_norm_block<kEpi>(m, n, y, rk)) return;
+    extern __shared__ __align__(16) unsigned char fp8_gemv_smem[];
+    fp8_tile<MR, kEpi, kLoad>(x, m, w, w_scale, n, k, bias, y, f32_out, accumulate, rk,
+                              static_cast<int64_t>(blockIdx.x) * kCols, fp8_gemv_smem,
+                              [](int64_t base) {
+                                  if (base == 0) pdl_trigger(), pdl_wait();
+                              });
+}
+
+// gemv_mlp_fp8's arguments: gate/up (SwiGLU pairs into act), then down (+ the sandwich norm).
+struct MlpFp8Args {
+    const bf16* x;  // [m, H]
+    int m;
+    const uint8_t* w_gate_up;  // [2I, H], the gemv_silu_pairs layout
+    const float* s_gate_up;
+    int64_t n_gate_up, h;
+    bf16* act;              // [m, I]
+    const uint8_t* w_down;  // [H, I]
+    const float* s_down;
+    bf16* y;  // [m, H], the norm's scratch rows
+    NormTarget norm;
+    int* sync;  // [0, chunks): gate/up blocks done with act's round; kept zero between launches
+    int gate_up_blocks, down_blocks;
+};
+
+// act's round r (kRound columns from r * kRound) is written by the gate/up blocks whose 8
+// columns (col0 / 2 ..) fall in it: how many.
+__device__ __forceinline__ int round_writers(int64_t inter, int64_t r) {
+    const int64_t cols = min(static_cast<int64_t>(kRound), inter - r * kRound);
+    return static_cast<int>((cols + kCols / 2 - 1) / (kCols / 2));
+}
+
+// The decode MLP in one launch: blocks [0, gate_up_blocks) are gemv_silu_pairs' tiles, the next
+// down_blocks gemv_add_rms_norm's, the last m its norm blocks. Each gate/up block counts itself
+// done in its round of act once its values are stored (a release); a down block requests its
+// first round of weights on entry and waits, before staging each round of act, until that round's
+// writers are all done (an acquire), so the down projection streams while the gate/up tail
+// ends instead of after a launch boundary. Blocks are dispatched in index order, so every block
+// a down block waits on already runs or has run (as single-pass scans rely on); the first norm
+// block, which ends after every down block has stored, sets the counters back to zero.
+template <int MR>
+__global__ void __launch_bounds__(kThreads, 2) gemv_fp8_mlp_kernel(const MlpFp8Args p) {
+    extern __shared__ __align__(16) unsigned char fp8_gemv_smem[];
+    const int b = static_cast<int>(blockIdx.x);
+    const int64_t inter = p.n_gate_up / 2;
+    if (b < p.gate_up_blocks) {
+        const int64_t col0 = static_cast<int64_t>(b) * kCols;
+        fp8_tile<MR, GemvEpilogue::kSiluPair, XLoad::kL1>(
+            p.x, p.m, p.w_gate_up, p.s_gate_up, p.n_gate_up, p.h, nullptr, p.act, false, false,
+            NoEpilogueArgs{}, col0, fp8_gemv_smem, [](int64_t base) {
+                if (base == 0) pdl_trigger(), pdl_wait();
+            });
+        __syncthreads();  // every value of the block stored
+        if (threadIdx.x == 0) {
+            int* done = p.sync + col0 / 2 / kRound;
+            asm volatile("red.release.gpu.global.add.s32 [%0], 1;\n" ::"l"(done) : "memory");
+        }
+        return;
+    }
+    if (b < p.gate_up_blocks + p.down_blocks) {
+        const int64_t col0 = static_cast<int64_t>(b - p.gate_up_blocks) * kCols;
+        fp8_tile<MR, GemvEpilogue::kNorm, XLoad::kL2>(
+            p.act, p.m, p.w_down, p.s_down, p.h, inter, nullptr, p.y, false, false, p.norm, col0,
+            fp8_gemv_smem, [&](int64_t base) {
+                if (base == 0) pdl_trigger(), pdl_wait();
+                if (threadIdx.x == 0) {
+                    const int64_t r = base / kRound;
+                    const int want = round_writers(inter, r);
+                    const int* done = p.sync + r;
+                    int seen;
+                    for (;;) {
+                        asm volatile("ld.acquire.gpu.global.s32 %0, [%1];\n"
+                                     : "=r"(seen)
+                                     : "l"(done)
+                                     : "memory");
+                        if (seen >= want) break;
+                        __nanosleep(32);
+                    }
+                }
+                __syncthreads();
+            });
+        return;
+    }
+    const int row = b - p.gate_up_blocks - p.down_blocks;
+    pdl_trigger();
+    pdl_wait();
+    NormTarget nt = p.norm;
+    nt.residual += static_cast<int64_t>(row) * p.h;
+    if (nt.out) nt.out += static_cast<int64_t>(row) * p.h;
+    norm_when_filled(nt, p.y + static_cast<int64_t>(row) * p.h, static_cast<int>(p.h));
+    if (row == 0 && threadIdx.x < (inter + kRound - 1) / kRound) p.sync[threadIdx.x] = 0;
+}
+
 template <int MR, GemvEpilogue kEpi>
 void launch_variant(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream_t stream) {
     constexpr size_t smem = smem_bytes<MR>();
     static SmemOptIn opt_in;  // above 48 KiB with MR = 8; asked for all, whatever the sizes become
-    CUDA_CHECK(opt_in.ensure(gemv_fp8_kernel<MR, kEpi>, static_cast<int>(smem)));
+    auto* kernel = gemv_fp8_kernel<MR, kEpi, XLoad::kL1>;
+    CUDA_CHECK(opt_in.ensure(kernel, static_cast<int>(smem)));
     const auto blocks = static_cast<unsigned>((a.n + kCols - 1) / kCols) +
                         (kEpi == GemvEpilogue::kNorm ? static_cast<unsigned>(a.m) : 0u);
-    launch_pdl(gemv_fp8_kernel<MR, kEpi>, dim3(blocks), dim3(kThreads), smem, stream, a.x,
-               static_cast<int>(a.m), a.w_fp8, a.w_scale, a.n, a.k, a.bias, a.y,
-               a.out_type == OutType::kF32, a.accumulate, rk);
+    launch_pdl(kernel, dim3(blocks), dim3(kThreads), smem, stream, a.x, static_cast<int>(a.m),
+               a.w_fp8, a.w_scale, a.n, a.k, a.bias, a.y, a.out_type == OutType::kF32, a.accumulate,
+               rk);
 }
 
 }  // namespace
@@ -197,6 +310,30 @@ void launch_variant(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStrea
 template <GemvEpilogue kEpi>
 void launch_fp8(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream_t stream) {
     with_rows(a.m, [&](auto mr) { launch_variant<decltype(mr)::value, kEpi>(a, rk, stream); });
+}
+
+void launch_mlp_fp8(const LinearArgs& gate_up, const LinearArgs& down, const NormTarget& norm,
+                    int* sync, cudaStream_t stream) {
+    MlpFp8Args p{};
+    p.x = gate_up.x, p.m = static_cast<int>(gate_up.m);
+    p.w_gate_up = gate_up.w_fp8, p.s_gate_up = gate_up.w_scale, p.n_gate_up = gate_up.n;
+    p.h = gate_up.k, p.act = static_cast<bf16*>(gate_up.y);
+    p.w_down = down.w_fp8, p.s_down = down.w_scale, p.y = static_cast<bf16*>(down.y);
+    p.norm = norm, p.sync = sync;
+    p.gate_up_blocks = static_cast<int>((gate_up.n + kCols - 1) / kCols);
+    p.down_blocks = static_cast<int>((down.n + kCols - 1) / kCols);
+    with_rows(gate_up.m, [&](auto mr) {
+        constexpr int MR = decltype(mr)::value;
+        constexpr size_t smem = smem_bytes<MR>();
+        static SmemOptIn opt_in;
+        CUDA_CHECK(opt_in.ensure(gemv_fp8_mlp_kernel<MR>, static_cast<int>(smem)));
+        const auto blocks = static_cast<unsigned>(p.gate_up_blocks + p.down_blocks + p.m);
+        launch_pdl(gemv_fp8_mlp_kernel<MR>, dim3(blocks), dim3(kThreads), smem, stream, p);
+    });
+}
+
+int mlp_fp8_rounds(int64_t inter) {
+    return static_cast<int>((inter + kRound - 1) / kRound);
 }
 
 template void launch_fp8<GemvEpilogue::kStore>(const LinearArgs&, const NoEpilogueArgs&,
