@@ -188,6 +188,11 @@ void CudaGlm4vModel::allocate_workspaces() {
     norm_branch_ =
         static_cast<bf16*>(device_alloc(static_cast<size_t>(cuda::kGemvMaxRows * H) * 2));
     cuda::gemv_norm_rows_empty(norm_branch_, cuda::kGemvMaxRows * H, stream_);
+    const size_t mlp_sync_bytes =
+        static_cast<size_t>(t.num_hidden_layers * cuda::kGemvMlpSyncInts) * sizeof(int);
+    mlp_sync_ = static_cast<int*>(device_alloc(mlp_sync_bytes));
+    mlp_in_ = static_cast<bf16*>(device_alloc(static_cast<size_t>(cuda::kGemvMaxRows * H) * 2));
+    CUDA_CHECK(cudaMemsetAsync(mlp_sync_, 0, mlp_sync_bytes, stream_));
     if (options_.fp8_weights) gemm_->reserve_fp8(T, std::max({H, I, dims_.heads * t.head_dim()}));
     decode_blocks_per_seq_ =
         (options_.max_model_len + options_.block_size - 1) / options_.block_size;
@@ -504,7 +509,29 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
             cuda::prefill_attention(p, in.work, in.num_work, st);
         }
         if (fp8_act) cuda::quantize_rows_fp8(attn_, n, heads * hd, xq.q, xq.scale, st);
-        project_then_norm(attn_, L.o, heads * hd, L.post_self_attn, L.post_attention, normed_);
+        const bool next = l + 1 < layers;
+        const bf16* next_ln = next ? w_->layers[static_cast<size_t>(l) + 1].input_ln : nullptr;
+        // The MLP in one launch (FP8 GEMVs): the down projection starts on act's rounds as the
+        // gate/up blocks finish them. Its input comes in mlp_in_, not normed_, which the launch
+        // rewrites with the next layer's input: no buffer is both read and written by it.
+        cuda::LinearArgs mlp_gu, mlp_down;
+        if (fuse_norm && gate_up_grouped_ && options_.fp8_weights) {
+            mlp_gu.x = mlp_in_, mlp_gu.m = n, mlp_gu.n = 2 * I, mlp_gu.k = H, mlp_gu.y = act_;
+            L.gate_up.set(mlp_gu);
+            mlp_down.x = act_, mlp_down.m = n, mlp_down.n = H, mlp_down.k = I;
+            mlp_down.y = norm_branch_;
+            L.down.set(mlp_down);
+        }
+        const bool mlp_fused = mlp_gu.w_fp8 && cuda::gemv_mlp_fp8_supported(mlp_gu, mlp_down);
+        project_then_norm(attn_, L.o, heads * hd, L.post_self_attn, L.post_attention,
+                          mlp_fused ? mlp_in_ : normed_);
+        if (mlp_fused) {
+            cuda::NormTarget nt;
+            nt.residual = residual_, nt.w_branch = L.post_mlp, nt.eps = eps;
+            nt.w_out = next ? next_ln : nullptr, nt.out = next ? normed_ : nullptr;
+            cuda::gemv_mlp_fp8(mlp_gu, mlp_down, nt, mlp_sync_ + l * cuda::kGemvMlpSyncInts, st);
+            continue;
+        }
         if (fuse && gate_up_grouped_) {
             cuda::LinearArgs a;
             a.x = normed_, a.m = n, a.n = 2 * I, a.k = H, a.y = act_;
@@ -522,8 +549,6 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
         }
         // The residual after the MLP, then (but after the last layer) the next layer's input
         // norm; the observer's tap wants the residual between the two.
-        const bool next = l + 1 < layers;
-        const bf16* next_ln = next ? w_->layers[static_cast<size_t>(l) + 1].input_ln : nullptr;
         project_then_norm(act_, L.down, I, L.post_mlp, obs ? nullptr : next_ln,
                           obs || !next ? nullptr : normed_);
         if (obs) {
