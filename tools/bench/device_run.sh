@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs on the GPU machine from the repository root: the CUDA tests, compute-sanitizer memcheck on
+# Runs on the GPU machine from the repository root: the CUDA tests, the check that no kernel reads
+# through the read-only path before its wait (check_pdl_loads.sh), compute-sanitizer memcheck on
 # the op tests, then `autoglm bench latency` on the full AutoGLM-Phone-9B shape (dummy weights).
 # then the same shapes through transformers (tools/bench/transformers_latency.py).
 # Usage: tools/bench/device_run.sh BUILD_DIR [tests|serve|bench|transformers|all] [extra bench flags...]
@@ -20,6 +21,7 @@ if [ "$what" = tests ] || [ "$what" = all ]; then
     "$build"/tests/model_cuda_test "$build/tests/engine_test --gtest_filter=EngineGolden.Cuda*"; do
     $t 2>&1 | grep -vE "^\[ RUN|^\[       OK|INFO loaded" | tail -30 | tee -a "$out/tests.log" || status=1
   done
+  "$(dirname "${BASH_SOURCE[0]}")/check_pdl_loads.sh" "$build/bin/autoglm" | tail -5 || status=1
   if command -v compute-sanitizer >/dev/null; then
     compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 \
       "$build"/tests/kernels_cuda_test > "$out/memcheck.log" 2>&1
