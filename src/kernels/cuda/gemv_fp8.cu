@@ -238,7 +238,7 @@ __device__ __forceinline__ int round_writers(int64_t inter, int64_t r) {
 // writers are all done (an acquire), so the down projection streams while the gate/up tail
 // ends instead of after a launch boundary. Blocks are dispatched in index order, so every block
 // a down block waits on already runs or has run (as single-pass scans rely on); the first norm
-// block, which ends after every down block has stored, sets the counters back to zero.
+// block, which ends after every down block has stored, takes the counts back to zero.
 template <int MR>
 __global__ void __launch_bounds__(kThreads, 2) gemv_fp8_mlp_kernel(const MlpFp8Args p) {
     extern __shared__ __align__(16) unsigned char fp8_gemv_smem[];
@@ -262,12 +262,12 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_fp8_mlp_kernel(const MlpFp8A
         const int64_t col0 = static_cast<int64_t>(b - p.gate_up_blocks) * kCols;
         fp8_tile<MR, GemvEpilogue::kNorm, XLoad::kL2>(
             p.act, p.m, p.w_down, p.s_down, p.h, inter, nullptr, p.y, false, false, p.norm, col0,
-            fp8_gemv_smem, [&](int64_t base) {
+            fp8_gemv_smem, [inter, sync = p.sync](int64_t base) {
                 if (base == 0) pdl_trigger(), pdl_wait();
                 if (threadIdx.x == 0) {
                     const int64_t r = base / kRound;
                     const int want = round_writers(inter, r);
-                    const int* done = p.sync + r;
+                    const int* done = sync + r;
                     int seen;
                     for (;;) {
                         asm volatile("ld.acquire.gpu.global.s32 %0, [%1];\n"
@@ -289,7 +289,10 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_fp8_mlp_kernel(const MlpFp8A
     nt.residual += static_cast<int64_t>(row) * p.h;
     if (nt.out) nt.out += static_cast<int64_t>(row) * p.h;
     norm_when_filled(nt, p.y + static_cast<int64_t>(row) * p.h, static_cast<int>(p.h));
-    if (row == 0 && threadIdx.x < (inter + kRound - 1) / kRound) p.sync[threadIdx.x] = 0;
+    // Each count back by what it was meant to reach, whatever order these land in with the
+    // increments: zero for the next launch.
+    if (row == 0 && threadIdx.x < (inter + kRound - 1) / kRound)
+        atomicSub(p.sync + threadIdx.x, round_writers(inter, threadIdx.x));
 }
 
 template <int MR, GemvEpilogue kEpi>
