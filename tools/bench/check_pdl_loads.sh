@@ -4,7 +4,8 @@
 # (LDG...CONSTANT, i.e. ld.global.nc / __ldg) may come before that wait. ptxas treats such data as
 # constant for the kernel's life and may move the loads above the wait, so they would read the
 # previous kernel's output before it is written (weights are read before the wait through
-# other loads). A segment between two EXITs stands for a path. Prints the offenders and exits 1.
+# other loads). A segment between two EXITs stands for a path. Prints the offenders and exits 1
+# (2 when it finds no kernel that waits: no cuobjdump, or a binary without sm_90a code).
 # Usage: tools/bench/check_pdl_loads.sh BINARY
 set -uo pipefail
 bin=${1:?binary}
@@ -18,6 +19,7 @@ function flush() { if (waits && early > 0) bad[fn] += early; early = 0; waits = 
 END {
   flush()
   for (f in pdl) n++
+  if (n == 0) { print "no kernel waits for the previous one: no cuobjdump, or no sm_90a code?"; exit 2 }
   for (f in bad) { print bad[f] " read-only loads before the wait: " f; failed = 1 }
   printf "%d kernels wait for the previous one; %s\n", n, failed ? "some read early" : "none reads early"
   exit failed
