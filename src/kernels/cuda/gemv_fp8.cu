@@ -193,7 +193,15 @@ __device__ __forceinline__ void fp8_tile(const bf16* __restrict__ x, int m,
     finish<MR, kCols, 0, kEpi>(partial, col0, m, w_scale, n, bias, y, f32_out, accumulate, rk);
 }
 
-template <int MR, GemvEpilogue kEpi, XLoad kLoad>
+// fp8_tile's before_round for x written by the previous kernel: the next kernel may launch, and
+// the first round waits for the previous one to finish (its weights already requested).
+struct WaitForPrevious {
+    __device__ __forceinline__ void operator()(int64_t base) const {
+        if (base == 0) pdl_trigger(), pdl_wait();
+    }
+};
+
+template <int MR, GemvEpilogue kEpi>
 __global__ void __launch_bounds__(kThreads, 2)
     gemv_fp8_kernel(const bf16* __restrict__ x, int m, const uint8_t* __restrict__ w,
                     const float* __restrict__ w_scale, int64_t n, int64_t k,
@@ -201,11 +209,9 @@ __global__ void __launch_bounds__(kThreads, 2)
                     bool accumulate, const EpilogueArgs<kEpi> rk) {
     if (run_norm_block<kEpi>(m, n, y, rk)) return;
     extern __shared__ __align__(16) unsigned char fp8_gemv_smem[];
-    fp8_tile<MR, kEpi, kLoad>(x, m, w, w_scale, n, k, bias, y, f32_out, accumulate, rk,
-                              static_cast<int64_t>(blockIdx.x) * kCols, fp8_gemv_smem,
-                              [](int64_t base) {
-                                  if (base == 0) pdl_trigger(), pdl_wait();
-                              });
+    fp8_tile<MR, kEpi, XLoad::kL1>(x, m, w, w_scale, n, k, bias, y, f32_out, accumulate, rk,
+                                   static_cast<int64_t>(blockIdx.x) * kCols, fp8_gemv_smem,
+                                   WaitForPrevious{});
 }
 
 // gemv_mlp_fp8's arguments: gate/up (SwiGLU pairs into act), then down (+ the sandwich norm).
@@ -248,9 +254,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_fp8_mlp_kernel(const MlpFp8A
         const int64_t col0 = static_cast<int64_t>(b) * kCols;
         fp8_tile<MR, GemvEpilogue::kSiluPair, XLoad::kL1>(
             p.x, p.m, p.w_gate_up, p.s_gate_up, p.n_gate_up, p.h, nullptr, p.act, false, false,
-            NoEpilogueArgs{}, col0, fp8_gemv_smem, [](int64_t base) {
-                if (base == 0) pdl_trigger(), pdl_wait();
-            });
+            NoEpilogueArgs{}, col0, fp8_gemv_smem, WaitForPrevious{});
         __syncthreads();  // every value of the block stored
         if (threadIdx.x == 0) {
             int* done = p.sync + col0 / 2 / kRound;
@@ -263,7 +267,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_fp8_mlp_kernel(const MlpFp8A
         fp8_tile<MR, GemvEpilogue::kNorm, XLoad::kL2>(
             p.act, p.m, p.w_down, p.s_down, p.h, inter, nullptr, p.y, false, false, p.norm, col0,
             fp8_gemv_smem, [inter, sync = p.sync](int64_t base) {
-                if (base == 0) pdl_trigger(), pdl_wait();
+                WaitForPrevious{}(base);
                 if (threadIdx.x == 0) {
                     const int64_t r = base / kRound;
                     const int want = round_writers(inter, r);
@@ -299,7 +303,7 @@ template <int MR, GemvEpilogue kEpi>
 void launch_variant(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream_t stream) {
     constexpr size_t smem = smem_bytes<MR>();
     static SmemOptIn opt_in;  // above 48 KiB with MR = 8; asked for all, whatever the sizes become
-    auto* kernel = gemv_fp8_kernel<MR, kEpi, XLoad::kL1>;
+    auto* kernel = gemv_fp8_kernel<MR, kEpi>;
     CUDA_CHECK(opt_in.ensure(kernel, static_cast<int>(smem)));
     const auto blocks = static_cast<unsigned>((a.n + kCols - 1) / kCols) +
                         (kEpi == GemvEpilogue::kNorm ? static_cast<unsigned>(a.m) : 0u);
