@@ -19,12 +19,14 @@ namespace {
 constexpr int kDecChunk = 64;  // keys per block step: 16 per warp
 constexpr int kDecWarps = 4;
 constexpr int kDecThreads = kDecWarps * 32;
-constexpr int kMaxGroup = 16;      // query heads per KV head: the 16 rows of one m16 tile
-constexpr int kMaxSplits = 64;     // decode_splits' cap
-constexpr int kDecResident = 4;    // 64-key steps a block holds in shared memory (at most)
-constexpr int kDecMinSteps = 2;    // steps a split takes at least once the keys need splits
-constexpr int kDecMaxUsed = 32;    // splits one sequence's keys use at most
-constexpr int kDecMergeBatch = 4;  // splits the merge loads per round
+constexpr int kMaxGroup = 16;    // query heads per KV head: the 16 rows of one m16 tile
+constexpr int kMaxSplits = 64;   // decode_splits' cap
+constexpr int kDecResident = 4;  // 64-key steps a block holds in shared memory (at most)
+constexpr int kDecMinSteps = 2;  // steps a split takes at least once the keys need splits
+constexpr int kDecMaxUsed = 32;  // splits one sequence's keys use at most
+// Splits the merge loads per round. 8 or 12 are ~1 % faster at batch 1 and 16k keys, but take
+// the HD 128 kernel from 168 registers to 200 / 254: no three blocks an SM for batched decode.
+constexpr int kDecMergeBatch = 4;
 // From this many (sequence, KV head) pairs on, a block holds 2 steps (64 KiB) instead of
 // kDecResident: three blocks an SM stream keys instead of one (32 sequences of 5,400 keys:
 // 8.77 -> 7.38 ms a FP8 decode step; 1 step: 7.58; docs/PERFORMANCE.md).
