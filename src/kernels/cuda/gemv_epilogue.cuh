@@ -113,15 +113,38 @@ __device__ __forceinline__ bool run_norm_block(int m, int64_t n, void* y,
     return false;
 }
 
+// An epilogue thread's column scale and bias (finish's thread layout), loaded as the block
+// starts, with its weights: no kernel writes them, and read after the k loop they would put an
+// L2 round trip into every block's chain after its wait (docs/PERFORMANCE.md). Plain loads, not
+// the read-only path, like the weights'.
+struct ColConsts {
+    float scale = 1.0f, bias = 0.0f;
+    bool has_scale = false, has_bias = false;
+};
+
+template <int MR, int kCols>
+__device__ __forceinline__ ColConsts load_col_consts(int64_t col0, int64_t n, const float* w_scale,
+                                                     const bf16* bias) {
+    ColConsts c;
+    const int tid = threadIdx.x;
+    const int64_t col = col0 + tid / MR;
+    if (tid < kCols * MR && col < n) {
+        if (w_scale) c.scale = __ldca(w_scale + col), c.has_scale = true;
+        if (bias) c.bias = __bfloat162float(__ldca(bias + col)), c.has_bias = true;
+    }
+    return c;
+}
+
 // The block's columns col0 .. col0 + kCols - 1 (kCols = kRows + kStaged) for rows i < m: the
-// warps' sums in `partial` (written before a __syncthreads), times w_scale, plus bias, then the
-// epilogue. One thread per (column, row).
+// warps' sums in `partial` (written before a __syncthreads), times w_scale, plus bias (or the
+// block's `early` loads of them), then the epilogue. One thread per (column, row).
 template <int MR, int kRows, int kStaged, GemvEpilogue kEpi>
 __device__ __forceinline__ void finish(const float (&partial)[kWarps][kRows + kStaged][MR],
                                        int64_t col0, int m, const float* __restrict__ w_scale,
                                        int64_t n, const bf16* __restrict__ bias,
                                        void* __restrict__ y, bool f32_out, bool accumulate,
-                                       const EpilogueArgs<kEpi>& rk) {
+                                       const EpilogueArgs<kEpi>& rk,
+                                       const ColConsts* early = nullptr) {
     constexpr int kCols = kRows + kStaged;
     static_assert(kCols * MR <= kThreads, "one epilogue thread per output");
     const int tid = threadIdx.x;
@@ -131,8 +154,13 @@ __device__ __forceinline__ void finish(const float (&partial)[kWarps][kRows + kS
     if (tid < kCols * MR) {
 #pragma unroll
         for (int wi = 0; wi < kWarps; ++wi) v += partial[wi][r][i];
-        if (w_scale && col < n) v *= w_scale[col];
-        if (bias && col < n) v += __bfloat162float(bias[col]);
+        if (early) {
+            if (early->has_scale) v *= early->scale;
+            if (early->has_bias) v += early->bias;
+        } else {
+            if (w_scale && col < n) v *= w_scale[col];
+            if (bias && col < n) v += __bfloat162float(bias[col]);
+        }
     }
     if constexpr (kEpi == GemvEpilogue::kStore) {
         if (tid >= kCols * MR || i >= m || col >= n) return;
