@@ -481,10 +481,11 @@ TEST(CudaOps, GemvWithRopeKvEqualsGemvThenRopeKvWrite) {
         int64_t m, heads, kvh, hd, pairs, k;
     };
     // m = 1 takes the variant with staged columns (18 a block; 192 columns leave a ragged last
-    // block, k = 256 leaves most threads without a chunk).
-    for (const Shape& sh :
-         {Shape{1, 32, 2, 128, 32, 4096}, Shape{3, 32, 2, 128, 32, 512}, Shape{8, 4, 1, 32, 8, 256},
-          Shape{5, 4, 2, 16, 8, 64}, Shape{1, 4, 1, 32, 8, 256}}) {
+    // block, k = 256 leaves most threads without a chunk); m = 1 and 2 the FP8 blocks that load
+    // their scale and bias before the wait (token 1 has no slot).
+    for (const Shape& sh : {Shape{1, 32, 2, 128, 32, 4096}, Shape{2, 32, 2, 128, 32, 4096},
+                            Shape{3, 32, 2, 128, 32, 512}, Shape{8, 4, 1, 32, 8, 256},
+                            Shape{5, 4, 2, 16, 8, 64}, Shape{1, 4, 1, 32, 8, 256}}) {
         const int64_t n = (sh.heads + 2 * sh.kvh) * sh.hd, slots_n = 24;
         auto x = random_bf16_values(static_cast<size_t>(sh.m * sh.k), 60);
         auto w = random_bf16_values(static_cast<size_t>(n * sh.k), 61, 0.05f);

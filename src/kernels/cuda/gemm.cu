@@ -126,8 +126,9 @@ __global__ void __launch_bounds__(kGemvThreads)
             if (lane == 0) partial[warp][r][i] = v;
         }
     __syncthreads();
-    gemv_detail::finish<MR, kRows, kStaged, kEpi>(partial, col0, m, nullptr, n, bias, y, f32_out,
-                                                  accumulate, rk);
+    gemv_detail::finish<MR, kRows, kStaged, kEpi>(
+        partial, col0, m, n, y, f32_out, accumulate, rk,
+        gemv_detail::load_col_consts<MR, kCols>(col0, n, nullptr, bias));
 }
 
 template <int kUnroll, int kStaged>

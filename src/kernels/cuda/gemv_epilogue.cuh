@@ -113,10 +113,11 @@ __device__ __forceinline__ bool run_norm_block(int m, int64_t n, void* y,
     return false;
 }
 
-// An epilogue thread's column scale and bias (finish's thread layout), loaded as the block
-// starts, with its weights: no kernel writes them, and read after the k loop they would put an
-// L2 round trip into every block's chain after its wait (docs/PERFORMANCE.md). Plain loads, not
-// the read-only path, like the weights'.
+// An epilogue thread's constants (finish's thread layout): its column's weight scale and bias.
+// No kernel writes them, so the GEMVs for up to two tokens, whose decode steps are chains of
+// such blocks, load them as a block starts, beside its first weights: read after the k loop they
+// would put an L2 round trip into every block's chain after its wait (docs/PERFORMANCE.md).
+// Others load them just before finish. Plain loads, not the read-only path, like the weights'.
 struct ColConsts {
     float scale = 1.0f, bias = 0.0f;
     bool has_scale = false, has_bias = false;
@@ -126,9 +127,8 @@ template <int MR, int kCols>
 __device__ __forceinline__ ColConsts load_col_consts(int64_t col0, int64_t n, const float* w_scale,
                                                      const bf16* bias) {
     ColConsts c;
-    const int tid = threadIdx.x;
-    const int64_t col = col0 + tid / MR;
-    if (tid < kCols * MR && col < n) {
+    const int64_t col = col0 + threadIdx.x / MR;
+    if (static_cast<int>(threadIdx.x) < kCols * MR && col < n) {
         if (w_scale) c.scale = __ldca(w_scale + col), c.has_scale = true;
         if (bias) c.bias = __bfloat162float(__ldca(bias + col)), c.has_bias = true;
     }
@@ -136,15 +136,13 @@ __device__ __forceinline__ ColConsts load_col_consts(int64_t col0, int64_t n, co
 }
 
 // The block's columns col0 .. col0 + kCols - 1 (kCols = kRows + kStaged) for rows i < m: the
-// warps' sums in `partial` (written before a __syncthreads), times w_scale, plus bias (or the
-// block's `early` loads of them), then the epilogue. One thread per (column, row).
+// warps' sums in `partial` (written before a __syncthreads), times the column's scale, plus its
+// bias (`cc`, load_col_consts' for this thread), then the epilogue. One thread per (column, row).
 template <int MR, int kRows, int kStaged, GemvEpilogue kEpi>
 __device__ __forceinline__ void finish(const float (&partial)[kWarps][kRows + kStaged][MR],
-                                       int64_t col0, int m, const float* __restrict__ w_scale,
-                                       int64_t n, const bf16* __restrict__ bias,
-                                       void* __restrict__ y, bool f32_out, bool accumulate,
-                                       const EpilogueArgs<kEpi>& rk,
-                                       const ColConsts* early = nullptr) {
+                                       int64_t col0, int m, int64_t n, void* __restrict__ y,
+                                       bool f32_out, bool accumulate, const EpilogueArgs<kEpi>& rk,
+                                       const ColConsts& cc) {
     constexpr int kCols = kRows + kStaged;
     static_assert(kCols * MR <= kThreads, "one epilogue thread per output");
     const int tid = threadIdx.x;
@@ -154,13 +152,8 @@ __device__ __forceinline__ void finish(const float (&partial)[kWarps][kRows + kS
     if (tid < kCols * MR) {
 #pragma unroll
         for (int wi = 0; wi < kWarps; ++wi) v += partial[wi][r][i];
-        if (early) {
-            if (early->has_scale) v *= early->scale;
-            if (early->has_bias) v += early->bias;
-        } else {
-            if (w_scale && col < n) v *= w_scale[col];
-            if (bias && col < n) v += __bfloat162float(bias[col]);
-        }
+        if (cc.has_scale) v *= cc.scale;
+        if (cc.has_bias) v += cc.bias;
     }
     if constexpr (kEpi == GemvEpilogue::kStore) {
         if (tid >= kCols * MR || i >= m || col >= n) return;

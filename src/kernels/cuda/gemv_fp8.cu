@@ -144,11 +144,10 @@ __device__ __forceinline__ void fp8_tile(const bf16* __restrict__ x, int m,
     };
 #pragma unroll
     for (int j = 0; j < kBlocksAWarp; ++j) load(j, 0);
-    // Up to two tokens, whose decode steps are chains of such blocks; larger batches keep their
-    // registers for the weights.
+    // Up to two tokens (load_col_consts); larger batches keep their registers for the weights.
     constexpr bool kEarly = MR <= 2;
-    ColConsts early;
-    if constexpr (kEarly) early = load_col_consts<MR, kCols>(col0, n, w_scale, bias);
+    ColConsts cc;
+    if constexpr (kEarly) cc = load_col_consts<MR, kCols>(col0, n, w_scale, bias);
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (int64_t base = 0; base < k; base += kRound) {
         const bool more = base + kRound < k;
@@ -195,8 +194,8 @@ __device__ __forceinline__ void fp8_tile(const bf16* __restrict__ x, int m,
         if (i < MR) partial[warp][g][i] = acc[e], partial[warp][g + 8][i] = acc[2 + e];
     }
     __syncthreads();
-    finish<MR, kCols, 0, kEpi>(partial, col0, m, w_scale, n, bias, y, f32_out, accumulate, rk,
-                               kEarly ? &early : nullptr);
+    if constexpr (!kEarly) cc = load_col_consts<MR, kCols>(col0, n, w_scale, bias);
+    finish<MR, kCols, 0, kEpi>(partial, col0, m, n, y, f32_out, accumulate, rk, cc);
 }
 
 // fp8_tile's before_round for x written by the previous kernel: the next kernel may launch, and
