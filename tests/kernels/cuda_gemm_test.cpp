@@ -401,35 +401,43 @@ TEST(CudaOps, GemvWithNormMatchesGemvThenAddRmsNorm) {
 }
 
 // The decode MLP in one launch (FP8 weights) gives the bits of its two launches
-// (gemv_silu_pairs, then gemv_add_rms_norm): act, the residual and the normed rows, launch after
-// launch, its counters back at zero and the norm's scratch rows empty after each. Shapes: the
-// full model's, a last round of 16 columns (two gate/up blocks), a few small ones.
+// (gemv_silu_pairs, then gemv_add_rms_norm): the residual and the normed rows. Three launches
+// with different inputs run back to back on one stream (each may start while the one before
+// ends, as the model's layers do) and share the act rows and the norm's scratch rows, which
+// start empty and are left empty: a launch that took a value of the one before would give
+// another result. Shapes: the full model's, a last round of 16 columns (two gate/up blocks), a
+// few small ones.
 TEST(CudaOps, Fp8MlpInOneLaunchEqualsItsTwoLaunches) {
     REQUIRE_GPU();
     if (!has_fp8_tensor_cores()) GTEST_SKIP() << "no FP8 tensor cores: " << cuda_device_summary();
+    constexpr int kLaunches = 3;
+    cudaStream_t stream = nullptr;
+    CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     for (auto [m, h, inter] : {std::tuple{1, 4096, 13696},
                                {2, 4096, 13696},
                                {8, 4096, 4112},
                                {3, 64, 320},
                                {5, 208, 1040}}) {
         const auto rows = static_cast<size_t>(m * h), acts = static_cast<size_t>(m * inter);
-        auto x = random_bf16_values(static_cast<size_t>(m * h), 90);
         auto wgu = random_bf16_values(static_cast<size_t>(2 * inter * h), 91, 0.05f);
         auto wd = random_bf16_values(static_cast<size_t>(h * inter), 92, 0.05f);
         auto residual = random_bf16_values(rows, 93, 3.0f);
         auto wb = random_bf16_values(static_cast<size_t>(h), 94);
         auto wo = random_bf16_values(static_cast<size_t>(h), 95);
-        DeviceBuffer dx = upload_bf16(x), dgu = upload_bf16(wgu), dd = upload_bf16(wd),
-                     dwb = upload_bf16(wb), dwo = upload_bf16(wo), scratch(rows * 2);
+        std::vector<DeviceBuffer> dx;
+        for (int l = 0; l < kLaunches; ++l)
+            dx.push_back(upload_bf16(random_bf16_values(rows, static_cast<uint32_t>(90 + 10 * l))));
+        DeviceBuffer dgu = upload_bf16(wgu), dd = upload_bf16(wd), dwb = upload_bf16(wb),
+                     dwo = upload_bf16(wo), scratch(rows * 2), act(acts * 2);
         cuda::gemv_norm_rows_empty(scratch.as<bf16>(), static_cast<int64_t>(rows), nullptr);
+        cuda::gemv_norm_rows_empty(act.as<bf16>(), static_cast<int64_t>(acts), nullptr);
         const Fp8Weights gu8(dgu, 2 * inter, h), d8(dd, h, inter);
-        DeviceBuffer sync = upload(std::vector<int>(cuda::kGemvMlpSyncInts, 0));
         for (const bool second : {true, false}) {
             const std::string at = "m=" + std::to_string(m) + " h=" + std::to_string(h) +
                                    " inter=" + std::to_string(inter) +
                                    " second=" + std::to_string(second);
             cuda::LinearArgs gu, down;
-            gu.x = dx.as<bf16>(), gu.m = m, gu.n = 2 * inter, gu.k = h;
+            gu.m = m, gu.n = 2 * inter, gu.k = h;
             gu8.set(gu);
             down.m = m, down.n = h, down.k = inter, down.y = scratch.data();
             d8.set(down);
@@ -440,37 +448,45 @@ TEST(CudaOps, Fp8MlpInOneLaunchEqualsItsTwoLaunches) {
                 nt.out = second ? out.as<bf16>() : nullptr;
                 return nt;
             };
-            DeviceBuffer act_ref = poisoned(acts * 2), res_ref = upload(residual),
-                         out_ref = poisoned(rows * 2);
-            gu.y = act_ref.data(), down.x = act_ref.as<bf16>();
-            cuda::gemv_silu_pairs(gu, nullptr);
-            cuda::gemv_add_rms_norm(down, norm_target(res_ref, out_ref), nullptr);
-            const auto want_act = download_bf16(act_ref, acts);
-            const auto want_res = download_f32(res_ref, rows);
-            const auto want_out = download_bf16(out_ref, rows);
-            ASSERT_TRUE(cuda::gemv_mlp_fp8_supported(gu, down)) << at;
-            for (int launch = 0; launch < 3; ++launch) {
-                DeviceBuffer act = poisoned(acts * 2), res = upload(residual),
-                             out = poisoned(rows * 2);
-                gu.y = act.data(), down.x = act.as<bf16>();
-                cuda::gemv_mlp_fp8(gu, down, norm_target(res, out), sync.as<int>(), nullptr);
-                const std::string where = at + " launch " + std::to_string(launch);
-                EXPECT_EQ(download_bf16(act, acts), want_act) << where;
-                EXPECT_EQ(download_f32(res, rows), want_res) << where;
-                if (second) {
-                    EXPECT_EQ(download_bf16(out, rows), want_out) << where;
-                }
-                std::vector<int> counters(cuda::kGemvMlpSyncInts);
-                sync.copy_to_host(counters.data(), counters.size() * sizeof(int));
-                EXPECT_EQ(counters, std::vector<int>(cuda::kGemvMlpSyncInts, 0)) << where;
-                std::vector<uint16_t> left(rows);
-                scratch.copy_to_host(left.data(), rows * 2);
-                EXPECT_EQ(std::count(left.begin(), left.end(), uint16_t{0xffff}),
-                          static_cast<std::ptrdiff_t>(rows))
-                    << where << ": the scratch rows are left empty";
+            std::vector<std::vector<float>> want_res, want_out;
+            for (int l = 0; l < kLaunches; ++l) {
+                DeviceBuffer act_ref = poisoned(acts * 2), res_ref = upload(residual),
+                             out_ref = poisoned(rows * 2);
+                gu.x = dx[l].as<bf16>(), gu.y = act_ref.data(), down.x = act_ref.as<bf16>();
+                cuda::gemv_silu_pairs(gu, nullptr);
+                cuda::gemv_add_rms_norm(down, norm_target(res_ref, out_ref), nullptr);
+                want_res.push_back(download_f32(res_ref, rows));
+                want_out.push_back(download_bf16(out_ref, rows));
             }
+            ASSERT_NE(want_res[0], want_res[1]) << at << ": the launches' inputs differ";
+            gu.y = act.data(), down.x = act.as<bf16>();
+            ASSERT_TRUE(cuda::gemv_mlp_fp8_supported(gu, down)) << at;
+            std::vector<DeviceBuffer> res, out;
+            for (int l = 0; l < kLaunches; ++l)
+                res.push_back(upload(residual)), out.push_back(poisoned(rows * 2));
+            for (int l = 0; l < kLaunches; ++l) {
+                gu.x = dx[l].as<bf16>();
+                cuda::gemv_mlp_fp8(gu, down, norm_target(res[l], out[l]), stream);
+            }
+            CUDA_CHECK(cudaStreamSynchronize(stream));
+            for (int l = 0; l < kLaunches; ++l) {
+                const std::string where = at + " launch " + std::to_string(l);
+                EXPECT_EQ(download_f32(res[l], rows), want_res[l]) << where;
+                if (second) {
+                    EXPECT_EQ(download_bf16(out[l], rows), want_out[l]) << where;
+                }
+            }
+            auto left_empty = [&](DeviceBuffer& buf, size_t count) {
+                std::vector<uint16_t> left(count);
+                buf.copy_to_host(left.data(), count * 2);
+                return std::count(left.begin(), left.end(), uint16_t{0xffff}) ==
+                       static_cast<std::ptrdiff_t>(count);
+            };
+            EXPECT_TRUE(left_empty(scratch, rows)) << at << ": the scratch rows are left empty";
+            EXPECT_TRUE(left_empty(act, acts)) << at << ": act's rows are left empty";
         }
     }
+    CUDA_CHECK(cudaStreamDestroy(stream));
 }
 
 // The qkv GEMV with M-RoPE and the paged KV write in its epilogue equals GEMV + rope_kv_write

@@ -344,12 +344,11 @@ bool gemv_mlp_fp8_supported(const LinearArgs& gate_up, const LinearArgs& down) {
     return gate_up.w_fp8 && down.w_fp8 && gate_up.m >= 1 && gate_up.m <= kGemvMaxRows &&
            down.m == gate_up.m && gate_up.n % (2 * kGemvSiluGroup) == 0 &&
            down.k == gate_up.n / 2 && down.n == gate_up.k && gate_up.k % 16 == 0 &&
-           down.k % 16 == 0 && down.n % 8 == 0 && down.n <= kGemvNormMaxDim &&
-           gemv_detail::mlp_fp8_rounds(down.k) <= kGemvMlpSyncInts;
+           down.k % 16 == 0 && down.n % 8 == 0 && down.n <= kGemvNormMaxDim;
 }
 
 void gemv_mlp_fp8(const LinearArgs& gate_up, const LinearArgs& down, const NormTarget& norm,
-                  int* sync, cudaStream_t stream) {
+                  cudaStream_t stream) {
     CHECK(gemv_mlp_fp8_supported(gate_up, down))
         << "gemv_mlp_fp8: FP8 gate/up [" << gate_up.n << ", " << gate_up.k << "] and down ["
         << down.n << ", " << down.k << "] for " << gate_up.m << " rows do not chain";
@@ -357,10 +356,10 @@ void gemv_mlp_fp8(const LinearArgs& gate_up, const LinearArgs& down, const NormT
           gate_up.out_type == OutType::kBf16 && down.out_type == OutType::kBf16 &&
           !gate_up.accumulate && !down.accumulate)
         << "gemv_mlp_fp8: down reads what gate/up writes, bf16 without bias";
-    CHECK(norm.residual && norm.w_branch && !norm.out == !norm.w_out && sync)
-        << "gemv_mlp_fp8: no residual, branch weight or counters";
+    CHECK(norm.residual && norm.w_branch && !norm.out == !norm.w_out)
+        << "gemv_mlp_fp8: no residual or branch weight";
     CHECK(norm.out != gate_up.x) << "gemv_mlp_fp8: the norm cannot write the launch's own input";
-    gemv_detail::launch_mlp_fp8(gate_up, down, norm, sync, stream);
+    gemv_detail::launch_mlp_fp8(gate_up, down, norm, stream);
 }
 
 void gemv_norm_rows_empty(bf16* y, int64_t count, cudaStream_t stream) {

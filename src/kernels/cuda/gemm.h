@@ -77,15 +77,14 @@ void gemv_norm_rows_empty(bf16* y, int64_t count, cudaStream_t stream);
 
 // gemv_mlp_fp8: the decode MLP with FP8 weights in one launch, gemv_silu_pairs(gate_up) into
 // gate_up.y then gemv_add_rms_norm(down, norm) on it, the same bits as the two launches: the down
-// projection's blocks start on each 4,096-element round of gate_up.y as soon as the gate/up
-// blocks writing it are done. `sync` holds kGemvMlpSyncInts counters, zero before the first
-// call and left zero by each (one set per launch that may run beside another: one a layer).
+// projection's blocks read each piece of gate_up.y as soon as the gate/up block writing it has
+// stored it. gate_up.y (= down.x) is the launch's own, like down.y: both must hold the empty
+// pattern before the first call (gemv_norm_rows_empty) and are left so after each call.
 // norm.out must be another buffer than gate_up.x: the launch would rewrite its own input, whose
 // lines its blocks may have left in L1.
-constexpr int64_t kGemvMlpSyncInts = 8;
 bool gemv_mlp_fp8_supported(const LinearArgs& gate_up, const LinearArgs& down);
 void gemv_mlp_fp8(const LinearArgs& gate_up, const LinearArgs& down, const NormTarget& norm,
-                  int* sync, cudaStream_t stream);
+                  cudaStream_t stream);
 
 class Gemm {
   public:

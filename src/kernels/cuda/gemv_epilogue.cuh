@@ -61,6 +61,14 @@ __device__ __forceinline__ uint4 load_relaxed16(const void* p) {
     return v;
 }
 
+// A value that other blocks of the same launch watch for (it is its own flag): never kEmpty, and
+// a strong store, read by their load_relaxed16 while this kernel runs.
+__device__ __forceinline__ void store_flagged(bf16* p, bf16 v) {
+    uint16_t bits = __bfloat16_as_ushort(v);
+    if (bits == kEmpty) bits = 0x7fff;
+    asm volatile("st.relaxed.gpu.global.b16 [%0], %1;\n" ::"l"(p), "h"(bits) : "memory");
+}
+
 __device__ __forceinline__ bool has_empty(const uint4& v) {
     const unsigned w[4] = {v.x, v.y, v.z, v.w};
     bool e = false;
@@ -138,7 +146,7 @@ __device__ __forceinline__ ColConsts load_col_consts(int64_t col0, int64_t n, co
 // The block's columns col0 .. col0 + kCols - 1 (kCols = kRows + kStaged) for rows i < m: the
 // warps' sums in `partial` (written before a __syncthreads), times the column's scale, plus its
 // bias (`cc`, load_col_consts' for this thread), then the epilogue. One thread per (column, row).
-template <int MR, int kRows, int kStaged, GemvEpilogue kEpi>
+template <int MR, int kRows, int kStaged, GemvEpilogue kEpi, bool kFlagged = false>
 __device__ __forceinline__ void finish(const float (&partial)[kWarps][kRows + kStaged][MR],
                                        int64_t col0, int m, int64_t n, void* __restrict__ y,
                                        bool f32_out, bool accumulate, const EpilogueArgs<kEpi>& rk,
@@ -166,13 +174,7 @@ __device__ __forceinline__ void finish(const float (&partial)[kWarps][kRows + kS
         }
     } else if constexpr (kEpi == GemvEpilogue::kNorm) {
         if (tid >= kCols * MR || i >= m || col >= n) return;
-        uint16_t out = __bfloat16_as_ushort(__float2bfloat16(v));
-        if (out == kEmpty) out = 0x7fff;
-        // A strong store: the norm block reads it while this kernel runs.
-        asm volatile(
-            "st.relaxed.gpu.global.b16 [%0], %1;\n" ::"l"(static_cast<bf16*>(y) + i * n + col),
-            "h"(out)
-            : "memory");
+        store_flagged(static_cast<bf16*>(y) + i * n + col, __float2bfloat16(v));
     } else {
         __shared__ float res[kCols][MR];
         if (tid < kCols * MR) res[r][i] = round_bf16(v);
@@ -187,8 +189,11 @@ __device__ __forceinline__ void finish(const float (&partial)[kWarps][kRows + kS
             if (out_col >= half) return;
             const int first = r / G * 2 * G + r % G;  // the gate row; its up row is G further
             const float g = res[first][i], u = res[first + G][i];
-            static_cast<bf16*>(y)[i * half + out_col] =
-                __float2bfloat16(u * (g / (1.0f + __expf(-g))));
+            const bf16 out = __float2bfloat16(u * (g / (1.0f + __expf(-g))));
+            if constexpr (kFlagged)
+                store_flagged(static_cast<bf16*>(y) + i * half + out_col, out);
+            else
+                static_cast<bf16*>(y)[i * half + out_col] = out;
         } else {
             if (tid >= kCols * MR || i >= m || col >= n) return;
             const int hd = rk.head_dim;
@@ -228,10 +233,8 @@ void with_rows(int64_t m, F&& f) {
 template <GemvEpilogue kEpi>
 void launch_fp8(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream_t stream);
 
-// gemv_mlp_fp8 (gemm.h) once checked; the counters it needs: one per round of k of the down
-// projection (4,096 elements).
+// gemv_mlp_fp8 (gemm.h) once checked.
 void launch_mlp_fp8(const LinearArgs& gate_up, const LinearArgs& down, const NormTarget& norm,
-                    int* sync, cudaStream_t stream);
-int mlp_fp8_rounds(int64_t inter);
+                    cudaStream_t stream);
 
 }  // namespace autoglm::cuda::gemv_detail

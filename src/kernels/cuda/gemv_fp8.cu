@@ -59,8 +59,9 @@ __device__ __forceinline__ void kblock_scale(float amax, float* scale, float* in
 // How x is read: never through the read-only path (ld.global.nc). x is written by the kernel
 // before, and ptxas may move read-only loads above the wait for it (griddepcontrol.wait), which
 // it did in the fused MLP kernel below (docs/PERFORMANCE.md). kL1: cached in L1 like any load
-// after the wait; kL2: written by other blocks of the same launch, read at L2.
-enum class XLoad { kL1, kL2 };
+// after the wait; kWatch: written by other blocks of the same launch (store_flagged), read at L2
+// until no value is kEmpty.
+enum class XLoad { kL1, kWatch };
 
 template <int MR, XLoad kLoad = XLoad::kL1>
 __device__ __forceinline__ void stage_x(const bf16* __restrict__ x, int m, int64_t k, int64_t base,
@@ -76,12 +77,22 @@ __device__ __forceinline__ void stage_x(const bf16* __restrict__ x, int m, int64
             const int i = i0 + b;
             const bool ok = i < m && e0 < k;
             const auto* p = reinterpret_cast<const uint4*>(x + static_cast<int64_t>(i) * k + e0);
-            if constexpr (kLoad == XLoad::kL2) {
-                v[b][0] = ok ? __ldcg(p) : make_uint4(0, 0, 0, 0);
-                v[b][1] = ok ? __ldcg(p + 1) : make_uint4(0, 0, 0, 0);
+            if constexpr (kLoad == XLoad::kWatch) {
+                v[b][0] = ok ? load_relaxed16(p) : make_uint4(0, 0, 0, 0);
+                v[b][1] = ok ? load_relaxed16(p + 1) : make_uint4(0, 0, 0, 0);
             } else {
                 v[b][0] = ok ? __ldca(p) : make_uint4(0, 0, 0, 0);
                 v[b][1] = ok ? __ldca(p + 1) : make_uint4(0, 0, 0, 0);
+            }
+        }
+        if constexpr (kLoad == XLoad::kWatch) {
+#pragma unroll
+            for (int b = 0; b < kBatch; ++b) {
+                if (i0 + b >= m || e0 >= k) continue;
+                const auto* p =
+                    reinterpret_cast<const uint4*>(x + static_cast<int64_t>(i0 + b) * k + e0);
+                while (has_empty(v[b][0])) __nanosleep(32), v[b][0] = load_relaxed16(p);
+                while (has_empty(v[b][1])) __nanosleep(32), v[b][1] = load_relaxed16(p + 1);
             }
         }
 #pragma unroll
@@ -120,9 +131,10 @@ __device__ __forceinline__ void stage_x(const bf16* __restrict__ x, int m, int64
 // accumulators (rows g, g + 8; tokens 2 t4, 2 t4 + 1).
 //
 // The block's tile starts at column col0; before_round(base) runs before each round's x is staged
-// (the first round's weights already requested): the plain kernel waits there for the previous
-// kernel, the fused MLP's down blocks also for the gate/up blocks that write the round's x.
-template <int MR, GemvEpilogue kEpi, XLoad kLoad, typename BeforeRound>
+// (the first round's weights already requested): there the kernel waits for the previous one.
+// kFlagged: the outputs are stored as their own flags (store_flagged), for the fused MLP's down
+// blocks, which stage x (kWatch) as soon as each of its pieces is stored.
+template <int MR, GemvEpilogue kEpi, XLoad kLoad, typename BeforeRound, bool kFlagged = false>
 __device__ __forceinline__ void fp8_tile(const bf16* __restrict__ x, int m,
                                          const uint8_t* __restrict__ w,
                                          const float* __restrict__ w_scale, int64_t n, int64_t k,
@@ -195,7 +207,7 @@ __device__ __forceinline__ void fp8_tile(const bf16* __restrict__ x, int m,
     }
     __syncthreads();
     if constexpr (!kEarly) cc = load_col_consts<MR, kCols>(col0, n, w_scale, bias);
-    finish<MR, kCols, 0, kEpi>(partial, col0, m, n, y, f32_out, accumulate, rk, cc);
+    finish<MR, kCols, 0, kEpi, kFlagged>(partial, col0, m, n, y, f32_out, accumulate, rk, cc);
 }
 
 // fp8_tile's before_round for x written by the previous kernel: the next kernel may launch, and
@@ -226,30 +238,22 @@ struct MlpFp8Args {
     const uint8_t* w_gate_up;  // [2I, H], the gemv_silu_pairs layout
     const float* s_gate_up;
     int64_t n_gate_up, h;
-    bf16* act;              // [m, I]
+    bf16* act;              // [m, I], kEmpty between launches
     const uint8_t* w_down;  // [H, I]
     const float* s_down;
     bf16* y;  // [m, H], the norm's scratch rows
     NormTarget norm;
-    int* sync;  // [0, chunks): gate/up blocks done with act's round; kept zero between launches
     int gate_up_blocks, down_blocks;
 };
 
-// act's round r (kRound columns from r * kRound) is written by the gate/up blocks whose 8
-// columns (col0 / 2 ..) fall in it: how many.
-__device__ __forceinline__ int round_writers(int64_t inter, int64_t r) {
-    const int64_t cols = min(static_cast<int64_t>(kRound), inter - r * kRound);
-    return static_cast<int>((cols + kCols / 2 - 1) / (kCols / 2));
-}
-
 // The decode MLP in one launch: blocks [0, gate_up_blocks) are gemv_silu_pairs' tiles, the next
-// down_blocks gemv_add_rms_norm's, the last m its norm blocks. Each gate/up block counts itself
-// done in its round of act once its values are stored (a release); a down block requests its
-// first round of weights on entry and waits, before staging each round of act, until that round's
-// writers are all done (an acquire), so the down projection streams while the gate/up tail
-// ends instead of after a launch boundary. Blocks are dispatched in index order, so every block
-// a down block waits on already runs or has run (as single-pass scans rely on); the first norm
-// block, which ends after every down block has stored, takes the counts back to zero.
+// down_blocks gemv_add_rms_norm's, the last m its norm blocks. act's values are their own flags
+// (kEmpty until stored), as the norm's scratch rows are: a down block requests its first round of
+// weights on entry and stages each round of act as its values arrive, so the down projection
+// streams while the gate/up tail ends, with no count or fence in between. Blocks are dispatched
+// in index order, so every gate/up block a down block waits on already runs or has run (as
+// single-pass scans rely on). A norm block's row is complete only once every down block has
+// read all of act, so the norm blocks empty act's rows again for the next launch.
 template <int MR>
 __global__ void __launch_bounds__(kThreads, 2) gemv_fp8_mlp_kernel(const MlpFp8Args p) {
     extern __shared__ __align__(16) unsigned char fp8_gemv_smem[];
@@ -257,38 +261,16 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_fp8_mlp_kernel(const MlpFp8A
     const int64_t inter = p.n_gate_up / 2;
     if (b < p.gate_up_blocks) {
         const int64_t col0 = static_cast<int64_t>(b) * kCols;
-        fp8_tile<MR, GemvEpilogue::kSiluPair, XLoad::kL1>(
+        fp8_tile<MR, GemvEpilogue::kSiluPair, XLoad::kL1, WaitForPrevious, true>(
             p.x, p.m, p.w_gate_up, p.s_gate_up, p.n_gate_up, p.h, nullptr, p.act, false, false,
             NoEpilogueArgs{}, col0, fp8_gemv_smem, WaitForPrevious{});
-        __syncthreads();  // every value of the block stored
-        if (threadIdx.x == 0) {
-            int* done = p.sync + col0 / 2 / kRound;
-            asm volatile("red.release.gpu.global.add.s32 [%0], 1;\n" ::"l"(done) : "memory");
-        }
         return;
     }
     if (b < p.gate_up_blocks + p.down_blocks) {
         const int64_t col0 = static_cast<int64_t>(b - p.gate_up_blocks) * kCols;
-        fp8_tile<MR, GemvEpilogue::kNorm, XLoad::kL2>(
-            p.act, p.m, p.w_down, p.s_down, p.h, inter, nullptr, p.y, false, false, p.norm, col0,
-            fp8_gemv_smem, [inter, sync = p.sync](int64_t base) {
-                WaitForPrevious{}(base);
-                if (threadIdx.x == 0) {
-                    const int64_t r = base / kRound;
-                    const int want = round_writers(inter, r);
-                    const int* done = sync + r;
-                    int seen;
-                    for (;;) {
-                        asm volatile("ld.acquire.gpu.global.s32 %0, [%1];\n"
-                                     : "=r"(seen)
-                                     : "l"(done)
-                                     : "memory");
-                        if (seen >= want) break;
-                        __nanosleep(32);
-                    }
-                }
-                __syncthreads();
-            });
+        fp8_tile<MR, GemvEpilogue::kNorm, XLoad::kWatch>(p.act, p.m, p.w_down, p.s_down, p.h, inter,
+                                                         nullptr, p.y, false, false, p.norm, col0,
+                                                         fp8_gemv_smem, WaitForPrevious{});
         return;
     }
     const int row = b - p.gate_up_blocks - p.down_blocks;
@@ -298,10 +280,9 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_fp8_mlp_kernel(const MlpFp8A
     nt.residual += static_cast<int64_t>(row) * p.h;
     if (nt.out) nt.out += static_cast<int64_t>(row) * p.h;
     norm_when_filled(nt, p.y + static_cast<int64_t>(row) * p.h, static_cast<int>(p.h));
-    // Each count back by what it was meant to reach, whatever order these land in with the
-    // increments: zero for the next launch.
-    if (row == 0 && threadIdx.x < (inter + kRound - 1) / kRound)
-        atomicSub(p.sync + threadIdx.x, round_writers(inter, threadIdx.x));
+    auto* a = reinterpret_cast<uint4*>(p.act + static_cast<int64_t>(row) * inter);
+    for (int64_t c = threadIdx.x; c < inter / 8; c += kThreads)
+        a[c] = make_uint4(~0u, ~0u, ~0u, ~0u);
 }
 
 template <int MR, GemvEpilogue kEpi>
@@ -325,13 +306,13 @@ void launch_fp8(const LinearArgs& a, const EpilogueArgs<kEpi>& rk, cudaStream_t 
 }
 
 void launch_mlp_fp8(const LinearArgs& gate_up, const LinearArgs& down, const NormTarget& norm,
-                    int* sync, cudaStream_t stream) {
+                    cudaStream_t stream) {
     MlpFp8Args p{};
     p.x = gate_up.x, p.m = static_cast<int>(gate_up.m);
     p.w_gate_up = gate_up.w_fp8, p.s_gate_up = gate_up.w_scale, p.n_gate_up = gate_up.n;
     p.h = gate_up.k, p.act = static_cast<bf16*>(gate_up.y);
     p.w_down = down.w_fp8, p.s_down = down.w_scale, p.y = static_cast<bf16*>(down.y);
-    p.norm = norm, p.sync = sync;
+    p.norm = norm;
     p.gate_up_blocks = static_cast<int>((gate_up.n + kCols - 1) / kCols);
     p.down_blocks = static_cast<int>((down.n + kCols - 1) / kCols);
     with_rows(gate_up.m, [&](auto mr) {
@@ -342,10 +323,6 @@ void launch_mlp_fp8(const LinearArgs& gate_up, const LinearArgs& down, const Nor
         const auto blocks = static_cast<unsigned>(p.gate_up_blocks + p.down_blocks + p.m);
         launch_pdl(gemv_fp8_mlp_kernel<MR>, dim3(blocks), dim3(kThreads), smem, stream, p);
     });
-}
-
-int mlp_fp8_rounds(int64_t inter) {
-    return static_cast<int>((inter + kRound - 1) / kRound);
 }
 
 template void launch_fp8<GemvEpilogue::kStore>(const LinearArgs&, const NoEpilogueArgs&,

@@ -186,11 +186,9 @@ void CudaGlm4vModel::allocate_workspaces() {
     norm_branch_ =
         static_cast<bf16*>(device_alloc(static_cast<size_t>(cuda::kGemvMaxRows * H) * 2));
     cuda::gemv_norm_rows_empty(norm_branch_, cuda::kGemvMaxRows * H, stream_);
-    const size_t mlp_sync_bytes =
-        static_cast<size_t>(t.num_hidden_layers * cuda::kGemvMlpSyncInts) * sizeof(int);
-    mlp_sync_ = static_cast<int*>(device_alloc(mlp_sync_bytes));
     mlp_in_ = static_cast<bf16*>(device_alloc(static_cast<size_t>(cuda::kGemvMaxRows * H) * 2));
-    CUDA_CHECK(cudaMemsetAsync(mlp_sync_, 0, mlp_sync_bytes, stream_));
+    mlp_act_ = static_cast<bf16*>(device_alloc(static_cast<size_t>(cuda::kGemvMaxRows * I) * 2));
+    cuda::gemv_norm_rows_empty(mlp_act_, cuda::kGemvMaxRows * I, stream_);
     if (options_.fp8_weights) gemm_->reserve_fp8(T, std::max({H, I, dims_.heads * t.head_dim()}));
     decode_blocks_per_seq_ =
         (options_.max_model_len + options_.block_size - 1) / options_.block_size;

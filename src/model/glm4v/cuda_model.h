@@ -245,8 +245,8 @@ class CudaGlm4vModel {
     void* argmax_scratch_ = nullptr;
     float* decode_partial_ = nullptr;
     cuda::bf16* norm_branch_ = nullptr;  // gemv_add_rms_norm's rows (kept empty between steps)
-    int* mlp_sync_ = nullptr;            // gemv_mlp_fp8's counters, a set a layer
     cuda::bf16* mlp_in_ = nullptr;       // gemv_mlp_fp8's input rows
+    cuda::bf16* mlp_act_ = nullptr;      // gemv_mlp_fp8's act rows, empty between launches
     int64_t num_logits_ = 0;
 
     // Step inputs: one pinned host block copied to one device block.

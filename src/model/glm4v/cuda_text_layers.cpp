@@ -172,14 +172,15 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
         if (fp8_act) cuda::quantize_rows_fp8(attn_, n, heads * hd, xq.q, xq.scale, st);
         const bool next = l + 1 < layers;
         const bf16* next_ln = next ? w_->layers[static_cast<size_t>(l) + 1].input_ln : nullptr;
-        // The MLP in one launch (FP8 GEMVs): the down projection starts on act's rounds as the
-        // gate/up blocks finish them. Its input comes in mlp_in_, not normed_, which the launch
-        // rewrites with the next layer's input: no buffer is both read and written by it.
+        // The MLP in one launch (FP8 GEMVs): the down projection stages act's values as the
+        // gate/up blocks store them (into mlp_act_, the launch's own, empty between launches).
+        // Its input comes in mlp_in_, not normed_, which the launch rewrites with the next
+        // layer's input: no buffer is both read and written by it.
         cuda::LinearArgs mlp_gu, mlp_down;
         if (fuse_norm && gate_up_grouped_ && options_.fp8_weights) {
-            mlp_gu.x = mlp_in_, mlp_gu.m = n, mlp_gu.n = 2 * I, mlp_gu.k = H, mlp_gu.y = act_;
+            mlp_gu.x = mlp_in_, mlp_gu.m = n, mlp_gu.n = 2 * I, mlp_gu.k = H, mlp_gu.y = mlp_act_;
             L.gate_up.set(mlp_gu);
-            mlp_down.x = act_, mlp_down.m = n, mlp_down.n = H, mlp_down.k = I;
+            mlp_down.x = mlp_act_, mlp_down.m = n, mlp_down.n = H, mlp_down.k = I;
             mlp_down.y = norm_branch_;
             L.down.set(mlp_down);
         }
@@ -190,7 +191,7 @@ void CudaGlm4vModel::run_layers(const Inputs& in, int64_t n, bool decode, LayerO
             cuda::NormTarget nt;
             nt.residual = residual_, nt.w_branch = L.post_mlp, nt.eps = eps;
             nt.w_out = next ? next_ln : nullptr, nt.out = next ? normed_ : nullptr;
-            cuda::gemv_mlp_fp8(mlp_gu, mlp_down, nt, mlp_sync_ + l * cuda::kGemvMlpSyncInts, st);
+            cuda::gemv_mlp_fp8(mlp_gu, mlp_down, nt, st);
             continue;
         }
         if (fuse && gate_up_grouped_) {
